@@ -1,0 +1,157 @@
+//! Who is calling and what they may do: the [`Identity`] every tool call carries, roles, and
+//! API keys (generation, argon2id hashing, verification with a short-lived cache).
+
+pub mod keys;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::knowledge::KnowledgeError;
+
+/// What a project-scoped API key may do. Ordered: each role includes the ones before it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Read,
+    Write,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Write => "write",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "read" => Some(Role::Read),
+            "write" => Some(Role::Write),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The caller of a request, established once by the transport and read by every tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// The holder of `API_AUTH_TOKEN`: every project, every role.
+    Operator,
+    /// The person at the terminal (`codifier stdio` and the CLI): every project, every role.
+    Local,
+    /// An API key scoped to one project with one role.
+    Key {
+        id: Uuid,
+        prefix: String,
+        project_id: Uuid,
+        role: Role,
+    },
+}
+
+impl Identity {
+    /// A label for logs and the audit log; never a secret.
+    pub fn label(&self) -> String {
+        match self {
+            Identity::Operator => "operator".to_owned(),
+            Identity::Local => "local".to_owned(),
+            Identity::Key { prefix, .. } => format!("key:{prefix}"),
+        }
+    }
+
+    /// The project a key is bound to; `None` for identities that reach every project.
+    pub fn bound_project(&self) -> Option<Uuid> {
+        match self {
+            Identity::Key { project_id, .. } => Some(*project_id),
+            _ => None,
+        }
+    }
+
+    /// Whether this identity may create projects and see all of them.
+    pub fn is_operator(&self) -> bool {
+        matches!(self, Identity::Operator | Identity::Local)
+    }
+
+    /// Checks that the caller may act in `project` with at least `needed`.
+    pub fn authorize(
+        &self,
+        project: Uuid,
+        project_name: &str,
+        needed: Role,
+    ) -> Result<(), KnowledgeError> {
+        let Identity::Key {
+            project_id, role, ..
+        } = self
+        else {
+            return Ok(());
+        };
+        if *project_id != project {
+            return Err(KnowledgeError::Forbidden(format!(
+                "this API key belongs to another project and cannot act on project `{project_name}`: use a key made for that project"
+            )));
+        }
+        if *role < needed {
+            return Err(KnowledgeError::Forbidden(format!(
+                "this API key has the `{role}` role and this action needs `{needed}`: ask an admin for a key with the `{needed}` role"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(project_id: Uuid, role: Role) -> Identity {
+        Identity::Key {
+            id: Uuid::new_v4(),
+            prefix: "abc".into(),
+            project_id,
+            role,
+        }
+    }
+
+    #[test]
+    fn a_read_key_cannot_write_in_its_own_project() {
+        let project = Uuid::new_v4();
+        let error = key(project, Role::Read)
+            .authorize(project, "p", Role::Write)
+            .unwrap_err();
+        assert!(error.to_string().contains("`read` role"), "{error}");
+        assert!(
+            key(project, Role::Read)
+                .authorize(project, "p", Role::Read)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_admin_key_cannot_act_on_another_project() {
+        let error = key(Uuid::new_v4(), Role::Admin)
+            .authorize(Uuid::new_v4(), "other", Role::Read)
+            .unwrap_err();
+        assert!(error.to_string().contains("another project"), "{error}");
+    }
+
+    #[test]
+    fn the_operator_may_act_anywhere() {
+        assert!(
+            Identity::Operator
+                .authorize(Uuid::new_v4(), "p", Role::Admin)
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! Typed configuration, read from the environment (flags override where natural). A missing or
+//! malformed setting fails at start with a message naming the variable. Secrets are redacted in
+//! `Debug`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything the server reads from its environment.
+#[derive(Clone)]
+pub struct Config {
+    /// `DATABASE_URL`; defaults to an SQLite file in the per-user data directory.
+    pub database_url: String,
+    /// `CODIFIER_LISTEN`, else `0.0.0.0:$PORT` when `PORT` is set, else `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// `API_AUTH_TOKEN`: the operator token (every project). At least 16 characters.
+    pub operator_token: Option<String>,
+    /// `CODIFIER_ALLOWED_HOSTS`: `Host` header values accepted (comma-separated).
+    pub allowed_hosts: Vec<String>,
+    /// `CODIFIER_LOG` (an env-filter directive such as `info` or `codifier=debug`).
+    pub log_filter: String,
+    /// `CODIFIER_LOG_FORMAT`: `text` or `json`.
+    pub log_format: LogFormat,
+    /// `CODIFIER_KEY_CACHE_SECONDS`: how long a verified API key is trusted without checking again.
+    pub key_cache_ttl: Duration,
+    /// `CODIFIER_MAX_BODY_BYTES`: the largest HTTP request body accepted.
+    pub max_body_bytes: usize,
+    /// `CODIFIER_ADDR_FILE`: when set, the bound address is written there (for scripts and tests).
+    pub addr_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("listen", &self.listen)
+            .field(
+                "operator_token",
+                &self.operator_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("log_filter", &self.log_filter)
+            .field("log_format", &self.log_format)
+            .field("key_cache_ttl", &self.key_cache_ttl)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+/// A database URL with any password replaced, safe to log.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{}{user}:<redacted>{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Reads one variable; blank counts as unset.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|value| value.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn parse_var<T: std::str::FromStr>(name: &str, what: &str) -> anyhow::Result<Option<T>> {
+    var(name)
+        .map(|text| {
+            text.parse::<T>()
+                .map_err(|_| anyhow::anyhow!("{name}={text:?} is not {what}"))
+        })
+        .transpose()
+}
+
+/// Where the embedded database lives when `DATABASE_URL` is unset.
+pub fn default_database_url() -> anyhow::Result<String> {
+    let dir = match var("CODIFIER_DATA_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => dirs::data_dir().map(|dir| dir.join("codifier")).context(
+            "no per-user data directory is known here: set DATABASE_URL or CODIFIER_DATA_DIR",
+        )?,
+    };
+    Ok(format!("sqlite://{}", dir.join("codifier.db").display()))
+}
+
+impl Config {
+    /// Reads the configuration; `listen` overrides the environment's listen address.
+    pub fn from_env(listen: Option<SocketAddr>) -> anyhow::Result<Self> {
+        let database_url = match var("DATABASE_URL") {
+            Some(url) => {
+                if !(url.starts_with("sqlite:")
+                    || url.starts_with("postgres:")
+                    || url.starts_with("postgresql:"))
+                {
+                    bail!("DATABASE_URL must start with sqlite:, postgres: or postgresql:");
+                }
+                url
+            }
+            None => default_database_url()?,
+        };
+        let listen = match listen {
+            Some(listen) => listen,
+            None => {
+                match parse_var::<SocketAddr>("CODIFIER_LISTEN", "an address like 127.0.0.1:8080")?
+                {
+                    Some(listen) => listen,
+                    None => match parse_var::<u16>("PORT", "a port number")? {
+                        Some(port) => SocketAddr::from(([0, 0, 0, 0], port)),
+                        None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+                    },
+                }
+            }
+        };
+        let operator_token = var("API_AUTH_TOKEN");
+        if let Some(token) = &operator_token
+            && token.chars().count() < 16
+        {
+            bail!(
+                "API_AUTH_TOKEN is shorter than 16 characters: use a long random value (e.g. `openssl rand -hex 32`)"
+            );
+        }
+        let mut allowed_hosts = match var("CODIFIER_ALLOWED_HOSTS") {
+            Some(list) => list
+                .split(',')
+                .map(|host| host.trim().to_ascii_lowercase())
+                .filter(|host| !host.is_empty())
+                .collect(),
+            None => vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+        };
+        if let Some(app) = var("FLY_APP_NAME") {
+            allowed_hosts.push(format!("{app}.fly.dev"));
+        }
+        let log_format = match var("CODIFIER_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!("CODIFIER_LOG_FORMAT={other:?} is not `text` or `json`"),
+        };
+        let log_filter = var("CODIFIER_LOG").unwrap_or_else(|| "info".into());
+        tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|error| {
+            anyhow::anyhow!("CODIFIER_LOG={log_filter:?} is not a log filter: {error}")
+        })?;
+        let key_cache_ttl = Duration::from_secs(
+            parse_var::<u64>("CODIFIER_KEY_CACHE_SECONDS", "a number of seconds")?.unwrap_or(5),
+        );
+        let max_body_bytes =
+            parse_var::<usize>("CODIFIER_MAX_BODY_BYTES", "a number of bytes")?.unwrap_or(2 << 20);
+        if max_body_bytes < 1024 {
+            bail!("CODIFIER_MAX_BODY_BYTES is below 1024: requests could not carry a tool call");
+        }
+        Ok(Self {
+            database_url,
+            listen,
+            operator_token,
+            allowed_hosts,
+            log_filter,
+            log_format,
+            key_cache_ttl,
+            max_body_bytes,
+            addr_file: var("CODIFIER_ADDR_FILE").map(PathBuf::from),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_password_never_reaches_the_debug_output() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/codifier"),
+            "postgres://app:<redacted>@db:5432/codifier"
+        );
+        assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+}

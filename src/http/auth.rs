@@ -1,0 +1,91 @@
+//! Request guards: the `Host` header must be an allowed host (DNS-rebinding defence), and the
+//! bearer key must verify; the resulting [`Identity`] travels in the request's extensions.
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, HttpState};
+
+/// The host part of a `Host` header value (`[::1]:8080` → `::1`, `example.com:443` → `example.com`).
+fn host_name(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
+}
+
+/// Whether a `Host` header value is one of `allowed` (by name, or by name and port).
+pub fn host_allowed(authority: &str, allowed: &[String]) -> bool {
+    let authority = authority.trim().to_ascii_lowercase();
+    let name = host_name(&authority);
+    allowed
+        .iter()
+        .any(|entry| entry == name || *entry == authority)
+}
+
+pub async fn require_allowed_host(
+    State(state): State<HttpState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.uri().authority().map(|a| a.to_string()));
+    match host {
+        Some(host) if host_allowed(&host, &state.allowed_hosts) => next.run(request).await,
+        Some(host) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "host_not_allowed",
+            format!("the Host `{host}` is not served here: the operator can add it to CODIFIER_ALLOWED_HOSTS"),
+        )
+        .into_response(),
+        None => ApiError::new(StatusCode::BAD_REQUEST, "missing_host", "send a Host header")
+            .into_response(),
+    }
+}
+
+pub async fn require_key(
+    State(state): State<HttpState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|value| value.to_str().unwrap_or("\u{0}"));
+    match state.verifier.verify_header(header).await {
+        Ok(identity) => {
+            tracing::Span::current().record("caller", identity.label());
+            request.extensions_mut().insert(identity);
+            next.run(request).await
+        }
+        Err(failure) => ApiError::new(StatusCode::UNAUTHORIZED, failure.code(), failure.message())
+            .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_match_by_name_whatever_the_port() {
+        let allowed = vec!["localhost".to_owned(), "codifier.example.com".to_owned()];
+        assert!(host_allowed("localhost:8080", &allowed));
+        assert!(host_allowed("Codifier.Example.com", &allowed));
+        assert!(!host_allowed("evil.example.com", &allowed));
+        assert!(!host_allowed("localhost.evil.com:80", &allowed));
+    }
+
+    #[test]
+    fn ipv6_hosts_are_read_inside_their_brackets() {
+        assert!(host_allowed("[::1]:3000", &["::1".to_owned()]));
+    }
+}

@@ -1,0 +1,92 @@
+//! The HTTP edge: one axum router with `/health` (no key), Streamable HTTP at `/mcp`, and the
+//! legacy HTTP+SSE transport at `/sse` + `/messages`. Every route but `/health` checks the `Host`
+//! header against the allowed hosts and requires `Authorization: Bearer <key>`.
+
+mod auth;
+mod error;
+mod health;
+mod sessions;
+mod sse;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::keys::KeyVerifier;
+use crate::config::Config;
+use crate::mcp::CodifierServer;
+use crate::store::Store;
+
+pub use error::ApiError;
+
+/// What every HTTP handler shares.
+#[derive(Clone)]
+pub struct HttpState {
+    pub store: Arc<dyn Store>,
+    pub verifier: Arc<KeyVerifier>,
+    pub allowed_hosts: Arc<Vec<String>>,
+    pub sse: sse::SseSessions,
+    pub shutdown: CancellationToken,
+    pub max_body_bytes: usize,
+}
+
+/// Builds the router. `shutdown` ends open SSE streams and MCP sessions when cancelled.
+pub fn router(config: &Config, store: Arc<dyn Store>, shutdown: CancellationToken) -> Router {
+    let verifier = Arc::new(KeyVerifier::new(
+        store.clone(),
+        config.operator_token.as_deref(),
+        config.key_cache_ttl,
+    ));
+    let state = HttpState {
+        store: store.clone(),
+        verifier,
+        allowed_hosts: Arc::new(config.allowed_hosts.clone()),
+        sse: sse::SseSessions::default(),
+        shutdown: shutdown.clone(),
+        max_body_bytes: config.max_body_bytes,
+    };
+
+    let mut mcp_config =
+        StreamableHttpServerConfig::default().with_allowed_hosts(config.allowed_hosts.clone());
+    mcp_config.sse_keep_alive = Some(Duration::from_secs(15));
+    mcp_config.cancellation_token = shutdown.child_token();
+    mcp_config.max_request_body_bytes = config.max_body_bytes;
+    mcp_config.session_store = Some(Arc::new(sessions::StoredSessions::new(store.clone())));
+    let handler_store = store.clone();
+    let mcp_service = StreamableHttpService::new(
+        move || Ok(CodifierServer::for_http(handler_store.clone())),
+        Arc::new(LocalSessionManager::default()),
+        mcp_config,
+    );
+
+    let protected = Router::new()
+        .route_service("/mcp", mcp_service)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            sessions::enforce_owner,
+        ))
+        .route("/sse", get(sse::open))
+        .route("/messages", post(sse::message))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_allowed_host,
+        ));
+
+    Router::new()
+        .route("/health", get(health::health))
+        .merge(protected)
+        .fallback(error::not_found)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(state)
+}

@@ -1,0 +1,20 @@
+//! Codifier: a remote MCP knowledge server.
+//!
+//! # Layout
+//! - [`cli`]: the `codifier` command line (serve, stdio, migrate, keys, projects).
+//! - [`config`]: typed configuration read from the environment and flags.
+//! - [`app`]: builds the shared state and runs the HTTP server or the stdio server.
+//! - [`auth`]: who is calling ([`auth::Identity`]), API keys (argon2id) and the verified-key cache.
+//! - [`knowledge`]: domain types and services for projects and memories; every call takes an identity.
+//! - [`store`]: the [`store::Store`] trait and its SQLite and Postgres (row-level security) backends.
+//! - [`mcp`]: the one rmcp handler ([`mcp::CodifierServer`]) and its tools.
+//! - [`http`]: the axum router: auth, host checks, `/health`, Streamable HTTP and legacy SSE.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod knowledge;
+pub mod mcp;
+pub mod store;

@@ -1,0 +1,192 @@
+//! The one MCP handler, [`CodifierServer`], served over Streamable HTTP, legacy SSE and stdio.
+//! Tools are thin adapters (parse arguments, call a knowledge service, render the result); they
+//! never know which transport carried the call. The caller's [`Identity`] comes from the HTTP
+//! request parts the transport attaches to each request, or is the local user over stdio.
+
+mod render;
+mod tools;
+
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, ServerHandler, tool_handler};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::Identity;
+use crate::knowledge::KnowledgeError;
+use crate::store::Store;
+
+/// The rmcp handler. One instance per MCP connection or session.
+#[derive(Clone)]
+pub struct CodifierServer {
+    store: Arc<dyn Store>,
+    /// The identity for transports without HTTP parts (stdio); `None` over HTTP.
+    local_identity: Option<Identity>,
+    /// The active project of a connection that has no stored session (stdio, legacy SSE).
+    active_project: Arc<Mutex<Option<Uuid>>>,
+    tool_router: rmcp::handler::server::router::tool::ToolRouter<Self>,
+}
+
+impl CodifierServer {
+    /// A handler for HTTP transports: every request must carry an [`Identity`] in its parts.
+    pub fn for_http(store: Arc<dyn Store>) -> Self {
+        Self::new(store, None)
+    }
+
+    /// A handler for stdio: every call runs as the local user.
+    pub fn for_local(store: Arc<dyn Store>) -> Self {
+        Self::new(store, Some(Identity::Local))
+    }
+
+    fn new(store: Arc<dyn Store>, local_identity: Option<Identity>) -> Self {
+        Self {
+            store,
+            local_identity,
+            active_project: Arc::new(Mutex::new(None)),
+            tool_router: Self::project_tools() + Self::memory_tools(),
+        }
+    }
+
+    /// Who is calling: the identity the HTTP layer attached, else the local user.
+    fn identity(&self, ctx: &RequestContext<RoleServer>) -> Result<Identity, CallToolResult> {
+        let from_http = ctx
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Identity>().cloned());
+        from_http
+            .or_else(|| self.local_identity.clone())
+            .ok_or_else(|| {
+                tool_error(
+                    "this request carries no verified API key: send `Authorization: Bearer <key>`",
+                )
+            })
+    }
+
+    /// The Streamable HTTP session this request belongs to, if any.
+    fn http_session(ctx: &RequestContext<RoleServer>) -> Option<String> {
+        ctx.extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.headers.get("mcp-session-id"))
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// The project `manage_projects switch` made active for this session or connection.
+    async fn active_project(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Option<Uuid>, KnowledgeError> {
+        match Self::http_session(ctx) {
+            Some(session) => Ok(self
+                .store
+                .load_mcp_session(&session)
+                .await?
+                .and_then(|record| record.active_project_id)),
+            None => Ok(*self
+                .active_project
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())),
+        }
+    }
+
+    async fn set_active_project(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        project: Uuid,
+    ) -> Result<(), KnowledgeError> {
+        match Self::http_session(ctx) {
+            Some(session) => {
+                self.store
+                    .set_mcp_session_project(&session, project)
+                    .await?
+            }
+            None => {
+                *self
+                    .active_project
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(project)
+            }
+        }
+        Ok(())
+    }
+
+    /// The project a call acts on: the one it names, else the active one, else a key's own.
+    async fn project_for(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        identity: &Identity,
+        named: Option<&str>,
+    ) -> Result<String, KnowledgeError> {
+        if let Some(named) = named.map(str::trim).filter(|name| !name.is_empty()) {
+            return Ok(named.to_owned());
+        }
+        if let Some(active) = self.active_project(ctx).await? {
+            return Ok(active.to_string());
+        }
+        identity.bound_project().map(|id| id.to_string()).ok_or_else(|| {
+            KnowledgeError::Invalid(
+                "`project_id` is missing and no project is active: send `project_id` (an id or name), or call manage_projects with operation `switch` first".into(),
+            )
+        })
+    }
+}
+
+/// A tool result with `isError: true` and a message the model can act on.
+pub(crate) fn tool_error(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+/// Maps a service error to a tool result; store failures are logged and reported opaquely.
+pub(crate) fn knowledge_error(error: KnowledgeError) -> CallToolResult {
+    match error {
+        KnowledgeError::Invalid(message) => tool_error(format!("Invalid input: {message}")),
+        KnowledgeError::Forbidden(message) => tool_error(format!("Not allowed: {message}")),
+        KnowledgeError::NotFound(message) => tool_error(format!("Not found: {message}")),
+        KnowledgeError::Conflict(message) => tool_error(format!("Conflict: {message}")),
+        KnowledgeError::Store(error) => {
+            tracing::error!(%error, "store error during a tool call");
+            tool_error(
+                "The server could not reach its database; nothing was changed. Try again shortly.",
+            )
+        }
+    }
+}
+
+/// A successful result: Markdown for people and structured content for programs.
+pub(crate) fn tool_success(markdown: String, structured: &impl Serialize) -> CallToolResult {
+    let mut result = CallToolResult::success(vec![ContentBlock::text(markdown)]);
+    result.structured_content = Some(serde_json::to_value(structured).unwrap_or_default());
+    result
+}
+
+/// Reads a tool's arguments into its parameter struct, naming the field that does not fit.
+pub(crate) fn parse_args<T: serde::de::DeserializeOwned>(
+    tool: &str,
+    arguments: rmcp::model::JsonObject,
+) -> Result<T, CallToolResult> {
+    serde_path_to_error::deserialize(serde_json::Value::Object(arguments)).map_err(|error| {
+        let path = error.path().to_string();
+        let at = if path == "." { String::new() } else { format!(" at `{path}`") };
+        tool_error(format!(
+            "Invalid arguments for `{tool}`{at}: {}. Check the tool's input schema and send the field with the right name and type.",
+            error.into_inner()
+        ))
+    })
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for CodifierServer {
+    fn get_info(&self) -> ServerConfig {
+        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
+        info.server_info = rmcp::model::Implementation::new("codifier", env!("CARGO_PKG_VERSION"));
+        info.instructions = Some(
+            "Codifier keeps a team's institutional memory per project. Use manage_projects to list \
+             projects and `switch` to one; fetch_context to read memories (filter by memory_type, \
+             tags, or a text query); update_memory to store or correct one; delete_memory to retire one."
+                .into(),
+        );
+        info
+    }
+}

@@ -1,0 +1,667 @@
+//! The Postgres backend (15+, with pgvector). Tenant queries run in [`PgStore::scoped`]
+//! transactions: `SET LOCAL ROLE codifier_tenant` plus the transaction-local setting
+//! `codifier.project_id`, so row-level security confines them to one project whatever role
+//! `DATABASE_URL` names. Control tables (projects, api_keys, mcp_sessions) use the pool directly.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Postgres, QueryBuilder, Transaction};
+use uuid::Uuid;
+
+use super::*;
+use crate::auth::Role;
+use crate::knowledge::MemoryType;
+
+/// The role tenant transactions switch to; RLS policies apply to it.
+pub const TENANT_ROLE: &str = "codifier_tenant";
+
+/// The Postgres store.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+const MEMORY_COLUMNS: &str = "id, project_id, memory_type, title, content, category, description, \
+     confidence, tags, source_role, usage_count, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+struct MemoryRow {
+    id: Uuid,
+    project_id: Uuid,
+    memory_type: String,
+    title: String,
+    content: Value,
+    category: Option<String>,
+    description: Option<String>,
+    confidence: f64,
+    tags: Vec<String>,
+    source_role: Option<String>,
+    usage_count: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl MemoryRow {
+    fn into_memory(self) -> StoreResult<Memory> {
+        Ok(Memory {
+            id: self.id,
+            project_id: self.project_id,
+            memory_type: MemoryType::parse(&self.memory_type)
+                .ok_or_else(|| StoreError::Corrupt(format!("memory type {}", self.memory_type)))?,
+            title: self.title,
+            content: self.content,
+            category: self.category,
+            description: self.description,
+            confidence: self.confidence,
+            tags: self.tags,
+            source_role: self.source_role,
+            usage_count: self.usage_count,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ProjectRow {
+    id: Uuid,
+    name: String,
+    org: Option<String>,
+    metadata: Value,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<ProjectRow> for Project {
+    fn from(row: ProjectRow) -> Self {
+        Project {
+            id: row.id,
+            name: row.name,
+            org: row.org,
+            metadata: row.metadata,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+const KEY_COLUMNS: &str =
+    "id, project_id, prefix, key_hash, role, label, created_at, last_used_at, revoked_at";
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: Uuid,
+    project_id: Uuid,
+    prefix: String,
+    key_hash: String,
+    role: String,
+    label: Option<String>,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl KeyRow {
+    fn into_secret(self) -> StoreResult<ApiKeySecret> {
+        Ok(ApiKeySecret {
+            key: ApiKey {
+                id: self.id,
+                project_id: self.project_id,
+                prefix: self.prefix,
+                role: Role::parse(&self.role)
+                    .ok_or_else(|| StoreError::Corrupt(format!("role {}", self.role)))?,
+                label: self.label,
+                created_at: self.created_at,
+                last_used_at: self.last_used_at,
+                revoked_at: self.revoked_at,
+            },
+            hash: self.key_hash,
+        })
+    }
+}
+
+/// Confines an open transaction to one project: from here on RLS applies to every statement.
+async fn enter_project(tx: &mut Transaction<'_, Postgres>, project: Uuid) -> StoreResult<()> {
+    sqlx::query("SELECT set_config('codifier.project_id', $1, true)")
+        .bind(project.to_string())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(&format!("SET LOCAL ROLE {TENANT_ROLE}"))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn audit(
+    tx: &mut Transaction<'_, Postgres>,
+    project: Uuid,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    detail: Value,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (project_id, actor, tool, action, target_id, detail, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(project)
+    .bind(&actor.label)
+    .bind(&actor.tool)
+    .bind(action)
+    .bind(target)
+    .bind(detail)
+    .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn memory_where(
+    tx: &mut Transaction<'_, Postgres>,
+    condition: &str,
+    value: impl for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres> + Send,
+) -> StoreResult<Option<Memory>> {
+    let sql =
+        format!("SELECT {MEMORY_COLUMNS} FROM memories WHERE deleted_at IS NULL AND {condition}");
+    sqlx::query_as::<_, MemoryRow>(&sql)
+        .bind(value)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(MemoryRow::into_memory)
+        .transpose()
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// A transaction confined to `project` by row-level security. Public so tests can prove that
+    /// a query with no project filter at all sees only that project's rows.
+    pub async fn scoped(&self, project: Uuid) -> StoreResult<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        enter_project(&mut tx, project).await?;
+        Ok(tx)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("./migrations/postgres")
+            .run(&self.pool)
+            .await?;
+        let (bypasses,): (bool,) =
+            sqlx::query_as("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = $1")
+                .bind(TENANT_ROLE)
+                .fetch_one(&self.pool)
+                .await?;
+        if bypasses {
+            return Err(StoreError::Corrupt(format!(
+                "role {TENANT_ROLE} bypasses row-level security: run ALTER ROLE {TENANT_ROLE} NOSUPERUSER NOBYPASSRLS"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn create_project(
+        &self,
+        actor: &Actor,
+        name: &str,
+        org: Option<&str>,
+    ) -> StoreResult<Project> {
+        let (id, at) = (Uuid::new_v4(), now());
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query_as::<_, ProjectRow>(
+            "INSERT INTO projects (id, name, org, metadata, created_at, updated_at) \
+             VALUES ($1, $2, $3, '{}', $4, $4) RETURNING *",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(org)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|error| {
+            if is_unique_violation(&error) {
+                StoreError::Conflict(format!(
+                    "a project named `{name}` already exists: choose another name"
+                ))
+            } else {
+                error.into()
+            }
+        })?;
+        enter_project(&mut tx, id).await?;
+        let detail = serde_json::json!({ "name": name, "org": org });
+        audit(
+            &mut tx,
+            id,
+            actor,
+            "project.create",
+            &id.to_string(),
+            detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(row.into())
+    }
+
+    async fn list_projects(&self) -> StoreResult<Vec<Project>> {
+        let rows = sqlx::query_as::<_, ProjectRow>("SELECT * FROM projects ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(Project::from).collect())
+    }
+
+    async fn find_project(&self, id_or_name: &str) -> StoreResult<Option<Project>> {
+        let row = sqlx::query_as::<_, ProjectRow>(
+            "SELECT * FROM projects WHERE id = $1 OR name = $2 LIMIT 1",
+        )
+        .bind(Uuid::parse_str(id_or_name).ok())
+        .bind(id_or_name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Project::from))
+    }
+
+    async fn create_memory(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        draft: &MemoryDraft,
+    ) -> StoreResult<(Memory, WriteOutcome)> {
+        let hash = content_hash(draft);
+        let mut tx = self.scoped(project).await?;
+        if let Some(existing) = memory_where(&mut tx, "content_hash = $1", &hash).await? {
+            return Ok((existing, WriteOutcome::Unchanged));
+        }
+        let at = now();
+        let sql = format!(
+            "INSERT INTO memories (id, project_id, memory_type, title, content, category, \
+             description, confidence, tags, source_role, content_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+             RETURNING {MEMORY_COLUMNS}"
+        );
+        let memory = sqlx::query_as::<_, MemoryRow>(&sql)
+            .bind(Uuid::new_v4())
+            .bind(project)
+            .bind(draft.memory_type.as_str())
+            .bind(&draft.title)
+            .bind(&draft.content)
+            .bind(&draft.category)
+            .bind(&draft.description)
+            .bind(draft.confidence)
+            .bind(&draft.tags)
+            .bind(&draft.source_role)
+            .bind(&hash)
+            .bind(at)
+            .fetch_one(&mut *tx)
+            .await?
+            .into_memory()?;
+        let detail = memory_audit_detail(None, &memory);
+        audit(
+            &mut tx,
+            project,
+            actor,
+            "memory.create",
+            &memory.id.to_string(),
+            detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((memory, WriteOutcome::Created))
+    }
+
+    async fn update_memory(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        id: Uuid,
+        draft: &MemoryDraft,
+    ) -> StoreResult<(Memory, WriteOutcome)> {
+        let mut tx = self.scoped(project).await?;
+        let before = memory_where(&mut tx, "id = $1 FOR UPDATE", id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("memory {id}")))?;
+        if draft_matches(&before, draft) {
+            return Ok((before, WriteOutcome::Unchanged));
+        }
+        let hash = content_hash(draft);
+        if let Some(other) = memory_where(&mut tx, "content_hash = $1", &hash).await?
+            && other.id != id
+        {
+            return Err(StoreError::Conflict(format!(
+                "memory {} already has this type, title and content: update that one or delete it first",
+                other.id
+            )));
+        }
+        let sql = format!(
+            "UPDATE memories SET memory_type = $1, title = $2, content = $3, category = $4, \
+             description = $5, confidence = $6, tags = $7, source_role = $8, content_hash = $9, \
+             updated_at = $10 WHERE id = $11 RETURNING {MEMORY_COLUMNS}"
+        );
+        let after = sqlx::query_as::<_, MemoryRow>(&sql)
+            .bind(draft.memory_type.as_str())
+            .bind(&draft.title)
+            .bind(&draft.content)
+            .bind(&draft.category)
+            .bind(&draft.description)
+            .bind(draft.confidence)
+            .bind(&draft.tags)
+            .bind(&draft.source_role)
+            .bind(&hash)
+            .bind(now())
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .into_memory()?;
+        let detail = memory_audit_detail(Some(&before), &after);
+        audit(
+            &mut tx,
+            project,
+            actor,
+            "memory.update",
+            &id.to_string(),
+            detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((after, WriteOutcome::Updated))
+    }
+
+    async fn get_memory(&self, project: Uuid, id: Uuid) -> StoreResult<Option<Memory>> {
+        let mut tx = self.scoped(project).await?;
+        memory_where(&mut tx, "id = $1", id).await
+    }
+
+    async fn fetch_memories(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+    ) -> StoreResult<MemoryPage> {
+        let mut tx = self.scoped(project).await?;
+        // RLS already confines the rows; the explicit filter keeps the index in use.
+        let mut sql = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories WHERE deleted_at IS NULL AND project_id = "
+        ));
+        sql.push_bind(project);
+        if let Some(kind) = filter.memory_type {
+            sql.push(" AND memory_type = ").push_bind(kind.as_str());
+        }
+        if !filter.tags.is_empty() {
+            sql.push(" AND tags @> ").push_bind(filter.tags.clone());
+        }
+        if let Some(query) = &filter.query {
+            let query = query.to_lowercase();
+            sql.push(" AND (strpos(lower(title), ")
+                .push_bind(query.clone())
+                .push(") > 0 OR strpos(lower(content::text), ")
+                .push_bind(query)
+                .push(") > 0)");
+        }
+        if let Some(after) = &filter.after {
+            sql.push(" AND (created_at, id) < (")
+                .push_bind(after.created_at)
+                .push(", ")
+                .push_bind(after.id)
+                .push(")");
+        }
+        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(filter.limit) + 1);
+        let rows = sql
+            .build_query_as::<MemoryRow>()
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut memories = rows
+            .into_iter()
+            .map(MemoryRow::into_memory)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(page(&mut memories, filter.limit))
+    }
+
+    async fn delete_memory(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Memory> {
+        let mut tx = self.scoped(project).await?;
+        let memory = memory_where(&mut tx, "id = $1 FOR UPDATE", id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("memory {id}")))?;
+        sqlx::query("UPDATE memories SET deleted_at = $1 WHERE id = $2")
+            .bind(now())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let detail = serde_json::json!({ "title": memory.title });
+        audit(
+            &mut tx,
+            project,
+            actor,
+            "memory.delete",
+            &id.to_string(),
+            detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(memory)
+    }
+
+    async fn list_audit(&self, project: Uuid, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        let mut tx = self.scoped(project).await?;
+        let rows: Vec<(
+            i64,
+            Option<Uuid>,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Value,
+            DateTime<Utc>,
+        )> = sqlx::query_as(
+            "SELECT id, project_id, actor, tool, action, target_id, detail, created_at \
+                 FROM audit_log ORDER BY id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, project_id, actor, tool, action, target_id, detail, created_at)| AuditEntry {
+                    id,
+                    project_id,
+                    actor,
+                    tool,
+                    action,
+                    target_id,
+                    detail,
+                    created_at,
+                },
+            )
+            .collect())
+    }
+
+    async fn create_api_key(&self, actor: &Actor, key: &NewApiKey) -> StoreResult<ApiKey> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "INSERT INTO api_keys (id, project_id, prefix, key_hash, role, label, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}"
+        );
+        let created = sqlx::query_as::<_, KeyRow>(&sql)
+            .bind(Uuid::new_v4())
+            .bind(key.project_id)
+            .bind(&key.prefix)
+            .bind(&key.hash)
+            .bind(key.role.as_str())
+            .bind(&key.label)
+            .bind(now())
+            .fetch_one(&mut *tx)
+            .await?
+            .into_secret()?
+            .key;
+        enter_project(&mut tx, key.project_id).await?;
+        let detail =
+            serde_json::json!({ "prefix": key.prefix, "role": key.role, "label": key.label });
+        audit(
+            &mut tx,
+            key.project_id,
+            actor,
+            "api_key.create",
+            &created.id.to_string(),
+            detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn list_api_keys(&self, project: Option<Uuid>) -> StoreResult<Vec<ApiKey>> {
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE ($1::uuid IS NULL OR project_id = $1) ORDER BY created_at"
+        );
+        sqlx::query_as::<_, KeyRow>(&sql)
+            .bind(project)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|row| row.into_secret().map(|secret| secret.key))
+            .collect()
+    }
+
+    async fn revoke_api_key(&self, actor: &Actor, id_or_prefix: &str) -> StoreResult<ApiKey> {
+        let mut tx = self.pool.begin().await?;
+        let sql =
+            format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1 OR prefix = $2 FOR UPDATE");
+        let mut key = sqlx::query_as::<_, KeyRow>(&sql)
+            .bind(Uuid::parse_str(id_or_prefix).ok())
+            .bind(id_or_prefix)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("API key {id_or_prefix}")))?
+            .into_secret()?
+            .key;
+        if key.revoked_at.is_none() {
+            let at = now();
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2")
+                .bind(at)
+                .bind(key.id)
+                .execute(&mut *tx)
+                .await?;
+            enter_project(&mut tx, key.project_id).await?;
+            let detail = serde_json::json!({ "prefix": key.prefix });
+            audit(
+                &mut tx,
+                key.project_id,
+                actor,
+                "api_key.revoke",
+                &key.id.to_string(),
+                detail,
+            )
+            .await?;
+            key.revoked_at = Some(at);
+        }
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    async fn find_api_key(&self, prefix: &str) -> StoreResult<Option<ApiKeySecret>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE prefix = $1");
+        sqlx::query_as::<_, KeyRow>(&sql)
+            .bind(prefix)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(KeyRow::into_secret)
+            .transpose()
+    }
+
+    async fn touch_api_key(&self, id: Uuid) -> StoreResult<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn load_mcp_session(&self, id: &str) -> StoreResult<Option<McpSessionRecord>> {
+        let row: Option<(Option<String>, Option<Value>, Option<Uuid>)> = sqlx::query_as(
+            "SELECT owner, initialize_params, active_project_id FROM mcp_sessions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(
+            |(owner, initialize_params, active_project_id)| McpSessionRecord {
+                owner,
+                initialize_params,
+                active_project_id,
+            },
+        ))
+    }
+
+    async fn save_mcp_session_params(&self, id: &str, params: &Value) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO mcp_sessions (id, initialize_params, created_at, updated_at) \
+             VALUES ($1, $2, $3, $3) ON CONFLICT (id) DO UPDATE SET \
+             initialize_params = excluded.initialize_params, updated_at = excluded.updated_at",
+        )
+        .bind(id)
+        .bind(params)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_mcp_session(&self, id: &str, owner: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO mcp_sessions (id, owner, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (id) DO UPDATE SET owner = COALESCE(mcp_sessions.owner, excluded.owner)",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_mcp_session_project(&self, id: &str, project: Uuid) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO mcp_sessions (id, active_project_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $3) ON CONFLICT (id) DO UPDATE SET \
+             active_project_id = excluded.active_project_id, updated_at = excluded.updated_at",
+        )
+        .bind(id)
+        .bind(project)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_mcp_session(&self, id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM mcp_sessions WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,230 @@
+"""Conformance: the official MCP Python SDK (2.x) as a client of the real `codifier` binary.
+
+Run: source scripts/test-env.sh && $CODIFIER_VENV/bin/python -m pytest tests/conformance
+The binary is $CODIFIER_BIN (default target/debug/codifier); the suite is skipped without it.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import httpx2
+import pytest
+from mcp import ClientSession
+from mcp.client.sse import sse_client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("CODIFIER_BIN", REPO / "target" / "debug" / "codifier"))
+TOOLS = {"manage_projects", "update_memory", "fetch_context", "delete_memory"}
+TRANSPORTS = ["streamable-http", "sse", "stdio"]
+HTTP_TRANSPORTS = ["streamable-http", "sse"]
+OPERATOR_TOKEN = "operator-" + uuid.uuid4().hex
+
+pytestmark = pytest.mark.skipif(not BIN.is_file(), reason=f"no codifier binary at {BIN}")
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@dataclass
+class Server:
+    base: str  # http://127.0.0.1:PORT
+    env: dict  # environment for CLI and stdio runs (same database)
+    key: str  # write key scoped to project "alpha"
+    alpha: str  # project ids
+    beta: str
+
+
+def _cli(env, *args):
+    out = subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, f"codifier {' '.join(args)} failed:\n{out.stderr}"
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("codifier")
+    addr_file, log_path = tmp / "addr", tmp / "server.log"
+    env = dict(os.environ, DATABASE_URL=f"sqlite://{tmp}/codifier.db", API_AUTH_TOKEN=OPERATOR_TOKEN,
+               CODIFIER_LOG_FORMAT="json")
+    env.pop("CODIFIER_ADDR_FILE", None)
+    alpha = _cli(env, "projects", "create", "--name", "alpha")
+    beta = _cli(env, "projects", "create", "--name", "beta")
+    key = _cli(env, "keys", "create", "--project", "alpha", "--role", "write", "--label", "test")
+    assert key["project_id"] == alpha["id"] and key["role"] == "write" and key["prefix"] in key["key"]
+
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([str(BIN), "serve", "--listen", "127.0.0.1:0"], stdout=log,
+                                stderr=subprocess.STDOUT, env=dict(env, CODIFIER_ADDR_FILE=str(addr_file)))
+    try:
+        deadline, addr = time.monotonic() + 30, ""
+        while not re.fullmatch(r"127\.0\.0\.1:\d+", addr):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"server did not publish its address (exit {proc.poll()}):\n{log_path.read_text()}")
+            time.sleep(0.1)
+            addr = addr_file.read_text().strip() if addr_file.exists() else ""
+        yield Server(f"http://{addr}", env, key["key"], alpha["id"], beta["id"])
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@asynccontextmanager
+async def connect(transport, server, token=None):
+    """An initialized ClientSession. HTTP transports send `token` as the bearer; stdio is the local operator."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if transport == "streamable-http":
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http,
+            streamable_http_client(f"{server.base}/mcp", http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            yield session
+    elif transport == "sse":
+        async with sse_client(f"{server.base}/sse", headers=headers) as (read, write), \
+                ClientSession(read, write) as session:
+            await session.initialize()
+            yield session
+    else:
+        env = {k: v for k, v in server.env.items() if k != "API_AUTH_TOKEN"}
+        params = StdioServerParameters(command=str(BIN), args=["stdio"], env=env)
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            yield session
+
+
+async def call(session, tool, **arguments):
+    result = await session.call_tool(tool, arguments)
+    text = "\n".join(block.text for block in result.content if block.type == "text")
+    return result, text
+
+
+def ids(result):
+    return [memory["id"] for memory in result.structured_content["memories"]]
+
+
+def test_health_answers_without_a_key(server):
+    response = httpx2.get(f"{server.base}/health", timeout=10)
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+@pytest.mark.parametrize("method,path", [("POST", "/mcp"), ("GET", "/sse"), ("GET", "/mcp")])
+@pytest.mark.parametrize("authorization", [None, "Bearer cdf_not_a_real_key", "Basic Zm9vOmJhcg=="])
+def test_a_wrong_or_missing_bearer_gets_401_with_a_challenge_and_json(server, method, path, authorization):
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    if authorization:
+        headers["Authorization"] = authorization
+    body = {"jsonrpc": "2.0", "id": 1, "method": "ping"} if method == "POST" else None
+    response = httpx2.request(method, f"{server.base}{path}", headers=headers, json=body, timeout=10)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].lower().startswith("bearer")
+    assert "error" in response.json()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", HTTP_TRANSPORTS)
+async def test_the_sdk_cannot_connect_with_a_wrong_key(server, transport):
+    try:
+        with anyio.fail_after(20):
+            async with connect(transport, server, "cdf_not_a_real_key") as session:
+                await session.list_tools()
+    except TimeoutError:
+        pytest.fail("the client hung instead of being refused")
+    except Exception:  # MCPError (streamable HTTP) or HTTPStatusError in an ExceptionGroup (SSE)
+        return
+    pytest.fail("a wrong key was accepted")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_every_transport_lists_the_four_tools_with_input_schemas(server, transport):
+    with anyio.fail_after(30):
+        async with connect(transport, server, server.key) as session:
+            tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+    assert TOOLS <= set(tools)
+    for name in TOOLS:
+        assert tools[name].input_schema.get("type") == "object", name
+        assert tools[name].description, name
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_the_operator_can_create_a_project_and_get_it_by_name(server, transport):
+    name = f"created-{transport}-{uuid.uuid4().hex[:8]}"
+    with anyio.fail_after(30):
+        async with connect(transport, server, OPERATOR_TOKEN) as session:
+            created, text = await call(session, "manage_projects", operation="create", name=name)
+            assert not created.is_error, text
+            assert text.strip()
+            project_id = created.structured_content["project"]["id"]
+            got, text = await call(session, "manage_projects", operation="get", project_id=name)
+            listed, _ = await call(session, "manage_projects", operation="list")
+    assert not got.is_error, text
+    assert project_id in json.dumps(got.structured_content)
+    assert not listed.is_error and name in json.dumps(listed.structured_content)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_memory_is_written_found_by_tag_and_query_then_deleted(server, transport):
+    # HTTP uses the write key scoped to alpha; stdio is the local operator. Both address alpha.
+    marker = f"zebracorn{uuid.uuid4().hex[:10]}"
+    tag = f"conformance-{transport}"
+    with anyio.fail_after(60):
+        async with connect(transport, server, server.key) as session:
+            written, text = await call(
+                session, "update_memory", project_id="alpha", memory_type="rule",
+                title=f"Prefer small commits ({marker})", tags=[tag, "conformance"],
+                content={"text": f"Keep each commit focused on one change. {marker.upper()}"},
+            )
+            assert not written.is_error, text
+            memory_id = written.structured_content["memory"]["id"]
+
+            by_tag, text = await call(session, "fetch_context", project_id=server.alpha, tags=[tag])
+            assert not by_tag.is_error, text
+            assert memory_id in ids(by_tag)
+            assert all(tag in m["tags"] for m in by_tag.structured_content["memories"])
+
+            by_query, text = await call(session, "fetch_context", project_id=server.alpha, query=marker, limit=5)
+            assert ids(by_query) == [memory_id], text
+            assert by_query.structured_content["memories"][0]["title"].endswith(f"({marker})")
+
+            deleted, text = await call(session, "delete_memory", project_id=server.alpha, id=memory_id)
+            assert not deleted.is_error, text
+            after, _ = await call(session, "fetch_context", project_id=server.alpha, tags=[tag])
+            assert memory_id not in ids(after)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", HTTP_TRANSPORTS)
+async def test_a_project_key_cannot_touch_another_project(server, transport):
+    with anyio.fail_after(30):
+        async with connect(transport, server, server.key) as session:
+            for project in (server.beta, "beta"):
+                attempts = [
+                    ("fetch_context", {"project_id": project}),
+                    ("update_memory", {"project_id": project, "memory_type": "learning",
+                                       "title": "Should not land", "content": {"text": "x"}}),
+                    ("delete_memory", {"project_id": project, "id": str(uuid.uuid4())}),
+                    ("manage_projects", {"operation": "get", "project_id": project}),
+                ]
+                for tool, arguments in attempts:
+                    result, text = await call(session, tool, **arguments)
+                    assert result.is_error, f"{tool} on {project}: {text}"
