@@ -160,14 +160,19 @@ async fn audit(
     Ok(())
 }
 
+/// One live memory of `project` matching `condition` (on `$2`). RLS already confines the
+/// transaction to the project; the explicit filter is a second guard.
 async fn memory_where(
     tx: &mut Transaction<'_, Postgres>,
+    project: Uuid,
     condition: &str,
     value: impl for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres> + Send,
 ) -> StoreResult<Option<Memory>> {
-    let sql =
-        format!("SELECT {MEMORY_COLUMNS} FROM memories WHERE deleted_at IS NULL AND {condition}");
+    let sql = format!(
+        "SELECT {MEMORY_COLUMNS} FROM memories WHERE deleted_at IS NULL AND project_id = $1 AND {condition}"
+    );
     sqlx::query_as::<_, MemoryRow>(&sql)
+        .bind(project)
         .bind(value)
         .fetch_optional(&mut **tx)
         .await?
@@ -290,7 +295,7 @@ impl Store for PgStore {
     ) -> StoreResult<(Memory, WriteOutcome)> {
         let hash = content_hash(draft);
         let mut tx = self.scoped(project).await?;
-        if let Some(existing) = memory_where(&mut tx, "content_hash = $1", &hash).await? {
+        if let Some(existing) = memory_where(&mut tx, project, "content_hash = $2", &hash).await? {
             return Ok((existing, WriteOutcome::Unchanged));
         }
         let at = now();
@@ -338,14 +343,14 @@ impl Store for PgStore {
         draft: &MemoryDraft,
     ) -> StoreResult<(Memory, WriteOutcome)> {
         let mut tx = self.scoped(project).await?;
-        let before = memory_where(&mut tx, "id = $1 FOR UPDATE", id)
+        let before = memory_where(&mut tx, project, "id = $2 FOR UPDATE", id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("memory {id}")))?;
         if draft_matches(&before, draft) {
             return Ok((before, WriteOutcome::Unchanged));
         }
         let hash = content_hash(draft);
-        if let Some(other) = memory_where(&mut tx, "content_hash = $1", &hash).await?
+        if let Some(other) = memory_where(&mut tx, project, "content_hash = $2", &hash).await?
             && other.id != id
         {
             return Err(StoreError::Conflict(format!(
@@ -389,7 +394,7 @@ impl Store for PgStore {
 
     async fn get_memory(&self, project: Uuid, id: Uuid) -> StoreResult<Option<Memory>> {
         let mut tx = self.scoped(project).await?;
-        memory_where(&mut tx, "id = $1", id).await
+        memory_where(&mut tx, project, "id = $2", id).await
     }
 
     async fn fetch_memories(
@@ -410,12 +415,18 @@ impl Store for PgStore {
             sql.push(" AND tags @> ").push_bind(filter.tags.clone());
         }
         if let Some(query) = &filter.query {
-            let query = query.to_lowercase();
+            // Folded by Rust (Unicode) and, as typed, by the database's lower() like the
+            // column (which may fold only ASCII), so a verbatim substring always matches.
+            let folded = query.to_lowercase();
             sql.push(" AND (strpos(lower(title), ")
+                .push_bind(folded.clone())
+                .push(") > 0 OR strpos(lower(title), lower(")
                 .push_bind(query.clone())
-                .push(") > 0 OR strpos(lower(content::text), ")
-                .push_bind(query)
-                .push(") > 0)");
+                .push(")) > 0 OR strpos(lower(content::text), ")
+                .push_bind(folded)
+                .push(") > 0 OR strpos(lower(content::text), lower(")
+                .push_bind(query.clone())
+                .push(")) > 0)");
         }
         if let Some(after) = &filter.after {
             sql.push(" AND (created_at, id) < (")
@@ -440,7 +451,7 @@ impl Store for PgStore {
 
     async fn delete_memory(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Memory> {
         let mut tx = self.scoped(project).await?;
-        let memory = memory_where(&mut tx, "id = $1 FOR UPDATE", id)
+        let memory = memory_where(&mut tx, project, "id = $2 FOR UPDATE", id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("memory {id}")))?;
         sqlx::query("UPDATE memories SET deleted_at = $1 WHERE id = $2")

@@ -168,6 +168,13 @@ async fn audit(
 }
 
 impl SqliteStore {
+    /// A write transaction that takes SQLite's write lock up front (`BEGIN IMMEDIATE`): a
+    /// deferred one that reads first and writes later fails at once with "database is locked"
+    /// when another writer got there first, while this one waits up to the busy timeout.
+    async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Opens (creating when missing) the database file a `sqlite:` URL names.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
@@ -249,7 +256,7 @@ impl Store for SqliteStore {
         org: Option<&str>,
     ) -> StoreResult<Project> {
         let (id, at) = (Uuid::new_v4(), now());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let inserted = sqlx::query(
             "INSERT INTO projects (id, name, org, metadata, created_at, updated_at) \
              VALUES (?, ?, ?, '{}', ?, ?)",
@@ -318,7 +325,7 @@ impl Store for SqliteStore {
         draft: &MemoryDraft,
     ) -> StoreResult<(Memory, WriteOutcome)> {
         let hash = content_hash(draft);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         if let Some(existing) = Self::memory_with_hash(&mut tx, project, &hash).await? {
             return Ok((existing, WriteOutcome::Unchanged));
         }
@@ -367,7 +374,7 @@ impl Store for SqliteStore {
         id: Uuid,
         draft: &MemoryDraft,
     ) -> StoreResult<(Memory, WriteOutcome)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let before = Self::memory_in(&mut tx, project, id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("memory {id}")))?;
@@ -444,12 +451,18 @@ impl Store for SqliteStore {
             .push(") AS wanted WHERE wanted.value NOT IN (SELECT value FROM json_each(memories.tags)))");
         }
         if let Some(query) = &filter.query {
-            let query = query.to_lowercase();
+            // Folded by Rust (Unicode) and, as typed, by the database's lower() like the
+            // column (which may fold only ASCII), so a verbatim substring always matches.
+            let folded = query.to_lowercase();
             sql.push(" AND (instr(lower(title), ")
+                .push_bind(folded.clone())
+                .push(") > 0 OR instr(lower(title), lower(")
                 .push_bind(query.clone())
-                .push(") > 0 OR instr(lower(content), ")
-                .push_bind(query)
-                .push(") > 0)");
+                .push(")) > 0 OR instr(lower(content), ")
+                .push_bind(folded)
+                .push(") > 0 OR instr(lower(content), lower(")
+                .push_bind(query.clone())
+                .push(")) > 0)");
         }
         if let Some(after) = &filter.after {
             sql.push(" AND (created_at < ")
@@ -474,7 +487,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_memory(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Memory> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let memory = Self::memory_in(&mut tx, project, id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("memory {id}")))?;
@@ -536,7 +549,7 @@ impl Store for SqliteStore {
 
     async fn create_api_key(&self, actor: &Actor, key: &NewApiKey) -> StoreResult<ApiKey> {
         let (id, at) = (Uuid::new_v4(), now());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO api_keys (id, project_id, prefix, key_hash, role, label, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -590,10 +603,12 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_api_key(&self, actor: &Actor, id_or_prefix: &str) -> StoreResult<ApiKey> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ? OR prefix = ?");
+        // Ids are stored hyphenated and lower-case: accept any form of a UUID, as Postgres does.
+        let by_id = Uuid::parse_str(id_or_prefix).ok().map(|id| id.to_string());
         let mut key = sqlx::query_as::<_, KeyRow>(&sql)
-            .bind(id_or_prefix)
+            .bind(by_id)
             .bind(id_or_prefix)
             .fetch_optional(&mut *tx)
             .await?

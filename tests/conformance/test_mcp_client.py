@@ -1,7 +1,9 @@
 """Conformance: the official MCP Python SDK (2.x) as a client of the real `codifier` binary.
 
 Run: source scripts/test-env.sh && $CODIFIER_VENV/bin/python -m pytest tests/conformance
-The binary is $CODIFIER_BIN (default target/debug/codifier); the suite is skipped without it.
+The binary is $CODIFIER_BIN (default target/debug/codifier); the suite is skipped without it,
+except under CI=true, where a missing binary fails the run. The store is an SQLite file in a temp
+dir, or the database $CONFORMANCE_DATABASE_URL names (scripts/test.sh runs the suite on both).
 """
 
 import json
@@ -29,6 +31,8 @@ TRANSPORTS = ["streamable-http", "sse", "stdio"]
 HTTP_TRANSPORTS = ["streamable-http", "sse"]
 OPERATOR_TOKEN = "operator-" + uuid.uuid4().hex
 
+if os.environ.get("CI") == "true" and not BIN.is_file():
+    raise RuntimeError(f"CI=true and no codifier binary at {BIN}: build it first")
 pytestmark = pytest.mark.skipif(not BIN.is_file(), reason=f"no codifier binary at {BIN}")
 
 
@@ -56,7 +60,8 @@ def _cli(env, *args):
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("codifier")
     addr_file, log_path = tmp / "addr", tmp / "server.log"
-    env = dict(os.environ, DATABASE_URL=f"sqlite://{tmp}/codifier.db", API_AUTH_TOKEN=OPERATOR_TOKEN,
+    database_url = os.environ.get("CONFORMANCE_DATABASE_URL") or f"sqlite://{tmp}/codifier.db"
+    env = dict(os.environ, DATABASE_URL=database_url, API_AUTH_TOKEN=OPERATOR_TOKEN,
                CODIFIER_LOG_FORMAT="json")
     env.pop("CODIFIER_ADDR_FILE", None)
     alpha = _cli(env, "projects", "create", "--name", "alpha")

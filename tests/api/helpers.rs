@@ -1,0 +1,189 @@
+//! Shared test fixtures: fresh databases on each backend, and a running server on port 0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use codifier::config::{Config, LogFormat};
+use codifier::store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The operator token every test server is configured with.
+pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789";
+
+/// Which store a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The backends this run can reach: SQLite always, Postgres when `TEST_DATABASE_URL` is set.
+/// Under CI a missing `TEST_DATABASE_URL` is an error, so Postgres is never skipped silently.
+pub fn backends() -> Vec<Backend> {
+    let mut backends = vec![Backend::Sqlite];
+    if std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
+        backends.push(Backend::Postgres);
+    } else if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        panic!("CI=true but TEST_DATABASE_URL is unset: run the tests through scripts/test.sh");
+    }
+    backends
+}
+
+/// A database of its own for one test; the SQLite file lives as long as this value.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Makes an empty database on `backend`: a new SQLite file, or a new Postgres database.
+pub async fn fresh_database(backend: Backend) -> TestDatabase {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("codifier.db").display());
+            TestDatabase {
+                url,
+                _dir: Some(dir),
+            }
+        }
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let admin_url = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
+            let name = format!("codifier_t_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .expect("connect to TEST_DATABASE_URL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .expect("create test database");
+            let (base, _) = admin_url
+                .rsplit_once('/')
+                .expect("a database URL with a path");
+            TestDatabase {
+                url: format!("{base}/{name}"),
+                _dir: None,
+            }
+        }
+    }
+}
+
+/// Opens and migrates a fresh store on `backend`.
+pub async fn fresh_store(backend: Backend) -> (Arc<dyn Store>, TestDatabase) {
+    let database = fresh_database(backend).await;
+    let store = codifier::store::connect(&database.url)
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    (store, database)
+}
+
+/// The configuration a test server runs with.
+pub fn test_config(database_url: &str) -> Config {
+    Config {
+        database_url: database_url.to_owned(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        operator_token: Some(OPERATOR_TOKEN.to_owned()),
+        allowed_hosts: vec!["localhost".into(), "127.0.0.1".into()],
+        log_filter: "warn".into(),
+        log_format: LogFormat::Text,
+        key_cache_ttl: Duration::from_secs(1),
+        max_body_bytes: 512 * 1024,
+        addr_file: None,
+    }
+}
+
+/// A server running in this process, stopped when dropped.
+pub struct TestServer {
+    pub address: SocketAddr,
+    pub store: Arc<dyn Store>,
+    pub database: Arc<TestDatabase>,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server on port 0 over a fresh database on `backend`.
+    pub async fn start(backend: Backend) -> Self {
+        let database = Arc::new(fresh_database(backend).await);
+        Self::start_on(database, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts a server over an existing database at a given address (for restart tests).
+    pub async fn start_on(database: Arc<TestDatabase>, address: SocketAddr) -> Self {
+        let config = test_config(&database.url);
+        let store = codifier::app::open_store(&config)
+            .await
+            .expect("open store");
+        let listener = TcpListener::bind(address).await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let shutdown = CancellationToken::new();
+        let (task_store, task_shutdown) = (store.clone(), shutdown.clone());
+        let task = tokio::spawn(async move {
+            codifier::app::serve(&config, task_store, listener, task_shutdown)
+                .await
+                .expect("server ran");
+        });
+        Self {
+            address,
+            store,
+            database,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Stops the server and waits until it has let go of its port.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+
+    /// Makes a project with the operator's rights, straight through the store.
+    pub async fn project(&self, name: &str) -> codifier::store::Project {
+        codifier::knowledge::projects::create(
+            &self.store,
+            &codifier::auth::Identity::Local,
+            "test",
+            name,
+            None,
+        )
+        .await
+        .expect("create project")
+    }
+
+    /// Makes an API key for `project` with `role`; returns the secret.
+    pub async fn key(&self, project: uuid::Uuid, role: codifier::auth::Role) -> String {
+        let generated = codifier::auth::keys::generate().expect("generate key");
+        let new = codifier::store::NewApiKey {
+            project_id: project,
+            prefix: generated.prefix,
+            hash: generated.hash,
+            role,
+            label: Some("test".into()),
+        };
+        let actor = codifier::store::Actor {
+            label: "local".into(),
+            tool: "test".into(),
+        };
+        self.store
+            .create_api_key(&actor, &new)
+            .await
+            .expect("store key");
+        generated.key
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

@@ -1,0 +1,10 @@
+//! Codifier's integration tests: one binary, one module per area. Each test gets a fresh
+//! database; tests that touch the store run on SQLite always and on Postgres when
+//! `TEST_DATABASE_URL` is set (CI always sets it: `scripts/test.sh` provisions Postgres 16 + pgvector).
+
+mod auth;
+mod cli;
+mod clients;
+mod helpers;
+mod mcp;
+mod store;
