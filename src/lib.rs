@@ -5,6 +5,7 @@
 //! - [`config`]: typed configuration read from the environment and flags.
 //! - [`app`]: builds the shared state and runs the HTTP server or the stdio server.
 //! - [`auth`]: who is calling ([`auth::Identity`]), API keys (argon2id) and the verified-key cache.
+//! - [`embeddings`]: the [`embeddings::Embedder`] trait: local model, OpenAI-compatible HTTP, or none.
 //! - [`knowledge`]: domain types and services for projects and memories; every call takes an identity.
 //! - [`store`]: the [`store::Store`] trait and its SQLite and Postgres (row-level security) backends.
 //! - [`mcp`]: the one rmcp handler ([`mcp::CodifierServer`]) and its tools.
@@ -14,6 +15,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod embeddings;
 pub mod http;
 pub mod knowledge;
 pub mod mcp;
