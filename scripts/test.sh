@@ -23,7 +23,7 @@ step "cargo test (SQLite and Postgres: TEST_DATABASE_URL is set)"
 cargo test --locked --all-targets
 
 step "Python MCP SDK conformance on SQLite"
-cargo build --locked --bin codifier
+# `cargo test` built the binary (for the CLI tests) with the same features; reuse it.
 export CODIFIER_BIN="$PWD/target/debug/codifier"
 "$CODIFIER_VENV/bin/python" -m pytest -q tests/conformance
 

@@ -8,7 +8,10 @@ use rmcp::ServiceExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, LogFormat, redact_url};
+use crate::config::{Config, EmbeddingsConfig, LogFormat, redact_url};
+use crate::embeddings::service::{Embeddings, Loader};
+use crate::embeddings::{Embedder, http::HttpEmbedder};
+use crate::knowledge::memories::Services;
 use crate::mcp::CodifierServer;
 use crate::store::{self, Store};
 
@@ -38,6 +41,36 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
+/// A loader for the configured embedding provider, or `None` when there is none.
+pub fn embedding_loader(config: &EmbeddingsConfig) -> Option<Loader> {
+    match config.clone() {
+        EmbeddingsConfig::None => None,
+        EmbeddingsConfig::Local { model_dir } => {
+            Some(Box::new(move || crate::embeddings::load_local(&model_dir)))
+        }
+        EmbeddingsConfig::Http(http) => Some(Box::new(move || {
+            Ok(Arc::new(HttpEmbedder::new(http)?) as Arc<dyn Embedder>)
+        })),
+    }
+}
+
+/// The services tools call: the store and the embedding provider, loading in the background.
+pub fn start_services(
+    config: &Config,
+    store: Arc<dyn Store>,
+    shutdown: &CancellationToken,
+) -> Services {
+    let embeddings = match embedding_loader(&config.embeddings) {
+        Some(loader) => Embeddings::start(loader, store.clone(), shutdown.child_token()),
+        None => Embeddings::disabled(),
+    };
+    Services {
+        store,
+        embeddings,
+        duplicate_threshold: config.duplicate_threshold,
+    }
+}
+
 /// Serves HTTP on `listener` until `shutdown` is cancelled, then drains in-flight requests.
 pub async fn serve(
     config: &Config,
@@ -45,7 +78,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let router = crate::http::router(config, store, shutdown.clone());
+    let services = start_services(config, store, &shutdown);
+    let router = crate::http::router(config, services, shutdown.clone());
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
@@ -102,7 +136,9 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 /// `codifier stdio`: MCP over stdin/stdout as the local user.
 pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    let service = CodifierServer::for_local(store)
+    let shutdown = CancellationToken::new();
+    let services = start_services(&config, store, &shutdown);
+    let service = CodifierServer::for_local(services)
         .serve(rmcp::transport::stdio())
         .await
         .context("the MCP handshake on stdio failed")?;

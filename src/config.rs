@@ -15,6 +15,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which embedding provider to use (`CODIFIER_EMBEDDINGS`).
+#[derive(Debug, Clone)]
+pub enum EmbeddingsConfig {
+    /// Full-text search only.
+    None,
+    /// The local sentence model, read from this directory.
+    Local { model_dir: PathBuf },
+    /// An OpenAI-compatible HTTP API.
+    Http(crate::embeddings::http::HttpEmbedderConfig),
+}
+
 /// Everything the server reads from its environment.
 #[derive(Clone)]
 pub struct Config {
@@ -36,6 +47,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `CODIFIER_ADDR_FILE`: when set, the bound address is written there (for scripts and tests).
     pub addr_file: Option<PathBuf>,
+    /// `CODIFIER_EMBEDDINGS` and the provider's own settings.
+    pub embeddings: EmbeddingsConfig,
+    /// `CODIFIER_DUPLICATE_THRESHOLD`: similarity at which a new memory is called a near duplicate.
+    pub duplicate_threshold: f32,
 }
 
 impl std::fmt::Debug for Config {
@@ -52,6 +67,8 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("key_cache_ttl", &self.key_cache_ttl)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("embeddings", &self.embeddings)
+            .field("duplicate_threshold", &self.duplicate_threshold)
             .finish()
     }
 }
@@ -160,7 +177,15 @@ impl Config {
         if max_body_bytes < 1024 {
             bail!("CODIFIER_MAX_BODY_BYTES is below 1024: requests could not carry a tool call");
         }
+        let duplicate_threshold =
+            parse_var::<f32>("CODIFIER_DUPLICATE_THRESHOLD", "a number from 0 to 1")?
+                .unwrap_or(0.92);
+        if !(0.0..=1.0).contains(&duplicate_threshold) {
+            bail!("CODIFIER_DUPLICATE_THRESHOLD={duplicate_threshold} is not between 0 and 1");
+        }
         Ok(Self {
+            embeddings: embeddings_from_env()?,
+            duplicate_threshold,
             database_url,
             listen,
             operator_token,
@@ -171,6 +196,63 @@ impl Config {
             max_body_bytes,
             addr_file: var("CODIFIER_ADDR_FILE").map(PathBuf::from),
         })
+    }
+}
+
+/// Where the local model's files are looked for when `CODIFIER_MODEL_DIR` is unset.
+pub fn default_model_dir() -> Option<PathBuf> {
+    dirs::data_dir().map(|dir| dir.join("codifier/models/all-MiniLM-L6-v2"))
+}
+
+fn embeddings_from_env() -> anyhow::Result<EmbeddingsConfig> {
+    let model_dir = var("CODIFIER_MODEL_DIR")
+        .map(PathBuf::from)
+        .or_else(default_model_dir);
+    let local = |model_dir: Option<PathBuf>| -> anyhow::Result<EmbeddingsConfig> {
+        let model_dir =
+            model_dir.context("set CODIFIER_MODEL_DIR to the local model's directory")?;
+        Ok(EmbeddingsConfig::Local { model_dir })
+    };
+    match var("CODIFIER_EMBEDDINGS").as_deref() {
+        Some("none") => Ok(EmbeddingsConfig::None),
+        Some("local") => local(model_dir),
+        Some("openai") | Some("http") => {
+            let base_url =
+                var("CODIFIER_EMBEDDING_URL").unwrap_or_else(|| "https://api.openai.com/v1".into());
+            if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                bail!("CODIFIER_EMBEDDING_URL={base_url:?} is not an http(s) URL");
+            }
+            let dimensions =
+                parse_var::<usize>("CODIFIER_EMBEDDING_DIMENSIONS", "a number of dimensions")?;
+            Ok(EmbeddingsConfig::Http(
+                crate::embeddings::http::HttpEmbedderConfig {
+                    base_url,
+                    model: var("CODIFIER_EMBEDDING_MODEL")
+                        .unwrap_or_else(|| "text-embedding-3-small".into()),
+                    api_key: var("CODIFIER_EMBEDDING_API_KEY").or_else(|| var("OPENAI_API_KEY")),
+                    send_dimensions: dimensions.is_some(),
+                    dimensions: dimensions.unwrap_or(1536),
+                    batch_size: parse_var::<usize>("CODIFIER_EMBEDDING_BATCH", "a batch size")?
+                        .unwrap_or(64),
+                    timeout: Duration::from_secs(
+                        parse_var::<u64>(
+                            "CODIFIER_EMBEDDING_TIMEOUT_SECONDS",
+                            "a number of seconds",
+                        )?
+                        .unwrap_or(30),
+                    ),
+                    max_retries: 4,
+                },
+            ))
+        }
+        Some(other) => bail!("CODIFIER_EMBEDDINGS={other:?} is not `local`, `openai` or `none`"),
+        // Unset: the local model when its files are there, else full-text search only.
+        None => Ok(match model_dir {
+            Some(dir) if dir.join("model.safetensors").is_file() => {
+                EmbeddingsConfig::Local { model_dir: dir }
+            }
+            _ => EmbeddingsConfig::None,
+        }),
     }
 }
 

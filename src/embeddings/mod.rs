@@ -3,6 +3,9 @@
 //! search only). Every vector is tagged with the [`EmbeddingModel`] that made it, so vectors of
 //! different models are never compared.
 
+pub mod http;
+pub mod service;
+
 use async_trait::async_trait;
 
 /// Which model produced a vector: its name and dimension. Two vectors are comparable only when
@@ -51,4 +54,12 @@ pub fn normalize(vector: &mut [f32]) {
 /// Cosine similarity of two unit vectors.
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Loads the local sentence model from `dir`.
+pub fn load_local(dir: &std::path::Path) -> Result<std::sync::Arc<dyn Embedder>, EmbedError> {
+    Err(EmbedError::Config(format!(
+        "the local model in {} cannot be loaded by this build",
+        dir.display()
+    )))
 }

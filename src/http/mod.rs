@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::keys::KeyVerifier;
 use crate::config::Config;
+use crate::knowledge::memories::Services;
 use crate::mcp::CodifierServer;
 use crate::store::Store;
 
@@ -30,6 +31,7 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct HttpState {
     pub store: Arc<dyn Store>,
+    pub services: Services,
     pub verifier: Arc<KeyVerifier>,
     pub allowed_hosts: Arc<Vec<String>>,
     pub sse: sse::SseSessions,
@@ -38,7 +40,8 @@ pub struct HttpState {
 }
 
 /// Builds the router. `shutdown` ends open SSE streams and MCP sessions when cancelled.
-pub fn router(config: &Config, store: Arc<dyn Store>, shutdown: CancellationToken) -> Router {
+pub fn router(config: &Config, services: Services, shutdown: CancellationToken) -> Router {
+    let store = services.store.clone();
     let verifier = Arc::new(KeyVerifier::new(
         store.clone(),
         config.operator_token.as_deref(),
@@ -46,6 +49,7 @@ pub fn router(config: &Config, store: Arc<dyn Store>, shutdown: CancellationToke
     ));
     let state = HttpState {
         store: store.clone(),
+        services: services.clone(),
         verifier,
         allowed_hosts: Arc::new(config.allowed_hosts.clone()),
         sse: sse::SseSessions::default(),
@@ -59,9 +63,9 @@ pub fn router(config: &Config, store: Arc<dyn Store>, shutdown: CancellationToke
     mcp_config.cancellation_token = shutdown.child_token();
     mcp_config.max_request_body_bytes = config.max_body_bytes;
     mcp_config.session_store = Some(Arc::new(sessions::StoredSessions::new(store.clone())));
-    let handler_store = store.clone();
+    let handler_services = services.clone();
     let mcp_service = StreamableHttpService::new(
-        move || Ok(CodifierServer::for_http(handler_store.clone())),
+        move || Ok(CodifierServer::for_http(handler_services.clone())),
         Arc::new(LocalSessionManager::default()),
         mcp_config,
     );

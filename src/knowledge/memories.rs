@@ -6,10 +6,46 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::*;
+use chrono::{DateTime, NaiveDate, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::search::{self, SearchMode, SearchResult};
 use crate::auth::{Identity, Role};
+use crate::embeddings::service::Embeddings;
 use crate::store::{
-    Actor, Cursor, Memory, MemoryDraft, MemoryFilter, MemoryPage, Store, WriteOutcome,
+    Actor, Cursor, EmbeddingJob, Memory, MemoryDraft, MemoryFilter, MemoryPage, MemoryRevision,
+    Store, WriteOutcome, embedding_text,
 };
+
+/// What memory services need besides the caller.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub embeddings: Arc<Embeddings>,
+    /// Cosine similarity at or above which a new memory is reported as a near duplicate.
+    pub duplicate_threshold: f32,
+}
+
+/// An existing memory that a new one nearly repeats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NearDuplicate {
+    pub id: Uuid,
+    pub title: String,
+    /// Cosine similarity of the two memories' embeddings, 0 to 1.
+    pub similarity: f64,
+}
+
+/// What a write did.
+#[derive(Debug, Clone)]
+pub struct WriteResult {
+    pub memory: Memory,
+    pub outcome: WriteOutcome,
+    /// The most similar existing memory, when it is nearly the same. Nothing was merged.
+    pub near_duplicate: Option<NearDuplicate>,
+    /// Whether the memory already has a vector (else the background worker will add it).
+    pub embedded: bool,
+}
 
 /// The fields of a memory as a caller sends them, before validation.
 #[derive(Debug, Clone, Default)]
@@ -66,15 +102,17 @@ pub fn parse_memory_id(text: &str) -> Result<Uuid, KnowledgeError> {
     })
 }
 
-/// Creates a memory, or updates the one `id` names.
+/// Creates a memory, or updates the one `id` names. A new memory is embedded at once when a
+/// model is ready, and a near duplicate is named in the result; nothing is merged or deleted.
 pub async fn write(
-    store: &Arc<dyn Store>,
+    services: &Services,
     identity: &Identity,
     tool: &str,
     project: &str,
     id: Option<&str>,
     input: MemoryInput,
-) -> Result<(Memory, WriteOutcome), KnowledgeError> {
+) -> Result<WriteResult, KnowledgeError> {
+    let store = &services.store;
     let id = id.map(parse_memory_id).transpose()?;
     let draft = input.parse()?;
     let project = projects::resolve(store, identity, project, Role::Write).await?;
@@ -82,10 +120,61 @@ pub async fn write(
         label: identity.label(),
         tool: tool.to_owned(),
     };
-    Ok(match id {
+    let (memory, outcome) = match id {
         Some(id) => store.update_memory(project.id, &actor, id, &draft).await?,
         None => store.create_memory(project.id, &actor, &draft).await?,
-    })
+    };
+    let mut result = WriteResult {
+        memory,
+        outcome,
+        near_duplicate: None,
+        embedded: false,
+    };
+    if outcome == WriteOutcome::Unchanged {
+        return Ok(result);
+    }
+    let Some(embedder) = services.embeddings.current() else {
+        services.embeddings.wake();
+        return Ok(result);
+    };
+    let job = EmbeddingJob {
+        id: result.memory.id,
+        text: embedding_text(&result.memory.title, &result.memory.content),
+        updated_at: result.memory.updated_at,
+    };
+    // The memory is stored whatever happens here: a failed embedding is retried in the background.
+    let vector = match embedder.embed(std::slice::from_ref(&job.text)).await {
+        Ok(mut vectors) => vectors.pop().unwrap_or_default(),
+        Err(error) => {
+            tracing::warn!(%error, "embedding a new memory failed; the background worker will retry");
+            services.embeddings.wake();
+            return Ok(result);
+        }
+    };
+    let neighbours = store
+        .vector_candidates(
+            project.id,
+            &MemoryFilter::default(),
+            embedder.model(),
+            &vector,
+            2,
+        )
+        .await?;
+    store
+        .store_embedding(project.id, &job, embedder.model(), &vector)
+        .await?;
+    result.embedded = true;
+    let nearest = neighbours.into_iter().find(|c| c.id != result.memory.id);
+    if let Some(nearest) = nearest.filter(|c| c.score >= f64::from(services.duplicate_threshold))
+        && let Some(other) = store.get_memory(project.id, nearest.id).await?
+    {
+        result.near_duplicate = Some(NearDuplicate {
+            id: other.id,
+            title: other.title,
+            similarity: nearest.score,
+        });
+    }
+    Ok(result)
 }
 
 /// What a caller asks `fetch_context` for, before validation.
@@ -94,36 +183,173 @@ pub struct FetchInput {
     pub memory_type: Option<String>,
     pub tags: Vec<String>,
     pub query: Option<String>,
+    pub mode: Option<SearchMode>,
+    pub since: Option<String>,
+    pub until: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+    /// List deleted memories instead (admin keys only).
+    pub deleted: bool,
 }
 
-/// Reads one page of a project's memories, newest first.
+/// What `fetch` found: a page in time order, a ranked search, or deleted memories.
+#[derive(Debug)]
+pub enum Fetched {
+    Page(MemoryPage),
+    Search(SearchResult),
+    Deleted(Vec<Memory>),
+}
+
+/// Reads a time bound: an RFC 3339 timestamp or a date (midnight UTC).
+fn parse_time(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, KnowledgeError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(Some(time.with_timezone(&Utc)));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|date| date.and_hms_opt(0, 0, 0))
+        .map(|time| Some(time.and_utc()))
+        .ok_or_else(|| {
+            KnowledgeError::Invalid(format!(
+                "`{field}` is `{text}`: send a date like 2026-01-31 or a time like 2026-01-31T09:00:00Z"
+            ))
+        })
+}
+
+const SEARCH_CURSOR: &str = "search:";
+
+/// Reads memories of a project: newest first, or ranked by a `query` (hybrid by default).
 pub async fn fetch(
-    store: &Arc<dyn Store>,
+    services: &Services,
     identity: &Identity,
     project: &str,
     input: FetchInput,
-) -> Result<(Uuid, MemoryPage), KnowledgeError> {
-    let filter = MemoryFilter {
-        memory_type: input.memory_type.as_deref().map(parse_memory_type).transpose()?,
-        tags: tags(&input.tags)?,
-        query: optional_text("query", input.query.as_deref(), MAX_QUERY_CHARS)?,
-        limit: limit(input.limit)?,
-        after: input
-            .cursor
-            .as_deref()
-            .map(|text| {
-                Cursor::parse(text).ok_or_else(|| {
-                    KnowledgeError::Invalid(
-                        "`cursor` is not one this server issued: send `next_cursor` from the previous page, or leave it out".into(),
-                    )
-                })
-            })
-            .transpose()?,
+) -> Result<(Uuid, Fetched), KnowledgeError> {
+    let store = &services.store;
+    let query = optional_text("query", input.query.as_deref(), MAX_QUERY_CHARS)?;
+    let cursor = input
+        .cursor
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    let bad_cursor = || {
+        KnowledgeError::Invalid(
+            "`cursor` is not one this server issued for this kind of read: send `next_cursor` from the previous page, or leave it out".into(),
+        )
     };
+    let (after, offset) = match (cursor, &query) {
+        (None, _) => (None, 0),
+        (Some(text), Some(_)) => {
+            let offset = text
+                .strip_prefix(SEARCH_CURSOR)
+                .and_then(|n| n.parse().ok());
+            (None, offset.ok_or_else(bad_cursor)?)
+        }
+        (Some(text), None) => (Some(Cursor::parse(text).ok_or_else(bad_cursor)?), 0),
+    };
+    let filter = MemoryFilter {
+        memory_type: input
+            .memory_type
+            .as_deref()
+            .map(parse_memory_type)
+            .transpose()?,
+        tags: tags(&input.tags)?,
+        query: None,
+        since: parse_time("since", input.since.as_deref())?,
+        until: parse_time("until", input.until.as_deref())?,
+        limit: limit(input.limit)?,
+        after,
+    };
+    if input.deleted {
+        let project = projects::resolve(store, identity, project, Role::Admin).await?;
+        return Ok((
+            project.id,
+            Fetched::Deleted(store.list_deleted(project.id, filter.limit).await?),
+        ));
+    }
     let project = projects::resolve(store, identity, project, Role::Read).await?;
-    Ok((project.id, store.fetch_memories(project.id, &filter).await?))
+    let Some(query) = query else {
+        return Ok((
+            project.id,
+            Fetched::Page(store.fetch_memories(project.id, &filter).await?),
+        ));
+    };
+    let found = search::search(
+        store,
+        &services.embeddings,
+        project.id,
+        &filter,
+        &query,
+        input.mode.unwrap_or_default(),
+        offset,
+    )
+    .await?;
+    Ok((project.id, Fetched::Search(found)))
+}
+
+/// The cursor for the page of a search that starts at `offset`.
+pub fn search_cursor(offset: u32) -> String {
+    format!("{SEARCH_CURSOR}{offset}")
+}
+
+/// Earlier versions of a memory, newest first.
+pub async fn history(
+    store: &Arc<dyn Store>,
+    identity: &Identity,
+    project: &str,
+    id: &str,
+) -> Result<(Memory, Vec<MemoryRevision>), KnowledgeError> {
+    let id = parse_memory_id(id)?;
+    let project = projects::resolve(store, identity, project, Role::Read).await?;
+    let current = store.get_memory(project.id, id).await?.ok_or_else(|| {
+        KnowledgeError::NotFound(format!(
+            "memory {id} is not in this project (or is deleted)"
+        ))
+    })?;
+    Ok((current, store.memory_history(project.id, id).await?))
+}
+
+/// Restores revision `revision` of a memory (write role), or with no revision brings back a
+/// deleted memory (admin role).
+pub async fn restore(
+    services: &Services,
+    identity: &Identity,
+    tool: &str,
+    project: &str,
+    id: &str,
+    revision: Option<i64>,
+) -> Result<Memory, KnowledgeError> {
+    let store = &services.store;
+    let id = parse_memory_id(id)?;
+    let actor = Actor {
+        label: identity.label(),
+        tool: tool.to_owned(),
+    };
+    let memory = match revision {
+        Some(revision) => {
+            let revision = i32::try_from(revision)
+                .ok()
+                .filter(|r| *r >= 1)
+                .ok_or_else(|| {
+                    KnowledgeError::Invalid(format!(
+                        "`revision` is {revision}: send a revision number from memory_history"
+                    ))
+                })?;
+            let project = projects::resolve(store, identity, project, Role::Write).await?;
+            store
+                .restore_revision(project.id, &actor, id, revision)
+                .await?
+        }
+        None => {
+            let project = projects::resolve(store, identity, project, Role::Admin).await?;
+            store.restore_deleted(project.id, &actor, id).await?
+        }
+    };
+    services.embeddings.wake();
+    Ok(memory)
 }
 
 /// Hides a memory from every read (it stays in the store and the audit log).

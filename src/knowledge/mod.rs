@@ -4,6 +4,7 @@
 mod limits;
 pub mod memories;
 pub mod projects;
+pub mod search;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -64,6 +65,9 @@ pub enum KnowledgeError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A capability the call needs is not available now (e.g. no embedding provider).
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Store(crate::store::StoreError),
 }

@@ -16,11 +16,13 @@ use uuid::Uuid;
 
 use crate::auth::Identity;
 use crate::knowledge::KnowledgeError;
+use crate::knowledge::memories::Services;
 use crate::store::Store;
 
 /// The rmcp handler. One instance per MCP connection or session.
 #[derive(Clone)]
 pub struct CodifierServer {
+    services: Services,
     store: Arc<dyn Store>,
     /// The identity for transports without HTTP parts (stdio); `None` over HTTP.
     local_identity: Option<Identity>,
@@ -31,21 +33,22 @@ pub struct CodifierServer {
 
 impl CodifierServer {
     /// A handler for HTTP transports: every request must carry an [`Identity`] in its parts.
-    pub fn for_http(store: Arc<dyn Store>) -> Self {
-        Self::new(store, None)
+    pub fn for_http(services: Services) -> Self {
+        Self::new(services, None)
     }
 
     /// A handler for stdio: every call runs as the local user.
-    pub fn for_local(store: Arc<dyn Store>) -> Self {
-        Self::new(store, Some(Identity::Local))
+    pub fn for_local(services: Services) -> Self {
+        Self::new(services, Some(Identity::Local))
     }
 
-    fn new(store: Arc<dyn Store>, local_identity: Option<Identity>) -> Self {
+    fn new(services: Services, local_identity: Option<Identity>) -> Self {
         Self {
-            store,
+            store: services.store.clone(),
+            services,
             local_identity,
             active_project: Arc::new(Mutex::new(None)),
-            tool_router: Self::project_tools() + Self::memory_tools(),
+            tool_router: Self::project_tools() + Self::memory_tools() + Self::revision_tools(),
         }
     }
 
@@ -145,6 +148,7 @@ pub(crate) fn knowledge_error(error: KnowledgeError) -> CallToolResult {
         KnowledgeError::Forbidden(message) => tool_error(format!("Not allowed: {message}")),
         KnowledgeError::NotFound(message) => tool_error(format!("Not found: {message}")),
         KnowledgeError::Conflict(message) => tool_error(format!("Conflict: {message}")),
+        KnowledgeError::Unavailable(message) => tool_error(format!("Unavailable: {message}")),
         KnowledgeError::Store(error) => {
             tracing::error!(%error, "store error during a tool call");
             tool_error(
@@ -184,7 +188,8 @@ impl ServerHandler for CodifierServer {
         info.instructions = Some(
             "Codifier keeps a team's institutional memory per project. Use manage_projects to list \
              projects and `switch` to one; fetch_context to read memories (filter by memory_type, \
-             tags, or a text query); update_memory to store or correct one; delete_memory to retire one."
+             tags, time, or a `query` ranked by meaning and words); update_memory to store or correct one \
+             (earlier versions are kept: memory_history, restore_memory); delete_memory to retire one."
                 .into(),
         );
         info

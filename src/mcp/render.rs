@@ -2,8 +2,10 @@
 
 use std::fmt::Write;
 
-use super::tools::{FetchContextOutput, ManageProjectsOutput, ProjectOperation};
-use crate::store::{Memory, Project, WriteOutcome};
+use super::tools::{
+    FetchContextOutput, ManageProjectsOutput, ProjectOperation, UpdateMemoryOutput,
+};
+use crate::store::{Memory, MemoryRevision, Project, WriteOutcome};
 
 fn project_line(out: &mut String, project: &Project, active: Option<uuid::Uuid>) {
     let marker = if Some(project.id) == active {
@@ -74,31 +76,99 @@ fn memory_block(out: &mut String, memory: &Memory) {
     let _ = writeln!(out, "\n{text}\n");
 }
 
-pub fn written(memory: &Memory, outcome: WriteOutcome) -> String {
-    let mut out = match outcome {
+pub fn written(output: &UpdateMemoryOutput) -> String {
+    let mut out = match output.outcome {
         WriteOutcome::Created => "Stored a new memory.\n\n".to_owned(),
-        WriteOutcome::Updated => "Updated the memory.\n\n".to_owned(),
+        WriteOutcome::Updated => {
+            "Updated the memory; the previous version is kept (see memory_history).\n\n".to_owned()
+        }
         WriteOutcome::Unchanged => {
             "The same content is already stored in this project; nothing was written. Send `id` to change that memory.\n\n".to_owned()
         }
     };
-    memory_block(&mut out, memory);
+    if let Some(near) = &output.near_duplicate {
+        let _ = writeln!(
+            out,
+            "**Near duplicate:** this is {:.0}% similar to **{}** (`{}`). Both are kept; delete one or merge them by hand if they say the same thing.\n",
+            near.similarity * 100.0,
+            near.title,
+            near.id
+        );
+    }
+    memory_block(&mut out, &output.memory);
     out
 }
 
 pub fn fetched(output: &FetchContextOutput) -> String {
     let mut out = String::new();
+    if let Some(notice) = output
+        .search
+        .as_ref()
+        .and_then(|search| search.notice.as_ref())
+    {
+        let _ = writeln!(out, "_{notice}_\n");
+    }
     if output.memories.is_empty() {
         out.push_str("No memories match these filters.\n");
         return out;
     }
-    let _ = writeln!(out, "## {} memories, newest first\n", output.count);
-    for memory in &output.memories {
+    let order = match (&output.search, output.deleted) {
+        (_, true) => {
+            "deleted memories, most recently deleted first (restore one with restore_memory)"
+                .to_owned()
+        }
+        (Some(search), _) => {
+            format!("memories, best match first ({:?} search)", search.mode).to_lowercase()
+        }
+        (None, _) => "memories, newest first".to_owned(),
+    };
+    let _ = writeln!(out, "## {} {order}\n", output.count);
+    for (index, memory) in output.memories.iter().enumerate() {
         memory_block(&mut out, memory);
+        if let Some(explanation) = output.explain.as_ref().and_then(|all| all.get(index)) {
+            let rank = |rank: Option<u32>| rank.map_or("–".to_owned(), |r| r.to_string());
+            let _ = writeln!(
+                out,
+                "_text rank {}, semantic rank {}{}, fused score {:.4}_\n",
+                rank(explanation.text_rank),
+                rank(explanation.semantic_rank),
+                explanation
+                    .similarity
+                    .map(|s| format!(" (similarity {s:.3})"))
+                    .unwrap_or_default(),
+                explanation.fused_score
+            );
+        }
     }
     if let Some(cursor) = &output.next_cursor {
         let _ = writeln!(out, "More results: call again with `cursor` = `{cursor}`.");
     }
+    out
+}
+
+pub fn history(current: &Memory, revisions: &[MemoryRevision]) -> String {
+    let mut out = format!("## History of **{}** (`{}`)\n\n", current.title, current.id);
+    if revisions.is_empty() {
+        out.push_str("This memory has never been changed.\n");
+        return out;
+    }
+    for revision in revisions {
+        let _ = writeln!(
+            out,
+            "- revision {}: **{}**, replaced {} by {}",
+            revision.revision,
+            revision.memory.title,
+            revision.replaced_at.to_rfc3339(),
+            revision.actor
+        );
+    }
+    out.push_str("\nRestore one with restore_memory and its `revision`.\n");
+    out
+}
+
+pub fn restored(memory: &Memory) -> String {
+    let mut out = "Restored the memory.\n\n".to_owned();
+    memory_block(&mut out, memory);
     out
 }
 

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::embeddings::EmbeddingModel;
+
 pub use model::*;
 
 /// What can go wrong in the store, by the kind a caller branches on.
@@ -76,6 +78,69 @@ pub trait Store: Send + Sync + 'static {
     /// Hides a memory from every read; the row and its audit trail stay.
     async fn delete_memory(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Memory>;
     async fn list_audit(&self, project: Uuid, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+
+    // Search halves. Both apply every filter of `filter` (type, tags, time range) and return
+    // candidates best first; the caller fuses them.
+    /// Full-text candidates for any of `terms` (already split into words).
+    async fn text_candidates(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+        terms: &[String],
+        k: u32,
+    ) -> StoreResult<Vec<Candidate>>;
+    /// Nearest neighbours of `vector` among memories embedded by `model` (cosine similarity).
+    async fn vector_candidates(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+        model: &EmbeddingModel,
+        vector: &[f32],
+        k: u32,
+    ) -> StoreResult<Vec<Candidate>>;
+    /// The live memories with these ids, in no particular order.
+    async fn memories_by_ids(&self, project: Uuid, ids: &[Uuid]) -> StoreResult<Vec<Memory>>;
+
+    // Embeddings.
+    /// Prepares the store to search vectors of `model` (Postgres: its HNSW index).
+    async fn prepare_vectors(&self, model: &EmbeddingModel) -> StoreResult<()>;
+    /// Live memories of a project with no vector of `model` yet, oldest first.
+    async fn pending_embeddings(
+        &self,
+        project: Uuid,
+        model: &EmbeddingModel,
+        limit: u32,
+    ) -> StoreResult<Vec<EmbeddingJob>>;
+    /// Records a memory's vector, unless its text changed since the job was read.
+    async fn store_embedding(
+        &self,
+        project: Uuid,
+        job: &EmbeddingJob,
+        model: &EmbeddingModel,
+        vector: &[f32],
+    ) -> StoreResult<()>;
+    /// How many of a project's live memories have a vector of `model`, and how many there are.
+    async fn embedding_progress(
+        &self,
+        project: Uuid,
+        model: &EmbeddingModel,
+    ) -> StoreResult<(u64, u64)>;
+
+    // Revisions and restore.
+    /// Earlier versions of a memory, newest first.
+    async fn memory_history(&self, project: Uuid, id: Uuid) -> StoreResult<Vec<MemoryRevision>>;
+    /// Makes revision `revision` the current version; the version it replaces becomes a revision.
+    async fn restore_revision(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        id: Uuid,
+        revision: i32,
+    ) -> StoreResult<Memory>;
+    /// Deleted memories, most recently deleted first.
+    async fn list_deleted(&self, project: Uuid, limit: u32) -> StoreResult<Vec<Memory>>;
+    /// Brings back a deleted memory.
+    async fn restore_deleted(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Memory>;
 
     // API keys.
     async fn create_api_key(&self, actor: &Actor, key: &NewApiKey) -> StoreResult<ApiKey>;
@@ -166,4 +231,24 @@ pub(crate) fn page(memories: &mut Vec<Memory>, limit: u32) -> MemoryPage {
         memories: std::mem::take(memories),
         next: next.flatten(),
     }
+}
+
+/// The strings of a memory's content, joined by newlines: what full-text search and embeddings read.
+pub fn content_text(content: &serde_json::Value) -> String {
+    fn collect(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::String(text) => out.push(text.clone()),
+            serde_json::Value::Array(items) => items.iter().for_each(|item| collect(item, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|item| collect(item, out)),
+            _ => {}
+        }
+    }
+    let mut parts = Vec::new();
+    collect(content, &mut parts);
+    parts.join("\n")
+}
+
+/// The text a memory is embedded from: its title and the strings of its content.
+pub fn embedding_text(title: &str, content: &serde_json::Value) -> String {
+    format!("{title}\n{}", content_text(content))
 }

@@ -71,6 +71,10 @@ pub struct MemoryFilter {
     pub tags: Vec<String>,
     /// Case-insensitive text that must occur in the title or the content.
     pub query: Option<String>,
+    /// Only memories created at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only memories created before this time.
+    pub until: Option<DateTime<Utc>>,
     pub limit: u32,
     pub after: Option<Cursor>,
 }
@@ -174,4 +178,50 @@ pub struct McpSessionRecord {
 pub fn now() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+/// One search hit from one half of a hybrid search, before fusion. Lists are ordered best first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub id: Uuid,
+    /// The half's own score: cosine similarity for vectors, a text-rank for full text.
+    pub score: f64,
+}
+
+/// A memory whose vector is missing: its id, the text to embed, and the version it was read at
+/// (a vector is only stored if the memory has not changed since).
+#[derive(Debug, Clone)]
+pub struct EmbeddingJob {
+    pub id: Uuid,
+    pub text: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An earlier version of a memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MemoryRevision {
+    /// 1 for the first version replaced, counting up.
+    pub revision: i32,
+    /// The memory as it was before the change that replaced it.
+    pub memory: Memory,
+    /// Who replaced it, and through which tool.
+    pub actor: String,
+    pub tool: Option<String>,
+    /// When it was replaced.
+    pub replaced_at: DateTime<Utc>,
+}
+
+impl From<&Memory> for MemoryDraft {
+    fn from(memory: &Memory) -> Self {
+        MemoryDraft {
+            memory_type: memory.memory_type,
+            title: memory.title.clone(),
+            content: memory.content.clone(),
+            category: memory.category.clone(),
+            description: memory.description.clone(),
+            confidence: memory.confidence,
+            tags: memory.tags.clone(),
+            source_role: memory.source_role.clone(),
+        }
+    }
 }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::auth::Role;
+use crate::embeddings::EmbeddingModel;
 use crate::knowledge::MemoryType;
 
 /// The role tenant transactions switch to; RLS policies apply to it.
@@ -178,6 +179,65 @@ async fn memory_where(
         .await?
         .map(MemoryRow::into_memory)
         .transpose()
+}
+
+/// Appends the conditions every read shares — live, in the project (RLS confines the rows too;
+/// the explicit filter keeps the indexes in use), and the caller's type, tags and time range —
+/// for a query whose memories table is aliased `m`.
+fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, project: Uuid, filter: &MemoryFilter) {
+    sql.push("m.deleted_at IS NULL AND m.project_id = ")
+        .push_bind(project);
+    if let Some(kind) = filter.memory_type {
+        sql.push(" AND m.memory_type = ").push_bind(kind.as_str());
+    }
+    if !filter.tags.is_empty() {
+        sql.push(" AND m.tags @> ").push_bind(filter.tags.clone());
+    }
+    if let Some(since) = filter.since {
+        sql.push(" AND m.created_at >= ").push_bind(since);
+    }
+    if let Some(until) = filter.until {
+        sql.push(" AND m.created_at < ").push_bind(until);
+    }
+}
+
+/// A vector in pgvector's text form, `[0.1,0.2,…]`.
+fn vector_text(vector: &[f32]) -> String {
+    let values: Vec<String> = vector.iter().map(|x| x.to_string()).collect();
+    format!("[{}]", values.join(","))
+}
+
+/// A model name as an SQL string literal. Names come from the operator's configuration, never
+/// from callers; quoting still makes any name safe.
+fn model_literal(model: &EmbeddingModel) -> String {
+    format!("'{}'", model.name.replace('\'', "''"))
+}
+
+/// The expression the HNSW index of a model is built on and searched by.
+fn vector_expression(model: &EmbeddingModel) -> String {
+    format!("(m.embedding::vector({}))", model.dimensions)
+}
+
+async fn write_revision(
+    tx: &mut Transaction<'_, Postgres>,
+    project: Uuid,
+    actor: &Actor,
+    before: &Memory,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO memory_revisions (memory_id, project_id, revision, snapshot, actor, tool, created_at) \
+         VALUES ($1, $2, (SELECT COALESCE(MAX(revision), 0) + 1 FROM memory_revisions WHERE memory_id = $1), \
+         $3, $4, $5, $6)",
+    )
+    .bind(before.id)
+    .bind(project)
+    .bind(serde_json::to_value(before).unwrap_or_default())
+    .bind(&actor.label)
+    .bind(&actor.tool)
+    .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 impl PgStore {
@@ -361,7 +421,8 @@ impl Store for PgStore {
         let sql = format!(
             "UPDATE memories SET memory_type = $1, title = $2, content = $3, category = $4, \
              description = $5, confidence = $6, tags = $7, source_role = $8, content_hash = $9, \
-             updated_at = $10 WHERE id = $11 RETURNING {MEMORY_COLUMNS}"
+             updated_at = $10, embedding = NULL, embedding_model = NULL, embedding_dim = NULL \
+             WHERE id = $11 RETURNING {MEMORY_COLUMNS}"
         );
         let after = sqlx::query_as::<_, MemoryRow>(&sql)
             .bind(draft.memory_type.as_str())
@@ -378,6 +439,7 @@ impl Store for PgStore {
             .fetch_one(&mut *tx)
             .await?
             .into_memory()?;
+        write_revision(&mut tx, project, actor, &before).await?;
         let detail = memory_audit_detail(Some(&before), &after);
         audit(
             &mut tx,
@@ -403,17 +465,10 @@ impl Store for PgStore {
         filter: &MemoryFilter,
     ) -> StoreResult<MemoryPage> {
         let mut tx = self.scoped(project).await?;
-        // RLS already confines the rows; the explicit filter keeps the index in use.
         let mut sql = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {MEMORY_COLUMNS} FROM memories WHERE deleted_at IS NULL AND project_id = "
+            "SELECT {MEMORY_COLUMNS} FROM memories m WHERE "
         ));
-        sql.push_bind(project);
-        if let Some(kind) = filter.memory_type {
-            sql.push(" AND memory_type = ").push_bind(kind.as_str());
-        }
-        if !filter.tags.is_empty() {
-            sql.push(" AND tags @> ").push_bind(filter.tags.clone());
-        }
+        push_filters(&mut sql, project, filter);
         if let Some(query) = &filter.query {
             // Folded by Rust (Unicode) and, as typed, by the database's lower() like the
             // column (which may fold only ASCII), so a verbatim substring always matches.
@@ -507,6 +562,279 @@ impl Store for PgStore {
                 },
             )
             .collect())
+    }
+
+    async fn text_candidates(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+        terms: &[String],
+        k: u32,
+    ) -> StoreResult<Vec<Candidate>> {
+        let words: Vec<String> = terms
+            .iter()
+            .map(|term| {
+                term.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .collect::<String>()
+            })
+            .filter(|term| !term.is_empty())
+            .collect();
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.scoped(project).await?;
+        let mut sql = QueryBuilder::<Postgres>::new(
+            "SELECT m.id, ts_rank_cd(m.search, q)::float8 AS rank FROM memories m, \
+             to_tsquery('english', ",
+        );
+        sql.push_bind(words.join(" | "))
+            .push(") q WHERE m.search @@ q AND ");
+        push_filters(&mut sql, project, filter);
+        sql.push(" ORDER BY rank DESC, m.id LIMIT ")
+            .push_bind(i64::from(k));
+        let rows: Vec<(Uuid, f64)> = sql.build_query_as().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, score)| Candidate { id, score })
+            .collect())
+    }
+
+    async fn vector_candidates(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+        model: &EmbeddingModel,
+        vector: &[f32],
+        k: u32,
+    ) -> StoreResult<Vec<Candidate>> {
+        let mut tx = self.scoped(project).await?;
+        // Filters are applied inside the index scan; iterative scans keep searching until
+        // enough rows pass them (pgvector 0.8+).
+        sqlx::query("SET LOCAL hnsw.ef_search = 100")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            .execute(&mut *tx)
+            .await?;
+        let expression = vector_expression(model);
+        let distance = format!("{expression} <=> CAST(");
+        let mut sql = QueryBuilder::<Postgres>::new(format!("SELECT m.id, 1 - ({distance}"));
+        sql.push_bind(vector_text(vector)).push(format!(
+            " AS vector({})))::float8 AS similarity FROM memories m WHERE ",
+            model.dimensions
+        ));
+        push_filters(&mut sql, project, filter);
+        sql.push(format!(
+            " AND m.embedding_model = {} AND m.embedding_dim = {} ORDER BY {distance}",
+            model_literal(model),
+            model.dimensions
+        ));
+        sql.push_bind(vector_text(vector))
+            .push(format!(" AS vector({})) LIMIT ", model.dimensions))
+            .push_bind(i64::from(k));
+        let rows: Vec<(Uuid, f64)> = sql.build_query_as().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let mut candidates: Vec<Candidate> = rows
+            .into_iter()
+            .map(|(id, score)| Candidate { id, score })
+            .collect();
+        // relaxed_order may return neighbours slightly out of order.
+        candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(candidates)
+    }
+
+    async fn memories_by_ids(&self, project: Uuid, ids: &[Uuid]) -> StoreResult<Vec<Memory>> {
+        let mut tx = self.scoped(project).await?;
+        let sql = format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories WHERE project_id = $1 AND deleted_at IS NULL \
+             AND id = ANY($2)"
+        );
+        let rows = sqlx::query_as::<_, MemoryRow>(&sql)
+            .bind(project)
+            .bind(ids)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.into_iter().map(MemoryRow::into_memory).collect()
+    }
+
+    async fn prepare_vectors(&self, model: &EmbeddingModel) -> StoreResult<()> {
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(model.name.as_bytes());
+        let sql = format!(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS memories_hnsw_{dims}_{suffix} ON memories \
+             USING hnsw ((embedding::vector({dims})) vector_cosine_ops) \
+             WHERE embedding_model = {name} AND embedding_dim = {dims}",
+            dims = model.dimensions,
+            suffix = &hex::encode(digest)[..12],
+            name = model_literal(model),
+        );
+        sqlx::query(&sql).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn pending_embeddings(
+        &self,
+        project: Uuid,
+        model: &EmbeddingModel,
+        limit: u32,
+    ) -> StoreResult<Vec<EmbeddingJob>> {
+        let mut tx = self.scoped(project).await?;
+        let rows: Vec<(Uuid, String, Value, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT id, title, content, updated_at FROM memories WHERE project_id = $1 \
+             AND deleted_at IS NULL AND (embedding_model IS DISTINCT FROM $2 \
+             OR embedding_dim IS DISTINCT FROM $3) ORDER BY created_at LIMIT $4",
+        )
+        .bind(project)
+        .bind(&model.name)
+        .bind(model.dimensions as i32)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, title, content, updated_at)| EmbeddingJob {
+                id,
+                text: embedding_text(&title, &content),
+                updated_at,
+            })
+            .collect())
+    }
+
+    async fn store_embedding(
+        &self,
+        project: Uuid,
+        job: &EmbeddingJob,
+        model: &EmbeddingModel,
+        vector: &[f32],
+    ) -> StoreResult<()> {
+        let mut tx = self.scoped(project).await?;
+        sqlx::query(
+            "UPDATE memories SET embedding = CAST($1 AS vector), embedding_model = $2, \
+             embedding_dim = $3 WHERE id = $4 AND updated_at = $5",
+        )
+        .bind(vector_text(vector))
+        .bind(&model.name)
+        .bind(model.dimensions as i32)
+        .bind(job.id)
+        .bind(job.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn embedding_progress(
+        &self,
+        project: Uuid,
+        model: &EmbeddingModel,
+    ) -> StoreResult<(u64, u64)> {
+        let mut tx = self.scoped(project).await?;
+        let (done, total): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE embedding_model = $1 AND embedding_dim = $2), count(*) \
+             FROM memories WHERE project_id = $3 AND deleted_at IS NULL",
+        )
+        .bind(&model.name)
+        .bind(model.dimensions as i32)
+        .bind(project)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((done as u64, total as u64))
+    }
+
+    async fn memory_history(&self, project: Uuid, id: Uuid) -> StoreResult<Vec<MemoryRevision>> {
+        let mut tx = self.scoped(project).await?;
+        let rows: Vec<(i32, Value, String, Option<String>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT revision, snapshot, actor, tool, created_at FROM memory_revisions \
+             WHERE project_id = $1 AND memory_id = $2 ORDER BY revision DESC",
+        )
+        .bind(project)
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.into_iter()
+            .map(|(revision, snapshot, actor, tool, replaced_at)| {
+                Ok(MemoryRevision {
+                    revision,
+                    memory: serde_json::from_value(snapshot)
+                        .map_err(|_| StoreError::Corrupt("bad revision snapshot".into()))?,
+                    actor,
+                    tool,
+                    replaced_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn restore_revision(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        id: Uuid,
+        revision: i32,
+    ) -> StoreResult<Memory> {
+        let wanted = self
+            .memory_history(project, id)
+            .await?
+            .into_iter()
+            .find(|entry| entry.revision == revision)
+            .ok_or_else(|| StoreError::NotFound(format!("revision {revision} of memory {id}")))?;
+        let draft = MemoryDraft::from(&wanted.memory);
+        Ok(self.update_memory(project, actor, id, &draft).await?.0)
+    }
+
+    async fn list_deleted(&self, project: Uuid, limit: u32) -> StoreResult<Vec<Memory>> {
+        let mut tx = self.scoped(project).await?;
+        let sql = format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories WHERE project_id = $1 AND deleted_at IS NOT NULL \
+             ORDER BY deleted_at DESC LIMIT $2"
+        );
+        let rows = sqlx::query_as::<_, MemoryRow>(&sql)
+            .bind(project)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.into_iter().map(MemoryRow::into_memory).collect()
+    }
+
+    async fn restore_deleted(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Memory> {
+        let mut tx = self.scoped(project).await?;
+        let sql = format!(
+            "UPDATE memories SET deleted_at = NULL WHERE project_id = $1 AND id = $2 \
+             AND deleted_at IS NOT NULL RETURNING {MEMORY_COLUMNS}"
+        );
+        let restored = sqlx::query_as::<_, MemoryRow>(&sql)
+            .bind(project)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await;
+        let memory = match restored {
+            Ok(Some(row)) => row.into_memory()?,
+            Ok(None) => return Err(StoreError::NotFound(format!("deleted memory {id}"))),
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StoreError::Conflict(
+                    "a live memory already has this type, title and content: delete or change it first".into(),
+                ));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let detail = serde_json::json!({ "title": memory.title });
+        audit(
+            &mut tx,
+            project,
+            actor,
+            "memory.restore",
+            &id.to_string(),
+            detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(memory)
     }
 
     async fn create_api_key(&self, actor: &Actor, key: &NewApiKey) -> StoreResult<ApiKey> {

@@ -167,6 +167,60 @@ async fn audit(
     Ok(())
 }
 
+/// Appends the conditions every read shares — live, in the project, and the caller's type, tags
+/// and time range — for a query whose memories table is aliased `m`.
+fn push_filters(sql: &mut QueryBuilder<'_, Sqlite>, project: Uuid, filter: &MemoryFilter) {
+    sql.push("m.deleted_at IS NULL AND m.project_id = ")
+        .push_bind(project.to_string());
+    if let Some(kind) = filter.memory_type {
+        sql.push(" AND m.memory_type = ").push_bind(kind.as_str());
+    }
+    if !filter.tags.is_empty() {
+        sql.push(" AND NOT EXISTS (SELECT 1 FROM json_each(")
+            .push_bind(serde_json::to_string(&filter.tags).unwrap_or_default())
+            .push(") AS wanted WHERE wanted.value NOT IN (SELECT value FROM json_each(m.tags)))");
+    }
+    if let Some(since) = filter.since {
+        sql.push(" AND m.created_at >= ").push_bind(ts(since));
+    }
+    if let Some(until) = filter.until {
+        sql.push(" AND m.created_at < ").push_bind(ts(until));
+    }
+}
+
+/// A vector as stored: little-endian f32s.
+fn vector_blob(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn blob_vector(blob: &[u8]) -> Vec<f32> {
+    blob.chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+async fn write_revision(
+    tx: &mut Transaction<'_, Sqlite>,
+    project: Uuid,
+    actor: &Actor,
+    before: &Memory,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO memory_revisions (memory_id, project_id, revision, snapshot, actor, tool, created_at) \
+         VALUES (?, ?, (SELECT COALESCE(MAX(revision), 0) + 1 FROM memory_revisions WHERE memory_id = ?), ?, ?, ?, ?)",
+    )
+    .bind(before.id.to_string())
+    .bind(project.to_string())
+    .bind(before.id.to_string())
+    .bind(serde_json::to_string(before).unwrap_or_default())
+    .bind(&actor.label)
+    .bind(&actor.tool)
+    .bind(ts(now()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// A write transaction that takes SQLite's write lock up front (`BEGIN IMMEDIATE`): a
     /// deferred one that reads first and writes later fails at once with "database is locked"
@@ -332,8 +386,8 @@ impl Store for SqliteStore {
         let (id, at) = (Uuid::new_v4(), now());
         sqlx::query(
             "INSERT INTO memories (id, project_id, memory_type, title, content, category, \
-             description, confidence, tags, source_role, content_hash, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             description, confidence, tags, source_role, content_hash, created_at, updated_at, \
+             search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(project.to_string())
@@ -348,6 +402,7 @@ impl Store for SqliteStore {
         .bind(&hash)
         .bind(ts(at))
         .bind(ts(at))
+        .bind(content_text(&draft.content))
         .execute(&mut *tx)
         .await?;
         let memory = Self::memory_in(&mut tx, project, id)
@@ -393,7 +448,8 @@ impl Store for SqliteStore {
         sqlx::query(
             "UPDATE memories SET memory_type = ?, title = ?, content = ?, category = ?, \
              description = ?, confidence = ?, tags = ?, source_role = ?, content_hash = ?, \
-             updated_at = ? WHERE project_id = ? AND id = ?",
+             updated_at = ?, search_text = ?, embedding = NULL, embedding_model = NULL, \
+             embedding_dim = NULL WHERE project_id = ? AND id = ?",
         )
         .bind(draft.memory_type.as_str())
         .bind(&draft.title)
@@ -405,6 +461,7 @@ impl Store for SqliteStore {
         .bind(&draft.source_role)
         .bind(&hash)
         .bind(ts(now()))
+        .bind(content_text(&draft.content))
         .bind(project.to_string())
         .bind(id.to_string())
         .execute(&mut *tx)
@@ -412,6 +469,7 @@ impl Store for SqliteStore {
         let after = Self::memory_in(&mut tx, project, id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("memory {id}")))?;
+        write_revision(&mut tx, project, actor, &before).await?;
         let detail = memory_audit_detail(Some(&before), &after);
         audit(
             &mut tx,
@@ -436,20 +494,9 @@ impl Store for SqliteStore {
         project: Uuid,
         filter: &MemoryFilter,
     ) -> StoreResult<MemoryPage> {
-        let mut sql = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {MEMORY_COLUMNS} FROM memories WHERE deleted_at IS NULL AND project_id = "
-        ));
-        sql.push_bind(project.to_string());
-        if let Some(kind) = filter.memory_type {
-            sql.push(" AND memory_type = ").push_bind(kind.as_str());
-        }
-        if !filter.tags.is_empty() {
-            sql.push(
-                " AND NOT EXISTS (SELECT 1 FROM json_each(",
-            )
-            .push_bind(serde_json::to_string(&filter.tags).unwrap_or_default())
-            .push(") AS wanted WHERE wanted.value NOT IN (SELECT value FROM json_each(memories.tags)))");
-        }
+        let mut sql =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {MEMORY_COLUMNS} FROM memories m WHERE "));
+        push_filters(&mut sql, project, filter);
         if let Some(query) = &filter.query {
             // Folded by Rust (Unicode) and, as typed, by the database's lower() like the
             // column (which may fold only ASCII), so a verbatim substring always matches.
@@ -545,6 +592,260 @@ impl Store for SqliteStore {
                 },
             )
             .collect()
+    }
+
+    async fn text_candidates(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+        terms: &[String],
+        k: u32,
+    ) -> StoreResult<Vec<Candidate>> {
+        let expression = terms
+            .iter()
+            .map(|term| format!("\"{}\"", term.replace('"', "")))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        if expression.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "SELECT m.id, bm25(memories_fts, 2.0, 1.0) AS rank FROM memories_fts \
+             JOIN memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ",
+        );
+        sql.push_bind(expression).push(" AND ");
+        push_filters(&mut sql, project, filter);
+        sql.push(" ORDER BY rank LIMIT ").push_bind(i64::from(k));
+        let rows: Vec<(String, f64)> = sql.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter()
+            .map(|(id, rank)| {
+                Ok(Candidate {
+                    id: parse_uuid(&id)?,
+                    score: -rank,
+                })
+            })
+            .collect()
+    }
+
+    async fn vector_candidates(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+        model: &EmbeddingModel,
+        vector: &[f32],
+        k: u32,
+    ) -> StoreResult<Vec<Candidate>> {
+        let mut sql =
+            QueryBuilder::<Sqlite>::new("SELECT m.id, m.embedding FROM memories m WHERE ");
+        push_filters(&mut sql, project, filter);
+        sql.push(" AND m.embedding_model = ")
+            .push_bind(model.name.clone())
+            .push(" AND m.embedding_dim = ")
+            .push_bind(model.dimensions as i64);
+        let rows: Vec<(String, Vec<u8>)> = sql.build_query_as().fetch_all(&self.pool).await?;
+        let query = vector.to_vec();
+        // An exact scan: SQLite is the single-user store, where this is fast enough and exact.
+        let scored = tokio::task::spawn_blocking(move || {
+            let mut scored: Vec<(String, f32)> = rows
+                .into_iter()
+                .map(|(id, blob)| (id, crate::embeddings::cosine(&query, &blob_vector(&blob))))
+                .collect();
+            scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+            scored.truncate(k as usize);
+            scored
+        })
+        .await
+        .map_err(|error| StoreError::Corrupt(format!("vector scan failed: {error}")))?;
+        scored
+            .into_iter()
+            .map(|(id, score)| {
+                Ok(Candidate {
+                    id: parse_uuid(&id)?,
+                    score: f64::from(score),
+                })
+            })
+            .collect()
+    }
+
+    async fn memories_by_ids(&self, project: Uuid, ids: &[Uuid]) -> StoreResult<Vec<Memory>> {
+        let sql = format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories WHERE project_id = ? AND deleted_at IS NULL \
+             AND id IN (SELECT value FROM json_each(?))"
+        );
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        sqlx::query_as::<_, MemoryRow>(&sql)
+            .bind(project.to_string())
+            .bind(serde_json::to_string(&ids).unwrap_or_default())
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(MemoryRow::into_memory)
+            .collect()
+    }
+
+    async fn prepare_vectors(&self, _model: &EmbeddingModel) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn pending_embeddings(
+        &self,
+        project: Uuid,
+        model: &EmbeddingModel,
+        limit: u32,
+    ) -> StoreResult<Vec<EmbeddingJob>> {
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT id, title, content, updated_at FROM memories WHERE project_id = ? \
+             AND deleted_at IS NULL AND (embedding_model IS NULL OR embedding_model != ? \
+             OR embedding_dim != ?) ORDER BY created_at LIMIT ?",
+        )
+        .bind(project.to_string())
+        .bind(&model.name)
+        .bind(model.dimensions as i64)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, title, content, updated_at)| {
+                Ok(EmbeddingJob {
+                    id: parse_uuid(&id)?,
+                    text: embedding_text(&title, &parse_json(&content)?),
+                    updated_at: parse_ts(&updated_at)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn store_embedding(
+        &self,
+        project: Uuid,
+        job: &EmbeddingJob,
+        model: &EmbeddingModel,
+        vector: &[f32],
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE memories SET embedding = ?, embedding_model = ?, embedding_dim = ? \
+             WHERE project_id = ? AND id = ? AND updated_at = ?",
+        )
+        .bind(vector_blob(vector))
+        .bind(&model.name)
+        .bind(model.dimensions as i64)
+        .bind(project.to_string())
+        .bind(job.id.to_string())
+        .bind(ts(job.updated_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn embedding_progress(
+        &self,
+        project: Uuid,
+        model: &EmbeddingModel,
+    ) -> StoreResult<(u64, u64)> {
+        let (done, total): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(embedding_model = ? AND embedding_dim = ?), 0), COUNT(*) \
+             FROM memories WHERE project_id = ? AND deleted_at IS NULL",
+        )
+        .bind(&model.name)
+        .bind(model.dimensions as i64)
+        .bind(project.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((done as u64, total as u64))
+    }
+
+    async fn memory_history(&self, project: Uuid, id: Uuid) -> StoreResult<Vec<MemoryRevision>> {
+        let rows: Vec<(i32, String, String, Option<String>, String)> = sqlx::query_as(
+            "SELECT revision, snapshot, actor, tool, created_at FROM memory_revisions \
+             WHERE project_id = ? AND memory_id = ? ORDER BY revision DESC",
+        )
+        .bind(project.to_string())
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(revision, snapshot, actor, tool, created_at)| {
+                Ok(MemoryRevision {
+                    revision,
+                    memory: serde_json::from_str(&snapshot)
+                        .map_err(|_| StoreError::Corrupt("bad revision snapshot".into()))?,
+                    actor,
+                    tool,
+                    replaced_at: parse_ts(&created_at)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn restore_revision(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        id: Uuid,
+        revision: i32,
+    ) -> StoreResult<Memory> {
+        let wanted = self
+            .memory_history(project, id)
+            .await?
+            .into_iter()
+            .find(|entry| entry.revision == revision)
+            .ok_or_else(|| StoreError::NotFound(format!("revision {revision} of memory {id}")))?;
+        let draft = MemoryDraft::from(&wanted.memory);
+        Ok(self.update_memory(project, actor, id, &draft).await?.0)
+    }
+
+    async fn list_deleted(&self, project: Uuid, limit: u32) -> StoreResult<Vec<Memory>> {
+        let sql = format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories WHERE project_id = ? AND deleted_at IS NOT NULL \
+             ORDER BY deleted_at DESC LIMIT ?"
+        );
+        sqlx::query_as::<_, MemoryRow>(&sql)
+            .bind(project.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(MemoryRow::into_memory)
+            .collect()
+    }
+
+    async fn restore_deleted(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Memory> {
+        let mut tx = self.write_tx().await?;
+        let restored = sqlx::query(
+            "UPDATE memories SET deleted_at = NULL WHERE project_id = ? AND id = ? \
+             AND deleted_at IS NOT NULL",
+        )
+        .bind(project.to_string())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await;
+        match restored {
+            Ok(done) if done.rows_affected() == 0 => {
+                return Err(StoreError::NotFound(format!("deleted memory {id}")));
+            }
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StoreError::Conflict(
+                    "a live memory already has this type, title and content: delete or change it first".into(),
+                ));
+            }
+            Err(error) => return Err(error.into()),
+        }
+        let memory = Self::memory_in(&mut tx, project, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("memory {id}")))?;
+        let detail = serde_json::json!({ "title": memory.title });
+        audit(
+            &mut tx,
+            Some(project),
+            actor,
+            "memory.restore",
+            &id.to_string(),
+            detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(memory)
     }
 
     async fn create_api_key(&self, actor: &Actor, key: &NewApiKey) -> StoreResult<ApiKey> {

@@ -92,6 +92,8 @@ pub fn test_config(database_url: &str) -> Config {
         key_cache_ttl: Duration::from_secs(1),
         max_body_bytes: 512 * 1024,
         addr_file: None,
+        embeddings: codifier::config::EmbeddingsConfig::None,
+        duplicate_threshold: 0.92,
     }
 }
 

@@ -18,6 +18,8 @@ async fn the_memory_lifecycle_works(client: &Client, project: &str) {
             "delete_memory",
             "fetch_context",
             "manage_projects",
+            "memory_history",
+            "restore_memory",
             "update_memory"
         ]
     );

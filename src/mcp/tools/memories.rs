@@ -9,7 +9,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{input_schema, output_schema};
-use crate::knowledge::memories::{self, FetchInput, MemoryInput};
+use crate::knowledge::memories::{self, FetchInput, Fetched, MemoryInput, NearDuplicate};
+use crate::knowledge::search::{Explanation, SearchMode};
 use crate::knowledge::{KnowledgeError, MemoryType};
 use crate::mcp::{CodifierServer, knowledge_error, parse_args, render, tool_success};
 use crate::store::{Memory, WriteOutcome};
@@ -45,6 +46,10 @@ pub struct UpdateMemoryOutput {
     /// `created`, `updated`, or `unchanged` (the same content was already stored).
     pub outcome: WriteOutcome,
     pub memory: Memory,
+    /// An existing memory this one nearly repeats (nothing was merged or deleted).
+    pub near_duplicate: Option<NearDuplicate>,
+    /// Whether the memory has its embedding already (else it is added in the background).
+    pub embedded: bool,
 }
 
 /// Arguments of `fetch_context`.
@@ -58,8 +63,21 @@ pub struct FetchContextParams {
     /// Only memories carrying every one of these tags.
     #[serde(default)]
     pub tags: Vec<String>,
-    /// Text that must occur in the title or content (case-insensitive).
+    /// What to look for, in words: ranks results by meaning and by words (see `mode`).
     pub query: Option<String>,
+    /// How a `query` is matched: `hybrid` (default: meaning and words fused), `semantic`
+    /// (meaning only) or `text` (words only).
+    pub mode: Option<SearchMode>,
+    /// With a `query`: show each result's rank in each half and its fused score.
+    #[serde(default)]
+    pub explain: bool,
+    /// Only memories created at or after this date or time (e.g. 2026-01-31).
+    pub since: Option<String>,
+    /// Only memories created before this date or time.
+    pub until: Option<String>,
+    /// List deleted memories instead (admin keys only); restore one with `restore_memory`.
+    #[serde(default)]
+    pub deleted: bool,
     /// How many memories to return, 1 to 100 (default 20), newest first.
     pub limit: Option<i64>,
     /// `next_cursor` from the previous page, to read the next one.
@@ -74,6 +92,25 @@ pub struct FetchContextOutput {
     pub memories: Vec<Memory>,
     /// Send this as `cursor` to read the next page; absent on the last page.
     pub next_cursor: Option<String>,
+    /// How a `query` was matched, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchInfo>,
+    /// Each result's ranks and fused score, when `explain` was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Vec<Explanation>>,
+    /// True when these are deleted memories.
+    pub deleted: bool,
+}
+
+/// How a search ran.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SearchInfo {
+    /// The mode used: `hybrid` becomes `text` when no embedding model is available.
+    pub mode: SearchMode,
+    /// Said plainly when part of the search could not run.
+    pub notice: Option<String>,
+    /// Time spent embedding the query, in milliseconds.
+    pub query_embedding_ms: Option<f64>,
 }
 
 /// Arguments of `delete_memory`.
@@ -135,8 +172,8 @@ impl CodifierServer {
                 tags: params.tags,
                 source_role: params.source_role,
             };
-            let (memory, outcome) = memories::write(
-                &self.store,
+            let written = memories::write(
+                &self.services,
                 &identity,
                 "update_memory",
                 &project,
@@ -144,11 +181,16 @@ impl CodifierServer {
                 input,
             )
             .await?;
-            Ok(UpdateMemoryOutput { outcome, memory })
+            Ok(UpdateMemoryOutput {
+                outcome: written.outcome,
+                memory: written.memory,
+                near_duplicate: written.near_duplicate,
+                embedded: written.embedded,
+            })
         }
         .await;
         Ok(match outcome {
-            Ok(output) => tool_success(render::written(&output.memory, output.outcome), &output),
+            Ok(output) => tool_success(render::written(&output), &output),
             Err(error) => knowledge_error(error),
         })
     }
@@ -184,20 +226,51 @@ impl CodifierServer {
             let project = self
                 .project_for(&ctx, &identity, params.project_id.as_deref())
                 .await?;
+            let explain = params.explain;
             let input = FetchInput {
                 memory_type: params.memory_type.map(|kind| kind.as_str().to_owned()),
                 tags: params.tags,
                 query: params.query,
+                mode: params.mode,
+                since: params.since,
+                until: params.until,
                 limit: params.limit,
                 cursor: params.cursor,
+                deleted: params.deleted,
             };
-            let (project, page) = memories::fetch(&self.store, &identity, &project, input).await?;
-            Ok(FetchContextOutput {
-                project_id: project,
-                count: page.memories.len(),
-                memories: page.memories,
-                next_cursor: page.next.map(|cursor| cursor.encode()),
-            })
+            let (project_id, fetched) =
+                memories::fetch(&self.services, &identity, &project, input).await?;
+            let mut output = FetchContextOutput {
+                project_id,
+                count: 0,
+                memories: Vec::new(),
+                next_cursor: None,
+                search: None,
+                explain: None,
+                deleted: false,
+            };
+            match fetched {
+                Fetched::Page(page) => {
+                    output.next_cursor = page.next.map(|cursor| cursor.encode());
+                    output.memories = page.memories;
+                }
+                Fetched::Search(found) => {
+                    output.next_cursor = found.next_offset.map(memories::search_cursor);
+                    output.memories = found.memories;
+                    output.explain = explain.then_some(found.explanations);
+                    output.search = Some(SearchInfo {
+                        mode: found.mode,
+                        notice: found.notice,
+                        query_embedding_ms: found.query_embedding_ms,
+                    });
+                }
+                Fetched::Deleted(deleted) => {
+                    output.memories = deleted;
+                    output.deleted = true;
+                }
+            }
+            output.count = output.memories.len();
+            Ok(output)
         }
         .await;
         Ok(match outcome {

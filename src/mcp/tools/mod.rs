@@ -4,8 +4,9 @@
 
 mod memories;
 mod projects;
+mod revisions;
 
-pub(crate) use memories::FetchContextOutput;
+pub(crate) use memories::{FetchContextOutput, UpdateMemoryOutput};
 pub(crate) use projects::{ManageProjectsOutput, ProjectOperation};
 
 use std::sync::Arc;

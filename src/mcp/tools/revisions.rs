@@ -1,0 +1,149 @@
+//! `memory_history` and `restore_memory`: every update keeps the previous version, and nothing
+//! deleted is lost.
+
+use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{input_schema, output_schema};
+use crate::knowledge::KnowledgeError;
+use crate::knowledge::memories;
+use crate::mcp::{CodifierServer, knowledge_error, parse_args, render, tool_success};
+use crate::store::{Memory, MemoryRevision};
+
+/// Arguments of `memory_history`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryHistoryParams {
+    /// The project's id or name; may be left out after `manage_projects switch`.
+    pub project_id: Option<String>,
+    /// The memory's UUID.
+    pub id: String,
+}
+
+/// The structured result of `memory_history`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MemoryHistoryOutput {
+    pub current: Memory,
+    /// Earlier versions, newest first.
+    pub revisions: Vec<MemoryRevision>,
+}
+
+/// Arguments of `restore_memory`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreMemoryParams {
+    /// The project's id or name; may be left out after `manage_projects switch`.
+    pub project_id: Option<String>,
+    /// The memory's UUID.
+    pub id: String,
+    /// Make this earlier version (from `memory_history`) current again; the version it
+    /// replaces is kept as a new revision. Leave it out to bring back a deleted memory
+    /// (admin keys only).
+    pub revision: Option<i64>,
+}
+
+/// The structured result of `restore_memory`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RestoreMemoryOutput {
+    pub memory: Memory,
+}
+
+#[tool_router(router = revision_tools, vis = "pub(crate)")]
+impl CodifierServer {
+    /// Show a memory's earlier versions (every update keeps the one it replaced).
+    #[tool(
+        name = "memory_history",
+        input_schema = input_schema::<MemoryHistoryParams>(),
+        output_schema = output_schema::<MemoryHistoryOutput>(),
+        annotations(
+            title = "Memory history",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn memory_history(
+        &self,
+        arguments: JsonObject,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let params: MemoryHistoryParams = match parse_args("memory_history", arguments) {
+            Ok(params) => params,
+            Err(result) => return Ok(result),
+        };
+        let identity = match self.identity(&ctx) {
+            Ok(identity) => identity,
+            Err(result) => return Ok(result),
+        };
+        let outcome: Result<MemoryHistoryOutput, KnowledgeError> = async {
+            let project = self
+                .project_for(&ctx, &identity, params.project_id.as_deref())
+                .await?;
+            let (current, revisions) =
+                memories::history(&self.store, &identity, &project, &params.id).await?;
+            Ok(MemoryHistoryOutput { current, revisions })
+        }
+        .await;
+        Ok(match outcome {
+            Ok(output) => {
+                tool_success(render::history(&output.current, &output.revisions), &output)
+            }
+            Err(error) => knowledge_error(error),
+        })
+    }
+
+    /// Restore an earlier version of a memory (`revision`), or bring back a deleted memory
+    /// (no `revision`; admin keys only).
+    #[tool(
+        name = "restore_memory",
+        input_schema = input_schema::<RestoreMemoryParams>(),
+        output_schema = output_schema::<RestoreMemoryOutput>(),
+        annotations(
+            title = "Restore a memory",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    pub async fn restore_memory(
+        &self,
+        arguments: JsonObject,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let params: RestoreMemoryParams = match parse_args("restore_memory", arguments) {
+            Ok(params) => params,
+            Err(result) => return Ok(result),
+        };
+        let identity = match self.identity(&ctx) {
+            Ok(identity) => identity,
+            Err(result) => return Ok(result),
+        };
+        let outcome: Result<Memory, KnowledgeError> = async {
+            let project = self
+                .project_for(&ctx, &identity, params.project_id.as_deref())
+                .await?;
+            memories::restore(
+                &self.services,
+                &identity,
+                "restore_memory",
+                &project,
+                &params.id,
+                params.revision,
+            )
+            .await
+        }
+        .await;
+        Ok(match outcome {
+            Ok(memory) => {
+                let text = render::restored(&memory);
+                tool_success(text, &RestoreMemoryOutput { memory })
+            }
+            Err(error) => knowledge_error(error),
+        })
+    }
+}
