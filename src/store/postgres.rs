@@ -257,6 +257,74 @@ impl PgStore {
         enter_project(&mut tx, project).await?;
         Ok(tx)
     }
+
+    /// The exact nearest neighbours (a full scan, no HNSW index), for measuring the index's
+    /// recall. Only `codifier bench` uses it; searches go through [`Store::vector_candidates`].
+    pub async fn exact_vector_candidates(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+        model: &EmbeddingModel,
+        vector: &[f32],
+        k: u32,
+    ) -> StoreResult<Vec<Candidate>> {
+        self.nearest(project, filter, model, vector, k, true).await
+    }
+
+    /// Nearest neighbours by cosine similarity: through the model's HNSW index, or with
+    /// `exact` by scanning every row (index scans turned off for the transaction).
+    async fn nearest(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+        model: &EmbeddingModel,
+        vector: &[f32],
+        k: u32,
+        exact: bool,
+    ) -> StoreResult<Vec<Candidate>> {
+        let mut tx = self.scoped(project).await?;
+        let settings: &[&str] = if exact {
+            &[
+                "SET LOCAL enable_indexscan = off",
+                "SET LOCAL enable_bitmapscan = off",
+            ]
+        } else {
+            // Filters are applied inside the index scan; iterative scans keep searching until
+            // enough rows pass them (pgvector 0.8+).
+            &[
+                "SET LOCAL hnsw.ef_search = 100",
+                "SET LOCAL hnsw.iterative_scan = relaxed_order",
+            ]
+        };
+        for setting in settings {
+            sqlx::query(setting).execute(&mut *tx).await?;
+        }
+        let expression = vector_expression(model);
+        let distance = format!("{expression} <=> CAST(");
+        let mut sql = QueryBuilder::<Postgres>::new(format!("SELECT m.id, 1 - ({distance}"));
+        sql.push_bind(vector_text(vector)).push(format!(
+            " AS vector({})))::float8 AS similarity FROM memories m WHERE ",
+            model.dimensions
+        ));
+        push_filters(&mut sql, project, filter);
+        sql.push(format!(
+            " AND m.embedding_model = {} AND m.embedding_dim = {} ORDER BY {distance}",
+            model_literal(model),
+            model.dimensions
+        ));
+        sql.push_bind(vector_text(vector))
+            .push(format!(" AS vector({})) LIMIT ", model.dimensions))
+            .push_bind(i64::from(k));
+        let rows: Vec<(Uuid, f64)> = sql.build_query_as().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let mut candidates: Vec<Candidate> = rows
+            .into_iter()
+            .map(|(id, score)| Candidate { id, score })
+            .collect();
+        // relaxed_order may return neighbours slightly out of order.
+        candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(candidates)
+    }
 }
 
 #[async_trait]
@@ -609,40 +677,7 @@ impl Store for PgStore {
         vector: &[f32],
         k: u32,
     ) -> StoreResult<Vec<Candidate>> {
-        let mut tx = self.scoped(project).await?;
-        // Filters are applied inside the index scan; iterative scans keep searching until
-        // enough rows pass them (pgvector 0.8+).
-        sqlx::query("SET LOCAL hnsw.ef_search = 100")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            .execute(&mut *tx)
-            .await?;
-        let expression = vector_expression(model);
-        let distance = format!("{expression} <=> CAST(");
-        let mut sql = QueryBuilder::<Postgres>::new(format!("SELECT m.id, 1 - ({distance}"));
-        sql.push_bind(vector_text(vector)).push(format!(
-            " AS vector({})))::float8 AS similarity FROM memories m WHERE ",
-            model.dimensions
-        ));
-        push_filters(&mut sql, project, filter);
-        sql.push(format!(
-            " AND m.embedding_model = {} AND m.embedding_dim = {} ORDER BY {distance}",
-            model_literal(model),
-            model.dimensions
-        ));
-        sql.push_bind(vector_text(vector))
-            .push(format!(" AS vector({})) LIMIT ", model.dimensions))
-            .push_bind(i64::from(k));
-        let rows: Vec<(Uuid, f64)> = sql.build_query_as().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        let mut candidates: Vec<Candidate> = rows
-            .into_iter()
-            .map(|(id, score)| Candidate { id, score })
-            .collect();
-        // relaxed_order may return neighbours slightly out of order.
-        candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
-        Ok(candidates)
+        self.nearest(project, filter, model, vector, k, false).await
     }
 
     async fn memories_by_ids(&self, project: Uuid, ids: &[Uuid]) -> StoreResult<Vec<Memory>> {
