@@ -1,5 +1,5 @@
-//! The `codifier` command line: `serve`, `stdio`, `migrate`, `keys create|list|revoke` and
-//! `projects create|list`. Commands that create things print JSON on stdout (for scripts) and a
+//! The `codifier` command line: `serve`, `stdio`, `migrate`, `keys create|list|revoke`,
+//! `projects create|list` and `bench`. Commands that create things print JSON on stdout (for scripts) and a
 //! hint for people on stderr.
 
 use std::net::SocketAddr;
@@ -39,6 +39,8 @@ pub enum Command {
     /// Create and list projects.
     #[command(subcommand)]
     Projects(ProjectsCommand),
+    /// Benchmark: seed a project, serve on 127.0.0.1 and measure fetch_context latency and recall.
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,7 +100,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { listen } => *listen,
         _ => None,
     };
-    let config = Config::from_env(listen)?;
+    let mut config = Config::from_env(listen)?;
+    if matches!(cli.command, Command::Bench(_)) && std::env::var_os("CODIFIER_LOG").is_none() {
+        // The benchmark's own report is the output; per-request logs would drown it.
+        config.log_filter = "warn".into();
+    }
     app::init_tracing(&config);
     let actor = |command: &str| Actor {
         label: Identity::Local.label(),
@@ -107,6 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { .. } => app::run_http(config).await,
         Command::Stdio => app::run_stdio(config).await,
+        Command::Bench(args) => crate::bench::run(config, args).await,
         Command::Migrate => {
             app::open_store(&config).await?;
             eprintln!("the database schema is up to date");

@@ -1,7 +1,7 @@
 //! Codifier: a remote MCP knowledge server.
 //!
 //! # Layout
-//! - [`cli`]: the `codifier` command line (serve, stdio, migrate, keys, projects).
+//! - [`cli`]: the `codifier` command line (serve, stdio, migrate, keys, projects, bench).
 //! - [`config`]: typed configuration read from the environment and flags.
 //! - [`app`]: builds the shared state and runs the HTTP server or the stdio server.
 //! - [`auth`]: who is calling ([`auth::Identity`]), API keys (argon2id) and the verified-key cache.
@@ -10,9 +10,11 @@
 //! - [`store`]: the [`store::Store`] trait and its SQLite and Postgres (row-level security) backends.
 //! - [`mcp`]: the one rmcp handler ([`mcp::CodifierServer`]) and its tools.
 //! - [`http`]: the axum router: auth, host checks, `/health`, Streamable HTTP and legacy SSE.
+//! - [`bench`]: `codifier bench`, the load and recall benchmark.
 
 pub mod app;
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod embeddings;

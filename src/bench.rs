@@ -1,0 +1,280 @@
+//! `codifier bench`: the load and recall benchmark, on the configured store and embedder. It owns
+//! a whole run: seeding one project with a synthetic corpus ([`corpus`]) straight through the
+//! [`Store`] (then embedding it with the configured model and building the vector index), serving
+//! the real HTTP router on 127.0.0.1 with a throwaway operator token, driving `fetch_context`
+//! with concurrent MCP clients over Streamable HTTP ([`load`]), measuring the HNSW index's
+//! recall@10 against an exact scan, and printing what it measured.
+
+mod corpus;
+mod load;
+mod recall;
+mod seed;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rmcp::model::JsonObject;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::app;
+use crate::config::{Config, redact_url};
+use crate::embeddings::service::Embeddings;
+use crate::embeddings::{Embedder, EmbeddingModel};
+use crate::knowledge::MemoryType;
+use crate::knowledge::memories::Services;
+use crate::store::{Actor, Store};
+use load::Row;
+
+/// The options of `codifier bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// How many memories to seed into the project.
+    #[arg(long, default_value_t = 10_000)]
+    pub memories: u64,
+    /// How many MCP clients call at once.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// How long each scenario runs (after a warm-up of a quarter of it, 1 to 5 s).
+    #[arg(long, default_value_t = 20)]
+    pub duration_secs: u64,
+    /// Seed, embed and index, then stop.
+    #[arg(long, conflicts_with = "skip_seed")]
+    pub seed_only: bool,
+    /// Reuse the project as an earlier run seeded it.
+    #[arg(long)]
+    pub skip_seed: bool,
+    /// The project to seed and read.
+    #[arg(long, default_value = "bench")]
+    pub project: String,
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Runs the benchmark and prints its report on stdout (progress goes to stderr).
+pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.clients >= 1, "--clients must be at least 1");
+    let store = app::open_store(&config).await?;
+    let embedder = match app::embedding_loader(&config.embeddings) {
+        Some(loader) => Some(tokio::task::spawn_blocking(loader).await??),
+        None => None,
+    };
+    let model = embedder.as_ref().map(|e| e.model().clone());
+    print_facts(&config, store.as_ref(), model.as_ref(), &args);
+    let actor = Actor {
+        label: "bench".into(),
+        tool: "cli:bench".into(),
+    };
+    let project = match store.find_project(&args.project).await? {
+        Some(project) => project,
+        None if args.skip_seed => anyhow::bail!(
+            "--skip-seed: there is no project `{}` to reuse",
+            args.project
+        ),
+        None => store.create_project(&actor, &args.project, None).await?,
+    };
+    if !args.skip_seed {
+        seed::seed(&store, project.id, &actor, args.memories).await?;
+        if let Some(embedder) = &embedder {
+            seed::embed_and_index(&store, embedder.as_ref()).await?;
+        }
+    }
+    let counted = model.clone().unwrap_or(EmbeddingModel {
+        name: "none".into(),
+        dimensions: 0,
+    });
+    let (embedded, total) = store.embedding_progress(project.id, &counted).await?;
+    println!(
+        "project `{}`: {total} memories, {embedded} with a vector",
+        project.name
+    );
+    if args.seed_only {
+        return Ok(());
+    }
+    let mut rows = drive_server(&config, &store, embedder.clone(), project.id, &args).await?;
+    let recall = match &embedder {
+        Some(embedder) => {
+            Some(recall::recall(&config, &store, project.id, embedder.as_ref()).await?)
+        }
+        None => None,
+    };
+    println!(
+        "\n== Summary ({} memories, {} clients, {} s per scenario, {}) ==",
+        total,
+        args.clients,
+        args.duration_secs,
+        store.backend()
+    );
+    println!("{}", load::table(&rows));
+    if let Some(recall) = recall {
+        println!("HNSW recall@10: {recall:.3} (target >= 0.95)");
+    }
+    rows.retain(|row| row.name == "filter-only" || row.name.starts_with("hybrid excl."));
+    for row in rows {
+        let target = if row.name == "filter-only" {
+            10.0
+        } else {
+            30.0
+        };
+        let verdict = if row.p99 <= target { "met" } else { "MISSED" };
+        println!(
+            "target: {} p99 {:.2} ms <= {target} ms: {verdict}",
+            row.name, row.p99
+        );
+    }
+    Ok(())
+}
+
+fn print_facts(
+    config: &Config,
+    store: &dyn Store,
+    model: Option<&EmbeddingModel>,
+    args: &BenchArgs,
+) {
+    let read = |path: &str, key: &str| {
+        std::fs::read_to_string(path).ok().and_then(|text| {
+            text.lines()
+                .find(|line| line.starts_with(key))
+                .and_then(|line| line.split(':').nth(1))
+                .map(|value| value.trim().to_owned())
+        })
+    };
+    println!("== Machine ==");
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "cores: {cores} ({})",
+        read("/proc/cpuinfo", "model name").unwrap_or_else(|| "cpu unknown".into())
+    );
+    println!(
+        "memory: {}",
+        read("/proc/meminfo", "MemTotal").unwrap_or_else(|| "unknown".into())
+    );
+    println!(
+        "store: {} at {}",
+        store.backend(),
+        redact_url(&config.database_url)
+    );
+    match model {
+        Some(model) => println!("model: {} ({} dimensions)", model.name, model.dimensions),
+        None => println!(
+            "model: none (full-text search only; the hybrid scenario and recall are skipped)"
+        ),
+    }
+    println!(
+        "memories: {}, clients: {}, duration: {} s per scenario, build: {}",
+        args.memories,
+        args.clients,
+        args.duration_secs,
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+}
+
+/// Serves the real router on 127.0.0.1 and runs the three scenarios against it.
+async fn drive_server(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    embedder: Option<Arc<dyn Embedder>>,
+    project: Uuid,
+    args: &BenchArgs,
+) -> anyhow::Result<Vec<Row>> {
+    let token = hex::encode(rand::random::<[u8; 24]>());
+    let mut config = config.clone();
+    config.operator_token = Some(token.clone());
+    if !config.allowed_hosts.iter().any(|host| host == "127.0.0.1") {
+        config.allowed_hosts.push("127.0.0.1".into());
+    }
+    let hybrid = embedder.is_some();
+    let services = Services {
+        store: store.clone(),
+        embeddings: embedder.map_or_else(Embeddings::disabled, Embeddings::ready),
+        duplicate_threshold: config.duplicate_threshold,
+    };
+    let shutdown = CancellationToken::new();
+    let router = crate::http::router(&config, services, shutdown.clone());
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let url = format!("http://{}/mcp", listener.local_addr()?);
+    let stop = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+    });
+    let clients = load::connect(&url, &token, args.clients).await?;
+
+    let object = |value: Value| -> JsonObject { value.as_object().cloned().unwrap_or_default() };
+    let filters: Vec<JsonObject> = corpus::TOPIC_TAGS
+        .iter()
+        .flat_map(|tag| {
+            MemoryType::ALL.map(|kind| {
+                object(
+                    json!({"project_id": project, "memory_type": kind, "tags": [tag], "limit": 20}),
+                )
+            })
+        })
+        .collect();
+    let queries = corpus::queries(64, 42);
+    let searches = |mode: &str| -> Vec<JsonObject> {
+        queries
+            .iter()
+            .map(|q| object(json!({"project_id": project, "query": q, "mode": mode, "limit": 20})))
+            .collect()
+    };
+    let mut scenarios = vec![("filter-only", filters), ("text", searches("text"))];
+    if hybrid {
+        scenarios.push(("hybrid", searches("hybrid")));
+    }
+    let (duration, warmup) = (
+        Duration::from_secs(args.duration_secs.max(1)),
+        Duration::from_secs((args.duration_secs / 4).clamp(1, 5)),
+    );
+    let mut rows = Vec::new();
+    for (name, calls) in scenarios {
+        let calls = Arc::new(calls);
+        load::drive(&clients, &calls, warmup, name == "hybrid").await;
+        let measured = load::drive(&clients, &calls, duration, name == "hybrid").await;
+        let errors = measured.errors;
+        let mut scenario = vec![Row::new(
+            if name == "hybrid" {
+                "hybrid (whole call)"
+            } else {
+                name
+            },
+            &measured.total,
+            measured.elapsed,
+            errors,
+        )];
+        if name == "hybrid" {
+            scenario.push(Row::new(
+                "hybrid excl. query embedding",
+                &measured.without_embedding,
+                measured.elapsed,
+                errors,
+            ));
+            scenario.push(Row::new(
+                "query embedding (as reported)",
+                &measured.embedding,
+                measured.elapsed,
+                errors,
+            ));
+        }
+        println!("\n== Scenario: {name} ==\n{}", load::table(&scenario));
+        if let Some(error) = &measured.first_error {
+            println!("first error: {error}");
+        }
+        rows.extend(scenario);
+    }
+    for client in clients {
+        let _ = client.cancel().await;
+    }
+    shutdown.cancel();
+    server.await??;
+    Ok(rows)
+}
