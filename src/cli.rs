@@ -33,6 +33,9 @@ pub enum Command {
     Stdio,
     /// Bring the database schema up to date (also done on every start).
     Migrate,
+    /// Give every memory a vector of the configured embedding model (after changing models, or
+    /// to catch up at once); resumable, with progress. The server also does this in the background.
+    Reembed,
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -107,6 +110,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { .. } => app::run_http(config).await,
         Command::Stdio => app::run_stdio(config).await,
+        Command::Reembed => app::reembed(&config).await,
         Command::Migrate => {
             app::open_store(&config).await?;
             eprintln!("the database schema is up to date");
