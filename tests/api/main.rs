@@ -8,5 +8,6 @@ mod clients;
 mod fake_embeddings;
 mod helpers;
 mod mcp;
+mod quality;
 mod search;
 mod store;
