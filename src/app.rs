@@ -79,11 +79,49 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let services = start_services(config, store, &shutdown);
+    serve_services(config, services, listener, shutdown).await
+}
+
+/// Serves HTTP with services already built (their embedder may still be loading).
+pub async fn serve_services(
+    config: &Config,
+    services: Services,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let router = crate::http::router(config, services, shutdown.clone());
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .context("the HTTP server stopped with an error")
+}
+
+/// `codifier reembed`: gives every memory a vector of the configured model, with progress.
+/// Resumable: an interrupted run picks up where it stopped.
+pub async fn reembed(config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let loader = embedding_loader(&config.embeddings).context(
+        "no embedding provider is configured: set CODIFIER_EMBEDDINGS (local or openai)",
+    )?;
+    let embedder = tokio::task::spawn_blocking(loader).await??;
+    let model = embedder.model().clone();
+    eprintln!(
+        "embedding with {} ({} dimensions)",
+        model.name, model.dimensions
+    );
+    store.prepare_vectors(&model).await?;
+    let started = std::time::Instant::now();
+    let count =
+        crate::embeddings::service::backfill(&store, embedder.as_ref(), |project, done, total| {
+            eprintln!("  {project}: {done}/{total}");
+        })
+        .await?;
+    eprintln!(
+        "embedded {count} memories in {:.1} s; every memory now has a {} vector",
+        started.elapsed().as_secs_f64(),
+        model.name
+    );
+    Ok(())
 }
 
 /// `codifier serve`: bind, announce the address, serve until SIGINT or SIGTERM.

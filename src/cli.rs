@@ -1,6 +1,6 @@
-//! The `codifier` command line: `serve`, `stdio`, `migrate`, `keys create|list|revoke`,
-//! `projects create|list` and `bench`. Commands that create things print JSON on stdout (for scripts) and a
-//! hint for people on stderr.
+//! The `codifier` command line: `serve`, `stdio`, `migrate`, `reembed`, `keys create|list|revoke`,
+//! `projects create|list` and `bench`. Commands that create things print JSON on stdout (for
+//! scripts) and a hint for people on stderr.
 
 use std::net::SocketAddr;
 
@@ -33,6 +33,9 @@ pub enum Command {
     Stdio,
     /// Bring the database schema up to date (also done on every start).
     Migrate,
+    /// Give every memory a vector of the configured embedding model (after changing models, or
+    /// to catch up at once); resumable, with progress. The server also does this in the background.
+    Reembed,
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -113,6 +116,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { .. } => app::run_http(config).await,
         Command::Stdio => app::run_stdio(config).await,
+        Command::Reembed => app::reembed(&config).await,
         Command::Bench(args) => crate::bench::run(config, args).await,
         Command::Migrate => {
             app::open_store(&config).await?;

@@ -62,7 +62,6 @@ pub async fn require_key(
         .map(|value| value.to_str().unwrap_or("\u{0}"));
     match state.verifier.verify_header(header).await {
         Ok(identity) => {
-            tracing::Span::current().record("caller", identity.label());
             request.extensions_mut().insert(identity);
             next.run(request).await
         }

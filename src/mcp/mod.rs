@@ -136,6 +136,38 @@ impl CodifierServer {
     }
 }
 
+impl CodifierServer {
+    /// Runs one tool call: reads the arguments into `P` (a tool error naming the field when they
+    /// do not fit), establishes the caller, runs `action`, and renders its output as Markdown
+    /// plus structured content, or its error as a tool error.
+    pub(crate) async fn run_tool<P, O, Fut>(
+        &self,
+        tool: &'static str,
+        arguments: rmcp::model::JsonObject,
+        ctx: &RequestContext<RoleServer>,
+        action: impl FnOnce(P, Identity) -> Fut,
+        render: fn(&O) -> String,
+    ) -> Result<CallToolResult, rmcp::ErrorData>
+    where
+        P: serde::de::DeserializeOwned,
+        O: Serialize,
+        Fut: Future<Output = Result<O, KnowledgeError>>,
+    {
+        let params = match parse_args::<P>(tool, arguments) {
+            Ok(params) => params,
+            Err(result) => return Ok(result),
+        };
+        let identity = match self.identity(ctx) {
+            Ok(identity) => identity,
+            Err(result) => return Ok(result),
+        };
+        Ok(match action(params, identity).await {
+            Ok(output) => tool_success(render(&output), &output),
+            Err(error) => knowledge_error(error),
+        })
+    }
+}
+
 /// A tool result with `isError: true` and a message the model can act on.
 pub(crate) fn tool_error(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.into())])

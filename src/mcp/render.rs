@@ -3,9 +3,10 @@
 use std::fmt::Write;
 
 use super::tools::{
-    FetchContextOutput, ManageProjectsOutput, ProjectOperation, UpdateMemoryOutput,
+    DeleteMemoryOutput, FetchContextOutput, ManageProjectsOutput, MemoryHistoryOutput,
+    ProjectOperation, RestoreMemoryOutput, UpdateMemoryOutput,
 };
-use crate::store::{Memory, MemoryRevision, Project, WriteOutcome};
+use crate::store::{Memory, Project, WriteOutcome};
 
 fn project_line(out: &mut String, project: &Project, active: Option<uuid::Uuid>) {
     let marker = if Some(project.id) == active {
@@ -146,7 +147,8 @@ pub fn fetched(output: &FetchContextOutput) -> String {
     out
 }
 
-pub fn history(current: &Memory, revisions: &[MemoryRevision]) -> String {
+pub fn history(output: &MemoryHistoryOutput) -> String {
+    let (current, revisions) = (&output.current, &output.revisions);
     let mut out = format!("## History of **{}** (`{}`)\n\n", current.title, current.id);
     if revisions.is_empty() {
         out.push_str("This memory has never been changed.\n");
@@ -166,13 +168,14 @@ pub fn history(current: &Memory, revisions: &[MemoryRevision]) -> String {
     out
 }
 
-pub fn restored(memory: &Memory) -> String {
+pub fn restored(output: &RestoreMemoryOutput) -> String {
     let mut out = "Restored the memory.\n\n".to_owned();
-    memory_block(&mut out, memory);
+    memory_block(&mut out, &output.memory);
     out
 }
 
-pub fn deleted(memory: &Memory) -> String {
+pub fn deleted(output: &DeleteMemoryOutput) -> String {
+    let memory = &output.deleted;
     format!(
         "Deleted memory **{}** (`{}`). It no longer appears in any read; the audit log keeps the record.\n",
         memory.title, memory.id

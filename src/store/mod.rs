@@ -136,7 +136,16 @@ pub trait Store: Send + Sync + 'static {
         actor: &Actor,
         id: Uuid,
         revision: i32,
-    ) -> StoreResult<Memory>;
+    ) -> StoreResult<Memory> {
+        let wanted = self
+            .memory_history(project, id)
+            .await?
+            .into_iter()
+            .find(|entry| entry.revision == revision)
+            .ok_or_else(|| StoreError::NotFound(format!("revision {revision} of memory {id}")))?;
+        let draft = MemoryDraft::from(&wanted.memory);
+        Ok(self.update_memory(project, actor, id, &draft).await?.0)
+    }
     /// Deleted memories, most recently deleted first.
     async fn list_deleted(&self, project: Uuid, limit: u32) -> StoreResult<Vec<Memory>>;
     /// Brings back a deleted memory.

@@ -777,23 +777,6 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn restore_revision(
-        &self,
-        project: Uuid,
-        actor: &Actor,
-        id: Uuid,
-        revision: i32,
-    ) -> StoreResult<Memory> {
-        let wanted = self
-            .memory_history(project, id)
-            .await?
-            .into_iter()
-            .find(|entry| entry.revision == revision)
-            .ok_or_else(|| StoreError::NotFound(format!("revision {revision} of memory {id}")))?;
-        let draft = MemoryDraft::from(&wanted.memory);
-        Ok(self.update_memory(project, actor, id, &draft).await?.0)
-    }
-
     async fn list_deleted(&self, project: Uuid, limit: u32) -> StoreResult<Vec<Memory>> {
         let sql = format!(
             "SELECT {MEMORY_COLUMNS} FROM memories WHERE project_id = ? AND deleted_at IS NOT NULL \

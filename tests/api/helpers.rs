@@ -109,13 +109,27 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on port 0 over a fresh database on `backend`.
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts a server on port 0 over a fresh database, with a configuration `tweak`ed first.
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
         let database = Arc::new(fresh_database(backend).await);
-        Self::start_on(database, SocketAddr::from(([127, 0, 0, 1], 0))).await
+        Self::start_configured(database, SocketAddr::from(([127, 0, 0, 1], 0)), tweak).await
     }
 
     /// Starts a server over an existing database at a given address (for restart tests).
     pub async fn start_on(database: Arc<TestDatabase>, address: SocketAddr) -> Self {
-        let config = test_config(&database.url);
+        Self::start_configured(database, address, |_| {}).await
+    }
+
+    async fn start_configured(
+        database: Arc<TestDatabase>,
+        address: SocketAddr,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        let mut config = test_config(&database.url);
+        tweak(&mut config);
         let store = codifier::app::open_store(&config)
             .await
             .expect("open store");

@@ -5,6 +5,9 @@
 mod auth;
 mod cli;
 mod clients;
+mod fake_embeddings;
 mod helpers;
 mod mcp;
+mod quality;
+mod search;
 mod store;

@@ -9,10 +9,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{input_schema, output_schema};
+use crate::knowledge::MemoryType;
 use crate::knowledge::memories::{self, FetchInput, Fetched, MemoryInput, NearDuplicate};
 use crate::knowledge::search::{Explanation, SearchMode};
-use crate::knowledge::{KnowledgeError, MemoryType};
-use crate::mcp::{CodifierServer, knowledge_error, parse_args, render, tool_success};
+use crate::mcp::{CodifierServer, render};
 use crate::store::{Memory, WriteOutcome};
 
 /// Arguments of `update_memory`.
@@ -113,6 +113,42 @@ pub struct SearchInfo {
     pub query_embedding_ms: Option<f64>,
 }
 
+impl FetchContextOutput {
+    fn new(project_id: Uuid, fetched: Fetched, explain: bool) -> Self {
+        let mut output = FetchContextOutput {
+            project_id,
+            count: 0,
+            memories: Vec::new(),
+            next_cursor: None,
+            search: None,
+            explain: None,
+            deleted: false,
+        };
+        match fetched {
+            Fetched::Page(page) => {
+                output.next_cursor = page.next.map(|cursor| cursor.encode());
+                output.memories = page.memories;
+            }
+            Fetched::Search(found) => {
+                output.next_cursor = found.next_offset.map(memories::search_cursor);
+                output.memories = found.memories;
+                output.explain = explain.then_some(found.explanations);
+                output.search = Some(SearchInfo {
+                    mode: found.mode,
+                    notice: found.notice,
+                    query_embedding_ms: found.query_embedding_ms,
+                });
+            }
+            Fetched::Deleted(deleted) => {
+                output.memories = deleted;
+                output.deleted = true;
+            }
+        }
+        output.count = output.memories.len();
+        output
+    }
+}
+
 /// Arguments of `delete_memory`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -150,17 +186,10 @@ impl CodifierServer {
         arguments: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let params: UpdateMemoryParams = match parse_args("update_memory", arguments) {
-            Ok(params) => params,
-            Err(result) => return Ok(result),
-        };
-        let identity = match self.identity(&ctx) {
-            Ok(identity) => identity,
-            Err(result) => return Ok(result),
-        };
-        let outcome: Result<UpdateMemoryOutput, KnowledgeError> = async {
+        let ctx = &ctx;
+        let action = |params: UpdateMemoryParams, identity| async move {
             let project = self
-                .project_for(&ctx, &identity, params.project_id.as_deref())
+                .project_for(ctx, &identity, params.project_id.as_deref())
                 .await?;
             let input = MemoryInput {
                 memory_type: params.memory_type.as_str().to_owned(),
@@ -172,12 +201,13 @@ impl CodifierServer {
                 tags: params.tags,
                 source_role: params.source_role,
             };
+            let id = params.id.as_deref();
             let written = memories::write(
                 &self.services,
                 &identity,
                 "update_memory",
                 &project,
-                params.id.as_deref(),
+                id,
                 input,
             )
             .await?;
@@ -187,12 +217,9 @@ impl CodifierServer {
                 near_duplicate: written.near_duplicate,
                 embedded: written.embedded,
             })
-        }
-        .await;
-        Ok(match outcome {
-            Ok(output) => tool_success(render::written(&output), &output),
-            Err(error) => knowledge_error(error),
-        })
+        };
+        self.run_tool("update_memory", arguments, ctx, action, render::written)
+            .await
     }
 
     /// Read a project's memories, newest first: filter by `memory_type`, `tags` (all must
@@ -214,17 +241,10 @@ impl CodifierServer {
         arguments: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let params: FetchContextParams = match parse_args("fetch_context", arguments) {
-            Ok(params) => params,
-            Err(result) => return Ok(result),
-        };
-        let identity = match self.identity(&ctx) {
-            Ok(identity) => identity,
-            Err(result) => return Ok(result),
-        };
-        let outcome: Result<FetchContextOutput, KnowledgeError> = async {
+        let ctx = &ctx;
+        let action = |params: FetchContextParams, identity| async move {
             let project = self
-                .project_for(&ctx, &identity, params.project_id.as_deref())
+                .project_for(ctx, &identity, params.project_id.as_deref())
                 .await?;
             let explain = params.explain;
             let input = FetchInput {
@@ -240,43 +260,10 @@ impl CodifierServer {
             };
             let (project_id, fetched) =
                 memories::fetch(&self.services, &identity, &project, input).await?;
-            let mut output = FetchContextOutput {
-                project_id,
-                count: 0,
-                memories: Vec::new(),
-                next_cursor: None,
-                search: None,
-                explain: None,
-                deleted: false,
-            };
-            match fetched {
-                Fetched::Page(page) => {
-                    output.next_cursor = page.next.map(|cursor| cursor.encode());
-                    output.memories = page.memories;
-                }
-                Fetched::Search(found) => {
-                    output.next_cursor = found.next_offset.map(memories::search_cursor);
-                    output.memories = found.memories;
-                    output.explain = explain.then_some(found.explanations);
-                    output.search = Some(SearchInfo {
-                        mode: found.mode,
-                        notice: found.notice,
-                        query_embedding_ms: found.query_embedding_ms,
-                    });
-                }
-                Fetched::Deleted(deleted) => {
-                    output.memories = deleted;
-                    output.deleted = true;
-                }
-            }
-            output.count = output.memories.len();
-            Ok(output)
-        }
-        .await;
-        Ok(match outcome {
-            Ok(output) => tool_success(render::fetched(&output), &output),
-            Err(error) => knowledge_error(error),
-        })
+            Ok(FetchContextOutput::new(project_id, fetched, explain))
+        };
+        self.run_tool("fetch_context", arguments, ctx, action, render::fetched)
+            .await
     }
 
     /// Retire a memory: it disappears from every read. The record and its audit trail stay.
@@ -297,34 +284,22 @@ impl CodifierServer {
         arguments: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let params: DeleteMemoryParams = match parse_args("delete_memory", arguments) {
-            Ok(params) => params,
-            Err(result) => return Ok(result),
-        };
-        let identity = match self.identity(&ctx) {
-            Ok(identity) => identity,
-            Err(result) => return Ok(result),
-        };
-        let outcome: Result<Memory, KnowledgeError> = async {
+        let ctx = &ctx;
+        let action = |params: DeleteMemoryParams, identity| async move {
             let project = self
-                .project_for(&ctx, &identity, params.project_id.as_deref())
+                .project_for(ctx, &identity, params.project_id.as_deref())
                 .await?;
-            memories::delete(
+            let deleted = memories::delete(
                 &self.store,
                 &identity,
                 "delete_memory",
                 &project,
                 &params.id,
             )
+            .await?;
+            Ok(DeleteMemoryOutput { deleted })
+        };
+        self.run_tool("delete_memory", arguments, ctx, action, render::deleted)
             .await
-        }
-        .await;
-        Ok(match outcome {
-            Ok(deleted) => {
-                let output = DeleteMemoryOutput { deleted };
-                tool_success(render::deleted(&output.deleted), &output)
-            }
-            Err(error) => knowledge_error(error),
-        })
     }
 }

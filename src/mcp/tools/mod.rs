@@ -6,8 +6,9 @@ mod memories;
 mod projects;
 mod revisions;
 
-pub(crate) use memories::{FetchContextOutput, UpdateMemoryOutput};
+pub(crate) use memories::{DeleteMemoryOutput, FetchContextOutput, UpdateMemoryOutput};
 pub(crate) use projects::{ManageProjectsOutput, ProjectOperation};
+pub(crate) use revisions::{MemoryHistoryOutput, RestoreMemoryOutput};
 
 use std::sync::Arc;
 

@@ -9,8 +9,9 @@ use uuid::Uuid;
 
 use super::{input_schema, output_schema};
 use crate::auth::Role;
+use crate::knowledge::KnowledgeError;
 use crate::knowledge::projects;
-use crate::mcp::{CodifierServer, knowledge_error, parse_args, render, tool_error, tool_success};
+use crate::mcp::{CodifierServer, render};
 use crate::store::Project;
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
@@ -75,16 +76,12 @@ impl CodifierServer {
         arguments: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let params: ManageProjectsParams = match parse_args("manage_projects", arguments) {
-            Ok(params) => params,
-            Err(result) => return Ok(result),
-        };
-        let identity = match self.identity(&ctx) {
-            Ok(identity) => identity,
-            Err(result) => return Ok(result),
-        };
-        let outcome = async {
-            let operation = params.operation;
+        let ctx = &ctx;
+        let action = |params: ManageProjectsParams, identity| async move {
+            let (store, operation) = (&self.store, params.operation);
+            let needed = |field: &str, what: &str| {
+                KnowledgeError::Invalid(format!("`{field}` is needed to {what}: send `{field}`"))
+            };
             let mut output = ManageProjectsOutput {
                 operation,
                 project: None,
@@ -93,50 +90,39 @@ impl CodifierServer {
             };
             match operation {
                 ProjectOperation::Create => {
-                    let Some(name) = params.name.as_deref() else {
-                        return Ok(Err(tool_error(
-                            "Invalid input: `name` is needed to create a project: send `name`",
-                        )));
-                    };
-                    let project = projects::create(
-                        &self.store,
-                        &identity,
-                        "manage_projects",
-                        name,
-                        params.org.as_deref(),
-                    )
-                    .await?;
-                    output.project = Some(project);
+                    let name = params
+                        .name
+                        .as_deref()
+                        .ok_or_else(|| needed("name", "create a project"))?;
+                    let org = params.org.as_deref();
+                    output.project = Some(
+                        projects::create(store, &identity, "manage_projects", name, org).await?,
+                    );
                 }
                 ProjectOperation::List => {
-                    output.projects = Some(projects::list(&self.store, &identity).await?);
+                    output.projects = Some(projects::list(store, &identity).await?);
                 }
                 ProjectOperation::Switch => {
-                    let Some(wanted) = params.project_id.as_deref() else {
-                        return Ok(Err(tool_error(
-                            "Invalid input: `project_id` is needed to switch: send the project's id or name",
-                        )));
-                    };
-                    let project =
-                        projects::resolve(&self.store, &identity, wanted, Role::Read).await?;
-                    self.set_active_project(&ctx, project.id).await?;
+                    let wanted = params
+                        .project_id
+                        .as_deref()
+                        .ok_or_else(|| needed("project_id", "switch"))?;
+                    let project = projects::resolve(store, &identity, wanted, Role::Read).await?;
+                    self.set_active_project(ctx, project.id).await?;
                     output.project = Some(project);
                 }
                 ProjectOperation::Get => {
-                    let wanted =
-                        self.project_for(&ctx, &identity, params.project_id.as_deref()).await?;
+                    let wanted = self
+                        .project_for(ctx, &identity, params.project_id.as_deref())
+                        .await?;
                     output.project =
-                        Some(projects::resolve(&self.store, &identity, &wanted, Role::Read).await?);
+                        Some(projects::resolve(store, &identity, &wanted, Role::Read).await?);
                 }
             }
-            output.active_project_id = self.active_project(&ctx).await?;
-            Ok(Ok(output))
-        }
-        .await;
-        Ok(match outcome {
-            Ok(Ok(output)) => tool_success(render::projects(&output), &output),
-            Ok(Err(result)) => result,
-            Err(error) => knowledge_error(error),
-        })
+            output.active_project_id = self.active_project(ctx).await?;
+            Ok(output)
+        };
+        self.run_tool("manage_projects", arguments, ctx, action, render::projects)
+            .await
     }
 }

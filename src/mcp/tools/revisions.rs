@@ -8,9 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{input_schema, output_schema};
-use crate::knowledge::KnowledgeError;
 use crate::knowledge::memories;
-use crate::mcp::{CodifierServer, knowledge_error, parse_args, render, tool_success};
+use crate::mcp::{CodifierServer, render};
 use crate::store::{Memory, MemoryRevision};
 
 /// Arguments of `memory_history`.
@@ -71,29 +70,17 @@ impl CodifierServer {
         arguments: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let params: MemoryHistoryParams = match parse_args("memory_history", arguments) {
-            Ok(params) => params,
-            Err(result) => return Ok(result),
-        };
-        let identity = match self.identity(&ctx) {
-            Ok(identity) => identity,
-            Err(result) => return Ok(result),
-        };
-        let outcome: Result<MemoryHistoryOutput, KnowledgeError> = async {
+        let ctx = &ctx;
+        let action = |params: MemoryHistoryParams, identity| async move {
             let project = self
-                .project_for(&ctx, &identity, params.project_id.as_deref())
+                .project_for(ctx, &identity, params.project_id.as_deref())
                 .await?;
             let (current, revisions) =
                 memories::history(&self.store, &identity, &project, &params.id).await?;
             Ok(MemoryHistoryOutput { current, revisions })
-        }
-        .await;
-        Ok(match outcome {
-            Ok(output) => {
-                tool_success(render::history(&output.current, &output.revisions), &output)
-            }
-            Err(error) => knowledge_error(error),
-        })
+        };
+        self.run_tool("memory_history", arguments, ctx, action, render::history)
+            .await
     }
 
     /// Restore an earlier version of a memory (`revision`), or bring back a deleted memory
@@ -115,35 +102,24 @@ impl CodifierServer {
         arguments: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let params: RestoreMemoryParams = match parse_args("restore_memory", arguments) {
-            Ok(params) => params,
-            Err(result) => return Ok(result),
-        };
-        let identity = match self.identity(&ctx) {
-            Ok(identity) => identity,
-            Err(result) => return Ok(result),
-        };
-        let outcome: Result<Memory, KnowledgeError> = async {
+        let ctx = &ctx;
+        let action = |params: RestoreMemoryParams, identity| async move {
             let project = self
-                .project_for(&ctx, &identity, params.project_id.as_deref())
+                .project_for(ctx, &identity, params.project_id.as_deref())
                 .await?;
-            memories::restore(
+            let (id, revision) = (&params.id, params.revision);
+            let memory = memories::restore(
                 &self.services,
                 &identity,
                 "restore_memory",
                 &project,
-                &params.id,
-                params.revision,
+                id,
+                revision,
             )
+            .await?;
+            Ok(RestoreMemoryOutput { memory })
+        };
+        self.run_tool("restore_memory", arguments, ctx, action, render::restored)
             .await
-        }
-        .await;
-        Ok(match outcome {
-            Ok(memory) => {
-                let text = render::restored(&memory);
-                tool_success(text, &RestoreMemoryOutput { memory })
-            }
-            Err(error) => knowledge_error(error),
-        })
     }
 }
