@@ -109,7 +109,7 @@ pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
         args.duration_secs,
         store.backend()
     );
-    println!("{}", load::table(&rows));
+    print!("{}", load::table(&rows));
     if let Some(recall) = recall {
         println!("HNSW recall@10: {recall:.3} (target >= 0.95)");
     }
@@ -265,7 +265,7 @@ async fn drive_server(
                 errors,
             ));
         }
-        println!("\n== Scenario: {name} ==\n{}", load::table(&scenario));
+        print!("\n== Scenario: {name} ==\n{}", load::table(&scenario));
         if let Some(error) = &measured.first_error {
             println!("first error: {error}");
         }
