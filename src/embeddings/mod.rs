@@ -5,6 +5,8 @@
 
 use async_trait::async_trait;
 
+pub mod local;
+
 /// Which model produced a vector: its name and dimension. Two vectors are comparable only when
 /// their models are equal.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
