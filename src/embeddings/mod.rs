@@ -8,6 +8,8 @@ pub mod service;
 
 use async_trait::async_trait;
 
+pub mod local;
+
 /// Which model produced a vector: its name and dimension. Two vectors are comparable only when
 /// their models are equal.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
