@@ -23,7 +23,10 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
 step "cargo test (SQLite and Postgres: TEST_DATABASE_URL is set)"
-cargo test --locked --all-targets
+cargo test --locked --all-targets -- --skip quality::
+
+step "retrieval quality: recall@5 of text, semantic and hybrid search with the local model"
+cargo test --locked --test api quality:: -- --nocapture
 
 step "Python MCP SDK conformance on SQLite"
 # `cargo test` built the binary (for the CLI tests) with the same features; reuse it.

@@ -4,11 +4,10 @@
 //! different models are never compared.
 
 pub mod http;
+pub mod local;
 pub mod service;
 
 use async_trait::async_trait;
-
-pub mod local;
 
 /// Which model produced a vector: its name and dimension. Two vectors are comparable only when
 /// their models are equal.
@@ -58,7 +57,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Loads the local sentence model from `dir`.
+/// Loads the local sentence model from `dir` (CPU-heavy: call it off the async workers).
 pub fn load_local(dir: &std::path::Path) -> Result<std::sync::Arc<dyn Embedder>, EmbedError> {
     Ok(std::sync::Arc::new(local::LocalEmbedder::load(dir)?))
 }

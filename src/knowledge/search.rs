@@ -61,19 +61,40 @@ pub struct SearchResult {
     pub next_offset: Option<u32>,
 }
 
-/// Splits a query into the words the full-text half looks for.
+/// Common English words that say nothing about what a memory is about. Postgres drops its own
+/// list inside `to_tsquery('english', …)`; dropping them here too keeps both stores alike.
+const STOPWORDS: &[&str] = &[
+    "a", "about", "after", "all", "an", "and", "any", "are", "as", "at", "be", "been", "before",
+    "but", "by", "can", "could", "did", "do", "does", "for", "from", "get", "had", "has", "have",
+    "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of", "on", "or",
+    "our", "should", "so", "some", "than", "that", "the", "their", "them", "then", "there",
+    "these", "they", "this", "those", "to", "too", "up", "us", "was", "we", "were", "what", "when",
+    "where", "which", "who", "why", "will", "with", "would", "you", "your",
+];
+
+/// Splits a query into the words the full-text half looks for: lowercased, without punctuation
+/// or stopwords (unless the query is nothing but stopwords).
 pub fn terms(query: &str) -> Vec<String> {
-    let mut terms: Vec<String> = Vec::new();
+    let mut words: Vec<String> = Vec::new();
     for word in query
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
     {
         let word = word.to_lowercase();
-        if !terms.contains(&word) && terms.len() < MAX_TERMS {
-            terms.push(word);
+        if !words.contains(&word) && words.len() < MAX_TERMS {
+            words.push(word);
         }
     }
-    terms
+    let meaningful: Vec<String> = words
+        .iter()
+        .filter(|word| !STOPWORDS.contains(&word.as_str()))
+        .cloned()
+        .collect();
+    if meaningful.is_empty() {
+        words
+    } else {
+        meaningful
+    }
 }
 
 /// Fuses ranked candidate lists: each list contributes 1/(60 + rank) to every id it holds.
@@ -170,12 +191,28 @@ pub async fn search(
             Vec::new()
         }
     };
+    // In hybrid search the word half is precise — a memory must hold every word — and meaning
+    // supplies recall; a looser word half only adds noise to the fusion. On its own, the word
+    // half falls back to any word when no memory holds them all.
+    let words = terms(query);
     let text = match used {
         SearchMode::Semantic => Vec::new(),
-        _ => {
+        SearchMode::Hybrid => {
             store
-                .text_candidates(project, filter, &terms(query), pool)
+                .text_candidates(project, filter, &words, true, pool)
                 .await?
+        }
+        SearchMode::Text => {
+            let all = store
+                .text_candidates(project, filter, &words, true, pool)
+                .await?;
+            if all.is_empty() {
+                store
+                    .text_candidates(project, filter, &words, false, pool)
+                    .await?
+            } else {
+                all
+            }
         }
     };
 

@@ -81,12 +81,14 @@ pub trait Store: Send + Sync + 'static {
 
     // Search halves. Both apply every filter of `filter` (type, tags, time range) and return
     // candidates best first; the caller fuses them.
-    /// Full-text candidates for any of `terms` (already split into words).
+    /// Full-text candidates containing every one of `terms` (`match_all`) or any of them
+    /// (already split into words).
     async fn text_candidates(
         &self,
         project: Uuid,
         filter: &MemoryFilter,
         terms: &[String],
+        match_all: bool,
         k: u32,
     ) -> StoreResult<Vec<Candidate>>;
     /// Nearest neighbours of `vector` among memories embedded by `model` (cosine similarity).

@@ -637,6 +637,7 @@ impl Store for PgStore {
         project: Uuid,
         filter: &MemoryFilter,
         terms: &[String],
+        match_all: bool,
         k: u32,
     ) -> StoreResult<Vec<Candidate>> {
         let words: Vec<String> = terms
@@ -656,7 +657,7 @@ impl Store for PgStore {
             "SELECT m.id, ts_rank_cd(m.search, q)::float8 AS rank FROM memories m, \
              to_tsquery('english', ",
         );
-        sql.push_bind(words.join(" | "))
+        sql.push_bind(words.join(if match_all { " & " } else { " | " }))
             .push(") q WHERE m.search @@ q AND ");
         push_filters(&mut sql, project, filter);
         sql.push(" ORDER BY rank DESC, m.id LIMIT ")

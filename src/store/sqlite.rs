@@ -599,13 +599,14 @@ impl Store for SqliteStore {
         project: Uuid,
         filter: &MemoryFilter,
         terms: &[String],
+        match_all: bool,
         k: u32,
     ) -> StoreResult<Vec<Candidate>> {
         let expression = terms
             .iter()
             .map(|term| format!("\"{}\"", term.replace('"', "")))
             .collect::<Vec<_>>()
-            .join(" OR ");
+            .join(if match_all { " AND " } else { " OR " });
         if expression.is_empty() {
             return Ok(Vec::new());
         }

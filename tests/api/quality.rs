@@ -116,6 +116,12 @@ async fn hybrid_search_finds_at_least_as_much_as_either_half_alone() {
                     .iter()
                     .filter(|t| titles.contains(&t.as_str()))
                     .count();
+                if hits < query.expect.len() {
+                    println!(
+                        "  {backend:?} {mode:?} missed part of {:?}: found {titles:?}",
+                        query.query
+                    );
+                }
                 total += hits as f64 / query.expect.len() as f64;
             }
             recall.push(total / fixture.queries.len() as f64);

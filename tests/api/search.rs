@@ -160,7 +160,7 @@ async fn hybrid_search_fuses_meaning_and_words_and_explains_the_ranks() {
         let hybrid = ok(&call(
             &client,
             "fetch_context",
-            json!({"project_id": "p", "query": "postgres migrations", "explain": true}),
+            json!({"project_id": "p", "query": "database migrations", "explain": true}),
         )
         .await);
         assert_eq!(hybrid["search"]["mode"], "hybrid");
