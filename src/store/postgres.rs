@@ -126,12 +126,11 @@ impl KeyRow {
 }
 
 /// Confines an open transaction to one project: from here on RLS applies to every statement.
+/// In one round trip: `set_config('role', …, true)` is `SET LOCAL ROLE`.
 async fn enter_project(tx: &mut Transaction<'_, Postgres>, project: Uuid) -> StoreResult<()> {
-    sqlx::query("SELECT set_config('codifier.project_id', $1, true)")
+    sqlx::query("SELECT set_config('codifier.project_id', $1, true), set_config('role', $2, true)")
         .bind(project.to_string())
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(&format!("SET LOCAL ROLE {TENANT_ROLE}"))
+        .bind(TENANT_ROLE)
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -283,22 +282,16 @@ impl PgStore {
         exact: bool,
     ) -> StoreResult<Vec<Candidate>> {
         let mut tx = self.scoped(project).await?;
-        let settings: &[&str] = if exact {
-            &[
-                "SET LOCAL enable_indexscan = off",
-                "SET LOCAL enable_bitmapscan = off",
-            ]
+        let settings = if exact {
+            "SELECT set_config('enable_indexscan', 'off', true), \
+             set_config('enable_bitmapscan', 'off', true)"
         } else {
             // Filters are applied inside the index scan; iterative scans keep searching until
             // enough rows pass them (pgvector 0.8+).
-            &[
-                "SET LOCAL hnsw.ef_search = 100",
-                "SET LOCAL hnsw.iterative_scan = relaxed_order",
-            ]
+            "SELECT set_config('hnsw.ef_search', '100', true), \
+             set_config('hnsw.iterative_scan', 'relaxed_order', true)"
         };
-        for setting in settings {
-            sqlx::query(setting).execute(&mut *tx).await?;
-        }
+        sqlx::query(settings).execute(&mut *tx).await?;
         let expression = vector_expression(model);
         let distance = format!("{expression} <=> CAST(");
         let mut sql = QueryBuilder::<Postgres>::new(format!("SELECT m.id, 1 - ({distance}"));
