@@ -90,10 +90,22 @@ pub async fn serve_services(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let router = crate::http::router(config, services, shutdown.clone());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("the HTTP server stopped with an error")
+    let server =
+        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let grace = config.shutdown_grace;
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    // After a shutdown signal the listener closes at once and open requests may finish, but
+    // only for `grace`: a stuck request must not keep the process from stopping.
+    tokio::select! {
+        result = server => result.context("the HTTP server stopped with an error"),
+        () = deadline => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "requests still open after the grace period were cut off");
+            Ok(())
+        }
+    }
 }
 
 /// `codifier reembed`: gives every memory a vector of the configured model, with progress.

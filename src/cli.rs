@@ -1,5 +1,5 @@
 //! The `codifier` command line: `serve`, `stdio`, `migrate`, `reembed`, `keys create|list|revoke`,
-//! `projects create|list` and `bench`. Commands that create things print JSON on stdout (for
+//! `projects create|list`, `connect` and `bench`. Commands that create things print JSON on stdout (for
 //! scripts) and a hint for people on stderr.
 
 use std::net::SocketAddr;
@@ -42,6 +42,8 @@ pub enum Command {
     /// Create and list projects.
     #[command(subcommand)]
     Projects(ProjectsCommand),
+    /// Print or write (`--write`) the configuration an MCP client needs to reach a server.
+    Connect(crate::connect::ConnectArgs),
     /// Benchmark: seed a project, serve on 127.0.0.1 and measure fetch_context latency and recall.
     Bench(crate::bench::BenchArgs),
 }
@@ -99,6 +101,10 @@ fn plain(error: KnowledgeError) -> anyhow::Error {
 
 /// Runs one command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Connect(args) = &cli.command {
+        // Needs no database and no server configuration.
+        return crate::connect::run(args);
+    }
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
         _ => None,
@@ -118,6 +124,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stdio => app::run_stdio(config).await,
         Command::Reembed => app::reembed(&config).await,
         Command::Bench(args) => crate::bench::run(config, args).await,
+        Command::Connect(_) => unreachable!("handled before the configuration is read"),
         Command::Migrate => {
             app::open_store(&config).await?;
             eprintln!("the database schema is up to date");

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod embeddings;
 pub mod http;
 pub mod knowledge;

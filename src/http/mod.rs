@@ -1,8 +1,10 @@
-//! The HTTP edge: one axum router with `/health` (no key), Streamable HTTP at `/mcp`, and the
-//! legacy HTTP+SSE transport at `/sse` + `/messages`. Every route but `/health` checks the `Host`
-//! header against the allowed hosts and requires `Authorization: Bearer <key>`.
+//! The HTTP edge: one axum router with `/health` (no key), Streamable HTTP at `/mcp`, the
+//! legacy HTTP+SSE transport at `/sse` + `/messages`, and the OAuth protected-resource document
+//! (no key). Every route but `/health` checks the `Host` header against the allowed hosts; the
+//! MCP routes require `Authorization: Bearer <key>`.
 
 mod auth;
+mod discovery;
 mod error;
 mod health;
 mod sessions;
@@ -37,6 +39,10 @@ pub struct HttpState {
     pub sse: sse::SseSessions,
     pub shutdown: CancellationToken,
     pub max_body_bytes: usize,
+    /// `CODIFIER_PUBLIC_URL`: the base URL clients use, when it cannot be read off the request.
+    pub public_url: Option<Arc<str>>,
+    /// `CODIFIER_AUTHORIZATION_SERVERS`: OAuth authorization servers to name to clients.
+    pub authorization_servers: Arc<Vec<String>>,
 }
 
 /// Builds the router. `shutdown` ends open SSE streams and MCP sessions when cancelled.
@@ -55,6 +61,8 @@ pub fn router(config: &Config, services: Services, shutdown: CancellationToken) 
         sse: sse::SseSessions::default(),
         shutdown: shutdown.clone(),
         max_body_bytes: config.max_body_bytes,
+        public_url: config.public_url.as_deref().map(Arc::from),
+        authorization_servers: Arc::new(config.authorization_servers.clone()),
     };
 
     let mut mcp_config =
@@ -87,8 +95,20 @@ pub fn router(config: &Config, services: Services, shutdown: CancellationToken) 
             auth::require_allowed_host,
         ));
 
+    let discovery = Router::new()
+        .route(discovery::PATH, get(discovery::protected_resource))
+        .route(
+            &format!("{}/{{*resource}}", discovery::PATH),
+            get(discovery::protected_resource),
+        )
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_allowed_host,
+        ));
+
     Router::new()
         .route("/health", get(health::health))
+        .merge(discovery)
         .merge(protected)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

@@ -5,6 +5,8 @@
 mod auth;
 mod cli;
 mod clients;
+mod connect;
+mod discovery;
 mod fake_embeddings;
 mod helpers;
 mod mcp;
