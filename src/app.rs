@@ -158,6 +158,21 @@ pub async fn run_http(config: Config) -> anyhow::Result<()> {
     tracing::info!(%address, allowed_hosts = ?config.allowed_hosts, "codifier listening: MCP at /mcp (Streamable HTTP) and /sse (legacy SSE)");
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
+    if let Some(metrics_address) = config.metrics_listen {
+        let metrics_listener = TcpListener::bind(metrics_address).await.with_context(|| {
+            format!("cannot listen on {metrics_address} (CODIFIER_METRICS_LISTEN)")
+        })?;
+        tracing::info!(address = %metrics_address, "metrics at /metrics (no key: keep this address private)");
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(metrics_listener, crate::http::metrics_router())
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the metrics listener stopped");
+            }
+        });
+    }
     serve(&config, store, listener, shutdown).await?;
     tracing::info!("codifier stopped");
     Ok(())
@@ -189,6 +204,7 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let services = start_services(&config, store, &shutdown);
     let service = CodifierServer::for_local(services)
+        .counted(crate::metrics::Transport::Stdio)
         .serve(rmcp::transport::stdio())
         .await
         .context("the MCP handshake on stdio failed")?;

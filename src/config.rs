@@ -58,6 +58,9 @@ pub struct Config {
     pub authorization_servers: Vec<String>,
     /// `CODIFIER_SHUTDOWN_GRACE_SECONDS`: how long in-flight requests may finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// `CODIFIER_METRICS_LISTEN`: a separate address serving `/metrics` without a key (for a
+    /// scraper on the operator's private network); without it `/metrics` needs the operator token.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Config {
@@ -79,6 +82,7 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("authorization_servers", &self.authorization_servers)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }
@@ -234,6 +238,10 @@ impl Config {
             public_url,
             authorization_servers,
             shutdown_grace,
+            metrics_listen: parse_var::<SocketAddr>(
+                "CODIFIER_METRICS_LISTEN",
+                "an address like 0.0.0.0:9091",
+            )?,
         })
     }
 }

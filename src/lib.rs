@@ -22,4 +22,5 @@ pub mod embeddings;
 pub mod http;
 pub mod knowledge;
 pub mod mcp;
+pub mod metrics;
 pub mod store;

@@ -7,6 +7,7 @@ mod auth;
 mod discovery;
 mod error;
 mod health;
+mod observe;
 mod sessions;
 mod sse;
 
@@ -28,6 +29,9 @@ use crate::mcp::CodifierServer;
 use crate::store::Store;
 
 pub use error::ApiError;
+
+/// The header carrying a request's id, in both directions.
+pub const REQUEST_ID: &str = "x-request-id";
 
 /// What every HTTP handler shares.
 #[derive(Clone)]
@@ -73,7 +77,10 @@ pub fn router(config: &Config, services: Services, shutdown: CancellationToken) 
     mcp_config.session_store = Some(Arc::new(sessions::StoredSessions::new(store.clone())));
     let handler_services = services.clone();
     let mcp_service = StreamableHttpService::new(
-        move || Ok(CodifierServer::for_http(handler_services.clone())),
+        move || {
+            Ok(CodifierServer::for_http(handler_services.clone())
+                .counted(crate::metrics::Transport::StreamableHttp))
+        },
         Arc::new(LocalSessionManager::default()),
         mcp_config,
     );
@@ -86,6 +93,7 @@ pub fn router(config: &Config, services: Services, shutdown: CancellationToken) 
         ))
         .route("/sse", get(sse::open))
         .route("/messages", post(sse::message))
+        .route("/metrics", get(observe::metrics_for_operator))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
@@ -112,5 +120,13 @@ pub fn router(config: &Config, services: Services, shutdown: CancellationToken) 
         .merge(protected)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::from_fn(observe::request_context))
         .with_state(state)
+}
+
+/// The router of the separate metrics address (`CODIFIER_METRICS_LISTEN`): `/metrics` only.
+pub fn metrics_router() -> Router {
+    Router::new()
+        .route("/metrics", get(observe::metrics_open))
+        .fallback(error::not_found)
 }

@@ -29,6 +29,8 @@ pub struct CodifierServer {
     /// The active project of a connection that has no stored session (stdio, legacy SSE).
     active_project: Arc<Mutex<Option<Uuid>>>,
     tool_router: rmcp::handler::server::router::tool::ToolRouter<Self>,
+    /// Keeps this connection counted in the open-sessions gauge while any clone is alive.
+    session_gauge: Option<Arc<crate::metrics::SessionGauge>>,
 }
 
 impl CodifierServer {
@@ -49,7 +51,14 @@ impl CodifierServer {
             local_identity,
             active_project: Arc::new(Mutex::new(None)),
             tool_router: Self::project_tools() + Self::memory_tools() + Self::revision_tools(),
+            session_gauge: None,
         }
+    }
+
+    /// Counts this handler as an open session of `transport` for as long as it lives.
+    pub fn counted(mut self, transport: crate::metrics::Transport) -> Self {
+        self.session_gauge = Some(crate::metrics::global().session_opened(transport));
+        self
     }
 
     /// Who is calling: the identity the HTTP layer attached, else the local user.
@@ -153,18 +162,48 @@ impl CodifierServer {
         O: Serialize,
         Fut: Future<Output = Result<O, KnowledgeError>>,
     {
-        let params = match parse_args::<P>(tool, arguments) {
-            Ok(params) => params,
-            Err(result) => return Ok(result),
+        let started = std::time::Instant::now();
+        let project = arguments
+            .get("project_id")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        let identity = self.identity(ctx);
+        let caller = identity
+            .as_ref()
+            .map_or_else(|_| "none".to_owned(), Identity::label);
+        let result = match (parse_args::<P>(tool, arguments), identity) {
+            (Err(result), _) | (_, Err(result)) => result,
+            (Ok(params), Ok(identity)) => match action(params, identity).await {
+                Ok(output) => tool_success(render(&output), &output),
+                Err(error) => knowledge_error(error),
+            },
         };
-        let identity = match self.identity(ctx) {
-            Ok(identity) => identity,
-            Err(result) => return Ok(result),
+        let took = started.elapsed();
+        let outcome = if result.is_error == Some(true) {
+            "tool_error"
+        } else {
+            "ok"
         };
-        Ok(match action(params, identity).await {
-            Ok(output) => tool_success(render(&output), &output),
-            Err(error) => knowledge_error(error),
-        })
+        crate::metrics::global().tool_call(tool, outcome, took);
+        tracing::info!(
+            tool,
+            outcome,
+            caller,
+            project = project.as_deref().unwrap_or("-"),
+            request_id = Self::request_id(ctx).as_deref().unwrap_or("-"),
+            duration_ms = took.as_secs_f64() * 1000.0,
+            "tool call"
+        );
+        Ok(result)
+    }
+
+    /// The id the HTTP layer gave the request carrying this call (`x-request-id`).
+    fn request_id(ctx: &RequestContext<RoleServer>) -> Option<String> {
+        ctx.extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.headers.get(crate::http::REQUEST_ID))
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
     }
 }
 

@@ -97,6 +97,7 @@ pub fn test_config(database_url: &str) -> Config {
         public_url: None,
         authorization_servers: Vec::new(),
         shutdown_grace: Duration::from_secs(5),
+        metrics_listen: None,
     }
 }
 

@@ -10,6 +10,7 @@ mod discovery;
 mod fake_embeddings;
 mod helpers;
 mod mcp;
+mod observability;
 mod quality;
 mod search;
 mod store;
