@@ -165,7 +165,7 @@ async fn json_logs_name_the_tool_project_key_prefix_and_request_but_never_the_ke
 
     let addr_file = dir.path().join("addr");
     let metrics_port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_codifier"))
+    let child = Command::new(env!("CARGO_BIN_EXE_codifier"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("DATABASE_URL", &database)
         .env("CODIFIER_EMBEDDINGS", "none")
