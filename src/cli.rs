@@ -127,7 +127,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Connect(_) => unreachable!("handled before the configuration is read"),
         Command::Migrate => {
             app::open_store(&config).await?;
-            eprintln!("the database schema is up to date");
+            eprintln!(
+                "the database schema is up to date: {}",
+                crate::config::redact_url(&config.database_url)
+            );
             Ok(())
         }
         Command::Projects(ProjectsCommand::Create { name, org }) => {
