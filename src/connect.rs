@@ -7,7 +7,19 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+
+/// A JSON document that keeps the order of every object's keys, so a rewritten file differs
+/// from the original only where our entry changed.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Ordered {
+    Object(IndexMap<String, Ordered>),
+    Array(Vec<Ordered>),
+    Scalar(Value),
+}
 
 /// The clients `connect` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -224,8 +236,8 @@ pub fn merge_into_file(
         Err(error) => return Err(error).with_context(|| format!("cannot read {}", file.display())),
     };
     let mut document = match existing.as_deref().map(str::trim) {
-        None | Some("") => Value::Object(Map::new()),
-        Some(text) => serde_json::from_str::<Value>(text).with_context(|| {
+        None | Some("") => Ordered::Object(IndexMap::new()),
+        Some(text) => serde_json::from_str::<Ordered>(text).with_context(|| {
             format!(
                 "{} is not plain JSON (comments or trailing commas?); it was left as it is: \
                  run without --write and paste the entry in by hand",
@@ -233,22 +245,22 @@ pub fn merge_into_file(
             )
         })?,
     };
-    let root = document.as_object_mut().with_context(|| {
-        format!(
+    let Ordered::Object(root) = &mut document else {
+        bail!(
             "{} does not hold a JSON object; it was left as it is",
             file.display()
-        )
-    })?;
+        );
+    };
     let servers = root
         .entry(section.to_owned())
-        .or_insert_with(|| Value::Object(Map::new()))
-        .as_object_mut()
-        .with_context(|| {
-            format!(
-                "`{section}` in {} is not an object; it was left as it is",
-                file.display()
-            )
-        })?;
+        .or_insert_with(|| Ordered::Object(IndexMap::new()));
+    let Ordered::Object(servers) = servers else {
+        bail!(
+            "`{section}` in {} is not an object; it was left as it is",
+            file.display()
+        );
+    };
+    let entry: Ordered = serde_json::from_value(entry)?;
     let replaced = servers.insert(name.to_owned(), entry).is_some();
 
     if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn connect(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_codifier"))
@@ -90,11 +90,12 @@ fn without_a_key_no_secret_is_written_and_the_variable_is_named() {
 fn writing_merges_into_an_existing_file_and_keeps_every_other_entry() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("mcp.json");
-    let before = json!({
-        "mcpServers": { "other": { "command": "other-server", "args": ["--x"] } },
-        "theme": "dark"
-    });
-    std::fs::write(&file, serde_json::to_string_pretty(&before).unwrap()).unwrap();
+    let original = r#"{
+  "theme": "dark",
+  "mcpServers": { "zeta": { "url": "https://z.example", "alpha": 1 }, "other": { "command": "other-server", "args": ["--x"] } }
+}"#;
+    std::fs::write(&file, original).unwrap();
+    let before: Value = serde_json::from_str(original).unwrap();
     let file_arg = file.to_str().unwrap();
 
     let args = [
@@ -131,7 +132,7 @@ fn writing_merges_into_an_existing_file_and_keeps_every_other_entry() {
     ok(&again);
     assert!(String::from_utf8_lossy(&again.stderr).contains("Updated"));
     let servers = read_json(&file)["mcpServers"].as_object().unwrap().clone();
-    assert_eq!(servers.len(), 2);
+    assert_eq!(servers.len(), 3);
     assert_eq!(servers["codifier"]["url"], "https://d.example/mcp");
 }
 

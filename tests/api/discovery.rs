@@ -11,6 +11,21 @@ async fn get_json(url: &str) -> (u16, Value) {
     (status, response.json().await.unwrap())
 }
 
+/// The `WWW-Authenticate` header of the 401 a call without a key gets.
+async fn challenge_without_a_key(server: &TestServer) -> String {
+    let refused = reqwest::Client::new()
+        .post(server.url("/mcp"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    refused.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[tokio::test]
 async fn without_an_authorization_server_the_document_says_bearer_keys_are_used() {
     let server = TestServer::start(Backend::Sqlite).await;
@@ -30,14 +45,7 @@ async fn without_an_authorization_server_the_document_says_bearer_keys_are_used(
                 .contains("Authorization: Bearer")
         );
     }
-    let refused = reqwest::Client::new()
-        .post(server.url("/mcp"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 401);
-    let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
+    let challenge = challenge_without_a_key(&server).await;
     assert!(!challenge.contains("resource_metadata"), "{challenge}");
     server.stop().await;
 }
@@ -54,14 +62,7 @@ async fn a_configured_authorization_server_is_named_and_401s_point_at_the_docume
     assert_eq!(document["resource"], "https://codifier.example/mcp");
     assert_eq!(document["authorization_servers"][0], "https://auth.example");
 
-    let refused = reqwest::Client::new()
-        .post(server.url("/mcp"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 401);
-    let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
+    let challenge = challenge_without_a_key(&server).await;
     assert!(
         challenge.contains(
             "resource_metadata=\"https://codifier.example/.well-known/oauth-protected-resource\""
