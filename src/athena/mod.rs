@@ -74,6 +74,23 @@ impl From<AthenaError> for crate::knowledge::KnowledgeError {
     }
 }
 
+impl AthenaRequest {
+    /// An `execute-query` request for `sql`, checked by the SQL guard on a blocking thread
+    /// (parsing is CPU work). `max_rows` must be from 1 to [`MAX_ROWS`].
+    pub async fn execute(sql: String, max_rows: usize) -> Result<Self, AthenaError> {
+        if !(1..=MAX_ROWS).contains(&max_rows) {
+            return Err(AthenaError::Invalid(format!(
+                "`max_rows` must be from 1 to {MAX_ROWS}"
+            )));
+        }
+        let query = tokio::task::spawn_blocking(move || SelectQuery::parse(&sql))
+            .await
+            .map_err(|_| AthenaError::Invalid("the query could not be checked".into()))?
+            .map_err(|error| AthenaError::Invalid(format!("the query was refused: {error}")))?;
+        Ok(Self::ExecuteQuery { query, max_rows })
+    }
+}
+
 /// Checks a database or table name: letters, digits, `_` and `-` only (the sidecar silently
 /// strips anything else, which would query a different table than the one named).
 pub fn validate_name(field: &str, name: &str) -> Result<String, AthenaError> {

@@ -2,7 +2,7 @@
 //! `aws-athena-mcp` sidecar (from the venv `scripts/install-sidecar.sh` makes), and a local
 //! `moto` server standing in for AWS, seeded through `/moto-api/static/athena/query-results`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,7 +40,7 @@ struct Moto {
 }
 
 impl Moto {
-    async fn start(python: &PathBuf) -> Self {
+    async fn start(python: &Path) -> Self {
         for _ in 0..3 {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
                 .and_then(|listener| listener.local_addr())
@@ -98,7 +98,7 @@ fn result_set(columns: &[&str], rows: &[&[&str]]) -> Value {
     })
 }
 
-fn sidecar_config(python: &PathBuf, moto: &Moto, call_timeout: Duration) -> AthenaConfig {
+fn sidecar_config(python: &Path, moto: &Moto, call_timeout: Duration) -> AthenaConfig {
     let env = [
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
@@ -110,7 +110,7 @@ fn sidecar_config(python: &PathBuf, moto: &Moto, call_timeout: Duration) -> Athe
         ),
     ];
     AthenaConfig {
-        command: python.clone(),
+        command: python.to_path_buf(),
         args: AthenaConfig::default_args(),
         env: env
             .iter()
@@ -336,6 +336,33 @@ async fn a_read_key_lists_describes_and_queries_through_the_real_sidecar() {
         assert_eq!(capped["result"]["more_rows"], "yes");
         assert_eq!(capped["truncated"], true);
         assert!(capped["notices"].to_string().contains("more than 10 rows"));
+
+        // Missing or misplaced fields are named.
+        for (arguments, field) in [
+            (
+                json!({"operation": "execute-query", "project_id": "warehouse"}),
+                "`query`",
+            ),
+            (
+                json!({"operation": "describe-tables", "project_id": "warehouse"}),
+                "`table_names`",
+            ),
+            (
+                json!({"operation": "list-tables", "project_id": "warehouse", "query": "SELECT 1"}),
+                "`query`",
+            ),
+            (
+                json!({"operation": "execute-query", "project_id": "warehouse", "query": "SELECT 1", "max_rows": 5000}),
+                "`max_rows`",
+            ),
+            (
+                json!({"operation": "drop-tables", "project_id": "warehouse"}),
+                "`operation`",
+            ),
+        ] {
+            let message = refused(&call(&client, "query_data", arguments).await);
+            assert!(message.contains(field), "{message}");
+        }
 
         // Athena's own errors arrive as JSON without isError; they become tool errors.
         let bad_name = refused(

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{input_schema, output_schema};
-use crate::athena::{AthenaError, AthenaRequest, MAX_ROWS, Operation, QueryOutcome, SelectQuery};
+use crate::athena::{AthenaError, AthenaRequest, MAX_ROWS, Operation, QueryOutcome};
 use crate::auth::Role;
 use crate::knowledge::{KnowledgeError, projects};
 use crate::mcp::CodifierServer;
@@ -92,19 +92,7 @@ async fn request_from(params: QueryDataParams) -> Result<AthenaRequest, Knowledg
             let sql = query.ok_or_else(|| {
                 invalid("`query` is needed for execute-query: send one SELECT statement")
             })?;
-            let max_rows = params.max_rows.unwrap_or(MAX_ROWS);
-            if !(1..=MAX_ROWS).contains(&max_rows) {
-                return Err(invalid(format!("`max_rows` must be from 1 to {MAX_ROWS}")));
-            }
-            // Parsing is CPU work: keep it off the async workers.
-            let checked = tokio::task::spawn_blocking(move || SelectQuery::parse(&sql))
-                .await
-                .map_err(|_| invalid("the query could not be checked"))?
-                .map_err(|error| invalid(format!("the query was refused: {error}")))?;
-            Ok(AthenaRequest::ExecuteQuery {
-                query: checked,
-                max_rows,
-            })
+            Ok(AthenaRequest::execute(sql, params.max_rows.unwrap_or(MAX_ROWS)).await?)
         }
     }
 }
