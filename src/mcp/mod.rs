@@ -50,7 +50,10 @@ impl CodifierServer {
             services,
             local_identity,
             active_project: Arc::new(Mutex::new(None)),
-            tool_router: Self::project_tools() + Self::memory_tools() + Self::revision_tools(),
+            tool_router: Self::project_tools()
+                + Self::memory_tools()
+                + Self::revision_tools()
+                + Self::query_data_tools(),
             session_gauge: None,
         }
     }
@@ -260,7 +263,8 @@ impl ServerHandler for CodifierServer {
             "Codifier keeps a team's institutional memory per project. Use manage_projects to list \
              projects and `switch` to one; fetch_context to read memories (filter by memory_type, \
              tags, time, or a `query` ranked by meaning and words); update_memory to store or correct one \
-             (earlier versions are kept: memory_history, restore_memory); delete_memory to retire one."
+             (earlier versions are kept: memory_history, restore_memory); delete_memory to retire one; \
+             query_data to read the Athena data warehouse (read-only SELECT)."
                 .into(),
         );
         info

@@ -98,6 +98,7 @@ pub fn test_config(database_url: &str) -> Config {
         authorization_servers: Vec::new(),
         shutdown_grace: Duration::from_secs(5),
         metrics_listen: None,
+        athena: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! database; tests that touch the store run on SQLite always and on Postgres when
 //! `TEST_DATABASE_URL` is set (CI always sets it: `scripts/test.sh` provisions Postgres 16 + pgvector).
 
+mod athena;
 mod auth;
 mod cli;
 mod clients;

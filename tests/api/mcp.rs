@@ -19,6 +19,7 @@ async fn the_memory_lifecycle_works(client: &Client, project: &str) {
             "fetch_context",
             "manage_projects",
             "memory_history",
+            "query_data",
             "restore_memory",
             "update_memory"
         ]

@@ -4,6 +4,7 @@
 
 mod memories;
 mod projects;
+mod query_data;
 mod revisions;
 
 pub(crate) use memories::{DeleteMemoryOutput, FetchContextOutput, UpdateMemoryOutput};
