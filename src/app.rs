@@ -90,6 +90,7 @@ pub async fn serve_services(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let athena = services.athena.clone();
     let router = crate::http::router(config, services, shutdown.clone());
     let server =
         axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
@@ -100,13 +101,17 @@ pub async fn serve_services(
     };
     // After a shutdown signal the listener closes at once and open requests may finish, but
     // only for `grace`: a stuck request must not keep the process from stopping.
-    tokio::select! {
+    let served = tokio::select! {
         result = server => result.context("the HTTP server stopped with an error"),
         () = deadline => {
             tracing::warn!(grace_seconds = grace.as_secs(), "requests still open after the grace period were cut off");
             Ok(())
         }
+    };
+    if let Some(athena) = athena {
+        athena.shutdown().await;
     }
+    served
 }
 
 /// `codifier reembed`: gives every memory a vector of the configured model, with progress.
