@@ -54,21 +54,48 @@ pub fn embedding_loader(config: &EmbeddingsConfig) -> Option<Loader> {
     }
 }
 
-/// The services tools call: the store and the embedding provider, loading in the background.
+/// The services tools call: the store, the embedding provider (loading in the background) and
+/// the playbook engine. Fails when a configured playbook or template does not load.
 pub fn start_services(
     config: &Config,
     store: Arc<dyn Store>,
     shutdown: &CancellationToken,
-) -> Services {
+) -> anyhow::Result<Services> {
     let embeddings = match embedding_loader(&config.embeddings) {
         Some(loader) => Embeddings::start(loader, store.clone(), shutdown.child_token()),
         None => Embeddings::disabled(),
     };
-    Services {
+    let playbooks = playbook_engine(config, store.clone(), embeddings.clone())?;
+    Ok(Services {
         store,
         embeddings,
         duplicate_threshold: config.duplicate_threshold,
-    }
+        playbooks,
+    })
+}
+
+/// The playbook engine: the shipped playbooks plus CODIFIER_PLAYBOOKS_DIR / CODIFIER_TEMPLATES_DIR,
+/// with the capabilities its steps call. The packer and the Athena sidecar are wired here when
+/// they are part of the build; until then their steps fail saying so.
+pub fn playbook_engine(
+    config: &Config,
+    store: Arc<dyn Store>,
+    embeddings: Arc<Embeddings>,
+) -> anyhow::Result<Arc<crate::playbooks::Engine>> {
+    use crate::playbooks::{Catalog, Engine, steps};
+    let settings = &config.playbooks;
+    let catalog = Catalog::load(
+        settings.playbooks_dir.as_deref(),
+        settings.templates_dir.as_deref(),
+    )
+    .context("the playbooks do not load (CODIFIER_PLAYBOOKS_DIR / CODIFIER_TEMPLATES_DIR)")?;
+    Ok(Arc::new(Engine::new(
+        Arc::new(catalog),
+        store,
+        Arc::new(steps::NoSkills),
+        Arc::new(steps::NoDataSource),
+        embeddings,
+    )))
 }
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled, then drains in-flight requests.
@@ -78,7 +105,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let services = start_services(config, store, &shutdown);
+    let services = start_services(config, store, &shutdown)?;
     serve_services(config, services, listener, shutdown).await
 }
 
@@ -175,7 +202,7 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let shutdown = CancellationToken::new();
-    let services = start_services(&config, store, &shutdown);
+    let services = start_services(&config, store, &shutdown)?;
     let service = CodifierServer::for_local(services)
         .serve(rmcp::transport::stdio())
         .await

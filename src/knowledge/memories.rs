@@ -25,6 +25,8 @@ pub struct Services {
     pub embeddings: Arc<Embeddings>,
     /// Cosine similarity at or above which a new memory is reported as a near duplicate.
     pub duplicate_threshold: f32,
+    /// The playbook engine (catalog, runner and the capabilities its steps call).
+    pub playbooks: Arc<crate::playbooks::Engine>,
 }
 
 /// An existing memory that a new one nearly repeats.
