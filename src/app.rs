@@ -89,13 +89,16 @@ pub fn playbook_engine(
         settings.templates_dir.as_deref(),
     )
     .context("the playbooks do not load (CODIFIER_PLAYBOOKS_DIR / CODIFIER_TEMPLATES_DIR)")?;
-    Ok(Arc::new(Engine::new(
-        Arc::new(catalog),
-        store,
-        Arc::new(steps::NoSkills),
-        Arc::new(steps::NoDataSource),
-        embeddings,
-    )))
+    Ok(Arc::new(
+        Engine::new(
+            Arc::new(catalog),
+            store,
+            Arc::new(steps::NoSkills),
+            Arc::new(steps::NoDataSource),
+            embeddings,
+        )
+        .with_sampling(settings.sampling.then_some(settings.sampling_timeout)),
+    ))
 }
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled, then drains in-flight requests.

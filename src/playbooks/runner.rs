@@ -34,6 +34,8 @@ pub struct Engine {
     skills: Arc<dyn Skills>,
     data: Arc<dyn DataQuery>,
     embeddings: Arc<Embeddings>,
+    /// How long to wait for a client's model over MCP sampling; `None`: never sample.
+    pub sampling_timeout: Option<std::time::Duration>,
 }
 
 /// Who is calling and from where.
@@ -108,7 +110,14 @@ impl Engine {
             skills,
             data,
             embeddings,
+            sampling_timeout: None,
         }
+    }
+
+    /// Generate through the client's model (MCP sampling) when it can, waiting up to `timeout`.
+    pub fn with_sampling(mut self, timeout: Option<std::time::Duration>) -> Self {
+        self.sampling_timeout = timeout;
+        self
     }
 
     /// The shipped playbooks over `store`, with no packer, no data source and no sampling: what

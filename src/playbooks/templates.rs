@@ -160,6 +160,25 @@ impl Templates {
             .unwrap_or_default()
     }
 
+    /// The arguments a template takes as a prompt: the variables it needs (top level, not built
+    /// in) and the optional ones it reads through `collected.<key>`.
+    pub fn arguments(&self, name: &str) -> (Vec<String>, Vec<String>) {
+        let Ok(template) = self.env.get_template(name) else {
+            return (Vec::new(), Vec::new());
+        };
+        let required = without_engine_names(template.undeclared_variables(false))
+            .into_iter()
+            .filter(|name| !BUILTIN_VARIABLES.contains(&name.as_str()))
+            .collect();
+        let optional: BTreeSet<String> = template
+            .undeclared_variables(true)
+            .into_iter()
+            .filter_map(|path| path.strip_prefix("collected.").map(str::to_owned))
+            .map(|rest| rest.split('.').next().unwrap_or_default().to_owned())
+            .collect();
+        (required, optional.into_iter().collect())
+    }
+
     /// Renders a named template with `context`.
     pub fn render(&self, name: &str, context: &serde_json::Value) -> Result<String, String> {
         let template = self
