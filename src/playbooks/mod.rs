@@ -4,12 +4,14 @@
 //! - [`loader`]: parsing and validation, with file, step and reason in every error.
 //! - [`templates`]: the generator templates (minijinja), embedded and overridable.
 //! - [`catalog`]: the playbooks and templates this server offers (embedded plus a directory).
+//! - [`cli`]: `codifier playbooks validate | list`.
 //! - [`runner`]: the state machine over stored sessions: start, resume, advance.
 //! - [`steps`]: what each kind of step does, and the [`steps::Skills`] / [`steps::DataQuery`] /
 //!   [`steps::Sampler`] seams the app wires to the packer, the Athena sidecar and MCP sampling.
 //! - [`view`]: what every runner call returns: the whole outline and the current prompt.
 
 pub mod catalog;
+pub mod cli;
 pub mod loader;
 #[cfg(test)]
 mod loader_tests;

@@ -8,6 +8,8 @@ mod clients;
 mod fake_embeddings;
 mod helpers;
 mod mcp;
+mod playbooks;
 mod quality;
+mod sampling;
 mod search;
 mod store;

@@ -93,6 +93,46 @@ impl CodifierServer {
         let wanted = self.project_for(ctx, identity, named).await?;
         projects::resolve(&self.store, identity, &wanted, role).await
     }
+
+    /// The project of a session: the one the call names or makes active, else (for the operator,
+    /// who reaches every project) the project that holds the session, so `advance_step` needs
+    /// only the `session_id`, as in Codifier v2.
+    async fn session_project(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        identity: &Identity,
+        named: Option<&str>,
+        session: Uuid,
+    ) -> Result<Project, KnowledgeError> {
+        let explicit = named.is_some_and(|name| !name.trim().is_empty());
+        if explicit
+            || identity.bound_project().is_some()
+            || self.active_project(ctx).await?.is_some()
+        {
+            return self
+                .playbook_project(ctx, identity, named, Role::Write)
+                .await;
+        }
+        for project in projects::list(&self.store, identity).await? {
+            if self
+                .store
+                .get_playbook_session(project.id, session)
+                .await?
+                .is_some()
+            {
+                return projects::resolve(
+                    &self.store,
+                    identity,
+                    &project.id.to_string(),
+                    Role::Write,
+                )
+                .await;
+            }
+        }
+        Err(KnowledgeError::NotFound(format!(
+            "no playbook session `{session}` in any project: list them with playbook_sessions"
+        )))
+    }
 }
 
 #[tool_router(router = playbook_tools, vis = "pub(crate)")]
@@ -119,12 +159,18 @@ impl CodifierServer {
     ) -> Result<CallToolResult, ErrorData> {
         let ctx = &ctx;
         let action = |params: RunPlaybookParams, identity: Identity| async move {
-            let project = self
-                .playbook_project(ctx, &identity, params.project_id.as_deref(), Role::Write)
-                .await?;
+            let resumed = params.session_id.as_deref().map(session_id).transpose()?;
+            let named = params.project_id.as_deref();
+            let project = match resumed {
+                Some(id) => self.session_project(ctx, &identity, named, id).await?,
+                None => {
+                    self.playbook_project(ctx, &identity, named, Role::Write)
+                        .await?
+                }
+            };
             let start = Start {
                 playbook_id: params.playbook_id,
-                session_id: params.session_id.as_deref().map(session_id).transpose()?,
+                session_id: resumed,
                 input: params.input,
             };
             let caller = Caller {
@@ -169,8 +215,9 @@ impl CodifierServer {
         let ctx = &ctx;
         let action = |params: AdvanceStepParams, identity: Identity| async move {
             let session_id = session_id(&params.session_id)?;
+            let named = params.project_id.as_deref();
             let project = self
-                .playbook_project(ctx, &identity, params.project_id.as_deref(), Role::Write)
+                .session_project(ctx, &identity, named, session_id)
                 .await?;
             let advance = Advance {
                 session_id,
