@@ -16,6 +16,8 @@ pub mod loader;
 #[cfg(test)]
 mod loader_tests;
 pub mod runner;
+#[cfg(test)]
+mod runner_tests;
 pub mod spec;
 pub mod steps;
 pub mod templates;

@@ -12,4 +12,5 @@ mod playbooks;
 mod quality;
 mod sampling;
 mod search;
+mod session_store;
 mod store;
