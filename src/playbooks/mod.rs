@@ -5,7 +5,8 @@
 //! - [`templates`]: the generator templates (minijinja), embedded and overridable.
 //! - [`catalog`]: the playbooks and templates this server offers (embedded plus a directory).
 //! - [`cli`]: `codifier playbooks validate | list`.
-//! - [`runner`]: the state machine over stored sessions: start, resume, advance.
+//! - [`runner`]: the engine over stored sessions: start, resume, advance, list, record.
+//! - `run`: one call's work on one session (the state machine itself).
 //! - [`steps`]: what each kind of step does, and the [`steps::Skills`] / [`steps::DataQuery`] /
 //!   [`steps::Sampler`] seams the app wires to the packer, the Athena sidecar and MCP sampling.
 //! - [`view`]: what every runner call returns: the whole outline and the current prompt.
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod loader;
 #[cfg(test)]
 mod loader_tests;
+mod run;
 pub mod runner;
 #[cfg(test)]
 mod runner_tests;

@@ -9,6 +9,7 @@ mod fake_embeddings;
 mod helpers;
 mod mcp;
 mod playbooks;
+mod playbooks_cli;
 mod quality;
 mod sampling;
 mod search;

@@ -5,7 +5,7 @@
 use codifier::knowledge::MemoryType;
 use codifier::store::postgres::PgStore;
 use codifier::store::{
-    Actor, MemoryDraft, MemoryFilter, PlaybookSession, SessionStatus, StepMemory, Store, StoreError,
+    Actor, MemoryDraft, MemoryFilter, PlaybookSession, SessionStatus, StepMemory, StoreError,
 };
 use serde_json::json;
 use sqlx::Connection;
