@@ -54,22 +54,57 @@ pub fn embedding_loader(config: &EmbeddingsConfig) -> Option<Loader> {
     }
 }
 
-/// The services tools call: the store and the embedding provider, loading in the background.
+/// The services tools call: the store, the embedding provider (loading in the background) and
+/// the playbook engine. Fails when a configured playbook or template does not load.
 pub fn start_services(
     config: &Config,
     store: Arc<dyn Store>,
     shutdown: &CancellationToken,
-) -> Services {
+) -> anyhow::Result<Services> {
     let embeddings = match embedding_loader(&config.embeddings) {
         Some(loader) => Embeddings::start(loader, store.clone(), shutdown.child_token()),
         None => Embeddings::disabled(),
     };
-    Services {
+    let athena = config.athena.clone().map(crate::athena::Athena::new);
+    let playbooks = playbook_engine(config, store.clone(), embeddings.clone(), athena.clone())?;
+    Ok(Services {
         store,
         embeddings,
         duplicate_threshold: config.duplicate_threshold,
-        athena: config.athena.clone().map(crate::athena::Athena::new),
-    }
+        athena,
+        playbooks,
+    })
+}
+
+/// The playbook engine: the shipped playbooks plus CODIFIER_PLAYBOOKS_DIR / CODIFIER_TEMPLATES_DIR,
+/// with the capabilities its steps call: the shared Athena sidecar for `data-query` steps (when
+/// one is configured; otherwise those steps say there is none).
+pub fn playbook_engine(
+    config: &Config,
+    store: Arc<dyn Store>,
+    embeddings: Arc<Embeddings>,
+    athena: Option<Arc<crate::athena::Athena>>,
+) -> anyhow::Result<Arc<crate::playbooks::Engine>> {
+    use crate::playbooks::{Catalog, Engine, steps};
+    let settings = &config.playbooks;
+    let catalog = Catalog::load(
+        settings.playbooks_dir.as_deref(),
+        settings.templates_dir.as_deref(),
+    )
+    .context("the playbooks do not load (CODIFIER_PLAYBOOKS_DIR / CODIFIER_TEMPLATES_DIR)")?;
+    Ok(Arc::new(
+        Engine::new(
+            Arc::new(catalog),
+            store,
+            Arc::new(steps::NoSkills),
+            match athena {
+                Some(athena) => Arc::new(crate::athena::playbook::AthenaDataSource(athena)),
+                None => Arc::new(steps::NoDataSource),
+            },
+            embeddings,
+        )
+        .with_sampling(settings.sampling.then_some(settings.sampling_timeout)),
+    ))
 }
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled, then drains in-flight requests.
@@ -79,7 +114,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let services = start_services(config, store, &shutdown);
+    let services = start_services(config, store, &shutdown)?;
     serve_services(config, services, listener, shutdown).await
 }
 
@@ -208,7 +243,7 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let shutdown = CancellationToken::new();
-    let services = start_services(&config, store, &shutdown);
+    let services = start_services(&config, store, &shutdown)?;
     let service = CodifierServer::for_local(services)
         .counted(crate::metrics::Transport::Stdio)
         .serve(rmcp::transport::stdio())

@@ -1,5 +1,5 @@
 //! The `codifier` command line: `serve`, `stdio`, `migrate`, `reembed`, `keys create|list|revoke`,
-//! `projects create|list`, `connect` and `bench`. Commands that create things print JSON on stdout (for
+//! `projects create|list`, `playbooks validate|list`, `connect` and `bench`. Commands that create things print JSON on stdout (for
 //! scripts) and a hint for people on stderr.
 
 use std::net::SocketAddr;
@@ -46,6 +46,23 @@ pub enum Command {
     Connect(crate::connect::ConnectArgs),
     /// Benchmark: seed a project, serve on 127.0.0.1 and measure fetch_context latency and recall.
     Bench(crate::bench::BenchArgs),
+    /// Check playbook files and list the playbooks this server offers.
+    #[command(subcommand)]
+    Playbooks(PlaybooksCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlaybooksCommand {
+    /// Validate a playbook file: prints its outline, or the file, step and reason of each mistake.
+    Validate {
+        /// The playbook YAML file.
+        file: std::path::PathBuf,
+        /// A directory of extra `*.md.j2` templates (default: CODIFIER_TEMPLATES_DIR).
+        #[arg(long)]
+        templates: Option<std::path::PathBuf>,
+    },
+    /// List the playbooks this server offers (shipped, plus CODIFIER_PLAYBOOKS_DIR).
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +141,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stdio => app::run_stdio(config).await,
         Command::Reembed => app::reembed(&config).await,
         Command::Bench(args) => crate::bench::run(config, args).await,
+        Command::Playbooks(command) => crate::playbooks::cli::run(&config, command),
         Command::Connect(_) => unreachable!("handled before the configuration is read"),
         Command::Migrate => {
             app::open_store(&config).await?;

@@ -63,6 +63,53 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// The Athena sidecar (`CODIFIER_ATHENA_*`); `None` when `CODIFIER_ATHENA_COMMAND` is unset.
     pub athena: Option<crate::athena::AthenaConfig>,
+    /// Playbooks (`CODIFIER_PLAYBOOKS_DIR`, `CODIFIER_TEMPLATES_DIR`, `CODIFIER_SAMPLING_*`).
+    pub playbooks: PlaybooksConfig,
+}
+
+/// Where extra playbooks and templates come from, and how generate steps use MCP sampling.
+#[derive(Debug, Clone)]
+pub struct PlaybooksConfig {
+    /// `CODIFIER_PLAYBOOKS_DIR`: `*.yaml` playbooks that add to or replace the shipped ones.
+    pub playbooks_dir: Option<PathBuf>,
+    /// `CODIFIER_TEMPLATES_DIR`: `*.md.j2` templates that add to or replace the shipped ones.
+    pub templates_dir: Option<PathBuf>,
+    /// `CODIFIER_SAMPLING`: generate through the client's model when it supports MCP sampling.
+    pub sampling: bool,
+    /// `CODIFIER_SAMPLING_TIMEOUT_SECONDS`: how long to wait for the client's model.
+    pub sampling_timeout: Duration,
+}
+
+impl Default for PlaybooksConfig {
+    fn default() -> Self {
+        Self {
+            playbooks_dir: None,
+            templates_dir: None,
+            sampling: true,
+            sampling_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+fn playbooks_from_env() -> anyhow::Result<PlaybooksConfig> {
+    let sampling = match var("CODIFIER_SAMPLING").as_deref() {
+        None | Some("on") | Some("true") | Some("1") => true,
+        Some("off") | Some("false") | Some("0") => false,
+        Some(other) => bail!("CODIFIER_SAMPLING={other:?} is not `on` or `off`"),
+    };
+    let seconds = parse_var::<u64>("CODIFIER_SAMPLING_TIMEOUT_SECONDS", "a number of seconds")?
+        .unwrap_or(120);
+    if seconds == 0 {
+        bail!(
+            "CODIFIER_SAMPLING_TIMEOUT_SECONDS is 0: set CODIFIER_SAMPLING=off to turn sampling off"
+        );
+    }
+    Ok(PlaybooksConfig {
+        playbooks_dir: var("CODIFIER_PLAYBOOKS_DIR").map(PathBuf::from),
+        templates_dir: var("CODIFIER_TEMPLATES_DIR").map(PathBuf::from),
+        sampling,
+        sampling_timeout: Duration::from_secs(seconds),
+    })
 }
 
 impl std::fmt::Debug for Config {
@@ -86,6 +133,7 @@ impl std::fmt::Debug for Config {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("metrics_listen", &self.metrics_listen)
             .field("athena", &self.athena)
+            .field("playbooks", &self.playbooks)
             .finish()
     }
 }
@@ -229,6 +277,7 @@ impl Config {
         Ok(Self {
             athena: crate::athena::AthenaConfig::from_env()?,
             embeddings: embeddings_from_env()?,
+            playbooks: playbooks_from_env()?,
             duplicate_threshold,
             database_url,
             listen,

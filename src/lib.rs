@@ -11,6 +11,7 @@
 //! - [`knowledge`]: domain types and services for projects and memories; every call takes an identity.
 //! - [`store`]: the [`store::Store`] trait and its SQLite and Postgres (row-level security) backends.
 //! - [`mcp`]: the one rmcp handler ([`mcp::CodifierServer`]) and its tools.
+//! - [`playbooks`]: YAML-defined, resumable workflows: format, loader, templates, runner.
 //! - [`http`]: the axum router: auth, host checks, `/health`, Streamable HTTP and legacy SSE.
 //! - [`bench`]: `codifier bench`, the load and recall benchmark.
 
@@ -26,4 +27,5 @@ pub mod http;
 pub mod knowledge;
 pub mod mcp;
 pub mod metrics;
+pub mod playbooks;
 pub mod store;

@@ -6,6 +6,7 @@
 //! and returns a capped, rendered [`QueryOutcome`].
 
 pub mod config;
+pub mod playbook;
 pub mod results;
 mod sidecar;
 pub mod sql_guard;

@@ -27,6 +27,8 @@ pub struct Services {
     pub duplicate_threshold: f32,
     /// The Athena sidecar client, when one is configured (`query_data`, playbook data queries).
     pub athena: Option<Arc<crate::athena::Athena>>,
+    /// The playbook engine (catalog, runner and the capabilities its steps call).
+    pub playbooks: Arc<crate::playbooks::Engine>,
 }
 
 /// An existing memory that a new one nearly repeats.

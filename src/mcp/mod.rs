@@ -3,7 +3,10 @@
 //! never know which transport carried the call. The caller's [`Identity`] comes from the HTTP
 //! request parts the transport attaches to each request, or is the local user over stdio.
 
+mod playbook_render;
+mod prompts;
 mod render;
+mod sampling;
 mod tools;
 
 use std::sync::{Arc, Mutex};
@@ -53,7 +56,8 @@ impl CodifierServer {
             tool_router: Self::project_tools()
                 + Self::memory_tools()
                 + Self::revision_tools()
-                + Self::query_data_tools(),
+                + Self::query_data_tools()
+                + Self::playbook_tools(),
             session_gauge: None,
         }
     }
@@ -257,16 +261,45 @@ pub(crate) fn parse_args<T: serde::de::DeserializeOwned>(
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for CodifierServer {
     fn get_info(&self) -> ServerConfig {
-        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_prompts()
+            .build();
+        let mut info = ServerConfig::new(capabilities);
         info.server_info = rmcp::model::Implementation::new("codifier", env!("CARGO_PKG_VERSION"));
         info.instructions = Some(
             "Codifier keeps a team's institutional memory per project. Use manage_projects to list \
              projects and `switch` to one; fetch_context to read memories (filter by memory_type, \
              tags, time, or a `query` ranked by meaning and words); update_memory to store or correct one \
              (earlier versions are kept: memory_history, restore_memory); delete_memory to retire one; \
-             query_data to read the Athena data warehouse (read-only SELECT)."
+             query_data to read the Athena data warehouse (read-only SELECT). \
+             Guided playbooks (also offered as prompts): run_playbook starts or resumes one, \
+             advance_step answers its current step, playbook_sessions lists a project's sessions."
                 .into(),
         );
         info
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListPromptsResult, rmcp::ErrorData> {
+        Ok(prompts::list(&self.services.playbooks.catalog))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: rmcp::model::GetPromptRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetPromptResponse, rmcp::ErrorData> {
+        let identity = self.identity(&ctx).map_err(|_| {
+            rmcp::ErrorData::invalid_request("this request carries no verified API key", None)
+        })?;
+        let arguments = request.arguments.unwrap_or_default();
+        let catalog = &self.services.playbooks.catalog;
+        prompts::get(catalog, &self.store, &identity, &request.name, arguments)
+            .await
+            .map(Into::into)
     }
 }

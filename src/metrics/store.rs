@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::embeddings::EmbeddingModel;
 use crate::store::model::*;
+use crate::store::{PlaybookSession, StepMemory};
 use crate::store::{Store, StoreResult};
 
 /// A store whose operations are timed into [`super::global`].
@@ -71,6 +72,11 @@ metered! {
     fn revoke_api_key(&self, actor: &Actor, id_or_prefix: &str) -> ApiKey;
     fn find_api_key(&self, prefix: &str) -> Option<ApiKeySecret>;
     fn touch_api_key(&self, id: Uuid) -> ();
+    fn create_playbook_session(&self, project: Uuid, actor: &Actor, session: &PlaybookSession) -> ();
+    fn get_playbook_session(&self, project: Uuid, id: Uuid) -> Option<PlaybookSession>;
+    fn list_playbook_sessions(&self, project: Uuid, limit: u32) -> Vec<PlaybookSession>;
+    fn save_playbook_session(&self, project: Uuid, actor: &Actor, session: PlaybookSession, memories: &[StepMemory]) -> (PlaybookSession, Vec<(Memory, WriteOutcome)>);
+    fn record_session_data(&self, project: Uuid, actor: &Actor, id: Uuid, key: &str, value: &serde_json::Value) -> PlaybookSession;
     fn load_mcp_session(&self, id: &str) -> Option<McpSessionRecord>;
     fn save_mcp_session_params(&self, id: &str, params: &serde_json::Value) -> ();
     fn claim_mcp_session(&self, id: &str, owner: &str) -> ();

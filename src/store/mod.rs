@@ -7,6 +7,7 @@
 
 pub mod model;
 pub mod postgres;
+pub mod sessions;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use uuid::Uuid;
 use crate::embeddings::EmbeddingModel;
 
 pub use model::*;
+pub use sessions::{PlaybookSession, SessionStatus, StepMemory};
 
 /// What can go wrong in the store, by the kind a caller branches on.
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +163,45 @@ pub trait Store: Send + Sync + 'static {
     /// The key with this public prefix and its hash, revoked or not.
     async fn find_api_key(&self, prefix: &str) -> StoreResult<Option<ApiKeySecret>>;
     async fn touch_api_key(&self, id: Uuid) -> StoreResult<()>;
+
+    // Playbook sessions, always inside one project.
+    async fn create_playbook_session(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        session: &PlaybookSession,
+    ) -> StoreResult<()>;
+    async fn get_playbook_session(
+        &self,
+        project: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<PlaybookSession>>;
+    /// A project's sessions, most recently changed first.
+    async fn list_playbook_sessions(
+        &self,
+        project: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<PlaybookSession>>;
+    /// Saves a session's new state, which must carry the stored revision plus one (else
+    /// `Conflict`, and nothing changes), and creates the memories its steps produced in the same
+    /// transaction, noting each one's id as `memory_id` in its step's result.
+    async fn save_playbook_session(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        session: PlaybookSession,
+        memories: &[StepMemory],
+    ) -> StoreResult<(PlaybookSession, Vec<(Memory, WriteOutcome)>)>;
+    /// Keeps `value` under `key` in an active session's collected data (e.g. a `query_data`
+    /// result); the caller caps its size.
+    async fn record_session_data(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        id: Uuid,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<PlaybookSession>;
 
     // MCP sessions of the Streamable HTTP transport.
     async fn load_mcp_session(&self, id: &str) -> StoreResult<Option<McpSessionRecord>>;

@@ -3,6 +3,8 @@
 //! `codifier.project_id`, so row-level security confines them to one project whatever role
 //! `DATABASE_URL` names. Control tables (projects, api_keys, mcp_sessions) use the pool directly.
 
+mod playbook_sessions;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -178,6 +180,54 @@ async fn memory_where(
         .await?
         .map(MemoryRow::into_memory)
         .transpose()
+}
+
+/// Creates a memory inside an open project transaction, or returns the live memory with the same
+/// content. Shared by `create_memory` and the playbook steps that store what a session produced.
+async fn insert_memory(
+    tx: &mut Transaction<'_, Postgres>,
+    project: Uuid,
+    actor: &Actor,
+    draft: &MemoryDraft,
+) -> StoreResult<(Memory, WriteOutcome)> {
+    let hash = content_hash(draft);
+    if let Some(existing) = memory_where(tx, project, "content_hash = $2", &hash).await? {
+        return Ok((existing, WriteOutcome::Unchanged));
+    }
+    let at = now();
+    let sql = format!(
+        "INSERT INTO memories (id, project_id, memory_type, title, content, category, \
+         description, confidence, tags, source_role, content_hash, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+         RETURNING {MEMORY_COLUMNS}"
+    );
+    let memory = sqlx::query_as::<_, MemoryRow>(&sql)
+        .bind(Uuid::new_v4())
+        .bind(project)
+        .bind(draft.memory_type.as_str())
+        .bind(&draft.title)
+        .bind(&draft.content)
+        .bind(&draft.category)
+        .bind(&draft.description)
+        .bind(draft.confidence)
+        .bind(&draft.tags)
+        .bind(&draft.source_role)
+        .bind(&hash)
+        .bind(at)
+        .fetch_one(&mut **tx)
+        .await?
+        .into_memory()?;
+    let detail = memory_audit_detail(None, &memory);
+    audit(
+        tx,
+        project,
+        actor,
+        "memory.create",
+        &memory.id.to_string(),
+        detail,
+    )
+    .await?;
+    Ok((memory, WriteOutcome::Created))
 }
 
 /// Appends the conditions every read shares — live, in the project (RLS confines the rows too;
@@ -414,46 +464,10 @@ impl Store for PgStore {
         actor: &Actor,
         draft: &MemoryDraft,
     ) -> StoreResult<(Memory, WriteOutcome)> {
-        let hash = content_hash(draft);
         let mut tx = self.scoped(project).await?;
-        if let Some(existing) = memory_where(&mut tx, project, "content_hash = $2", &hash).await? {
-            return Ok((existing, WriteOutcome::Unchanged));
-        }
-        let at = now();
-        let sql = format!(
-            "INSERT INTO memories (id, project_id, memory_type, title, content, category, \
-             description, confidence, tags, source_role, content_hash, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
-             RETURNING {MEMORY_COLUMNS}"
-        );
-        let memory = sqlx::query_as::<_, MemoryRow>(&sql)
-            .bind(Uuid::new_v4())
-            .bind(project)
-            .bind(draft.memory_type.as_str())
-            .bind(&draft.title)
-            .bind(&draft.content)
-            .bind(&draft.category)
-            .bind(&draft.description)
-            .bind(draft.confidence)
-            .bind(&draft.tags)
-            .bind(&draft.source_role)
-            .bind(&hash)
-            .bind(at)
-            .fetch_one(&mut *tx)
-            .await?
-            .into_memory()?;
-        let detail = memory_audit_detail(None, &memory);
-        audit(
-            &mut tx,
-            project,
-            actor,
-            "memory.create",
-            &memory.id.to_string(),
-            detail,
-        )
-        .await?;
+        let written = insert_memory(&mut tx, project, actor, draft).await?;
         tx.commit().await?;
-        Ok((memory, WriteOutcome::Created))
+        Ok(written)
     }
 
     async fn update_memory(
@@ -978,6 +992,52 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn create_playbook_session(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        session: &PlaybookSession,
+    ) -> StoreResult<()> {
+        self.create_session(project, actor, session).await
+    }
+
+    async fn get_playbook_session(
+        &self,
+        project: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<PlaybookSession>> {
+        self.get_session(project, id).await
+    }
+
+    async fn list_playbook_sessions(
+        &self,
+        project: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<PlaybookSession>> {
+        self.list_sessions(project, limit).await
+    }
+
+    async fn save_playbook_session(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        session: PlaybookSession,
+        memories: &[StepMemory],
+    ) -> StoreResult<(PlaybookSession, Vec<(Memory, WriteOutcome)>)> {
+        self.save_session(project, actor, session, memories).await
+    }
+
+    async fn record_session_data(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        id: Uuid,
+        key: &str,
+        value: &Value,
+    ) -> StoreResult<PlaybookSession> {
+        self.record_data(project, actor, id, key, value).await
     }
 
     async fn load_mcp_session(&self, id: &str) -> StoreResult<Option<McpSessionRecord>> {

@@ -18,7 +18,7 @@ use crate::helpers::{
 };
 
 /// The sidecar venv's python, or `None` (the test is skipped) outside CI when it is missing.
-fn sidecar_python() -> Option<PathBuf> {
+pub(crate) fn sidecar_python() -> Option<PathBuf> {
     match std::env::var("CODIFIER_TEST_ATHENA_PYTHON") {
         Ok(python) if !python.is_empty() => Some(PathBuf::from(python)),
         _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
@@ -34,13 +34,13 @@ fn sidecar_python() -> Option<PathBuf> {
 }
 
 /// A local moto server on a free port, stopped when dropped.
-struct Moto {
+pub(crate) struct Moto {
     url: String,
     _process: tokio::process::Child,
 }
 
 impl Moto {
-    async fn start(python: &Path) -> Self {
+    pub(crate) async fn start(python: &Path) -> Self {
         for _ in 0..3 {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
                 .and_then(|listener| listener.local_addr())
@@ -79,7 +79,7 @@ impl Moto {
     }
 
     /// Queues query results; each Athena query execution takes the next one.
-    async fn seed(&self, results: Value) {
+    pub(crate) async fn seed(&self, results: Value) {
         let response = reqwest::Client::new()
             .post(format!("{}/moto-api/static/athena/query-results", self.url))
             .json(&json!({"region": "us-east-1", "results": results}))
@@ -91,14 +91,14 @@ impl Moto {
 }
 
 /// One Athena result set as moto takes it: column names and rows of text.
-fn result_set(columns: &[&str], rows: &[&[&str]]) -> Value {
+pub(crate) fn result_set(columns: &[&str], rows: &[&[&str]]) -> Value {
     json!({
         "column_info": columns.iter().map(|name| json!({"Name": name, "Type": "varchar"})).collect::<Vec<_>>(),
         "rows": rows.iter().map(|row| json!({"Data": row.iter().map(|v| json!({"VarCharValue": v})).collect::<Vec<_>>()})).collect::<Vec<_>>(),
     })
 }
 
-fn sidecar_config(python: &Path, moto: &Moto, call_timeout: Duration) -> AthenaConfig {
+pub(crate) fn sidecar_config(python: &Path, moto: &Moto, call_timeout: Duration) -> AthenaConfig {
     let env = [
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
@@ -123,8 +123,8 @@ fn sidecar_config(python: &Path, moto: &Moto, call_timeout: Duration) -> AthenaC
 }
 
 /// A server with a sidecar configuration, keeping a handle on its Athena client.
-struct AthenaServer {
-    url: String,
+pub(crate) struct AthenaServer {
+    pub(crate) url: String,
     store: Arc<dyn Store>,
     athena: Option<Arc<Athena>>,
     shutdown: CancellationToken,
@@ -132,7 +132,7 @@ struct AthenaServer {
 }
 
 impl AthenaServer {
-    async fn start(backend: Backend, athena: Option<AthenaConfig>) -> Self {
+    pub(crate) async fn start(backend: Backend, athena: Option<AthenaConfig>) -> Self {
         let database = fresh_database(backend).await;
         let mut config = test_config(&database.url);
         config.athena = athena;
@@ -142,7 +142,8 @@ impl AthenaServer {
             .expect("bind");
         let url = format!("http://{}/mcp", listener.local_addr().expect("address"));
         let shutdown = CancellationToken::new();
-        let services = codifier::app::start_services(&config, store.clone(), &shutdown);
+        let services =
+            codifier::app::start_services(&config, store.clone(), &shutdown).expect("services");
         let athena = services.athena.clone();
         let serving = shutdown.clone();
         tokio::spawn(async move {
@@ -159,13 +160,17 @@ impl AthenaServer {
         }
     }
 
-    /// A project and a key with `role` for it.
-    async fn project_key(&self, name: &str, role: Role) -> (uuid::Uuid, String) {
+    /// A project (made unless it exists) and a key with `role` for it.
+    pub(crate) async fn project_key(&self, name: &str, role: Role) -> (uuid::Uuid, String) {
         let identity = codifier::auth::Identity::Local;
-        let project =
-            codifier::knowledge::projects::create(&self.store, &identity, "test", name, None)
-                .await
-                .expect("project");
+        let project = match self.store.find_project(name).await.expect("find project") {
+            Some(project) => project,
+            None => {
+                codifier::knowledge::projects::create(&self.store, &identity, "test", name, None)
+                    .await
+                    .expect("project")
+            }
+        };
         let generated = codifier::auth::keys::generate().expect("key");
         let new = codifier::store::NewApiKey {
             project_id: project.id,
@@ -190,7 +195,7 @@ impl AthenaServer {
         athena.sidecar_pid().await.expect("a running sidecar")
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         if let Some(athena) = &self.athena {
             athena.shutdown().await;
         }

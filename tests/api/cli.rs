@@ -41,6 +41,8 @@ fn every_command_explains_itself_with_help() {
         vec!["keys", "revoke", "--help"],
         vec!["projects", "create", "--help"],
         vec!["projects", "list", "--help"],
+        vec!["playbooks", "validate", "--help"],
+        vec!["playbooks", "list", "--help"],
     ] {
         let output = codifier(&command, &[]);
         assert!(output.status.success(), "{command:?}");

@@ -99,6 +99,7 @@ pub fn test_config(database_url: &str) -> Config {
         shutdown_grace: Duration::from_secs(5),
         metrics_listen: None,
         athena: None,
+        playbooks: codifier::config::PlaybooksConfig::default(),
     }
 }
 

@@ -15,12 +15,15 @@ async fn the_memory_lifecycle_works(client: &Client, project: &str) {
     assert_eq!(
         names,
         [
+            "advance_step",
             "delete_memory",
             "fetch_context",
             "manage_projects",
             "memory_history",
+            "playbook_sessions",
             "query_data",
             "restore_memory",
+            "run_playbook",
             "update_memory"
         ]
     );

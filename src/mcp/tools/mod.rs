@@ -3,11 +3,13 @@
 //! schemas and annotations, and returns Markdown plus structured content.
 
 mod memories;
+mod playbooks;
 mod projects;
 mod query_data;
 mod revisions;
 
 pub(crate) use memories::{DeleteMemoryOutput, FetchContextOutput, UpdateMemoryOutput};
+pub(crate) use playbooks::PlaybookSessionsOutput;
 pub(crate) use projects::{ManageProjectsOutput, ProjectOperation};
 pub(crate) use revisions::{MemoryHistoryOutput, RestoreMemoryOutput};
 
