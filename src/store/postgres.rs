@@ -240,7 +240,19 @@ fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, project: Uuid, filter: &Me
         sql.push(" AND m.memory_type = ").push_bind(kind.as_str());
     }
     if !filter.tags.is_empty() {
-        sql.push(" AND m.tags @> ").push_bind(filter.tags.clone());
+        // Through memory_tags' btree: under RLS `tags @>` can never use the GIN index (see
+        // migration 0006), and a rare tag would walk the whole project.
+        let mut tags = filter.tags.clone();
+        tags.sort();
+        tags.dedup();
+        let wanted = tags.len() as i64;
+        sql.push(" AND m.id IN (SELECT t.memory_id FROM memory_tags t WHERE t.project_id = ")
+            .push_bind(project)
+            .push(" AND t.tag = ANY(")
+            .push_bind(tags)
+            .push(") GROUP BY t.memory_id HAVING count(*) = ")
+            .push_bind(wanted)
+            .push(")");
     }
     if let Some(since) = filter.since {
         sql.push(" AND m.created_at >= ").push_bind(since);

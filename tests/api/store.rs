@@ -599,6 +599,7 @@ const MEMORIES: &str = "SELECT count(*) FROM memories";
 const MEMORIES_OF: &str = "SELECT count(*) FROM memories WHERE project_id = $1";
 const AUDIT: &str = "SELECT count(*) FROM audit_log";
 const TERMS_OF: &str = "SELECT count(*) FROM memory_terms WHERE project_id = $1";
+const TAGS_OF: &str = "SELECT count(*) FROM memory_tags WHERE project_id = $1";
 const AUDIT_OF: &str = "SELECT count(*) FROM audit_log WHERE project_id = $1";
 
 /// A count, with `project` bound to `$1` when given.
@@ -625,7 +626,7 @@ async fn postgres_row_level_security_confines_a_scoped_transaction_to_its_projec
         pg.migrate().await.expect("migrate");
         let (a, b) = (t.p, t.project("b").await);
         for (p, n) in [(a, 0), (a, 1), (b, 0), (b, 1), (b, 2)] {
-            t.create(p, &draft(&format!("m{n}"), &[])).await;
+            t.create(p, &draft(&format!("m{n}"), &["shared"])).await;
         }
         let admin = PgConnection::connect(&t.db.url).await;
         let admin = &mut admin.expect("connect");
@@ -651,6 +652,13 @@ async fn postgres_row_level_security_confines_a_scoped_transaction_to_its_projec
         assert!(
             count(admin, TERMS_OF, Some(b)).await > 0,
             "B has search terms"
+        );
+        let tags_of_b = count(&mut tx, TAGS_OF, Some(b)).await;
+        assert_eq!(tags_of_b, 0, "B's tags are invisible in A");
+        assert_eq!(
+            count(admin, TAGS_OF, Some(b)).await,
+            3,
+            "B's tags are indexed"
         );
         let audit = count(&mut tx, AUDIT, None).await;
         assert_eq!(audit, of_a, "no filter, only A's audit entries");
@@ -686,5 +694,59 @@ async fn postgres_row_level_security_confines_a_scoped_transaction_to_its_projec
             let rows = count(admin, sql, None).await;
             assert_eq!(rows, 0, "the tenant role, no project: {sql}");
         }
+    }
+}
+
+#[tokio::test]
+async fn a_tag_filter_follows_tag_changes_deletes_and_restores() {
+    for b in backends() {
+        let t = Ctx::new(b).await;
+        let other = t.project("other").await;
+        let by_tags = |tags: &[&str]| {
+            let mut by = filter(10);
+            by.tags = tags.iter().map(|tag| tag.to_string()).collect();
+            by
+        };
+        let first = draft("first", &["rare", "common"]);
+        let id = t.create(t.p, &first).await.id;
+        t.create(t.p, &draft("second", &["common"])).await;
+        t.create(other, &draft("elsewhere", &["rare"])).await;
+        assert_eq!(t.ids(t.p, &by_tags(&["rare"])).await, [id], "{b:?}");
+        let both = by_tags(&["common", "rare", "rare"]);
+        assert_eq!(
+            t.ids(t.p, &both).await,
+            [id],
+            "{b:?}: every tag, repeats ignored"
+        );
+        assert_eq!(t.ids(t.p, &by_tags(&["common"])).await.len(), 2, "{b:?}");
+
+        t.update(t.p, id, &draft("first", &["common"]))
+            .await
+            .expect("update");
+        assert!(
+            t.ids(t.p, &by_tags(&["rare"])).await.is_empty(),
+            "{b:?}: tag removed"
+        );
+        t.update(t.p, id, &draft("first", &["rare"]))
+            .await
+            .expect("update");
+        assert_eq!(
+            t.ids(t.p, &by_tags(&["rare"])).await,
+            [id],
+            "{b:?}: tag back"
+        );
+        t.delete(t.p, id).await.expect("delete");
+        assert!(
+            t.ids(t.p, &by_tags(&["rare"])).await.is_empty(),
+            "{b:?}: deleted"
+        );
+        t.s.restore_deleted(t.p, &actor(), id)
+            .await
+            .expect("restore");
+        assert_eq!(
+            t.ids(t.p, &by_tags(&["rare"])).await,
+            [id],
+            "{b:?}: restored"
+        );
     }
 }
