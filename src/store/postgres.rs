@@ -128,13 +128,19 @@ impl KeyRow {
 }
 
 /// Confines an open transaction to one project: from here on RLS applies to every statement.
-/// In one round trip: `set_config('role', …, true)` is `SET LOCAL ROLE`.
+/// In one round trip: `set_config('role', …, true)` is `SET LOCAL ROLE`. Statements are planned
+/// for their actual values (`force_custom_plan`): whether a tag or a word is rare decides whether
+/// a search starts from the term and tag indexes or from the newest memories, and a cached
+/// generic plan would pick one way for every value.
 async fn enter_project(tx: &mut Transaction<'_, Postgres>, project: Uuid) -> StoreResult<()> {
-    sqlx::query("SELECT set_config('codifier.project_id', $1, true), set_config('role', $2, true)")
-        .bind(project.to_string())
-        .bind(TENANT_ROLE)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "SELECT set_config('codifier.project_id', $1, true), set_config('role', $2, true), \
+         set_config('plan_cache_mode', 'force_custom_plan', true)",
+    )
+    .bind(project.to_string())
+    .bind(TENANT_ROLE)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -239,20 +245,21 @@ fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, project: Uuid, filter: &Me
     if let Some(kind) = filter.memory_type {
         sql.push(" AND m.memory_type = ").push_bind(kind.as_str());
     }
-    if !filter.tags.is_empty() {
-        // Through memory_tags' btree: under RLS `tags @>` can never use the GIN index (see
-        // migration 0006), and a rare tag would walk the whole project.
-        let mut tags = filter.tags.clone();
-        tags.sort();
-        tags.dedup();
-        let wanted = tags.len() as i64;
-        sql.push(" AND m.id IN (SELECT t.memory_id FROM memory_tags t WHERE t.project_id = ")
-            .push_bind(project)
-            .push(" AND t.tag = ANY(")
-            .push_bind(tags)
-            .push(") GROUP BY t.memory_id HAVING count(*) = ")
-            .push_bind(wanted)
-            .push(")");
+    // Each tag through memory_tags' btree: under RLS `tags @>` never uses the GIN index (see
+    // migration 0006), so a rare tag would walk the whole project. One EXISTS per tag lets the
+    // planner start from the tag's rows when it is rare, or walk the newest memories and probe
+    // the primary key when it is common.
+    let mut tags = filter.tags.clone();
+    tags.sort();
+    tags.dedup();
+    for tag in tags {
+        sql.push(
+            " AND EXISTS (SELECT 1 FROM memory_tags t WHERE t.memory_id = m.id AND t.project_id = ",
+        )
+        .push_bind(project)
+        .push(" AND t.tag = ")
+        .push_bind(tag)
+        .push(")");
     }
     if let Some(since) = filter.since {
         sql.push(" AND m.created_at >= ").push_bind(since);
