@@ -68,6 +68,7 @@ pub fn start_services(
         store,
         embeddings,
         duplicate_threshold: config.duplicate_threshold,
+        packer: config.packer.clone(),
     }
 }
 

@@ -209,6 +209,7 @@ async fn drive_server(
         store: store.clone(),
         embeddings: embedder.map_or_else(Embeddings::disabled, Embeddings::ready),
         duplicate_threshold: config.duplicate_threshold,
+        packer: config.packer.clone(),
     };
     let shutdown = CancellationToken::new();
     let router = crate::http::router(&config, services, shutdown.clone());

@@ -1,5 +1,5 @@
 //! The `codifier` command line: `serve`, `stdio`, `migrate`, `reembed`, `keys create|list|revoke`,
-//! `projects create|list` and `bench`. Commands that create things print JSON on stdout (for
+//! `projects create|list`, `pack` and `bench`. Commands that create things print JSON on stdout (for
 //! scripts) and a hint for people on stderr.
 
 use std::net::SocketAddr;
@@ -42,6 +42,9 @@ pub enum Command {
     /// Create and list projects.
     #[command(subcommand)]
     Projects(ProjectsCommand),
+    /// Pack a repository (URL or local directory) into one AI-readable document, written to a
+    /// file or stdout; with --project, store it as a snapshot instead.
+    Pack(Box<crate::packer::command::PackArgs>),
     /// Benchmark: seed a project, serve on 127.0.0.1 and measure fetch_context latency and recall.
     Bench(crate::bench::BenchArgs),
 }
@@ -104,8 +107,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => None,
     };
     let mut config = Config::from_env(listen)?;
-    if matches!(cli.command, Command::Bench(_)) && std::env::var_os("CODIFIER_LOG").is_none() {
-        // The benchmark's own report is the output; per-request logs would drown it.
+    if matches!(cli.command, Command::Bench(_) | Command::Pack(_))
+        && std::env::var_os("CODIFIER_LOG").is_none()
+    {
+        // The command's own report is the output; per-request logs would drown it.
         config.log_filter = "warn".into();
     }
     app::init_tracing(&config);
@@ -118,6 +123,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stdio => app::run_stdio(config).await,
         Command::Reembed => app::reembed(&config).await,
         Command::Bench(args) => crate::bench::run(config, args).await,
+        Command::Pack(args) => crate::packer::command::run(config, *args).await,
         Command::Migrate => {
             app::open_store(&config).await?;
             eprintln!("the database schema is up to date");

@@ -51,6 +51,8 @@ pub struct Config {
     pub embeddings: EmbeddingsConfig,
     /// `CODIFIER_DUPLICATE_THRESHOLD`: similarity at which a new memory is called a near duplicate.
     pub duplicate_threshold: f32,
+    /// `CODIFIER_PACK_*` and the forge tokens: see [`crate::packer::PackerSettings`].
+    pub packer: crate::packer::PackerSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -69,6 +71,7 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("embeddings", &self.embeddings)
             .field("duplicate_threshold", &self.duplicate_threshold)
+            .field("packer", &self.packer)
             .finish()
     }
 }
@@ -184,6 +187,7 @@ impl Config {
             bail!("CODIFIER_DUPLICATE_THRESHOLD={duplicate_threshold} is not between 0 and 1");
         }
         Ok(Self {
+            packer: crate::packer::PackerSettings::from_env()?,
             embeddings: embeddings_from_env()?,
             duplicate_threshold,
             database_url,

@@ -25,6 +25,8 @@ pub struct Services {
     pub embeddings: Arc<Embeddings>,
     /// Cosine similarity at or above which a new memory is reported as a near duplicate.
     pub duplicate_threshold: f32,
+    /// What the operator allows `pack_repo` (private networks, limits, forge tokens).
+    pub packer: crate::packer::PackerSettings,
 }
 
 /// An existing memory that a new one nearly repeats.

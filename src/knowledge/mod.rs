@@ -5,6 +5,7 @@ mod limits;
 pub mod memories;
 pub mod projects;
 pub mod search;
+pub mod snapshots;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -48,7 +48,10 @@ impl CodifierServer {
             services,
             local_identity,
             active_project: Arc::new(Mutex::new(None)),
-            tool_router: Self::project_tools() + Self::memory_tools() + Self::revision_tools(),
+            tool_router: Self::project_tools()
+                + Self::memory_tools()
+                + Self::revision_tools()
+                + Self::snapshot_tools(),
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod model;
 pub mod postgres;
+pub mod snapshots;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -17,6 +18,10 @@ use uuid::Uuid;
 use crate::embeddings::EmbeddingModel;
 
 pub use model::*;
+pub use snapshots::{
+    NewSnapshotFile, Snapshot, SnapshotChunk, SnapshotDraft, SnapshotFileEntry, SnapshotFileText,
+    SnapshotStore,
+};
 
 /// What can go wrong in the store, by the kind a caller branches on.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +42,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The persistence interface shared by the SQLite and Postgres backends.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: SnapshotStore + Send + Sync + 'static {
     /// Which backend this is (`sqlite` or `postgres`), for health and logs.
     fn backend(&self) -> &'static str;
     /// Answers when the database answers.

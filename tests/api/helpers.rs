@@ -94,6 +94,7 @@ pub fn test_config(database_url: &str) -> Config {
         addr_file: None,
         embeddings: codifier::config::EmbeddingsConfig::None,
         duplicate_threshold: 0.92,
+        packer: Default::default(),
     }
 }
 

@@ -19,6 +19,8 @@ async fn the_memory_lifecycle_works(client: &Client, project: &str) {
             "fetch_context",
             "manage_projects",
             "memory_history",
+            "pack_repo",
+            "read_snapshot",
             "restore_memory",
             "update_memory"
         ]

@@ -5,6 +5,7 @@
 mod memories;
 mod projects;
 mod revisions;
+mod snapshots;
 
 pub(crate) use memories::{DeleteMemoryOutput, FetchContextOutput, UpdateMemoryOutput};
 pub(crate) use projects::{ManageProjectsOutput, ProjectOperation};
