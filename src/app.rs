@@ -73,12 +73,14 @@ pub fn start_services(
         duplicate_threshold: config.duplicate_threshold,
         athena,
         playbooks,
+        packer: config.packer.clone(),
     })
 }
 
 /// The playbook engine: the shipped playbooks plus CODIFIER_PLAYBOOKS_DIR / CODIFIER_TEMPLATES_DIR,
-/// with the capabilities its steps call: the shared Athena sidecar for `data-query` steps (when
-/// one is configured; otherwise those steps say there is none).
+/// with the capabilities its steps call: the native packer for `skill-invoke` steps, and the
+/// shared Athena sidecar for `data-query` steps (when one is configured; otherwise those steps
+/// say there is none).
 pub fn playbook_engine(
     config: &Config,
     store: Arc<dyn Store>,
@@ -95,8 +97,11 @@ pub fn playbook_engine(
     Ok(Arc::new(
         Engine::new(
             Arc::new(catalog),
-            store,
-            Arc::new(steps::NoSkills),
+            store.clone(),
+            Arc::new(crate::knowledge::pack_skill::PackerSkills {
+                store: store.clone(),
+                settings: config.packer.clone(),
+            }),
             match athena {
                 Some(athena) => Arc::new(crate::athena::playbook::AthenaDataSource(athena)),
                 None => Arc::new(steps::NoDataSource),

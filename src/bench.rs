@@ -212,6 +212,7 @@ async fn drive_server(
         embeddings,
         duplicate_threshold: config.duplicate_threshold,
         athena: None,
+        packer: config.packer.clone(),
     };
     let shutdown = CancellationToken::new();
     let router = crate::http::router(&config, services, shutdown.clone());

@@ -1,5 +1,5 @@
 //! The `codifier` command line: `serve`, `stdio`, `migrate`, `reembed`, `keys create|list|revoke`,
-//! `projects create|list`, `playbooks validate|list`, `connect` and `bench`. Commands that create things print JSON on stdout (for
+//! `projects create|list`, `playbooks validate|list`, `pack`, `connect` and `bench`. Commands that create things print JSON on stdout (for
 //! scripts) and a hint for people on stderr.
 
 use std::net::SocketAddr;
@@ -44,6 +44,9 @@ pub enum Command {
     Projects(ProjectsCommand),
     /// Print or write (`--write`) the configuration an MCP client needs to reach a server.
     Connect(crate::connect::ConnectArgs),
+    /// Pack a repository (URL or local directory) into one AI-readable document, written to a
+    /// file or stdout; with --project, store it as a snapshot instead.
+    Pack(Box<crate::packer::command::PackArgs>),
     /// Benchmark: seed a project, serve on 127.0.0.1 and measure fetch_context latency and recall.
     Bench(crate::bench::BenchArgs),
     /// Check playbook files and list the playbooks this server offers.
@@ -127,8 +130,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => None,
     };
     let mut config = Config::from_env(listen)?;
-    if matches!(cli.command, Command::Bench(_)) && std::env::var_os("CODIFIER_LOG").is_none() {
-        // The benchmark's own report is the output; per-request logs would drown it.
+    if matches!(cli.command, Command::Bench(_) | Command::Pack(_))
+        && std::env::var_os("CODIFIER_LOG").is_none()
+    {
+        // The command's own report is the output; per-request logs would drown it.
         config.log_filter = "warn".into();
     }
     app::init_tracing(&config);
@@ -143,6 +148,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => crate::bench::run(config, args).await,
         Command::Playbooks(command) => crate::playbooks::cli::run(&config, command),
         Command::Connect(_) => unreachable!("handled before the configuration is read"),
+        Command::Pack(args) => crate::packer::command::run(config, *args).await,
         Command::Migrate => {
             app::open_store(&config).await?;
             eprintln!(

@@ -65,6 +65,8 @@ pub struct Config {
     pub athena: Option<crate::athena::AthenaConfig>,
     /// Playbooks (`CODIFIER_PLAYBOOKS_DIR`, `CODIFIER_TEMPLATES_DIR`, `CODIFIER_SAMPLING_*`).
     pub playbooks: PlaybooksConfig,
+    /// `CODIFIER_PACK_*` and the forge tokens: see [`crate::packer::PackerSettings`].
+    pub packer: crate::packer::PackerSettings,
 }
 
 /// Where extra playbooks and templates come from, and how generate steps use MCP sampling.
@@ -134,6 +136,7 @@ impl std::fmt::Debug for Config {
             .field("metrics_listen", &self.metrics_listen)
             .field("athena", &self.athena)
             .field("playbooks", &self.playbooks)
+            .field("packer", &self.packer)
             .finish()
     }
 }
@@ -276,6 +279,7 @@ impl Config {
         }
         Ok(Self {
             athena: crate::athena::AthenaConfig::from_env()?,
+            packer: crate::packer::PackerSettings::from_env()?,
             embeddings: embeddings_from_env()?,
             playbooks: playbooks_from_env()?,
             duplicate_threshold,

@@ -57,7 +57,8 @@ impl CodifierServer {
                 + Self::memory_tools()
                 + Self::revision_tools()
                 + Self::query_data_tools()
-                + Self::playbook_tools(),
+                + Self::playbook_tools()
+                + Self::snapshot_tools(),
             session_gauge: None,
         }
     }

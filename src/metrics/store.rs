@@ -9,7 +9,10 @@ use uuid::Uuid;
 
 use crate::embeddings::EmbeddingModel;
 use crate::store::model::*;
-use crate::store::{PlaybookSession, StepMemory};
+use crate::store::{
+    PlaybookSession, Snapshot, SnapshotChunk, SnapshotDraft, SnapshotFileEntry, SnapshotFileText,
+    SnapshotStore, StepMemory,
+};
 use crate::store::{Store, StoreResult};
 
 /// A store whose operations are timed into [`super::global`].
@@ -23,15 +26,13 @@ impl MeteredStore {
     }
 }
 
-/// Implements `Store` for `MeteredStore` by timing a call to the inner store, one line per
+/// Implements a store trait for `MeteredStore` by timing a call to the inner store, one line per
 /// operation: the compiler checks the list against the trait, so none can be forgotten.
 macro_rules! metered {
-    ($(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
+    ($store_trait:ident { $($plain:item)* } $(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
         #[async_trait]
-        impl Store for MeteredStore {
-            fn backend(&self) -> &'static str {
-                self.inner.backend()
-            }
+        impl $store_trait for MeteredStore {
+            $($plain)*
             $(
                 async fn $name(&self $(, $arg: $ty)*) -> StoreResult<$ret> {
                     let started = Instant::now();
@@ -45,6 +46,11 @@ macro_rules! metered {
 }
 
 metered! {
+    Store {
+        fn backend(&self) -> &'static str {
+            self.inner.backend()
+        }
+    }
     fn ping(&self) -> ();
     fn migrate(&self) -> ();
     fn create_project(&self, actor: &Actor, name: &str, org: Option<&str>) -> Project;
@@ -82,4 +88,15 @@ metered! {
     fn claim_mcp_session(&self, id: &str, owner: &str) -> ();
     fn set_mcp_session_project(&self, id: &str, project: Uuid) -> ();
     fn delete_mcp_session(&self, id: &str) -> ();
+}
+
+metered! {
+    SnapshotStore {}
+    fn save_snapshot(&self, project: Uuid, actor: &Actor, draft: &SnapshotDraft, files: &mut tokio::sync::mpsc::Receiver<SnapshotChunk>) -> Snapshot;
+    fn get_snapshot(&self, project: Uuid, id: Uuid) -> Option<Snapshot>;
+    fn list_snapshots(&self, project: Uuid, url: Option<&str>, limit: u32) -> Vec<Snapshot>;
+    fn snapshot_files(&self, project: Uuid, snapshot: Uuid) -> Vec<SnapshotFileEntry>;
+    fn snapshot_texts(&self, project: Uuid, snapshot: Uuid, ordinals: &[i32]) -> Vec<SnapshotFileText>;
+    fn token_counts(&self, encoding: &str, blob_ids: &[String]) -> std::collections::HashMap<String, u64>;
+    fn record_token_counts(&self, encoding: &str, counts: &[(String, u64)]) -> ();
 }

@@ -8,6 +8,7 @@
 pub mod model;
 pub mod postgres;
 pub mod sessions;
+pub mod snapshots;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -19,6 +20,10 @@ use crate::embeddings::EmbeddingModel;
 
 pub use model::*;
 pub use sessions::{PlaybookSession, SessionStatus, StepMemory};
+pub use snapshots::{
+    NewSnapshotFile, Snapshot, SnapshotChunk, SnapshotDraft, SnapshotFileEntry, SnapshotFileText,
+    SnapshotStore,
+};
 
 /// What can go wrong in the store, by the kind a caller branches on.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +44,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The persistence interface shared by the SQLite and Postgres backends.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: SnapshotStore + Send + Sync + 'static {
     /// Which backend this is (`sqlite` or `postgres`), for health and logs.
     fn backend(&self) -> &'static str;
     /// Answers when the database answers.

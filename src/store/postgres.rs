@@ -19,6 +19,8 @@ use crate::auth::Role;
 use crate::embeddings::EmbeddingModel;
 use crate::knowledge::MemoryType;
 
+mod snapshots;
+
 /// The role tenant transactions switch to; RLS policies apply to it.
 pub const TENANT_ROLE: &str = "codifier_tenant";
 

@@ -17,6 +17,8 @@ use super::*;
 use crate::auth::Role;
 use crate::knowledge::MemoryType;
 
+mod snapshots;
+
 /// The SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {

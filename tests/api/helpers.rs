@@ -100,6 +100,7 @@ pub fn test_config(database_url: &str) -> Config {
         metrics_listen: None,
         athena: None,
         playbooks: codifier::config::PlaybooksConfig::default(),
+        packer: Default::default(),
     }
 }
 

@@ -7,6 +7,7 @@ mod playbooks;
 mod projects;
 mod query_data;
 mod revisions;
+mod snapshots;
 
 pub(crate) use memories::{DeleteMemoryOutput, FetchContextOutput, UpdateMemoryOutput};
 pub(crate) use playbooks::PlaybookSessionsOutput;
