@@ -27,17 +27,23 @@ async fn answer(client: &Client, view: &Value, value: Value) -> Value {
     .await)
 }
 
-#[tokio::test]
-async fn research_and_analyze_runs_its_data_steps_through_the_real_sidecar() {
-    let Some(python) = sidecar_python() else {
-        return;
-    };
+/// A local moto and a server whose sidecar reaches it; `None` when the sidecar is not installed.
+async fn warehouse() -> Option<(Moto, AthenaServer)> {
+    let python = sidecar_python()?;
     let moto = Moto::start(&python).await;
     let server = AthenaServer::start(
         Backend::Sqlite,
         Some(sidecar_config(&python, &moto, Duration::from_secs(60))),
     )
     .await;
+    Some((moto, server))
+}
+
+#[tokio::test]
+async fn research_and_analyze_runs_its_data_steps_through_the_real_sidecar() {
+    let Some((moto, server)) = warehouse().await else {
+        return;
+    };
     let (_, key) = server.project_key("insights", Role::Write).await;
     let client = clients::streamable(&server.url, &key).await;
     // SHOW TABLES (the sidecar drops its first row), DESCRIBE orders, then the planned query.
@@ -107,15 +113,9 @@ async fn research_and_analyze_runs_its_data_steps_through_the_real_sidecar() {
 
 #[tokio::test]
 async fn query_data_keeps_a_result_in_a_session_only_for_a_write_key() {
-    let Some(python) = sidecar_python() else {
+    let Some((moto, server)) = warehouse().await else {
         return;
     };
-    let moto = Moto::start(&python).await;
-    let server = AthenaServer::start(
-        Backend::Sqlite,
-        Some(sidecar_config(&python, &moto, Duration::from_secs(60))),
-    )
-    .await;
     let (_, writer) = server.project_key("insights", Role::Write).await;
     let (_, reader) = server.project_key("insights", Role::Read).await;
     let client = clients::streamable(&server.url, &writer).await;
