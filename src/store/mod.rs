@@ -192,8 +192,8 @@ pub trait Store: Send + Sync + 'static {
         session: PlaybookSession,
         memories: &[StepMemory],
     ) -> StoreResult<(PlaybookSession, Vec<(Memory, WriteOutcome)>)>;
-    /// Keeps `value` under `key` in an active session's collected data (e.g. a `query_data`
-    /// result); the caller caps its size.
+    /// Adds `value` to the list under `key` in an active session's collected data (e.g. a
+    /// `query_data` result), keeping the newest 20; the caller caps each value's size.
     async fn record_session_data(
         &self,
         project: Uuid,
