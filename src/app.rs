@@ -65,22 +65,25 @@ pub fn start_services(
         Some(loader) => Embeddings::start(loader, store.clone(), shutdown.child_token()),
         None => Embeddings::disabled(),
     };
-    let playbooks = playbook_engine(config, store.clone(), embeddings.clone())?;
+    let athena = config.athena.clone().map(crate::athena::Athena::new);
+    let playbooks = playbook_engine(config, store.clone(), embeddings.clone(), athena.clone())?;
     Ok(Services {
         store,
         embeddings,
         duplicate_threshold: config.duplicate_threshold,
+        athena,
         playbooks,
     })
 }
 
 /// The playbook engine: the shipped playbooks plus CODIFIER_PLAYBOOKS_DIR / CODIFIER_TEMPLATES_DIR,
-/// with the capabilities its steps call. The packer and the Athena sidecar are wired here when
-/// they are part of the build; until then their steps fail saying so.
+/// with the capabilities its steps call: the shared Athena sidecar for `data-query` steps (when
+/// one is configured; otherwise those steps say there is none).
 pub fn playbook_engine(
     config: &Config,
     store: Arc<dyn Store>,
     embeddings: Arc<Embeddings>,
+    athena: Option<Arc<crate::athena::Athena>>,
 ) -> anyhow::Result<Arc<crate::playbooks::Engine>> {
     use crate::playbooks::{Catalog, Engine, steps};
     let settings = &config.playbooks;
@@ -94,7 +97,10 @@ pub fn playbook_engine(
             Arc::new(catalog),
             store,
             Arc::new(steps::NoSkills),
-            Arc::new(steps::NoDataSource),
+            match athena {
+                Some(athena) => Arc::new(crate::athena::playbook::AthenaDataSource(athena)),
+                None => Arc::new(steps::NoDataSource),
+            },
             embeddings,
         )
         .with_sampling(settings.sampling.then_some(settings.sampling_timeout)),
@@ -119,11 +125,28 @@ pub async fn serve_services(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let athena = services.athena.clone();
     let router = crate::http::router(config, services, shutdown.clone());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("the HTTP server stopped with an error")
+    let server =
+        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let grace = config.shutdown_grace;
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    // After a shutdown signal the listener closes at once and open requests may finish, but
+    // only for `grace`: a stuck request must not keep the process from stopping.
+    let served = tokio::select! {
+        result = server => result.context("the HTTP server stopped with an error"),
+        () = deadline => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "requests still open after the grace period were cut off");
+            Ok(())
+        }
+    };
+    if let Some(athena) = athena {
+        athena.shutdown().await;
+    }
+    served
 }
 
 /// `codifier reembed`: gives every memory a vector of the configured model, with progress.
@@ -176,6 +199,21 @@ pub async fn run_http(config: Config) -> anyhow::Result<()> {
     tracing::info!(%address, allowed_hosts = ?config.allowed_hosts, "codifier listening: MCP at /mcp (Streamable HTTP) and /sse (legacy SSE)");
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
+    if let Some(metrics_address) = config.metrics_listen {
+        let metrics_listener = TcpListener::bind(metrics_address).await.with_context(|| {
+            format!("cannot listen on {metrics_address} (CODIFIER_METRICS_LISTEN)")
+        })?;
+        tracing::info!(address = %metrics_address, "metrics at /metrics (no key: keep this address private)");
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(metrics_listener, crate::http::metrics_router())
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the metrics listener stopped");
+            }
+        });
+    }
     serve(&config, store, listener, shutdown).await?;
     tracing::info!("codifier stopped");
     Ok(())
@@ -207,6 +245,7 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let services = start_services(&config, store, &shutdown)?;
     let service = CodifierServer::for_local(services)
+        .counted(crate::metrics::Transport::Stdio)
         .serve(rmcp::transport::stdio())
         .await
         .context("the MCP handshake on stdio failed")?;

@@ -211,6 +211,7 @@ async fn drive_server(
         playbooks: crate::playbooks::Engine::unwired(store.clone(), embeddings.clone())?,
         embeddings,
         duplicate_threshold: config.duplicate_threshold,
+        athena: None,
     };
     let shutdown = CancellationToken::new();
     let router = crate::http::router(&config, services, shutdown.clone());

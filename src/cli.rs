@@ -1,5 +1,5 @@
 //! The `codifier` command line: `serve`, `stdio`, `migrate`, `reembed`, `keys create|list|revoke`,
-//! `projects create|list`, `playbooks validate|list` and `bench`. Commands that create things print JSON on stdout (for
+//! `projects create|list`, `playbooks validate|list`, `connect` and `bench`. Commands that create things print JSON on stdout (for
 //! scripts) and a hint for people on stderr.
 
 use std::net::SocketAddr;
@@ -42,6 +42,8 @@ pub enum Command {
     /// Create and list projects.
     #[command(subcommand)]
     Projects(ProjectsCommand),
+    /// Print or write (`--write`) the configuration an MCP client needs to reach a server.
+    Connect(crate::connect::ConnectArgs),
     /// Benchmark: seed a project, serve on 127.0.0.1 and measure fetch_context latency and recall.
     Bench(crate::bench::BenchArgs),
     /// Check playbook files and list the playbooks this server offers.
@@ -116,6 +118,10 @@ fn plain(error: KnowledgeError) -> anyhow::Error {
 
 /// Runs one command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Connect(args) = &cli.command {
+        // Needs no database and no server configuration.
+        return crate::connect::run(args);
+    }
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
         _ => None,
@@ -136,9 +142,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reembed => app::reembed(&config).await,
         Command::Bench(args) => crate::bench::run(config, args).await,
         Command::Playbooks(command) => crate::playbooks::cli::run(&config, command),
+        Command::Connect(_) => unreachable!("handled before the configuration is read"),
         Command::Migrate => {
             app::open_store(&config).await?;
-            eprintln!("the database schema is up to date");
+            eprintln!(
+                "the database schema is up to date: {}",
+                crate::config::redact_url(&config.database_url)
+            );
             Ok(())
         }
         Command::Projects(ProjectsCommand::Create { name, org }) => {

@@ -51,6 +51,18 @@ pub struct Config {
     pub embeddings: EmbeddingsConfig,
     /// `CODIFIER_DUPLICATE_THRESHOLD`: similarity at which a new memory is called a near duplicate.
     pub duplicate_threshold: f32,
+    /// `CODIFIER_PUBLIC_URL` (else `https://$FLY_APP_NAME.fly.dev` on Fly.io): the base URL
+    /// clients reach the server at, named in the protected-resource document.
+    pub public_url: Option<String>,
+    /// `CODIFIER_AUTHORIZATION_SERVERS`: OAuth authorization server URLs (comma-separated).
+    pub authorization_servers: Vec<String>,
+    /// `CODIFIER_SHUTDOWN_GRACE_SECONDS`: how long in-flight requests may finish after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// `CODIFIER_METRICS_LISTEN`: a separate address serving `/metrics` without a key (for a
+    /// scraper on the operator's private network); without it `/metrics` needs the operator token.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The Athena sidecar (`CODIFIER_ATHENA_*`); `None` when `CODIFIER_ATHENA_COMMAND` is unset.
+    pub athena: Option<crate::athena::AthenaConfig>,
     /// Playbooks (`CODIFIER_PLAYBOOKS_DIR`, `CODIFIER_TEMPLATES_DIR`, `CODIFIER_SAMPLING_*`).
     pub playbooks: PlaybooksConfig,
 }
@@ -116,6 +128,11 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("embeddings", &self.embeddings)
             .field("duplicate_threshold", &self.duplicate_threshold)
+            .field("public_url", &self.public_url)
+            .field("authorization_servers", &self.authorization_servers)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("athena", &self.athena)
             .field("playbooks", &self.playbooks)
             .finish()
     }
@@ -205,9 +222,35 @@ impl Config {
                 .collect(),
             None => vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
         };
-        if let Some(app) = var("FLY_APP_NAME") {
+        let fly_app = var("FLY_APP_NAME");
+        if let Some(app) = &fly_app {
             allowed_hosts.push(format!("{app}.fly.dev"));
         }
+        let public_url = var("CODIFIER_PUBLIC_URL")
+            .or_else(|| fly_app.map(|app| format!("https://{app}.fly.dev")));
+        if let Some(url) = &public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            bail!("CODIFIER_PUBLIC_URL={url:?} is not an http(s) URL");
+        }
+        let authorization_servers: Vec<String> = var("CODIFIER_AUTHORIZATION_SERVERS")
+            .map(|list| {
+                list.split(',')
+                    .map(|url| url.trim().to_owned())
+                    .filter(|url| !url.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(url) = authorization_servers
+            .iter()
+            .find(|url| !url.starts_with("https://"))
+        {
+            bail!("CODIFIER_AUTHORIZATION_SERVERS: {url:?} is not an https:// URL");
+        }
+        let shutdown_grace = Duration::from_secs(
+            parse_var::<u64>("CODIFIER_SHUTDOWN_GRACE_SECONDS", "a number of seconds")?
+                .unwrap_or(10),
+        );
         let log_format = match var("CODIFIER_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -232,6 +275,7 @@ impl Config {
             bail!("CODIFIER_DUPLICATE_THRESHOLD={duplicate_threshold} is not between 0 and 1");
         }
         Ok(Self {
+            athena: crate::athena::AthenaConfig::from_env()?,
             embeddings: embeddings_from_env()?,
             playbooks: playbooks_from_env()?,
             duplicate_threshold,
@@ -244,6 +288,13 @@ impl Config {
             key_cache_ttl,
             max_body_bytes,
             addr_file: var("CODIFIER_ADDR_FILE").map(PathBuf::from),
+            public_url,
+            authorization_servers,
+            shutdown_grace,
+            metrics_listen: parse_var::<SocketAddr>(
+                "CODIFIER_METRICS_LISTEN",
+                "an address like 0.0.0.0:9091",
+            )?,
         })
     }
 }

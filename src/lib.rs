@@ -4,6 +4,8 @@
 //! - [`cli`]: the `codifier` command line (serve, stdio, migrate, keys, projects, bench).
 //! - [`config`]: typed configuration read from the environment and flags.
 //! - [`app`]: builds the shared state and runs the HTTP server or the stdio server.
+//! - [`athena`]: the Athena sidecar (a long-lived `aws-athena-mcp` child), the SELECT-only SQL guard,
+//!   result caps and rendering.
 //! - [`auth`]: who is calling ([`auth::Identity`]), API keys (argon2id) and the verified-key cache.
 //! - [`embeddings`]: the [`embeddings::Embedder`] trait: local model, OpenAI-compatible HTTP, or none.
 //! - [`knowledge`]: domain types and services for projects and memories; every call takes an identity.
@@ -14,13 +16,16 @@
 //! - [`bench`]: `codifier bench`, the load and recall benchmark.
 
 pub mod app;
+pub mod athena;
 pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod embeddings;
 pub mod http;
 pub mod knowledge;
 pub mod mcp;
+pub mod metrics;
 pub mod playbooks;
 pub mod store;

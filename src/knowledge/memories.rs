@@ -25,6 +25,8 @@ pub struct Services {
     pub embeddings: Arc<Embeddings>,
     /// Cosine similarity at or above which a new memory is reported as a near duplicate.
     pub duplicate_threshold: f32,
+    /// The Athena sidecar client, when one is configured (`query_data`, playbook data queries).
+    pub athena: Option<Arc<crate::athena::Athena>>,
     /// The playbook engine (catalog, runner and the capabilities its steps call).
     pub playbooks: Arc<crate::playbooks::Engine>,
 }

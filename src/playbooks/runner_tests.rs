@@ -238,14 +238,24 @@ async fn query_data_results_are_recorded_in_the_session_capped_and_reach_the_syn
     let big = json!({"rows": vec!["r"; 60_000]});
     let notice = f
         .engine
-        .record(&f.project, &actor, view.session_id, "query_data", big)
+        .record(
+            &f.project,
+            &actor,
+            view.session_id,
+            "query_execute_query",
+            big,
+        )
         .await
         .unwrap();
     assert!(notice.unwrap().contains("100 KB"));
     let small = json!({"rows": [["SMALL-RESULT-MARKER"]]});
-    let notice = f
-        .engine
-        .record(&f.project, &actor, view.session_id, "query_data", small);
+    let notice = f.engine.record(
+        &f.project,
+        &actor,
+        view.session_id,
+        "query_execute_query",
+        small,
+    );
     assert!(notice.await.unwrap().is_none());
     // Without a data source each query step fails and is skipped; the recorded results still
     // reach the synthesis.

@@ -192,8 +192,8 @@ pub trait Store: Send + Sync + 'static {
         session: PlaybookSession,
         memories: &[StepMemory],
     ) -> StoreResult<(PlaybookSession, Vec<(Memory, WriteOutcome)>)>;
-    /// Adds `value` to the list under `key` in an active session's collected data (e.g. a
-    /// `query_data` result), keeping the newest 20; the caller caps each value's size.
+    /// Keeps `value` under `key` in an active session's collected data (e.g. a `query_data`
+    /// result); the caller caps its size.
     async fn record_session_data(
         &self,
         project: Uuid,
@@ -216,15 +216,17 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_mcp_session(&self, id: &str) -> StoreResult<()>;
 }
 
-/// Opens the store a database URL names: `sqlite:` or `postgres:`/`postgresql:`.
+/// Opens the store a database URL names (`sqlite:` or `postgres:`/`postgresql:`), its
+/// operations timed for `/metrics`.
 pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(sqlite::SqliteStore::connect(url).await?)
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+        Arc::new(postgres::PgStore::connect(url).await?)
     } else {
         anyhow::bail!("DATABASE_URL must start with sqlite: or postgres:")
-    }
+    };
+    Ok(Arc::new(crate::metrics::MeteredStore::new(store)))
 }
 
 /// True when a database error is a unique-constraint violation.

@@ -91,20 +91,3 @@ pub(crate) fn set_collected(session: &mut PlaybookSession, key: &str, value: Val
         data.insert(key.to_owned(), value);
     }
 }
-
-/// The most results [`append_collected`] keeps under one key; older ones are dropped first.
-pub const MAX_RECORDED: usize = 20;
-
-/// Adds `value` to the list kept under `key` (starting one, or turning a single value into one),
-/// keeping the newest [`MAX_RECORDED`].
-pub(crate) fn append_collected(session: &mut PlaybookSession, key: &str, value: Value) {
-    let mut list = match session.collected_data.get(key) {
-        Some(Value::Array(items)) => items.clone(),
-        Some(Value::Null) | None => Vec::new(),
-        Some(other) => vec![other.clone()],
-    };
-    list.push(value);
-    let excess = list.len().saturating_sub(MAX_RECORDED);
-    list.drain(..excess);
-    set_collected(session, key, Value::Array(list));
-}

@@ -2,15 +2,20 @@
 //! database; tests that touch the store run on SQLite always and on Postgres when
 //! `TEST_DATABASE_URL` is set (CI always sets it: `scripts/test.sh` provisions Postgres 16 + pgvector).
 
+mod athena;
 mod auth;
 mod cli;
 mod clients;
+mod connect;
+mod discovery;
 mod fake_embeddings;
 mod helpers;
 mod mcp;
+mod observability;
 mod playbooks;
 mod playbooks_cli;
 mod quality;
+mod research;
 mod sampling;
 mod search;
 mod session_store;

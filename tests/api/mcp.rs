@@ -21,6 +21,7 @@ async fn the_memory_lifecycle_works(client: &Client, project: &str) {
             "manage_projects",
             "memory_history",
             "playbook_sessions",
+            "query_data",
             "restore_memory",
             "run_playbook",
             "update_memory"

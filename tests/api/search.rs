@@ -486,6 +486,7 @@ async fn the_handshake_and_health_never_wait_for_the_model_and_early_writes_are_
             store: store.clone(),
             embeddings: embeddings.clone(),
             duplicate_threshold: 0.92,
+            athena: None,
             playbooks: codifier::playbooks::Engine::unwired(store.clone(), embeddings.clone())
                 .unwrap(),
         };

@@ -5,6 +5,7 @@
 mod memories;
 mod playbooks;
 mod projects;
+mod query_data;
 mod revisions;
 
 pub(crate) use memories::{DeleteMemoryOutput, FetchContextOutput, UpdateMemoryOutput};

@@ -225,7 +225,7 @@ impl PgStore {
             )));
         }
         let expected = session.revision;
-        crate::store::sessions::append_collected(&mut session, key, value.clone());
+        crate::store::sessions::set_collected(&mut session, key, value.clone());
         session.revision += 1;
         session.updated_at = now();
         if !write_session(&mut tx, &session, expected).await? {

@@ -2,7 +2,7 @@
 //! IMMEDIATE` transactions, so a revision check and the write that follows cannot interleave.
 
 use super::*;
-use crate::store::sessions::{append_collected, note_memory};
+use crate::store::sessions::{note_memory, set_collected};
 
 const SESSION_COLUMNS: &str = "id, project_id, playbook_id, playbook_version, current_step, \
      collected_data, step_results, status, revision, last_step_id, last_input_digest, created_at, updated_at";
@@ -221,7 +221,7 @@ impl SqliteStore {
             )));
         }
         let expected = session.revision;
-        append_collected(&mut session, key, value.clone());
+        set_collected(&mut session, key, value.clone());
         session.revision += 1;
         session.updated_at = now();
         if !write_session(&mut tx, &session, expected).await? {
