@@ -82,7 +82,8 @@ impl<'a> Run<'a> {
                 // "leave this optional step empty" for two steps in a row.
                 None => !advance.input.is_empty() || advance.skip,
             };
-        if same_call {
+        let abandoned_again = advance.abandon && self.session.status == SessionStatus::Abandoned;
+        if same_call || abandoned_again {
             self.replayed = true;
             return Ok(());
         }

@@ -248,7 +248,8 @@ impl Engine {
     }
 
     /// Keeps a result (e.g. of `query_data`) under `key` in an active session's collected data,
-    /// capped at 100 KB with a notice. Returns the notice when the value was cut.
+    /// capped at 100 KB with a notice (returned when the value was cut). Later generate steps
+    /// read it as `collected.<key>`; `research-synthesis` reads `collected.query_execute_query`.
     pub async fn record(
         &self,
         project: &Project,

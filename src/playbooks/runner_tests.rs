@@ -222,7 +222,7 @@ async fn a_query_result_over_100_kb_is_kept_cut_with_a_notice() {
 }
 
 #[tokio::test]
-async fn a_query_data_result_is_recorded_in_the_session_capped() {
+async fn query_data_results_are_recorded_in_the_session_capped_and_reach_the_synthesis() {
     let f = fixture(
         Arc::new(super::steps::NoSkills),
         Arc::new(super::steps::NoDataSource),
@@ -238,10 +238,58 @@ async fn a_query_data_result_is_recorded_in_the_session_capped() {
     let big = json!({"rows": vec!["r"; 60_000]});
     let notice = f
         .engine
-        .record(&f.project, &actor, view.session_id, "adhoc_query", big)
+        .record(
+            &f.project,
+            &actor,
+            view.session_id,
+            "query_execute_query",
+            big,
+        )
         .await
         .unwrap();
     assert!(notice.unwrap().contains("100 KB"));
+    let small = json!({"rows": [["SMALL-RESULT-MARKER"]]});
+    let notice = f.engine.record(
+        &f.project,
+        &actor,
+        view.session_id,
+        "query_execute_query",
+        small,
+    );
+    assert!(notice.await.unwrap().is_none());
+    // Without a data source each query step fails and is skipped; the recorded results still
+    // reach the synthesis.
+    let skip = |view: &SessionView| Advance {
+        session_id: view.session_id,
+        step_id: view.current.as_ref().map(|c| c.id.clone()),
+        input: Map::new(),
+        skip: true,
+        abandon: false,
+    };
+    let view = f.engine.advance(f.caller(), skip(&view)).await.unwrap();
+    assert_eq!(current(&view), "discover-schema");
+    assert!(
+        view.current
+            .as_ref()
+            .unwrap()
+            .error
+            .as_ref()
+            .unwrap()
+            .contains("no Athena sidecar")
+    );
+    let view = f.engine.advance(f.caller(), skip(&view)).await.unwrap();
+    let view = f.answer(&view, json!(["orders"])).await;
+    assert!(
+        view.current.as_ref().unwrap().error.is_some(),
+        "describe failed"
+    );
+    let view = f.engine.advance(f.caller(), skip(&view)).await.unwrap();
+    let view = f
+        .answer(&view, json!("queries:\n  - id: Q1\n    sql: SELECT 1\n"))
+        .await;
+    let view = f.engine.advance(f.caller(), skip(&view)).await.unwrap();
+    assert_eq!(current(&view), "synthesize");
+    assert!(generate_prompt(&view).contains("SMALL-RESULT-MARKER"));
     let bad = f
         .engine
         .record(&f.project, &actor, view.session_id, "Bad Key", json!(1))

@@ -304,6 +304,17 @@ async fn retrying_the_same_advance_neither_advances_twice_nor_stores_twice() {
         let sessions =
             ok(&call(&client, "playbook_sessions", json!({"project_id": "atlas"})).await);
         assert_eq!(sessions["sessions"][0]["steps_done"], 2);
+
+        let abandon = json!({"session_id": started["session_id"], "abandon": true});
+        let ended = ok(&call(&client, "advance_step", abandon.clone()).await);
+        assert_eq!(ended["status"], "abandoned");
+        assert_eq!(
+            ok(&call(&client, "advance_step", abandon).await)["replayed"],
+            true
+        );
+        let late =
+            json!({"session_id": started["session_id"], "input": {"statement_of_work": "x"}});
+        assert!(refused(&call(&client, "advance_step", late).await).contains("abandoned"));
         server.stop().await;
     }
 }

@@ -233,3 +233,29 @@ async def test_a_project_key_cannot_touch_another_project(server, transport):
                 for tool, arguments in attempts:
                     result, text = await call(session, tool, **arguments)
                     assert result.is_error, f"{tool} on {project}: {text}"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_playbooks_are_prompts_and_run_step_by_step_through_the_sdk(server, transport):
+    token = server.key if transport != "stdio" else None
+    async with connect(transport, server, token) as session:
+        prompts = {prompt.name for prompt in (await session.list_prompts()).prompts}
+        assert {"initialize-project", "brownfield-onboard", "research-and-analyze"} <= prompts
+        assert {"rules-from-context", "evals-from-rules", "roadmap-from-requirements"} <= prompts
+        prompt = await session.get_prompt("initialize-project", {"project_id": "alpha"})
+        assert "run_playbook" in prompt.messages[0].content.text
+
+        result, text = await call(session, "run_playbook", playbook_id="initialize-project",
+                                  project_id="alpha", input={"project_name": f"SDK {transport}"})
+        assert not result.is_error, text
+        view = result.structured_content
+        assert view["current"]["id"] == "description" and len(view["outline"]) == 9
+        result, text = await call(session, "advance_step", session_id=view["session_id"],
+                                  step_id="description", input={"description": 42})
+        assert result.is_error and "must be a string" in text
+        result, text = await call(session, "advance_step", session_id=view["session_id"],
+                                  step_id="description", input={"description": "From the SDK."})
+        assert not result.is_error, text
+        assert result.structured_content["current"]["id"] == "statement-of-work"
+        assert "Next call" in text
