@@ -10,6 +10,7 @@ mod git_server;
 mod helpers;
 mod mcp;
 mod pack;
+mod pack_cli;
 mod quality;
 mod search;
 mod store;
