@@ -16,6 +16,7 @@ mod observability;
 mod pack;
 mod playbooks;
 mod playbooks_cli;
+mod pack_cli;
 mod quality;
 mod research;
 mod sampling;

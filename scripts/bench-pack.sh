@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Speed benchmark of `codifier pack` against repomix (npm) and code2prompt (crates.io), and the
+# floor (walk + read + parallel o200k tokenize + write: examples/pack_floor.rs). Not run in CI.
+#
+#   bash scripts/bench-pack.sh <checkout-dir>...
+#
+# Same files for every tool: codifier lists the files it keeps with its defaults (.gitignore,
+# default ignores, no binaries, no files with secrets); they are copied to <work>/<name>-aligned
+# and every tool packs that copy with its own defaults, so differences in default ignores do not
+# change what is measured. Each tool's output is checked for how many files it really included.
+# Settings: XML output, exact o200k token counts, secret scan on where the tool has one
+# (codifier: on; repomix: its secretlint check, on by default; code2prompt: has none).
+#
+# Environment: RUNS (default 5), WORK (default a new temp dir), REPOMIX (a repomix binary; else
+# npm installs it into WORK), CODE2PROMPT (a code2prompt binary; else `cargo install` into WORK,
+# which compiles for many minutes).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+[ $# -ge 1 ] || { echo "usage: $0 <checkout-dir>..." >&2; exit 2; }
+RUNS=${RUNS:-5}
+WORK=${WORK:-$(mktemp -d -t codifier-bench-XXXXXX)}
+mkdir -p "$WORK"
+echo "work directory: $WORK" >&2
+
+cargo build --release --bin codifier --example pack_floor >&2
+CODIFIER="$PWD/target/release/codifier"
+FLOOR="$PWD/target/release/examples/pack_floor"
+if [ -z "${REPOMIX:-}" ]; then
+    npm install --silent --prefix "$WORK/npm" repomix >&2
+    REPOMIX="$WORK/npm/node_modules/.bin/repomix"
+fi
+if [ -z "${CODE2PROMPT:-}" ]; then
+    cargo install --quiet code2prompt --root "$WORK/c2p" >&2
+    CODE2PROMPT="$WORK/c2p/bin/code2prompt"
+fi
+command -v hyperfine >/dev/null || { echo "install hyperfine (apt-get install hyperfine)" >&2; exit 1; }
+
+peak_rss_mb() { # command... → peak resident memory in MB
+    /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}'
+}
+
+printf '| repository | tool | median s | peak MB | files in output |\n|---|---|---|---|---|\n' > "$WORK/table.md"
+for source in "$@"; do
+    name=$(basename "$source")
+    aligned="$WORK/$name-aligned"
+    "$CODIFIER" pack "$source" --no-cache --style json -o "$WORK/$name-list.json" 2>/dev/null
+    python3 - "$WORK/$name-list.json" "$source" "$aligned" <<'EOF'
+import json, os, shutil, sys
+listing, source, target = sys.argv[1:]
+files = [f["path"] for f in json.load(open(listing))["files"]]
+for path in files:
+    os.makedirs(os.path.dirname(os.path.join(target, path)), exist_ok=True)
+    shutil.copyfile(os.path.join(source, path), os.path.join(target, path))
+print(f"{len(files)} files aligned", file=sys.stderr)
+EOF
+    total=$(find "$aligned" -type f | wc -l)
+    out="$WORK/$name-out"
+    mkdir -p "$out"
+    declare -A cmd=(
+        [codifier]="$CODIFIER pack $aligned --no-cache -o $out/codifier.xml"
+        [codifier-cached]="$CODIFIER pack $aligned -o $out/codifier-cached.xml"
+        [floor]="$FLOOR $aligned $out/floor.xml"
+        [repomix]="$REPOMIX $aligned --style xml -o $out/repomix.xml --quiet"
+        [code2prompt]="$CODE2PROMPT $aligned --output-format xml --output-file $out/code2prompt.xml --tokenizer o200k --no-clipboard"
+    )
+    # The cached variant reads a warm token-count cache (a re-pack of an unchanged repository).
+    export CODIFIER_DATA_DIR="$WORK/data"
+    ${cmd[codifier-cached]} 2>/dev/null
+    hyperfine --style basic --runs "$RUNS" --warmup 1 --export-json "$WORK/$name-times.json" \
+        -n codifier "${cmd[codifier]}" -n codifier-cached "${cmd[codifier-cached]}" \
+        -n floor "${cmd[floor]}" -n repomix "${cmd[repomix]}" -n code2prompt "${cmd[code2prompt]}" >&2
+    for tool in codifier codifier-cached floor repomix code2prompt; do
+        median=$(python3 -c "import json,sys; r=[x for x in json.load(open(sys.argv[1]))['results'] if x['command']==sys.argv[2]][0]; print(f\"{r['median']:.2f}\")" "$WORK/$name-times.json" "$tool")
+        # shellcheck disable=SC2086
+        peak=$(peak_rss_mb ${cmd[$tool]})
+        case $tool in
+            code2prompt) files=$(grep -c '^<file path=\|^`[^`]*`:$\|^<[a-zA-Z0-9_./-]*>$' "$out/code2prompt.xml" || true) ;;
+            *) files=$(grep -c '^<file path=' "$out/${tool}.xml" || true) ;;
+        esac
+        printf '| %s (%s files) | %s | %s | %s | %s |\n' "$name" "$total" "$tool" "$median" "$peak" "$files" >> "$WORK/table.md"
+    done
+done
+cat "$WORK/table.md"
