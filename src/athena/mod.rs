@@ -223,6 +223,7 @@ impl Athena {
                         .get("columns")
                         .cloned()
                         .and_then(|columns| serde_json::from_value::<Vec<ColumnInfo>>(columns).ok())
+                        .map(results::normalize_columns)
                         .ok_or_else(|| unexpected("describe_table", "no `columns` list"))?,
                     table,
                     error: None,

@@ -175,6 +175,35 @@ pub(super) fn cap_names(names: Vec<String>, notices: &mut Vec<String>) -> (Vec<S
     (kept, cut)
 }
 
+/// Tidies `DESCRIBE` rows. Athena returns Hive-style text, one line per column with name, type
+/// and comment separated by tabs in a single `col_name` field, followed by a `# Partition
+/// Information` section that lists the partition columns again. The sidecar passes such a line
+/// whole as the name with an empty type, so split it, drop blank and `#` lines, and keep each
+/// column once.
+pub(super) fn normalize_columns(columns: Vec<ColumnInfo>) -> Vec<ColumnInfo> {
+    let mut seen = std::collections::HashSet::new();
+    columns
+        .into_iter()
+        .map(|column| {
+            if !column.data_type.is_empty() || !column.name.contains('\t') {
+                return column;
+            }
+            let mut parts = column.name.split('\t').map(str::trim);
+            ColumnInfo {
+                name: parts.next().unwrap_or_default().to_owned(),
+                data_type: parts.next().unwrap_or_default().to_owned(),
+                comment: parts.next().unwrap_or_default().to_owned(),
+            }
+        })
+        .map(|column| ColumnInfo {
+            name: column.name.trim().to_owned(),
+            ..column
+        })
+        .filter(|column| !column.name.is_empty() && !column.name.starts_with('#'))
+        .filter(|column| seen.insert(column.name.clone()))
+        .collect()
+}
+
 /// Keeps the descriptions within the byte budget: tables past it lose their columns, and the
 /// caller is told which.
 pub(super) fn cap_described(described: &mut [TableDescription], notices: &mut Vec<String>) -> bool {
@@ -437,6 +466,41 @@ mod tests {
         assert!(outcome.markdown.len() <= MAX_RESULT_BYTES);
         assert!(outcome.markdown.contains("the text was cut at 100 KB"));
         assert!(outcome.truncated);
+    }
+
+    #[test]
+    fn hive_style_describe_lines_are_split_and_partition_columns_kept_once() {
+        let line = |name: &str| ColumnInfo {
+            name: name.into(),
+            data_type: String::new(),
+            comment: String::new(),
+        };
+        let columns = normalize_columns(vec![
+            line("name                \tstring              \tthe user's name    "),
+            line("dt                  \tstring              \t                    "),
+            line(""),
+            line("# Partition Information"),
+            line("# col_name            \tdata_type           \tcomment             "),
+            line(""),
+            line("dt                  \tstring              \t                    "),
+            ColumnInfo {
+                name: "email".into(),
+                data_type: "string".into(),
+                comment: String::new(),
+            },
+        ]);
+        let shown: Vec<(&str, &str, &str)> = columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.data_type.as_str(), c.comment.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("name", "string", "the user's name"),
+                ("dt", "string", ""),
+                ("email", "string", "")
+            ]
+        );
     }
 
     #[test]

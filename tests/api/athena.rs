@@ -251,6 +251,19 @@ async fn a_read_key_lists_describes_and_queries_through_the_real_sidecar() {
                     &["email", "string", "contact"]
                 ],
             ),
+            // Athena's own DESCRIBE shape: Hive-style lines, tab-separated, in one column.
+            result_set(
+                &["col_name"],
+                &[
+                    &["order_id            \tbigint              \t"],
+                    &["total               \tdouble              \tin euros"],
+                    &["dt                  \tstring              \t"],
+                    &[""],
+                    &["# Partition Information"],
+                    &["# col_name            \tdata_type           \tcomment"],
+                    &["dt                  \tstring              \t"],
+                ],
+            ),
         ]))
         .await;
         let listed = ok(&list_tables(&client, "warehouse").await);
@@ -264,9 +277,16 @@ async fn a_read_key_lists_describes_and_queries_through_the_real_sidecar() {
         let described = ok(&call(
             &client,
             "query_data",
-            json!({"operation": "describe-tables", "project_id": "warehouse", "table_names": "users"}),
+            json!({"operation": "describe-tables", "project_id": "warehouse", "table_names": ["users", "orders"]}),
         )
         .await);
+        let orders = &described["described"][1];
+        assert_eq!(orders["table"], "orders");
+        assert_eq!(
+            orders["columns"],
+            json!([{"name": "total", "type": "double", "comment": "in euros"}, {"name": "dt", "type": "string"}]),
+            "split, the partition section folded in, and `order_id` dropped by the sidecar"
+        );
         let columns = &described["described"][0]["columns"];
         assert_eq!(
             columns[0]["name"], "name",
