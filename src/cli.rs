@@ -1,5 +1,5 @@
 //! The `codifier` command line: `serve`, `stdio`, `migrate`, `reembed`, `keys create|list|revoke`,
-//! `projects create|list` and `bench`. Commands that create things print JSON on stdout (for
+//! `projects create|list`, `playbooks validate|list`, `pack`, `connect` and `bench`. Commands that create things print JSON on stdout (for
 //! scripts) and a hint for people on stderr.
 
 use std::net::SocketAddr;
@@ -42,8 +42,30 @@ pub enum Command {
     /// Create and list projects.
     #[command(subcommand)]
     Projects(ProjectsCommand),
+    /// Print or write (`--write`) the configuration an MCP client needs to reach a server.
+    Connect(crate::connect::ConnectArgs),
+    /// Pack a repository (URL or local directory) into one AI-readable document, written to a
+    /// file or stdout; with --project, store it as a snapshot instead.
+    Pack(Box<crate::packer::command::PackArgs>),
     /// Benchmark: seed a project, serve on 127.0.0.1 and measure fetch_context latency and recall.
     Bench(crate::bench::BenchArgs),
+    /// Check playbook files and list the playbooks this server offers.
+    #[command(subcommand)]
+    Playbooks(PlaybooksCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlaybooksCommand {
+    /// Validate a playbook file: prints its outline, or the file, step and reason of each mistake.
+    Validate {
+        /// The playbook YAML file.
+        file: std::path::PathBuf,
+        /// A directory of extra `*.md.j2` templates (default: CODIFIER_TEMPLATES_DIR).
+        #[arg(long)]
+        templates: Option<std::path::PathBuf>,
+    },
+    /// List the playbooks this server offers (shipped, plus CODIFIER_PLAYBOOKS_DIR).
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,13 +121,19 @@ fn plain(error: KnowledgeError) -> anyhow::Error {
 
 /// Runs one command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Connect(args) = &cli.command {
+        // Needs no database and no server configuration.
+        return crate::connect::run(args);
+    }
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
         _ => None,
     };
     let mut config = Config::from_env(listen)?;
-    if matches!(cli.command, Command::Bench(_)) && std::env::var_os("CODIFIER_LOG").is_none() {
-        // The benchmark's own report is the output; per-request logs would drown it.
+    if matches!(cli.command, Command::Bench(_) | Command::Pack(_))
+        && std::env::var_os("CODIFIER_LOG").is_none()
+    {
+        // The command's own report is the output; per-request logs would drown it.
         config.log_filter = "warn".into();
     }
     app::init_tracing(&config);
@@ -118,9 +146,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stdio => app::run_stdio(config).await,
         Command::Reembed => app::reembed(&config).await,
         Command::Bench(args) => crate::bench::run(config, args).await,
+        Command::Playbooks(command) => crate::playbooks::cli::run(&config, command),
+        Command::Connect(_) => unreachable!("handled before the configuration is read"),
+        Command::Pack(args) => crate::packer::command::run(config, *args).await,
         Command::Migrate => {
             app::open_store(&config).await?;
-            eprintln!("the database schema is up to date");
+            eprintln!(
+                "the database schema is up to date: {}",
+                crate::config::redact_url(&config.database_url)
+            );
             Ok(())
         }
         Command::Projects(ProjectsCommand::Create { name, org }) => {

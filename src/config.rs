@@ -51,8 +51,67 @@ pub struct Config {
     pub embeddings: EmbeddingsConfig,
     /// `CODIFIER_DUPLICATE_THRESHOLD`: similarity at which a new memory is called a near duplicate.
     pub duplicate_threshold: f32,
+    /// `CODIFIER_PUBLIC_URL` (else `https://$FLY_APP_NAME.fly.dev` on Fly.io): the base URL
+    /// clients reach the server at, named in the protected-resource document.
+    pub public_url: Option<String>,
+    /// `CODIFIER_AUTHORIZATION_SERVERS`: OAuth authorization server URLs (comma-separated).
+    pub authorization_servers: Vec<String>,
+    /// `CODIFIER_SHUTDOWN_GRACE_SECONDS`: how long in-flight requests may finish after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// `CODIFIER_METRICS_LISTEN`: a separate address serving `/metrics` without a key (for a
+    /// scraper on the operator's private network); without it `/metrics` needs the operator token.
+    pub metrics_listen: Option<SocketAddr>,
     /// The Athena sidecar (`CODIFIER_ATHENA_*`); `None` when `CODIFIER_ATHENA_COMMAND` is unset.
     pub athena: Option<crate::athena::AthenaConfig>,
+    /// Playbooks (`CODIFIER_PLAYBOOKS_DIR`, `CODIFIER_TEMPLATES_DIR`, `CODIFIER_SAMPLING_*`).
+    pub playbooks: PlaybooksConfig,
+    /// `CODIFIER_PACK_*` and the forge tokens: see [`crate::packer::PackerSettings`].
+    pub packer: crate::packer::PackerSettings,
+}
+
+/// Where extra playbooks and templates come from, and how generate steps use MCP sampling.
+#[derive(Debug, Clone)]
+pub struct PlaybooksConfig {
+    /// `CODIFIER_PLAYBOOKS_DIR`: `*.yaml` playbooks that add to or replace the shipped ones.
+    pub playbooks_dir: Option<PathBuf>,
+    /// `CODIFIER_TEMPLATES_DIR`: `*.md.j2` templates that add to or replace the shipped ones.
+    pub templates_dir: Option<PathBuf>,
+    /// `CODIFIER_SAMPLING`: generate through the client's model when it supports MCP sampling.
+    pub sampling: bool,
+    /// `CODIFIER_SAMPLING_TIMEOUT_SECONDS`: how long to wait for the client's model.
+    pub sampling_timeout: Duration,
+}
+
+impl Default for PlaybooksConfig {
+    fn default() -> Self {
+        Self {
+            playbooks_dir: None,
+            templates_dir: None,
+            sampling: true,
+            sampling_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+fn playbooks_from_env() -> anyhow::Result<PlaybooksConfig> {
+    let sampling = match var("CODIFIER_SAMPLING").as_deref() {
+        None | Some("on") | Some("true") | Some("1") => true,
+        Some("off") | Some("false") | Some("0") => false,
+        Some(other) => bail!("CODIFIER_SAMPLING={other:?} is not `on` or `off`"),
+    };
+    let seconds = parse_var::<u64>("CODIFIER_SAMPLING_TIMEOUT_SECONDS", "a number of seconds")?
+        .unwrap_or(120);
+    if seconds == 0 {
+        bail!(
+            "CODIFIER_SAMPLING_TIMEOUT_SECONDS is 0: set CODIFIER_SAMPLING=off to turn sampling off"
+        );
+    }
+    Ok(PlaybooksConfig {
+        playbooks_dir: var("CODIFIER_PLAYBOOKS_DIR").map(PathBuf::from),
+        templates_dir: var("CODIFIER_TEMPLATES_DIR").map(PathBuf::from),
+        sampling,
+        sampling_timeout: Duration::from_secs(seconds),
+    })
 }
 
 impl std::fmt::Debug for Config {
@@ -71,7 +130,13 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("embeddings", &self.embeddings)
             .field("duplicate_threshold", &self.duplicate_threshold)
+            .field("public_url", &self.public_url)
+            .field("authorization_servers", &self.authorization_servers)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("metrics_listen", &self.metrics_listen)
             .field("athena", &self.athena)
+            .field("playbooks", &self.playbooks)
+            .field("packer", &self.packer)
             .finish()
     }
 }
@@ -160,9 +225,35 @@ impl Config {
                 .collect(),
             None => vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
         };
-        if let Some(app) = var("FLY_APP_NAME") {
+        let fly_app = var("FLY_APP_NAME");
+        if let Some(app) = &fly_app {
             allowed_hosts.push(format!("{app}.fly.dev"));
         }
+        let public_url = var("CODIFIER_PUBLIC_URL")
+            .or_else(|| fly_app.map(|app| format!("https://{app}.fly.dev")));
+        if let Some(url) = &public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            bail!("CODIFIER_PUBLIC_URL={url:?} is not an http(s) URL");
+        }
+        let authorization_servers: Vec<String> = var("CODIFIER_AUTHORIZATION_SERVERS")
+            .map(|list| {
+                list.split(',')
+                    .map(|url| url.trim().to_owned())
+                    .filter(|url| !url.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(url) = authorization_servers
+            .iter()
+            .find(|url| !url.starts_with("https://"))
+        {
+            bail!("CODIFIER_AUTHORIZATION_SERVERS: {url:?} is not an https:// URL");
+        }
+        let shutdown_grace = Duration::from_secs(
+            parse_var::<u64>("CODIFIER_SHUTDOWN_GRACE_SECONDS", "a number of seconds")?
+                .unwrap_or(10),
+        );
         let log_format = match var("CODIFIER_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -188,7 +279,9 @@ impl Config {
         }
         Ok(Self {
             athena: crate::athena::AthenaConfig::from_env()?,
+            packer: crate::packer::PackerSettings::from_env()?,
             embeddings: embeddings_from_env()?,
+            playbooks: playbooks_from_env()?,
             duplicate_threshold,
             database_url,
             listen,
@@ -199,6 +292,13 @@ impl Config {
             key_cache_ttl,
             max_body_bytes,
             addr_file: var("CODIFIER_ADDR_FILE").map(PathBuf::from),
+            public_url,
+            authorization_servers,
+            shutdown_grace,
+            metrics_listen: parse_var::<SocketAddr>(
+                "CODIFIER_METRICS_LISTEN",
+                "an address like 0.0.0.0:9091",
+            )?,
         })
     }
 }

@@ -10,7 +10,9 @@
 //! - [`embeddings`]: the [`embeddings::Embedder`] trait: local model, OpenAI-compatible HTTP, or none.
 //! - [`knowledge`]: domain types and services for projects and memories; every call takes an identity.
 //! - [`store`]: the [`store::Store`] trait and its SQLite and Postgres (row-level security) backends.
+//! - [`packer`]: the native repository packer (clone, walk, secrets, tokens, render); sync code.
 //! - [`mcp`]: the one rmcp handler ([`mcp::CodifierServer`]) and its tools.
+//! - [`playbooks`]: YAML-defined, resumable workflows: format, loader, templates, runner.
 //! - [`http`]: the axum router: auth, host checks, `/health`, Streamable HTTP and legacy SSE.
 //! - [`bench`]: `codifier bench`, the load and recall benchmark.
 
@@ -20,8 +22,12 @@ pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod embeddings;
 pub mod http;
 pub mod knowledge;
 pub mod mcp;
+pub mod metrics;
+pub mod packer;
+pub mod playbooks;
 pub mod store;

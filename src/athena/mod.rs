@@ -8,6 +8,7 @@
 mod caps;
 pub mod config;
 mod operations;
+pub mod playbook;
 pub mod results;
 mod sidecar;
 pub mod sql_guard;
@@ -115,6 +116,8 @@ pub fn validate_name(field: &str, name: &str) -> Result<String, AthenaError> {
 pub struct Athena {
     config: AthenaConfig,
     current: Mutex<Option<Arc<Sidecar>>>,
+    /// Whether a sidecar was ever started: every later start is a restart (for `/metrics`).
+    started_once: std::sync::atomic::AtomicBool,
 }
 
 impl Athena {
@@ -122,6 +125,7 @@ impl Athena {
         Arc::new(Self {
             config,
             current: Mutex::new(None),
+            started_once: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -244,6 +248,12 @@ impl Athena {
                 }
             ))
         })?;
+        if self
+            .started_once
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            crate::metrics::global().sidecar_restarted();
+        }
         let started = Arc::new(started);
         *current = Some(started.clone());
         Ok(started)

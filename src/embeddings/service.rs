@@ -161,7 +161,15 @@ pub async fn backfill(
 ) -> anyhow::Result<u64> {
     let model = embedder.model().clone();
     let mut embedded = 0;
-    for project in store.list_projects().await? {
+    let projects = store.list_projects().await?;
+    // The backlog gauge: counted once per pass, then counted down batch by batch.
+    let mut waiting = 0;
+    for project in &projects {
+        let (done, total) = store.embedding_progress(project.id, &model).await?;
+        waiting += total.saturating_sub(done);
+    }
+    crate::metrics::global().set_embedding_backlog(waiting);
+    for project in projects {
         loop {
             let jobs = store
                 .pending_embeddings(project.id, &model, BACKFILL_BATCH)
@@ -177,6 +185,8 @@ pub async fn backfill(
                     .await?;
             }
             embedded += jobs.len() as u64;
+            waiting = waiting.saturating_sub(jobs.len() as u64);
+            crate::metrics::global().set_embedding_backlog(waiting);
             let (done, total) = store.embedding_progress(project.id, &model).await?;
             progress(&project.name, done, total);
             if (jobs.len() as u32) < BACKFILL_BATCH {

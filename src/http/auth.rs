@@ -65,8 +65,29 @@ pub async fn require_key(
             request.extensions_mut().insert(identity);
             next.run(request).await
         }
-        Err(failure) => ApiError::new(StatusCode::UNAUTHORIZED, failure.code(), failure.message())
-            .into_response(),
+        Err(failure) => {
+            let mut response =
+                ApiError::new(StatusCode::UNAUTHORIZED, failure.code(), failure.message())
+                    .into_response();
+            if !state.authorization_servers.is_empty() {
+                // Point OAuth-capable clients at the protected-resource document.
+                let metadata = format!(
+                    "{}{}",
+                    super::discovery::base_url(&state, request.headers()),
+                    super::discovery::PATH
+                );
+                let challenge = format!(
+                    "Bearer resource_metadata=\"{metadata}\", error=\"invalid_token\", error_description=\"{}\"",
+                    failure.code()
+                );
+                if let Ok(value) = header::HeaderValue::from_str(&challenge) {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            response
+        }
     }
 }
 

@@ -1,10 +1,13 @@
-//! The HTTP edge: one axum router with `/health` (no key), Streamable HTTP at `/mcp`, and the
-//! legacy HTTP+SSE transport at `/sse` + `/messages`. Every route but `/health` checks the `Host`
-//! header against the allowed hosts and requires `Authorization: Bearer <key>`.
+//! The HTTP edge: one axum router with `/health` (no key), Streamable HTTP at `/mcp`, the
+//! legacy HTTP+SSE transport at `/sse` + `/messages`, and the OAuth protected-resource document
+//! (no key). Every route but `/health` checks the `Host` header against the allowed hosts; the
+//! MCP routes require `Authorization: Bearer <key>`.
 
 mod auth;
+mod discovery;
 mod error;
 mod health;
+mod observe;
 mod sessions;
 mod sse;
 
@@ -27,6 +30,9 @@ use crate::store::Store;
 
 pub use error::ApiError;
 
+/// The header carrying a request's id, in both directions.
+pub const REQUEST_ID: &str = "x-request-id";
+
 /// What every HTTP handler shares.
 #[derive(Clone)]
 pub struct HttpState {
@@ -37,6 +43,10 @@ pub struct HttpState {
     pub sse: sse::SseSessions,
     pub shutdown: CancellationToken,
     pub max_body_bytes: usize,
+    /// `CODIFIER_PUBLIC_URL`: the base URL clients use, when it cannot be read off the request.
+    pub public_url: Option<Arc<str>>,
+    /// `CODIFIER_AUTHORIZATION_SERVERS`: OAuth authorization servers to name to clients.
+    pub authorization_servers: Arc<Vec<String>>,
 }
 
 /// Builds the router. `shutdown` ends open SSE streams and MCP sessions when cancelled.
@@ -55,6 +65,8 @@ pub fn router(config: &Config, services: Services, shutdown: CancellationToken) 
         sse: sse::SseSessions::default(),
         shutdown: shutdown.clone(),
         max_body_bytes: config.max_body_bytes,
+        public_url: config.public_url.as_deref().map(Arc::from),
+        authorization_servers: Arc::new(config.authorization_servers.clone()),
     };
 
     let mut mcp_config =
@@ -65,7 +77,10 @@ pub fn router(config: &Config, services: Services, shutdown: CancellationToken) 
     mcp_config.session_store = Some(Arc::new(sessions::StoredSessions::new(store.clone())));
     let handler_services = services.clone();
     let mcp_service = StreamableHttpService::new(
-        move || Ok(CodifierServer::for_http(handler_services.clone())),
+        move || {
+            Ok(CodifierServer::for_http(handler_services.clone())
+                .counted(crate::metrics::Transport::StreamableHttp))
+        },
         Arc::new(LocalSessionManager::default()),
         mcp_config,
     );
@@ -78,6 +93,7 @@ pub fn router(config: &Config, services: Services, shutdown: CancellationToken) 
         ))
         .route("/sse", get(sse::open))
         .route("/messages", post(sse::message))
+        .route("/metrics", get(observe::metrics_for_operator))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
@@ -87,10 +103,30 @@ pub fn router(config: &Config, services: Services, shutdown: CancellationToken) 
             auth::require_allowed_host,
         ));
 
+    let discovery = Router::new()
+        .route(discovery::PATH, get(discovery::protected_resource))
+        .route(
+            &format!("{}/{{*resource}}", discovery::PATH),
+            get(discovery::protected_resource),
+        )
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_allowed_host,
+        ));
+
     Router::new()
         .route("/health", get(health::health))
+        .merge(discovery)
         .merge(protected)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::from_fn(observe::request_context))
         .with_state(state)
+}
+
+/// The router of the separate metrics address (`CODIFIER_METRICS_LISTEN`): `/metrics` only.
+pub fn metrics_router() -> Router {
+    Router::new()
+        .route("/metrics", get(observe::metrics_open))
+        .fallback(error::not_found)
 }

@@ -89,7 +89,8 @@ pub async fn open(
     );
 
     let stop = state.shutdown.child_token();
-    let handler = CodifierServer::for_http(state.services.clone());
+    let handler =
+        CodifierServer::for_http(state.services.clone()).counted(crate::metrics::Transport::Sse);
     let transport = (
         to_client,
         tokio_stream::wrappers::ReceiverStream::new(from_client),

@@ -27,6 +27,10 @@ pub struct Services {
     pub duplicate_threshold: f32,
     /// The Athena sidecar client, when one is configured (`query_data`, playbook data queries).
     pub athena: Option<Arc<crate::athena::Athena>>,
+    /// The playbook engine (catalog, runner and the capabilities its steps call).
+    pub playbooks: Arc<crate::playbooks::Engine>,
+    /// What the operator allows `pack_repo` (private networks, limits, forge tokens).
+    pub packer: crate::packer::PackerSettings,
 }
 
 /// An existing memory that a new one nearly repeats.

@@ -3,8 +3,10 @@
 
 mod limits;
 pub mod memories;
+pub mod pack_skill;
 pub mod projects;
 pub mod search;
+pub mod snapshots;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

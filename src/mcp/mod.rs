@@ -3,7 +3,10 @@
 //! never know which transport carried the call. The caller's [`Identity`] comes from the HTTP
 //! request parts the transport attaches to each request, or is the local user over stdio.
 
+mod playbook_render;
+mod prompts;
 mod render;
+mod sampling;
 mod tools;
 
 use std::sync::{Arc, Mutex};
@@ -29,6 +32,8 @@ pub struct CodifierServer {
     /// The active project of a connection that has no stored session (stdio, legacy SSE).
     active_project: Arc<Mutex<Option<Uuid>>>,
     tool_router: rmcp::handler::server::router::tool::ToolRouter<Self>,
+    /// Keeps this connection counted in the open-sessions gauge while any clone is alive.
+    session_gauge: Option<Arc<crate::metrics::SessionGauge>>,
 }
 
 impl CodifierServer {
@@ -51,8 +56,17 @@ impl CodifierServer {
             tool_router: Self::project_tools()
                 + Self::memory_tools()
                 + Self::revision_tools()
-                + Self::query_data_tools(),
+                + Self::query_data_tools()
+                + Self::playbook_tools()
+                + Self::snapshot_tools(),
+            session_gauge: None,
         }
+    }
+
+    /// Counts this handler as an open session of `transport` for as long as it lives.
+    pub fn counted(mut self, transport: crate::metrics::Transport) -> Self {
+        self.session_gauge = Some(crate::metrics::global().session_opened(transport));
+        self
     }
 
     /// Who is calling: the identity the HTTP layer attached, else the local user.
@@ -156,18 +170,48 @@ impl CodifierServer {
         O: Serialize,
         Fut: Future<Output = Result<O, KnowledgeError>>,
     {
-        let params = match parse_args::<P>(tool, arguments) {
-            Ok(params) => params,
-            Err(result) => return Ok(result),
+        let started = std::time::Instant::now();
+        let project = arguments
+            .get("project_id")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        let identity = self.identity(ctx);
+        let caller = identity
+            .as_ref()
+            .map_or_else(|_| "none".to_owned(), Identity::label);
+        let result = match (parse_args::<P>(tool, arguments), identity) {
+            (Err(result), _) | (_, Err(result)) => result,
+            (Ok(params), Ok(identity)) => match action(params, identity).await {
+                Ok(output) => tool_success(render(&output), &output),
+                Err(error) => knowledge_error(error),
+            },
         };
-        let identity = match self.identity(ctx) {
-            Ok(identity) => identity,
-            Err(result) => return Ok(result),
+        let took = started.elapsed();
+        let outcome = if result.is_error == Some(true) {
+            "tool_error"
+        } else {
+            "ok"
         };
-        Ok(match action(params, identity).await {
-            Ok(output) => tool_success(render(&output), &output),
-            Err(error) => knowledge_error(error),
-        })
+        crate::metrics::global().tool_call(tool, outcome, took);
+        tracing::info!(
+            tool,
+            outcome,
+            caller,
+            project = project.as_deref().unwrap_or("-"),
+            request_id = Self::request_id(ctx).as_deref().unwrap_or("-"),
+            duration_ms = took.as_secs_f64() * 1000.0,
+            "tool call"
+        );
+        Ok(result)
+    }
+
+    /// The id the HTTP layer gave the request carrying this call (`x-request-id`).
+    fn request_id(ctx: &RequestContext<RoleServer>) -> Option<String> {
+        ctx.extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.headers.get(crate::http::REQUEST_ID))
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
     }
 }
 
@@ -218,16 +262,45 @@ pub(crate) fn parse_args<T: serde::de::DeserializeOwned>(
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for CodifierServer {
     fn get_info(&self) -> ServerConfig {
-        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_prompts()
+            .build();
+        let mut info = ServerConfig::new(capabilities);
         info.server_info = rmcp::model::Implementation::new("codifier", env!("CARGO_PKG_VERSION"));
         info.instructions = Some(
             "Codifier keeps a team's institutional memory per project. Use manage_projects to list \
              projects and `switch` to one; fetch_context to read memories (filter by memory_type, \
              tags, time, or a `query` ranked by meaning and words); update_memory to store or correct one \
              (earlier versions are kept: memory_history, restore_memory); delete_memory to retire one; \
-             query_data to read the Athena data warehouse (read-only SELECT)."
+             query_data to read the Athena data warehouse (read-only SELECT). \
+             Guided playbooks (also offered as prompts): run_playbook starts or resumes one, \
+             advance_step answers its current step, playbook_sessions lists a project's sessions."
                 .into(),
         );
         info
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListPromptsResult, rmcp::ErrorData> {
+        Ok(prompts::list(&self.services.playbooks.catalog))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: rmcp::model::GetPromptRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetPromptResponse, rmcp::ErrorData> {
+        let identity = self.identity(&ctx).map_err(|_| {
+            rmcp::ErrorData::invalid_request("this request carries no verified API key", None)
+        })?;
+        let arguments = request.arguments.unwrap_or_default();
+        let catalog = &self.services.playbooks.catalog;
+        prompts::get(catalog, &self.store, &identity, &request.name, arguments)
+            .await
+            .map(Into::into)
     }
 }

@@ -7,6 +7,8 @@
 
 pub mod model;
 pub mod postgres;
+pub mod sessions;
+pub mod snapshots;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -17,6 +19,11 @@ use uuid::Uuid;
 use crate::embeddings::EmbeddingModel;
 
 pub use model::*;
+pub use sessions::{PlaybookSession, SessionStatus, StepMemory};
+pub use snapshots::{
+    NewSnapshotFile, Snapshot, SnapshotChunk, SnapshotDraft, SnapshotFileEntry, SnapshotFileText,
+    SnapshotStore,
+};
 
 /// What can go wrong in the store, by the kind a caller branches on.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +44,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The persistence interface shared by the SQLite and Postgres backends.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: SnapshotStore + Send + Sync + 'static {
     /// Which backend this is (`sqlite` or `postgres`), for health and logs.
     fn backend(&self) -> &'static str;
     /// Answers when the database answers.
@@ -162,6 +169,45 @@ pub trait Store: Send + Sync + 'static {
     async fn find_api_key(&self, prefix: &str) -> StoreResult<Option<ApiKeySecret>>;
     async fn touch_api_key(&self, id: Uuid) -> StoreResult<()>;
 
+    // Playbook sessions, always inside one project.
+    async fn create_playbook_session(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        session: &PlaybookSession,
+    ) -> StoreResult<()>;
+    async fn get_playbook_session(
+        &self,
+        project: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<PlaybookSession>>;
+    /// A project's sessions, most recently changed first.
+    async fn list_playbook_sessions(
+        &self,
+        project: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<PlaybookSession>>;
+    /// Saves a session's new state, which must carry the stored revision plus one (else
+    /// `Conflict`, and nothing changes), and creates the memories its steps produced in the same
+    /// transaction, noting each one's id as `memory_id` in its step's result.
+    async fn save_playbook_session(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        session: PlaybookSession,
+        memories: &[StepMemory],
+    ) -> StoreResult<(PlaybookSession, Vec<(Memory, WriteOutcome)>)>;
+    /// Keeps `value` under `key` in an active session's collected data (e.g. a `query_data`
+    /// result); the caller caps its size.
+    async fn record_session_data(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        id: Uuid,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<PlaybookSession>;
+
     // MCP sessions of the Streamable HTTP transport.
     async fn load_mcp_session(&self, id: &str) -> StoreResult<Option<McpSessionRecord>>;
     async fn save_mcp_session_params(
@@ -175,15 +221,17 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_mcp_session(&self, id: &str) -> StoreResult<()>;
 }
 
-/// Opens the store a database URL names: `sqlite:` or `postgres:`/`postgresql:`.
+/// Opens the store a database URL names (`sqlite:` or `postgres:`/`postgresql:`), its
+/// operations timed for `/metrics`.
 pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(sqlite::SqliteStore::connect(url).await?)
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+        Arc::new(postgres::PgStore::connect(url).await?)
     } else {
         anyhow::bail!("DATABASE_URL must start with sqlite: or postgres:")
-    }
+    };
+    Ok(Arc::new(crate::metrics::MeteredStore::new(store)))
 }
 
 /// True when a database error is a unique-constraint violation.

@@ -3,6 +3,8 @@
 //! `codifier.project_id`, so row-level security confines them to one project whatever role
 //! `DATABASE_URL` names. Control tables (projects, api_keys, mcp_sessions) use the pool directly.
 
+mod playbook_sessions;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,6 +18,8 @@ use super::*;
 use crate::auth::Role;
 use crate::embeddings::EmbeddingModel;
 use crate::knowledge::MemoryType;
+
+mod snapshots;
 
 /// The role tenant transactions switch to; RLS policies apply to it.
 pub const TENANT_ROLE: &str = "codifier_tenant";
@@ -126,14 +130,19 @@ impl KeyRow {
 }
 
 /// Confines an open transaction to one project: from here on RLS applies to every statement.
+/// In one round trip: `set_config('role', …, true)` is `SET LOCAL ROLE`. Statements are planned
+/// for their actual values (`force_custom_plan`): whether a tag or a word is rare decides whether
+/// a search starts from the term and tag indexes or from the newest memories, and a cached
+/// generic plan would pick one way for every value.
 async fn enter_project(tx: &mut Transaction<'_, Postgres>, project: Uuid) -> StoreResult<()> {
-    sqlx::query("SELECT set_config('codifier.project_id', $1, true)")
-        .bind(project.to_string())
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(&format!("SET LOCAL ROLE {TENANT_ROLE}"))
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "SELECT set_config('codifier.project_id', $1, true), set_config('role', $2, true), \
+         set_config('plan_cache_mode', 'force_custom_plan', true)",
+    )
+    .bind(project.to_string())
+    .bind(TENANT_ROLE)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -181,6 +190,54 @@ async fn memory_where(
         .transpose()
 }
 
+/// Creates a memory inside an open project transaction, or returns the live memory with the same
+/// content. Shared by `create_memory` and the playbook steps that store what a session produced.
+async fn insert_memory(
+    tx: &mut Transaction<'_, Postgres>,
+    project: Uuid,
+    actor: &Actor,
+    draft: &MemoryDraft,
+) -> StoreResult<(Memory, WriteOutcome)> {
+    let hash = content_hash(draft);
+    if let Some(existing) = memory_where(tx, project, "content_hash = $2", &hash).await? {
+        return Ok((existing, WriteOutcome::Unchanged));
+    }
+    let at = now();
+    let sql = format!(
+        "INSERT INTO memories (id, project_id, memory_type, title, content, category, \
+         description, confidence, tags, source_role, content_hash, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+         RETURNING {MEMORY_COLUMNS}"
+    );
+    let memory = sqlx::query_as::<_, MemoryRow>(&sql)
+        .bind(Uuid::new_v4())
+        .bind(project)
+        .bind(draft.memory_type.as_str())
+        .bind(&draft.title)
+        .bind(&draft.content)
+        .bind(&draft.category)
+        .bind(&draft.description)
+        .bind(draft.confidence)
+        .bind(&draft.tags)
+        .bind(&draft.source_role)
+        .bind(&hash)
+        .bind(at)
+        .fetch_one(&mut **tx)
+        .await?
+        .into_memory()?;
+    let detail = memory_audit_detail(None, &memory);
+    audit(
+        tx,
+        project,
+        actor,
+        "memory.create",
+        &memory.id.to_string(),
+        detail,
+    )
+    .await?;
+    Ok((memory, WriteOutcome::Created))
+}
+
 /// Appends the conditions every read shares — live, in the project (RLS confines the rows too;
 /// the explicit filter keeps the indexes in use), and the caller's type, tags and time range —
 /// for a query whose memories table is aliased `m`.
@@ -190,8 +247,21 @@ fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, project: Uuid, filter: &Me
     if let Some(kind) = filter.memory_type {
         sql.push(" AND m.memory_type = ").push_bind(kind.as_str());
     }
-    if !filter.tags.is_empty() {
-        sql.push(" AND m.tags @> ").push_bind(filter.tags.clone());
+    // Each tag through memory_tags' btree: under RLS `tags @>` never uses the GIN index (see
+    // migration 0006), so a rare tag would walk the whole project. One EXISTS per tag lets the
+    // planner start from the tag's rows when it is rare, or walk the newest memories and probe
+    // the primary key when it is common.
+    let mut tags = filter.tags.clone();
+    tags.sort();
+    tags.dedup();
+    for tag in tags {
+        sql.push(
+            " AND EXISTS (SELECT 1 FROM memory_tags t WHERE t.memory_id = m.id AND t.project_id = ",
+        )
+        .push_bind(project)
+        .push(" AND t.tag = ")
+        .push_bind(tag)
+        .push(")");
     }
     if let Some(since) = filter.since {
         sql.push(" AND m.created_at >= ").push_bind(since);
@@ -283,22 +353,16 @@ impl PgStore {
         exact: bool,
     ) -> StoreResult<Vec<Candidate>> {
         let mut tx = self.scoped(project).await?;
-        let settings: &[&str] = if exact {
-            &[
-                "SET LOCAL enable_indexscan = off",
-                "SET LOCAL enable_bitmapscan = off",
-            ]
+        let settings = if exact {
+            "SELECT set_config('enable_indexscan', 'off', true), \
+             set_config('enable_bitmapscan', 'off', true)"
         } else {
             // Filters are applied inside the index scan; iterative scans keep searching until
             // enough rows pass them (pgvector 0.8+).
-            &[
-                "SET LOCAL hnsw.ef_search = 100",
-                "SET LOCAL hnsw.iterative_scan = relaxed_order",
-            ]
+            "SELECT set_config('hnsw.ef_search', '100', true), \
+             set_config('hnsw.iterative_scan', 'relaxed_order', true)"
         };
-        for setting in settings {
-            sqlx::query(setting).execute(&mut *tx).await?;
-        }
+        sqlx::query(settings).execute(&mut *tx).await?;
         let expression = vector_expression(model);
         let distance = format!("{expression} <=> CAST(");
         let mut sql = QueryBuilder::<Postgres>::new(format!("SELECT m.id, 1 - ({distance}"));
@@ -421,46 +485,10 @@ impl Store for PgStore {
         actor: &Actor,
         draft: &MemoryDraft,
     ) -> StoreResult<(Memory, WriteOutcome)> {
-        let hash = content_hash(draft);
         let mut tx = self.scoped(project).await?;
-        if let Some(existing) = memory_where(&mut tx, project, "content_hash = $2", &hash).await? {
-            return Ok((existing, WriteOutcome::Unchanged));
-        }
-        let at = now();
-        let sql = format!(
-            "INSERT INTO memories (id, project_id, memory_type, title, content, category, \
-             description, confidence, tags, source_role, content_hash, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
-             RETURNING {MEMORY_COLUMNS}"
-        );
-        let memory = sqlx::query_as::<_, MemoryRow>(&sql)
-            .bind(Uuid::new_v4())
-            .bind(project)
-            .bind(draft.memory_type.as_str())
-            .bind(&draft.title)
-            .bind(&draft.content)
-            .bind(&draft.category)
-            .bind(&draft.description)
-            .bind(draft.confidence)
-            .bind(&draft.tags)
-            .bind(&draft.source_role)
-            .bind(&hash)
-            .bind(at)
-            .fetch_one(&mut *tx)
-            .await?
-            .into_memory()?;
-        let detail = memory_audit_detail(None, &memory);
-        audit(
-            &mut tx,
-            project,
-            actor,
-            "memory.create",
-            &memory.id.to_string(),
-            detail,
-        )
-        .await?;
+        let written = insert_memory(&mut tx, project, actor, draft).await?;
         tx.commit().await?;
-        Ok((memory, WriteOutcome::Created))
+        Ok(written)
     }
 
     async fn update_memory(
@@ -653,11 +681,40 @@ impl Store for PgStore {
             return Ok(Vec::new());
         }
         let mut tx = self.scoped(project).await?;
+        // Matches come from memory_terms through its btree: under row-level security the GIN
+        // index on `search` is never used (`@@` is not leakproof; see migration 0003), and a
+        // scan of every memory of the project costs ~100 ms at 100,000. The best-covered 2k
+        // matches (by their terms' weights, after the filters) are then ranked by ts_rank_cd.
+        // The lexemes are MATERIALIZED so the lookup compares plain values, which keeps it an
+        // index condition under RLS even in a generic plan.
         let mut sql = QueryBuilder::<Postgres>::new(
-            "SELECT m.id, ts_rank_cd(m.search, q)::float8 AS rank FROM memories m, \
-             to_tsquery('english', ",
+            "WITH lexemes AS MATERIALIZED (SELECT tsvector_to_array(to_tsvector('english', ",
         );
-        sql.push_bind(words.join(if match_all { " & " } else { " | " }))
+        sql.push_bind(words.join(" ")).push(
+            ")) AS l), matched AS (SELECT t.memory_id, sum(t.weight) AS score \
+             FROM memory_terms t, lexemes WHERE t.project_id = ",
+        );
+        sql.push_bind(project)
+            .push(" AND t.term = ANY(lexemes.l) GROUP BY t.memory_id");
+        if match_all {
+            sql.push(" HAVING count(*) = (SELECT cardinality(l) FROM lexemes)");
+        }
+        sql.push("), hits AS (SELECT matched.memory_id, matched.score FROM matched");
+        let filtered = filter.memory_type.is_some()
+            || !filter.tags.is_empty()
+            || filter.since.is_some()
+            || filter.until.is_some();
+        if filtered {
+            sql.push(" JOIN memories m ON m.id = matched.memory_id WHERE ");
+            push_filters(&mut sql, project, filter);
+        }
+        sql.push(" ORDER BY matched.score DESC, matched.memory_id LIMIT ")
+            .push_bind(i64::from(k) * 2)
+            .push(
+                ") SELECT m.id, ts_rank_cd(m.search, q)::float8 AS rank FROM hits \
+                 JOIN memories m ON m.id = hits.memory_id, to_tsquery('english', ",
+            )
+            .push_bind(words.join(if match_all { " & " } else { " | " }))
             .push(") q WHERE m.search @@ q AND ");
         push_filters(&mut sql, project, filter);
         sql.push(" ORDER BY rank DESC, m.id LIMIT ")
@@ -956,6 +1013,52 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn create_playbook_session(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        session: &PlaybookSession,
+    ) -> StoreResult<()> {
+        self.create_session(project, actor, session).await
+    }
+
+    async fn get_playbook_session(
+        &self,
+        project: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<PlaybookSession>> {
+        self.get_session(project, id).await
+    }
+
+    async fn list_playbook_sessions(
+        &self,
+        project: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<PlaybookSession>> {
+        self.list_sessions(project, limit).await
+    }
+
+    async fn save_playbook_session(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        session: PlaybookSession,
+        memories: &[StepMemory],
+    ) -> StoreResult<(PlaybookSession, Vec<(Memory, WriteOutcome)>)> {
+        self.save_session(project, actor, session, memories).await
+    }
+
+    async fn record_session_data(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        id: Uuid,
+        key: &str,
+        value: &Value,
+    ) -> StoreResult<PlaybookSession> {
+        self.record_data(project, actor, id, key, value).await
     }
 
     async fn load_mcp_session(&self, id: &str) -> StoreResult<Option<McpSessionRecord>> {

@@ -1,6 +1,8 @@
 //! The embedded SQLite backend: one file (WAL mode), no setup. Project scoping is by `WHERE`
 //! clauses on every tenant query; the trait makes the project a required argument.
 
+mod playbook_sessions;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,6 +16,8 @@ use uuid::Uuid;
 use super::*;
 use crate::auth::Role;
 use crate::knowledge::MemoryType;
+
+mod snapshots;
 
 /// The SQLite store.
 #[derive(Clone)]
@@ -222,6 +226,59 @@ async fn write_revision(
 }
 
 impl SqliteStore {
+    /// Creates a memory inside an open write transaction, or returns the live memory with the
+    /// same content. Shared by `create_memory` and the playbook steps that store what a session
+    /// produced.
+    async fn insert_memory(
+        tx: &mut Transaction<'_, Sqlite>,
+        project: Uuid,
+        actor: &Actor,
+        draft: &MemoryDraft,
+    ) -> StoreResult<(Memory, WriteOutcome)> {
+        let hash = content_hash(draft);
+        if let Some(existing) = Self::memory_with_hash(tx, project, &hash).await? {
+            return Ok((existing, WriteOutcome::Unchanged));
+        }
+        let (id, at) = (Uuid::new_v4(), now());
+        sqlx::query(
+            "INSERT INTO memories (id, project_id, memory_type, title, content, category, \
+             description, confidence, tags, source_role, content_hash, created_at, updated_at, \
+             search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(project.to_string())
+        .bind(draft.memory_type.as_str())
+        .bind(&draft.title)
+        .bind(draft.content.to_string())
+        .bind(&draft.category)
+        .bind(&draft.description)
+        .bind(draft.confidence)
+        .bind(serde_json::to_string(&draft.tags).unwrap_or_else(|_| "[]".into()))
+        .bind(&draft.source_role)
+        .bind(&hash)
+        .bind(ts(at))
+        .bind(ts(at))
+        .bind(content_text(&draft.content))
+        .execute(&mut **tx)
+        .await?;
+        let memory = Self::memory_in(tx, project, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("memory".into()))?;
+        let detail = memory_audit_detail(None, &memory);
+        audit(
+            tx,
+            Some(project),
+            actor,
+            "memory.create",
+            &id.to_string(),
+            detail,
+        )
+        .await?;
+        Ok((memory, WriteOutcome::Created))
+    }
+}
+
+impl SqliteStore {
     /// A write transaction that takes SQLite's write lock up front (`BEGIN IMMEDIATE`): a
     /// deferred one that reads first and writes later fails at once with "database is locked"
     /// when another writer got there first, while this one waits up to the busy timeout.
@@ -378,48 +435,10 @@ impl Store for SqliteStore {
         actor: &Actor,
         draft: &MemoryDraft,
     ) -> StoreResult<(Memory, WriteOutcome)> {
-        let hash = content_hash(draft);
         let mut tx = self.write_tx().await?;
-        if let Some(existing) = Self::memory_with_hash(&mut tx, project, &hash).await? {
-            return Ok((existing, WriteOutcome::Unchanged));
-        }
-        let (id, at) = (Uuid::new_v4(), now());
-        sqlx::query(
-            "INSERT INTO memories (id, project_id, memory_type, title, content, category, \
-             description, confidence, tags, source_role, content_hash, created_at, updated_at, \
-             search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id.to_string())
-        .bind(project.to_string())
-        .bind(draft.memory_type.as_str())
-        .bind(&draft.title)
-        .bind(draft.content.to_string())
-        .bind(&draft.category)
-        .bind(&draft.description)
-        .bind(draft.confidence)
-        .bind(serde_json::to_string(&draft.tags).unwrap_or_else(|_| "[]".into()))
-        .bind(&draft.source_role)
-        .bind(&hash)
-        .bind(ts(at))
-        .bind(ts(at))
-        .bind(content_text(&draft.content))
-        .execute(&mut *tx)
-        .await?;
-        let memory = Self::memory_in(&mut tx, project, id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound("memory".into()))?;
-        let detail = memory_audit_detail(None, &memory);
-        audit(
-            &mut tx,
-            Some(project),
-            actor,
-            "memory.create",
-            &id.to_string(),
-            detail,
-        )
-        .await?;
+        let written = Self::insert_memory(&mut tx, project, actor, draft).await?;
         tx.commit().await?;
-        Ok((memory, WriteOutcome::Created))
+        Ok(written)
     }
 
     async fn update_memory(
@@ -940,6 +959,52 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn create_playbook_session(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        session: &PlaybookSession,
+    ) -> StoreResult<()> {
+        self.create_session(project, actor, session).await
+    }
+
+    async fn get_playbook_session(
+        &self,
+        project: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<PlaybookSession>> {
+        self.get_session(project, id).await
+    }
+
+    async fn list_playbook_sessions(
+        &self,
+        project: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<PlaybookSession>> {
+        self.list_sessions(project, limit).await
+    }
+
+    async fn save_playbook_session(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        session: PlaybookSession,
+        memories: &[StepMemory],
+    ) -> StoreResult<(PlaybookSession, Vec<(Memory, WriteOutcome)>)> {
+        self.save_session(project, actor, session, memories).await
+    }
+
+    async fn record_session_data(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        id: Uuid,
+        key: &str,
+        value: &Value,
+    ) -> StoreResult<PlaybookSession> {
+        self.record_data(project, actor, id, key, value).await
     }
 
     async fn load_mcp_session(&self, id: &str) -> StoreResult<Option<McpSessionRecord>> {

@@ -41,6 +41,8 @@ fn every_command_explains_itself_with_help() {
         vec!["keys", "revoke", "--help"],
         vec!["projects", "create", "--help"],
         vec!["projects", "list", "--help"],
+        vec!["playbooks", "validate", "--help"],
+        vec!["playbooks", "list", "--help"],
     ] {
         let output = codifier(&command, &[]);
         assert!(output.status.success(), "{command:?}");
@@ -130,29 +132,70 @@ fn with_no_database_url_an_sqlite_file_is_created_in_the_data_directory() {
 }
 
 #[test]
-fn serve_stops_cleanly_on_sigterm() {
+fn sigterm_closes_open_sse_streams_and_exits_zero_within_the_grace_period() {
+    use std::io::{Read, Write};
+
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("c.db").display());
     let addr_file = dir.path().join("addr");
+    let token = "sigterm-test-operator-token";
     let mut child = Command::new(env!("CARGO_BIN_EXE_codifier"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("DATABASE_URL", &url)
         .env("CODIFIER_ADDR_FILE", &addr_file)
         .env("CODIFIER_LOG", "warn")
+        .env("CODIFIER_EMBEDDINGS", "none")
+        .env("API_AUTH_TOKEN", token)
+        .env("CODIFIER_SHUTDOWN_GRACE_SECONDS", "3")
         .spawn()
         .unwrap();
     for _ in 0..200 {
-        if addr_file.exists() {
+        if std::fs::read_to_string(&addr_file).is_ok_and(|a| !a.is_empty()) {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(addr_file.exists(), "the server announced its address");
+    let address = std::fs::read_to_string(&addr_file).expect("the server announced its address");
+
+    // A legacy SSE client holding its stream open.
+    let mut sse = std::net::TcpStream::connect(address.trim()).unwrap();
+    sse.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        sse,
+        "GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&received).contains("event: endpoint") {
+        let read = sse.read(&mut buffer).expect("the stream opened");
+        assert!(read > 0, "the stream closed before its first event");
+        received.extend_from_slice(&buffer[..read]);
+    }
+
+    let stopping = std::time::Instant::now();
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = child.wait().unwrap();
+    // The server ends the stream itself: the client sees the end, not a hang.
+    loop {
+        match sse.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(error) => panic!("the SSE stream was not closed on SIGTERM: {error}"),
+        }
+    }
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(8),
+            "still running 8 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(status.success(), "exit status {status}");
 }

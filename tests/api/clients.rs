@@ -113,8 +113,12 @@ pub async fn sse(base: &str, key: &str) -> Client {
         .expect("SSE handshake")
 }
 
-/// Calls a tool with JSON arguments.
-pub async fn call(client: &Client, tool: &'static str, arguments: Value) -> CallToolResult {
+/// Calls a tool with JSON arguments (through any client: `&Client` derefs to its peer).
+pub async fn call(
+    client: &rmcp::service::Peer<RoleClient>,
+    tool: &'static str,
+    arguments: Value,
+) -> CallToolResult {
     let Value::Object(arguments) = arguments else {
         panic!("arguments must be an object")
     };

@@ -94,7 +94,13 @@ pub fn test_config(database_url: &str) -> Config {
         addr_file: None,
         embeddings: codifier::config::EmbeddingsConfig::None,
         duplicate_threshold: 0.92,
+        public_url: None,
+        authorization_servers: Vec::new(),
+        shutdown_grace: Duration::from_secs(5),
+        metrics_listen: None,
         athena: None,
+        playbooks: codifier::config::PlaybooksConfig::default(),
+        packer: Default::default(),
     }
 }
 

@@ -15,12 +15,17 @@ async fn the_memory_lifecycle_works(client: &Client, project: &str) {
     assert_eq!(
         names,
         [
+            "advance_step",
             "delete_memory",
             "fetch_context",
             "manage_projects",
             "memory_history",
+            "pack_repo",
+            "playbook_sessions",
             "query_data",
+            "read_snapshot",
             "restore_memory",
+            "run_playbook",
             "update_memory"
         ]
     );

@@ -322,6 +322,91 @@ async fn fetch_filters_by_type_by_every_tag_and_by_text_in_any_case() {
 }
 
 #[tokio::test]
+async fn full_text_candidates_follow_updates_deletes_and_restores_within_the_project() {
+    for b in backends() {
+        let t = Ctx::new(b).await;
+        let other = t.project("other").await;
+        let text = |text: &str| json!({ "text": text });
+        let zebra = with(
+            text("zebra crossing near the school"),
+            Rule,
+            "Crossing",
+            &["x"],
+        );
+        let id = t.create(t.p, &zebra).await.id;
+        let note = with(text("zebra sightings"), Document, "Zoo notes", &[]);
+        let doc = t.create(t.p, &note).await.id;
+        t.create(other, &with(text("zebra elsewhere"), Rule, "Other", &[]))
+            .await;
+        let found = |words: &'static [&'static str], all: bool, kind: Option<MemoryType>| {
+            let (s, p) = (t.s.clone(), t.p);
+            async move {
+                let mut by = filter(10);
+                by.memory_type = kind;
+                let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+                let found = s.text_candidates(p, &by, &words, all, 10).await;
+                let mut ids: Vec<Uuid> = found
+                    .expect("text candidates")
+                    .iter()
+                    .map(|c| c.id)
+                    .collect();
+                ids.sort();
+                ids
+            }
+        };
+        let mut both = vec![id, doc];
+        both.sort();
+        assert_eq!(
+            found(&["zebra"], false, None).await,
+            both,
+            "{b:?}: own project only"
+        );
+        assert_eq!(
+            found(&["zebra"], false, Some(Document)).await,
+            [doc],
+            "{b:?}: by type"
+        );
+        assert_eq!(
+            found(&["zebra", "school"], true, None).await,
+            [id],
+            "{b:?}: every word"
+        );
+        assert_eq!(
+            found(&["zebra", "school"], false, None).await,
+            both,
+            "{b:?}: any word"
+        );
+        let giraffe = with(text("giraffe crossing"), Rule, "Crossing", &["x"]);
+        t.update(t.p, id, &giraffe).await.expect("update");
+        let none: [Uuid; 0] = [];
+        assert_eq!(
+            found(&["school"], false, None).await,
+            none,
+            "{b:?}: old words gone"
+        );
+        assert_eq!(
+            found(&["giraffe"], false, None).await,
+            [id],
+            "{b:?}: new words"
+        );
+        t.delete(t.p, id).await.expect("delete");
+        assert_eq!(
+            found(&["giraffe"], false, None).await,
+            [] as [Uuid; 0],
+            "{b:?}: deleted"
+        );
+        t.s.restore_deleted(t.p, &actor(), id)
+            .await
+            .expect("restore");
+        assert_eq!(
+            found(&["giraffe"], false, None).await,
+            [id],
+            "{b:?}: restored"
+        );
+    }
+}
+
+#[tokio::test]
 async fn pages_walk_every_memory_newest_first_exactly_once() {
     for b in backends() {
         let t = Ctx::new(b).await;
@@ -513,6 +598,8 @@ async fn an_mcp_session_keeps_its_first_owner_its_params_and_its_project() {
 const MEMORIES: &str = "SELECT count(*) FROM memories";
 const MEMORIES_OF: &str = "SELECT count(*) FROM memories WHERE project_id = $1";
 const AUDIT: &str = "SELECT count(*) FROM audit_log";
+const TERMS_OF: &str = "SELECT count(*) FROM memory_terms WHERE project_id = $1";
+const TAGS_OF: &str = "SELECT count(*) FROM memory_tags WHERE project_id = $1";
 const AUDIT_OF: &str = "SELECT count(*) FROM audit_log WHERE project_id = $1";
 
 /// A count, with `project` bound to `$1` when given.
@@ -539,7 +626,7 @@ async fn postgres_row_level_security_confines_a_scoped_transaction_to_its_projec
         pg.migrate().await.expect("migrate");
         let (a, b) = (t.p, t.project("b").await);
         for (p, n) in [(a, 0), (a, 1), (b, 0), (b, 1), (b, 2)] {
-            t.create(p, &draft(&format!("m{n}"), &[])).await;
+            t.create(p, &draft(&format!("m{n}"), &["shared"])).await;
         }
         let admin = PgConnection::connect(&t.db.url).await;
         let admin = &mut admin.expect("connect");
@@ -560,6 +647,19 @@ async fn postgres_row_level_security_confines_a_scoped_transaction_to_its_projec
         assert_eq!(rows, 2, "no filter, only A's memories");
         let of_b = count(&mut tx, MEMORIES_OF, Some(b)).await;
         assert_eq!(of_b, 0, "B's memories are invisible in A");
+        let terms_of_b = count(&mut tx, TERMS_OF, Some(b)).await;
+        assert_eq!(terms_of_b, 0, "B's search terms are invisible in A");
+        assert!(
+            count(admin, TERMS_OF, Some(b)).await > 0,
+            "B has search terms"
+        );
+        let tags_of_b = count(&mut tx, TAGS_OF, Some(b)).await;
+        assert_eq!(tags_of_b, 0, "B's tags are invisible in A");
+        assert_eq!(
+            count(admin, TAGS_OF, Some(b)).await,
+            3,
+            "B's tags are indexed"
+        );
         let audit = count(&mut tx, AUDIT, None).await;
         assert_eq!(audit, of_a, "no filter, only A's audit entries");
         let hijack = "UPDATE memories SET title = 'x' WHERE project_id = $1";
@@ -594,5 +694,59 @@ async fn postgres_row_level_security_confines_a_scoped_transaction_to_its_projec
             let rows = count(admin, sql, None).await;
             assert_eq!(rows, 0, "the tenant role, no project: {sql}");
         }
+    }
+}
+
+#[tokio::test]
+async fn a_tag_filter_follows_tag_changes_deletes_and_restores() {
+    for b in backends() {
+        let t = Ctx::new(b).await;
+        let other = t.project("other").await;
+        let by_tags = |tags: &[&str]| {
+            let mut by = filter(10);
+            by.tags = tags.iter().map(|tag| tag.to_string()).collect();
+            by
+        };
+        let first = draft("first", &["rare", "common"]);
+        let id = t.create(t.p, &first).await.id;
+        t.create(t.p, &draft("second", &["common"])).await;
+        t.create(other, &draft("elsewhere", &["rare"])).await;
+        assert_eq!(t.ids(t.p, &by_tags(&["rare"])).await, [id], "{b:?}");
+        let both = by_tags(&["common", "rare", "rare"]);
+        assert_eq!(
+            t.ids(t.p, &both).await,
+            [id],
+            "{b:?}: every tag, repeats ignored"
+        );
+        assert_eq!(t.ids(t.p, &by_tags(&["common"])).await.len(), 2, "{b:?}");
+
+        t.update(t.p, id, &draft("first", &["common"]))
+            .await
+            .expect("update");
+        assert!(
+            t.ids(t.p, &by_tags(&["rare"])).await.is_empty(),
+            "{b:?}: tag removed"
+        );
+        t.update(t.p, id, &draft("first", &["rare"]))
+            .await
+            .expect("update");
+        assert_eq!(
+            t.ids(t.p, &by_tags(&["rare"])).await,
+            [id],
+            "{b:?}: tag back"
+        );
+        t.delete(t.p, id).await.expect("delete");
+        assert!(
+            t.ids(t.p, &by_tags(&["rare"])).await.is_empty(),
+            "{b:?}: deleted"
+        );
+        t.s.restore_deleted(t.p, &actor(), id)
+            .await
+            .expect("restore");
+        assert_eq!(
+            t.ids(t.p, &by_tags(&["rare"])).await,
+            [id],
+            "{b:?}: restored"
+        );
     }
 }

@@ -3,11 +3,14 @@
 //! schemas and annotations, and returns Markdown plus structured content.
 
 mod memories;
+mod playbooks;
 mod projects;
 mod query_data;
 mod revisions;
+mod snapshots;
 
 pub(crate) use memories::{DeleteMemoryOutput, FetchContextOutput, UpdateMemoryOutput};
+pub(crate) use playbooks::PlaybookSessionsOutput;
 pub(crate) use projects::{ManageProjectsOutput, ProjectOperation};
 pub(crate) use revisions::{MemoryHistoryOutput, RestoreMemoryOutput};
 

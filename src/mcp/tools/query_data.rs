@@ -1,5 +1,6 @@
 //! `query_data`: list tables, describe tables, or run one read-only SELECT on the Athena
-//! warehouse through the sidecar. Needs at least a read key for the project named.
+//! warehouse through the sidecar. Needs at least a read key for the project named; with a
+//! `session_id` the result is also kept in that playbook session (a write key).
 
 use rmcp::model::{CallToolResult, JsonObject};
 use rmcp::service::RequestContext;
@@ -13,6 +14,7 @@ use crate::athena::{AthenaError, AthenaRequest, MAX_ROWS, Operation, QueryOutcom
 use crate::auth::Role;
 use crate::knowledge::{KnowledgeError, projects};
 use crate::mcp::CodifierServer;
+use crate::store::Actor;
 
 /// One table name, a comma-separated list, or an array of names.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -51,6 +53,22 @@ pub struct QueryDataParams {
     pub table_names: Option<TableNames>,
     /// For `execute-query`: the most rows to return, 1 to 1000 (default 1000, Athena's page size).
     pub max_rows: Option<usize>,
+    /// A playbook session of the project: the result is also kept in its collected data (capped
+    /// at 100 KB), for its later steps. Needs a write key.
+    pub session_id: Option<Uuid>,
+    /// With `session_id`: the collected-data key to keep it under (lowercase letters, digits and
+    /// `_`); default `query_<operation>`, e.g. `query_list_tables`.
+    pub key: Option<String>,
+}
+
+/// Where a result was kept in a playbook session.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RecordedIn {
+    pub session_id: Uuid,
+    pub key: String,
+    /// Set when the kept copy was cut to 100 KB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 /// The structured result of `query_data`.
@@ -59,6 +77,9 @@ pub struct QueryDataOutput {
     pub project_id: Uuid,
     #[serde(flatten)]
     pub outcome: QueryOutcome,
+    /// Set when the result was kept in a playbook session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<RecordedIn>,
 }
 
 fn invalid(message: impl Into<String>) -> KnowledgeError {
@@ -98,7 +119,17 @@ async fn request_from(params: QueryDataParams) -> Result<AthenaRequest, Knowledg
 }
 
 fn render(output: &QueryDataOutput) -> String {
-    output.outcome.markdown.clone()
+    let mut text = output.outcome.markdown.clone();
+    if let Some(recorded) = &output.recorded {
+        text.push_str(&format!(
+            "\n\nKept in playbook session {} as `{}`.",
+            recorded.session_id, recorded.key
+        ));
+        if let Some(notice) = &recorded.notice {
+            text.push_str(&format!(" ({notice})"));
+        }
+    }
+    text
 }
 
 #[tool_router(router = query_data_tools, vis = "pub(crate)")]
@@ -128,18 +159,58 @@ impl CodifierServer {
             let wanted = self
                 .project_for(ctx, &identity, params.project_id.as_deref())
                 .await?;
-            let project = projects::resolve(&self.store, &identity, &wanted, Role::Read).await?;
+            // Keeping the result in a session changes it: that needs a write key.
+            let role = if params.session_id.is_some() {
+                Role::Write
+            } else {
+                Role::Read
+            };
+            if params.key.is_some() && params.session_id.is_none() {
+                return Err(invalid(
+                    "`key` names where a result is kept in a playbook session: send `session_id` too, or leave `key` out",
+                ));
+            }
+            let project = projects::resolve(&self.store, &identity, &wanted, role).await?;
             let athena = self
                 .services
                 .athena
                 .clone()
                 .ok_or(AthenaError::NotConfigured)?;
             let database = params.database.clone();
+            let session = params.session_id;
+            let key = params.key.clone().unwrap_or_else(|| {
+                let name = match params.operation {
+                    Operation::ListTables => "list_tables",
+                    Operation::DescribeTables => "describe_tables",
+                    Operation::ExecuteQuery => "execute_query",
+                };
+                format!("query_{name}")
+            });
             let request = request_from(params).await?;
             let outcome = athena.run(database.as_deref(), request).await?;
+            let recorded = match session {
+                None => None,
+                Some(session_id) => {
+                    let actor = Actor {
+                        label: identity.label(),
+                        tool: "query_data".into(),
+                    };
+                    let notice = self
+                        .services
+                        .playbooks
+                        .record(&project, &actor, session_id, &key, outcome.data())
+                        .await?;
+                    Some(RecordedIn {
+                        session_id,
+                        key,
+                        notice,
+                    })
+                }
+            };
             Ok(QueryDataOutput {
                 project_id: project.id,
                 outcome,
+                recorded,
             })
         };
         self.run_tool("query_data", arguments, ctx, action, render)

@@ -16,7 +16,7 @@ use crate::clients::{self, call};
 use crate::helpers::{Backend, TestDatabase, fresh_database, test_config};
 
 /// The sidecar venv's python, or `None` (the test is skipped) outside CI when it is missing.
-pub(super) fn sidecar_python() -> Option<PathBuf> {
+pub(crate) fn sidecar_python() -> Option<PathBuf> {
     match std::env::var("CODIFIER_TEST_ATHENA_PYTHON") {
         Ok(python) if !python.is_empty() => Some(PathBuf::from(python)),
         _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
@@ -32,13 +32,13 @@ pub(super) fn sidecar_python() -> Option<PathBuf> {
 }
 
 /// A local moto server on a free port, stopped when dropped.
-pub(super) struct Moto {
-    pub(super) url: String,
+pub(crate) struct Moto {
+    pub(crate) url: String,
     _process: tokio::process::Child,
 }
 
 impl Moto {
-    pub(super) async fn start(python: &Path) -> Self {
+    pub(crate) async fn start(python: &Path) -> Self {
         for _ in 0..3 {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
                 .and_then(|listener| listener.local_addr())
@@ -77,7 +77,7 @@ impl Moto {
     }
 
     /// Queues query results; each Athena query execution takes the next one.
-    pub(super) async fn seed(&self, results: Value) {
+    pub(crate) async fn seed(&self, results: Value) {
         let response = reqwest::Client::new()
             .post(format!("{}/moto-api/static/athena/query-results", self.url))
             .json(&json!({"region": "us-east-1", "results": results}))
@@ -89,14 +89,14 @@ impl Moto {
 }
 
 /// One Athena result set as moto takes it: column names and rows of text.
-pub(super) fn result_set(columns: &[&str], rows: &[&[&str]]) -> Value {
+pub(crate) fn result_set(columns: &[&str], rows: &[&[&str]]) -> Value {
     json!({
         "column_info": columns.iter().map(|name| json!({"Name": name, "Type": "varchar"})).collect::<Vec<_>>(),
         "rows": rows.iter().map(|row| json!({"Data": row.iter().map(|v| json!({"VarCharValue": v})).collect::<Vec<_>>()})).collect::<Vec<_>>(),
     })
 }
 
-pub(super) fn sidecar_config(python: &Path, moto: &Moto, call_timeout: Duration) -> AthenaConfig {
+pub(crate) fn sidecar_config(python: &Path, moto: &Moto, call_timeout: Duration) -> AthenaConfig {
     let env = [
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
@@ -122,8 +122,8 @@ pub(super) fn sidecar_config(python: &Path, moto: &Moto, call_timeout: Duration)
 }
 
 /// A server with a sidecar configuration, keeping a handle on its Athena client.
-pub(super) struct AthenaServer {
-    pub(super) url: String,
+pub(crate) struct AthenaServer {
+    pub(crate) url: String,
     store: Arc<dyn Store>,
     athena: Option<Arc<Athena>>,
     shutdown: CancellationToken,
@@ -131,7 +131,7 @@ pub(super) struct AthenaServer {
 }
 
 impl AthenaServer {
-    pub(super) async fn start(backend: Backend, athena: Option<AthenaConfig>) -> Self {
+    pub(crate) async fn start(backend: Backend, athena: Option<AthenaConfig>) -> Self {
         let database = fresh_database(backend).await;
         let mut config = test_config(&database.url);
         config.athena = athena;
@@ -141,7 +141,8 @@ impl AthenaServer {
             .expect("bind");
         let url = format!("http://{}/mcp", listener.local_addr().expect("address"));
         let shutdown = CancellationToken::new();
-        let services = codifier::app::start_services(&config, store.clone(), &shutdown);
+        let services =
+            codifier::app::start_services(&config, store.clone(), &shutdown).expect("services");
         let athena = services.athena.clone();
         let serving = shutdown.clone();
         tokio::spawn(async move {
@@ -158,13 +159,17 @@ impl AthenaServer {
         }
     }
 
-    /// A project and a key with `role` for it.
-    pub(super) async fn project_key(&self, name: &str, role: Role) -> (uuid::Uuid, String) {
+    /// A project (made unless it exists) and a key with `role` for it.
+    pub(crate) async fn project_key(&self, name: &str, role: Role) -> (uuid::Uuid, String) {
         let identity = codifier::auth::Identity::Local;
-        let project =
-            codifier::knowledge::projects::create(&self.store, &identity, "test", name, None)
-                .await
-                .expect("project");
+        let project = match self.store.find_project(name).await.expect("find project") {
+            Some(project) => project,
+            None => {
+                codifier::knowledge::projects::create(&self.store, &identity, "test", name, None)
+                    .await
+                    .expect("project")
+            }
+        };
         let generated = codifier::auth::keys::generate().expect("key");
         let new = codifier::store::NewApiKey {
             project_id: project.id,
@@ -184,12 +189,12 @@ impl AthenaServer {
         (project.id, generated.key)
     }
 
-    pub(super) async fn pid(&self) -> u32 {
+    pub(crate) async fn pid(&self) -> u32 {
         let athena = self.athena.as_ref().expect("athena configured");
         athena.sidecar_pid().await.expect("a running sidecar")
     }
 
-    pub(super) async fn stop(self) {
+    pub(crate) async fn stop(self) {
         if let Some(athena) = &self.athena {
             athena.shutdown().await;
         }
@@ -197,7 +202,7 @@ impl AthenaServer {
     }
 }
 
-pub(super) fn signal(pid: u32, signal: &str) {
+pub(crate) fn signal(pid: u32, signal: &str) {
     let status = std::process::Command::new("kill")
         .args([signal, &pid.to_string()])
         .status()
@@ -205,7 +210,7 @@ pub(super) fn signal(pid: u32, signal: &str) {
     assert!(status.success(), "kill {signal} {pid}");
 }
 
-pub(super) async fn list_tables(
+pub(crate) async fn list_tables(
     client: &clients::Client,
     project: &str,
 ) -> rmcp::model::CallToolResult {

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::clients::{self, call, ok, refused};
 use crate::helpers::{Backend, OPERATOR_TOKEN, backends};
-use fixtures::{
+pub(crate) use fixtures::{
     AthenaServer, Moto, list_tables, result_set, sidecar_config, sidecar_python, signal,
 };
 
@@ -363,4 +363,129 @@ async fn without_a_working_sidecar_query_data_says_so_plainly() {
         ]
     );
     server.stop().await;
+}
+
+/// The process ids of `parent`'s children (from /proc).
+fn children_of(parent: u32) -> Vec<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{parent}/task")).expect("read tasks");
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_sidecar_along_with_the_server_and_restarts_are_counted() {
+    let Some(python) = sidecar_python() else {
+        return;
+    };
+    let moto = Moto::start(&python).await;
+    let dir = tempfile::tempdir().unwrap();
+    let addr_file = dir.path().join("addr");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_codifier"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("c.db").display()),
+        )
+        .env("CODIFIER_ADDR_FILE", &addr_file)
+        .env("CODIFIER_EMBEDDINGS", "none")
+        .env("CODIFIER_LOG", "warn")
+        .env("API_AUTH_TOKEN", OPERATOR_TOKEN)
+        .env("CODIFIER_ATHENA_COMMAND", &python)
+        .env("CODIFIER_ATHENA_DATABASE", "analytics")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env(
+            "ATHENA_S3_OUTPUT_LOCATION",
+            "s3://codifier-test-results/queries/",
+        )
+        .spawn()
+        .expect("start the server");
+    let mut address = String::new();
+    for _ in 0..200 {
+        address = std::fs::read_to_string(&addr_file).unwrap_or_default();
+        if !address.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let base = format!("http://{address}");
+    let client = clients::streamable(&format!("{base}/mcp"), OPERATOR_TOKEN).await;
+    ok(&call(
+        &client,
+        "manage_projects",
+        json!({"operation": "create", "name": "warehouse"}),
+    )
+    .await);
+    ok(&list_tables(&client, "warehouse").await);
+    let sidecar = *children_of(server.id())
+        .first()
+        .expect("the sidecar runs as the server's child");
+
+    // A sidecar that dies is restarted, and /metrics counts it.
+    let restarts = |text: &str| -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix("codifier_sidecar_restarts_total "))
+            .and_then(|value| value.trim().parse().ok())
+            .expect("the restart counter")
+    };
+    let metrics = || async {
+        reqwest::Client::new()
+            .get(format!("{base}/metrics"))
+            .bearer_auth(OPERATOR_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert_eq!(restarts(&metrics().await), 0.0);
+    signal(sidecar, "-KILL");
+    ok(&list_tables(&client, "warehouse").await);
+    assert_eq!(restarts(&metrics().await), 1.0);
+    let replacement = *children_of(server.id())
+        .iter()
+        .find(|pid| **pid != sidecar)
+        .expect("a new sidecar");
+
+    signal(server.id(), "-TERM");
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(15),
+            "the server did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+    let gone = Instant::now();
+    // Gone, or a zombie waiting for its new parent to reap it.
+    let alive = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+    };
+    while alive(replacement) {
+        assert!(
+            gone.elapsed() < Duration::from_secs(5),
+            "the sidecar {replacement} outlived the server"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -1,0 +1,295 @@
+//! `codifier connect <client>`: the configuration an MCP client needs to reach this server,
+//! printed, or merged into the client's own file with `--write`. Merging keeps every other entry
+//! of an existing file, replaces only ours, refuses a file it cannot parse (rather than
+//! overwrite it), keeps a `.bak` copy of what was there and writes through a temporary file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+/// A JSON document that keeps the order of every object's keys, so a rewritten file differs
+/// from the original only where our entry changed.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Ordered {
+    Object(IndexMap<String, Ordered>),
+    Array(Vec<Ordered>),
+    Scalar(Value),
+}
+
+/// The clients `connect` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Client {
+    /// Claude Code: `.mcp.json` in the project (HTTP transport).
+    ClaudeCode,
+    /// Claude Desktop: `claude_desktop_config.json`, through `npx mcp-remote`.
+    ClaudeDesktop,
+    /// Cursor: `~/.cursor/mcp.json`.
+    Cursor,
+    /// VS Code: `.vscode/mcp.json` in the workspace.
+    Vscode,
+    /// Windsurf: `~/.codeium/windsurf/mcp_config.json`.
+    Windsurf,
+}
+
+/// `codifier connect` arguments.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Which client to configure.
+    #[arg(value_enum)]
+    pub client: Client,
+    /// The server's address, e.g. https://codifier-mcp.fly.dev (`/mcp` is added when missing).
+    #[arg(long)]
+    pub url: String,
+    /// The API key to send. Without it, the configuration reads the key from the
+    /// CODIFIER_API_KEY environment variable when the client starts, so no secret is written.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// The server's name in the client's list.
+    #[arg(long, default_value = "codifier")]
+    pub name: String,
+    /// Merge the entry into the client's configuration file instead of printing it.
+    #[arg(long)]
+    pub write: bool,
+    /// The configuration file to merge into (default: the client's usual file).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+}
+
+/// The environment variable a configuration without `--key` reads the key from.
+pub const KEY_VARIABLE: &str = "CODIFIER_API_KEY";
+
+/// Runs `codifier connect`: prints the entry, or merges it into the file and says where.
+pub fn run(args: &ConnectArgs) -> anyhow::Result<()> {
+    let endpoint = mcp_endpoint(&args.url)?;
+    let (section, entry) = entry(args.client, &endpoint, args.key.as_deref());
+    if !args.write {
+        let mut servers = Map::new();
+        servers.insert(args.name.clone(), entry);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ section: servers }))?
+        );
+        let file = args.file.clone().or_else(|| default_file(args.client));
+        if let Some(file) = file {
+            eprintln!(
+                "Add this to {} (or run again with --write to merge it there).",
+                file.display()
+            );
+        }
+        print_hints(args);
+        return Ok(());
+    }
+    let file = args
+        .file
+        .clone()
+        .or_else(|| default_file(args.client))
+        .context("no home directory is known here: pass --file")?;
+    let replaced = merge_into_file(&file, section, &args.name, entry)?;
+    eprintln!(
+        "{} `{}` in {}.",
+        if replaced { "Updated" } else { "Added" },
+        args.name,
+        file.display()
+    );
+    print_hints(args);
+    Ok(())
+}
+
+fn print_hints(args: &ConnectArgs) {
+    if args.key.is_some() && matches!(args.client, Client::ClaudeCode | Client::Vscode) {
+        eprintln!(
+            "Careful: this file lives in the project and is often committed. Prefer leaving out \
+             --key and exporting {KEY_VARIABLE} instead."
+        );
+    }
+    if args.key.is_none() {
+        eprintln!(
+            "The key is read from {KEY_VARIABLE} when the client starts: export it where the \
+             client runs (create one with `codifier keys create`)."
+        );
+    }
+    if args.client == Client::ClaudeDesktop {
+        eprintln!("Claude Desktop reaches the server through `npx mcp-remote` (Node.js 18+).");
+    }
+}
+
+/// The Streamable HTTP endpoint for a server address: http(s) only, `/mcp` added when missing.
+pub fn mcp_endpoint(url: &str) -> anyhow::Result<String> {
+    let parsed = reqwest::Url::parse(url.trim())
+        .with_context(|| format!("--url {url:?} is not a URL; use e.g. https://host.example"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        bail!("--url {url:?} must be an http:// or https:// address with a host");
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        bail!("--url must not carry credentials; pass the key with --key");
+    }
+    let base = parsed.as_str().trim_end_matches('/');
+    Ok(if parsed.path().trim_end_matches('/').ends_with("/mcp") {
+        base.to_owned()
+    } else {
+        format!("{base}/mcp")
+    })
+}
+
+/// The top-level key the client keeps its servers under, and our entry in it.
+pub fn entry(client: Client, endpoint: &str, key: Option<&str>) -> (&'static str, Value) {
+    // How each client spells "the value of an environment variable" inside its file.
+    let from_env = |syntax: &str| syntax.replace("VAR", KEY_VARIABLE);
+    let header = |reference: String| match key {
+        Some(key) => format!("Bearer {key}"),
+        None => format!("Bearer {reference}"),
+    };
+    match client {
+        Client::ClaudeCode => (
+            "mcpServers",
+            json!({
+                "type": "http",
+                "url": endpoint,
+                "headers": { "Authorization": header(from_env("${VAR}")) },
+            }),
+        ),
+        Client::Cursor => (
+            "mcpServers",
+            json!({
+                "url": endpoint,
+                "headers": { "Authorization": header(from_env("${env:VAR}")) },
+            }),
+        ),
+        Client::Windsurf => (
+            "mcpServers",
+            json!({
+                "serverUrl": endpoint,
+                "headers": { "Authorization": header(from_env("${env:VAR}")) },
+            }),
+        ),
+        Client::Vscode => (
+            "servers",
+            json!({
+                "type": "http",
+                "url": endpoint,
+                "headers": { "Authorization": header(from_env("${env:VAR}")) },
+            }),
+        ),
+        Client::ClaudeDesktop => {
+            // mcp-remote expands ${VAR} in its arguments from the entry's `env`; keeping the
+            // header value out of `args` avoids quoting trouble with the space after Bearer.
+            let mut env = Map::new();
+            env.insert(
+                "CODIFIER_AUTH_HEADER".into(),
+                Value::String(match key {
+                    Some(key) => format!("Bearer {key}"),
+                    None => format!("Bearer ${{{KEY_VARIABLE}}}"),
+                }),
+            );
+            (
+                "mcpServers",
+                json!({
+                    "command": "npx",
+                    "args": ["-y", "mcp-remote", endpoint, "--header",
+                             "Authorization:${CODIFIER_AUTH_HEADER}"],
+                    "env": env,
+                }),
+            )
+        }
+    }
+}
+
+/// Where each client keeps its configuration by default.
+pub fn default_file(client: Client) -> Option<PathBuf> {
+    let home = dirs::home_dir();
+    match client {
+        Client::ClaudeCode => Some(PathBuf::from(".mcp.json")),
+        Client::Vscode => Some(PathBuf::from(".vscode").join("mcp.json")),
+        Client::Cursor => home.map(|home| home.join(".cursor").join("mcp.json")),
+        Client::Windsurf => home.map(|home| {
+            home.join(".codeium")
+                .join("windsurf")
+                .join("mcp_config.json")
+        }),
+        Client::ClaudeDesktop => {
+            let dir = if cfg!(target_os = "macos") {
+                home.map(|home| home.join("Library").join("Application Support"))
+            } else {
+                dirs::config_dir()
+            };
+            dir.map(|dir| dir.join("Claude").join("claude_desktop_config.json"))
+        }
+    }
+}
+
+/// Puts `entry` under `section.name` in the JSON file, creating it (and its directory) if
+/// needed. Returns whether an entry of that name was replaced.
+pub fn merge_into_file(
+    file: &Path,
+    section: &str,
+    name: &str,
+    entry: Value,
+) -> anyhow::Result<bool> {
+    let existing = match std::fs::read_to_string(file) {
+        Ok(text) => Some(text),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => return Err(error).with_context(|| format!("cannot read {}", file.display())),
+    };
+    let mut document = match existing.as_deref().map(str::trim) {
+        None | Some("") => Ordered::Object(IndexMap::new()),
+        Some(text) => serde_json::from_str::<Ordered>(text).with_context(|| {
+            format!(
+                "{} is not plain JSON (comments or trailing commas?); it was left as it is: \
+                 run without --write and paste the entry in by hand",
+                file.display()
+            )
+        })?,
+    };
+    let Ordered::Object(root) = &mut document else {
+        bail!(
+            "{} does not hold a JSON object; it was left as it is",
+            file.display()
+        );
+    };
+    let servers = root
+        .entry(section.to_owned())
+        .or_insert_with(|| Ordered::Object(IndexMap::new()));
+    let Ordered::Object(servers) = servers else {
+        bail!(
+            "`{section}` in {} is not an object; it was left as it is",
+            file.display()
+        );
+    };
+    let entry: Ordered = serde_json::from_value(entry)?;
+    let replaced = servers.insert(name.to_owned(), entry).is_some();
+
+    if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+    }
+    if let Some(previous) = &existing {
+        let backup = file.with_extension(match file.extension() {
+            Some(ext) => format!("{}.bak", ext.to_string_lossy()),
+            None => "bak".into(),
+        });
+        std::fs::write(&backup, previous)
+            .with_context(|| format!("cannot keep a backup at {}", backup.display()))?;
+    }
+    let temporary = file.with_extension("codifier-tmp");
+    let mut text = serde_json::to_string_pretty(&document)?;
+    text.push('\n');
+    std::fs::write(&temporary, text)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    #[cfg(unix)]
+    {
+        // The file may hold a key: readable by its owner only, unless it already had a mode.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file)
+            .map(|meta| meta.permissions().mode() & 0o777)
+            .unwrap_or(0o600);
+        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(mode))?;
+    }
+    std::fs::rename(&temporary, file)
+        .with_context(|| format!("cannot replace {}", file.display()))?;
+    Ok(replaced)
+}

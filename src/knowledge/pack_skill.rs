@@ -1,0 +1,72 @@
+//! The packer as the `pack_repo` skill of playbook `skill-invoke` steps: the same rules as the
+//! `pack_repo` tool (the caller's identity decides whether local paths may be packed), the
+//! operator's limits, and a stored snapshot per repository.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::snapshots::{self, PackRequest};
+use crate::packer::{PackOptions, PackerSettings};
+use crate::playbooks::steps::{self, PackedRepository, Skills};
+use crate::store::Store;
+
+/// [`Skills`] backed by the native packer.
+pub struct PackerSkills {
+    pub store: Arc<dyn Store>,
+    pub settings: PackerSettings,
+}
+
+#[async_trait]
+impl Skills for PackerSkills {
+    async fn pack_repo(&self, request: steps::PackRequest) -> Result<PackedRepository, String> {
+        let options = PackOptions {
+            max_file_bytes: self.settings.max_file_bytes,
+            max_total_bytes: self.settings.max_total_bytes,
+            timeout: self.settings.timeout,
+            ..PackOptions::default()
+        };
+        let url = request.url.clone();
+        let outcome = snapshots::pack(
+            &self.store,
+            &self.settings,
+            &request.identity,
+            "run_playbook",
+            PackRequest {
+                project: request.project_id.to_string(),
+                url: request.url,
+                version_label: request.version_label,
+                options,
+            },
+        )
+        .await
+        .map_err(|error| error.to_string())?;
+        let snapshot = self
+            .store
+            .get_snapshot(request.project_id, outcome.snapshot_id)
+            .await
+            .map_err(|error| error.to_string())?;
+        let summary = &outcome.summary;
+        let top: Vec<String> = summary
+            .top_files
+            .iter()
+            .take(5)
+            .map(|file| format!("{} ({} tokens)", file.path, file.tokens))
+            .collect();
+        Ok(PackedRepository {
+            url,
+            snapshot_id: Some(outcome.snapshot_id),
+            version: Some(i64::from(outcome.version)),
+            commit: summary.commit_sha.clone(),
+            file_count: summary.file_count,
+            token_count: summary.total_tokens,
+            file_tree: snapshot.and_then(|s| s.file_tree).unwrap_or_default(),
+            summary: Some(format!(
+                "{} files, {} tokens; largest: {}",
+                summary.file_count,
+                summary.total_tokens,
+                top.join(", ")
+            )),
+        })
+    }
+}

@@ -1,0 +1,270 @@
+//! `pack_repo` (pack a repository into a versioned snapshot; returns its id and a summary, never
+//! the whole text) and `read_snapshot` (a snapshot's text in pages, with a file filter).
+
+use std::fmt::Write;
+
+use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{input_schema, output_schema};
+use crate::knowledge::snapshots::{self, PackOutcome, PackRequest, SnapshotPage};
+use crate::mcp::CodifierServer;
+use crate::packer::{Encoding, PackOptions, SecretMode, Style};
+
+/// Arguments of `pack_repo`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackRepoParams {
+    /// The repository: an https:// (or ssh://, git@host:owner/repo) URL. Local paths and
+    /// file:// URLs only work for the local operator (stdio).
+    pub url: String,
+    /// The project's id or name; may be left out after `manage_projects switch`.
+    pub project_id: Option<String>,
+    /// A label for this version of the snapshot (e.g. `v2.1` or `before-refactor`).
+    pub version_label: Option<String>,
+    /// A branch, tag or full 40-character commit id (default: the default branch).
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    /// Commits of history to fetch: 1 (the default) is a shallow clone; 0 fetches everything.
+    pub depth: Option<u32>,
+    /// Only files matching one of these globs (gitignore syntax), e.g. `["src/**", "*.md"]`.
+    pub include: Option<Vec<String>>,
+    /// Leave out files matching these globs, e.g. `["tests/**", "*.snap"]`.
+    pub ignore: Option<Vec<String>>,
+    /// Apply the built-in ignores: lock files, build output, vendored dependencies, media (default true).
+    pub default_ignores: Option<bool>,
+    /// Apply .gitignore, .git/info/exclude, .codifierignore and .repomixignore (default true).
+    pub gitignore: Option<bool>,
+    /// Leave out files larger than this many bytes (default and maximum: the server's limit).
+    pub max_file_bytes: Option<u64>,
+    /// Files holding credentials: `exclude` them (default) or `redact` the credentials.
+    pub secrets: Option<SecretMode>,
+    /// The tokenizer: `o200k_base` (default) or `cl100k_base`.
+    pub encoding: Option<Encoding>,
+    /// How read_snapshot lays out the text: `xml` (default), `markdown`, `plain` or `json`.
+    pub style: Option<Style>,
+    /// How many of the largest files the summary names (default 10, at most 100).
+    pub top_files: Option<u32>,
+}
+
+/// Arguments of `read_snapshot`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadSnapshotParams {
+    /// The project's id or name; may be left out after `manage_projects switch`.
+    pub project_id: Option<String>,
+    /// The snapshot's id, as pack_repo returned it.
+    pub snapshot_id: String,
+    /// Only files whose paths match one of these globs, e.g. `["src/**/*.rs", "README.md"]`.
+    pub files: Option<Vec<String>>,
+    /// The page to read, from 1 (default 1); each result names the next page.
+    pub page: Option<u32>,
+    /// Bytes of file text per page (default 100000, at most 1000000).
+    pub page_bytes: Option<u64>,
+    /// Prefix each line with its number.
+    pub line_numbers: Option<bool>,
+}
+
+#[tool_router(router = snapshot_tools, vis = "pub(crate)")]
+impl CodifierServer {
+    /// Pack a git repository into one AI-readable snapshot of the project: a shallow clone, a
+    /// gitignore-aware walk with sensible default ignores, files with credentials left out or
+    /// redacted, exact token counts. Returns the snapshot id and a summary (files, tokens, the
+    /// largest files, files left out and why); read the text with read_snapshot.
+    #[tool(
+        name = "pack_repo",
+        input_schema = input_schema::<PackRepoParams>(),
+        output_schema = output_schema::<PackOutcome>(),
+        annotations(
+            title = "Pack a repository",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn pack_repo(
+        &self,
+        arguments: JsonObject,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let ctx = &ctx;
+        let action = |params: PackRepoParams, identity| async move {
+            let project = self
+                .project_for(ctx, &identity, params.project_id.as_deref())
+                .await?;
+            let settings = &self.services.packer;
+            let defaults = PackOptions::default();
+            let max_file_bytes = params
+                .max_file_bytes
+                .unwrap_or(settings.max_file_bytes)
+                .min(settings.max_file_bytes);
+            let options = PackOptions {
+                reference: params.reference.filter(|text| !text.trim().is_empty()),
+                depth: params.depth.unwrap_or(1),
+                include: params.include.unwrap_or_default(),
+                ignore: params.ignore.unwrap_or_default(),
+                default_ignores: params.default_ignores.unwrap_or(true),
+                gitignore: params.gitignore.unwrap_or(true),
+                max_file_bytes,
+                max_total_bytes: settings.max_total_bytes,
+                secrets: params.secrets.unwrap_or_default(),
+                encoding: params.encoding.unwrap_or_default(),
+                style: params.style.unwrap_or_default(),
+                top_files: params.top_files.unwrap_or(10).min(100) as usize,
+                timeout: settings.timeout,
+                ..defaults
+            };
+            let request = PackRequest {
+                project,
+                url: params.url,
+                version_label: params.version_label.filter(|text| !text.trim().is_empty()),
+                options,
+            };
+            snapshots::pack(&self.store, settings, &identity, "pack_repo", request).await
+        };
+        self.run_tool("pack_repo", arguments, ctx, action, render_pack)
+            .await
+    }
+
+    /// Read a repository snapshot's text, one page at a time, optionally only some files
+    /// (`files` globs). The result names the next page.
+    #[tool(
+        name = "read_snapshot",
+        input_schema = input_schema::<ReadSnapshotParams>(),
+        output_schema = output_schema::<SnapshotPage>(),
+        annotations(
+            title = "Read a repository snapshot",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn read_snapshot(
+        &self,
+        arguments: JsonObject,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let ctx = &ctx;
+        let action = |params: ReadSnapshotParams, identity| async move {
+            let project = self
+                .project_for(ctx, &identity, params.project_id.as_deref())
+                .await?;
+            let mut page = snapshots::read_page(
+                &self.store,
+                &identity,
+                &project,
+                &params.snapshot_id,
+                &params.files.unwrap_or_default(),
+                params.page.unwrap_or(1),
+                params.page_bytes.unwrap_or(snapshots::DEFAULT_PAGE_BYTES),
+            )
+            .await?;
+            if params.line_numbers.unwrap_or(false) {
+                for part in &mut page.files {
+                    part.content = crate::packer::render::number_lines(&part.content);
+                }
+                page.text = page
+                    .files
+                    .iter()
+                    .map(|part| format!("{}:\n{}", part.path, part.content))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+            }
+            Ok(page)
+        };
+        self.run_tool("read_snapshot", arguments, ctx, action, render_page)
+            .await
+    }
+}
+
+fn render_pack(outcome: &PackOutcome) -> String {
+    let summary = &outcome.summary;
+    let mut out = String::new();
+    let label = outcome
+        .version_label
+        .as_deref()
+        .map(|label| format!(" ({label})"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "Packed **{}** as snapshot `{}`, version {}{label}.",
+        summary.source, outcome.snapshot_id, outcome.version
+    );
+    if let Some(commit) = &summary.commit_sha {
+        let branch = summary.branch.as_deref().unwrap_or("detached");
+        let _ = writeln!(out, "Commit `{commit}` on `{branch}`.");
+    }
+    let _ = writeln!(
+        out,
+        "\n{} files, {} bytes, **{} tokens** ({}); {} counts came from the cache. Took {} ms.",
+        summary.file_count,
+        summary.total_bytes,
+        summary.total_tokens,
+        summary.encoding.as_str(),
+        summary.cached_token_counts,
+        outcome.elapsed_ms
+    );
+    if !summary.top_files.is_empty() {
+        let _ = writeln!(out, "\nLargest files by tokens:");
+        for file in &summary.top_files {
+            let _ = writeln!(out, "- `{}`: {} tokens", file.path, file.tokens);
+        }
+    }
+    if !summary.skipped.is_empty() {
+        let _ = writeln!(out, "\nLeft out ({}):", summary.skipped.len());
+        for file in summary.skipped.iter().take(50) {
+            let detail = file
+                .detail
+                .as_deref()
+                .map(|detail| format!(" ({detail})"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "- `{}`: {:?}{detail}", file.path, file.reason);
+        }
+        if summary.skipped.len() > 50 {
+            let _ = writeln!(
+                out,
+                "- … and {} more (see the structured result)",
+                summary.skipped.len() - 50
+            );
+        }
+    }
+    if !summary.redacted.is_empty() {
+        let _ = writeln!(out, "\nCredentials redacted in:");
+        for file in &summary.redacted {
+            let _ = writeln!(out, "- `{}`: {}", file.path, file.kinds.join(", "));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nRead the text with read_snapshot (`snapshot_id` `{}`, optionally `files` globs).",
+        outcome.snapshot_id
+    );
+    out
+}
+
+fn render_page(page: &SnapshotPage) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Snapshot `{}` of {} (version {}): page {} of {}, {} matching files.\n",
+        page.snapshot.id,
+        page.snapshot.url,
+        page.snapshot.version,
+        page.page,
+        page.pages,
+        page.matching_files
+    );
+    out.push_str(&page.text);
+    match page.next_page {
+        Some(next) => {
+            let _ = writeln!(out, "\nNext: read_snapshot with `page` {next}.");
+        }
+        None => out.push_str("\n(last page)\n"),
+    }
+    out
+}

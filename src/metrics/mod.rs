@@ -1,0 +1,233 @@
+//! Prometheus metrics for `/metrics`: tool calls by name and outcome with latency histograms,
+//! open MCP sessions by transport, store operation latency, Athena sidecar restarts and the
+//! embedding backlog. One registry per process ([`global`]); rendering follows the Prometheus
+//! text exposition format 0.0.4. No labels come from callers' input, so cardinality is bounded
+//! by the set of tools and store operations.
+
+mod store;
+
+pub use store::MeteredStore;
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// A latency histogram: cumulative bucket counts are derived when rendering.
+#[derive(Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    overflow: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        match BUCKETS.iter().position(|bound| seconds <= *bound) {
+            Some(i) => self.counts[i] += 1,
+            None => self.overflow += 1,
+        }
+        self.sum += seconds;
+    }
+
+    fn count(&self) -> u64 {
+        self.counts.iter().sum::<u64>() + self.overflow
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (bound, count) in BUCKETS.iter().zip(self.counts) {
+            cumulative += count;
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels},le=\"+Inf\"}} {}",
+            self.count()
+        );
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count());
+    }
+}
+
+/// The transports a session can arrive on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    StreamableHttp,
+    Sse,
+    Stdio,
+}
+
+impl Transport {
+    const ALL: [Transport; 3] = [Transport::StreamableHttp, Transport::Sse, Transport::Stdio];
+
+    fn label(self) -> &'static str {
+        match self {
+            Transport::StreamableHttp => "streamable_http",
+            Transport::Sse => "sse",
+            Transport::Stdio => "stdio",
+        }
+    }
+}
+
+/// The process's metrics.
+#[derive(Default)]
+pub struct Metrics {
+    tools: Mutex<BTreeMap<(&'static str, &'static str), Histogram>>,
+    store: Mutex<BTreeMap<&'static str, (Histogram, u64)>>,
+    sessions: [AtomicI64; 3],
+    sidecar_restarts: AtomicU64,
+    embedding_backlog: AtomicI64,
+}
+
+static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::default);
+
+/// The registry of this process.
+pub fn global() -> &'static Metrics {
+    &GLOBAL
+}
+
+/// Holds one open session in the gauge of its transport until dropped.
+pub struct SessionGauge(Transport);
+
+impl Drop for SessionGauge {
+    fn drop(&mut self) {
+        global().sessions[self.0 as usize].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Metrics {
+    /// Records one finished tool call; `outcome` is `ok`, `tool_error` or `protocol_error`.
+    pub fn tool_call(&self, tool: &'static str, outcome: &'static str, took: Duration) {
+        let mut tools = self.tools.lock().unwrap_or_else(|e| e.into_inner());
+        tools
+            .entry((tool, outcome))
+            .or_default()
+            .observe(took.as_secs_f64());
+    }
+
+    /// Records one store operation and whether it failed.
+    pub fn store_call(&self, operation: &'static str, took: Duration, failed: bool) {
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        let (histogram, errors) = store.entry(operation).or_default();
+        histogram.observe(took.as_secs_f64());
+        *errors += u64::from(failed);
+    }
+
+    /// Counts a session as open until the returned guard is dropped.
+    pub fn session_opened(&self, transport: Transport) -> Arc<SessionGauge> {
+        self.sessions[transport as usize].fetch_add(1, Ordering::Relaxed);
+        Arc::new(SessionGauge(transport))
+    }
+
+    pub fn sidecar_restarted(&self) {
+        self.sidecar_restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Memories waiting for a vector of the configured model (set by the embedding worker).
+    pub fn set_embedding_backlog(&self, waiting: u64) {
+        self.embedding_backlog.store(
+            i64::try_from(waiting).unwrap_or(i64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The whole registry in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        {
+            let tools = self.tools.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            out.push_str("# HELP codifier_tool_calls_total MCP tool calls by tool and outcome.\n");
+            out.push_str("# TYPE codifier_tool_calls_total counter\n");
+            for ((tool, outcome), histogram) in &tools {
+                let _ = writeln!(
+                    out,
+                    "codifier_tool_calls_total{{tool=\"{tool}\",outcome=\"{outcome}\"}} {}",
+                    histogram.count()
+                );
+            }
+            out.push_str(
+                "# HELP codifier_tool_call_duration_seconds Time to answer a tool call.\n",
+            );
+            out.push_str("# TYPE codifier_tool_call_duration_seconds histogram\n");
+            for ((tool, outcome), histogram) in &tools {
+                let labels = format!("tool=\"{tool}\",outcome=\"{outcome}\"");
+                histogram.render(&mut out, "codifier_tool_call_duration_seconds", &labels);
+            }
+        }
+        out.push_str("# HELP codifier_active_sessions Open MCP sessions by transport.\n");
+        out.push_str("# TYPE codifier_active_sessions gauge\n");
+        for transport in Transport::ALL {
+            let _ = writeln!(
+                out,
+                "codifier_active_sessions{{transport=\"{}\"}} {}",
+                transport.label(),
+                self.sessions[transport as usize].load(Ordering::Relaxed)
+            );
+        }
+        {
+            let store = self.store.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            out.push_str(
+                "# HELP codifier_store_operation_duration_seconds Time a store operation took.\n",
+            );
+            out.push_str("# TYPE codifier_store_operation_duration_seconds histogram\n");
+            for (operation, (histogram, _)) in &store {
+                let labels = format!("operation=\"{operation}\"");
+                histogram.render(
+                    &mut out,
+                    "codifier_store_operation_duration_seconds",
+                    &labels,
+                );
+            }
+            out.push_str("# HELP codifier_store_errors_total Store operations that failed.\n");
+            out.push_str("# TYPE codifier_store_errors_total counter\n");
+            for (operation, (_, errors)) in &store {
+                let _ = writeln!(
+                    out,
+                    "codifier_store_errors_total{{operation=\"{operation}\"}} {errors}"
+                );
+            }
+        }
+        out.push_str("# HELP codifier_sidecar_restarts_total Times the Athena sidecar was (re)started after a failure.\n");
+        out.push_str("# TYPE codifier_sidecar_restarts_total counter\n");
+        let _ = writeln!(
+            out,
+            "codifier_sidecar_restarts_total {}",
+            self.sidecar_restarts.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP codifier_embedding_backlog Memories waiting for a vector of the configured model.\n");
+        out.push_str("# TYPE codifier_embedding_backlog gauge\n");
+        let _ = writeln!(
+            out,
+            "codifier_embedding_backlog {}",
+            self.embedding_backlog.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_count_everything() {
+        let mut histogram = Histogram::default();
+        for seconds in [0.0005, 0.003, 0.003, 20.0] {
+            histogram.observe(seconds);
+        }
+        let mut out = String::new();
+        histogram.render(&mut out, "x", "a=\"b\"");
+        assert!(out.contains("x_bucket{a=\"b\",le=\"0.001\"} 1\n"));
+        assert!(out.contains("x_bucket{a=\"b\",le=\"0.005\"} 3\n"));
+        assert!(out.contains("x_bucket{a=\"b\",le=\"10\"} 3\n"));
+        assert!(out.contains("x_bucket{a=\"b\",le=\"+Inf\"} 4\n"));
+        assert!(out.contains("x_count{a=\"b\"} 4\n"));
+    }
+}

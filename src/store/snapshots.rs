@@ -1,0 +1,138 @@
+//! Repository snapshots in the store: one `repositories` row per pack (its version counts up
+//! per repository URL per project) and one `repository_files` row per packed file, written in
+//! a single transaction as the packer streams them; plus the shared token-count cache.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Actor, StoreResult};
+
+/// The snapshot row of a pack about to be written.
+#[derive(Debug, Clone)]
+pub struct SnapshotDraft {
+    /// The repository URL without credentials (or the local path).
+    pub url: String,
+    pub commit_sha: Option<String>,
+    pub branch: Option<String>,
+    pub version_label: Option<String>,
+    pub file_count: i64,
+    pub token_count: i64,
+    pub total_bytes: i64,
+    pub file_tree: String,
+    pub encoding: String,
+    pub style: String,
+    /// The pack's report: top files, skipped and redacted files.
+    pub report: Value,
+}
+
+/// A stored snapshot, without its files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Snapshot {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub url: String,
+    pub commit_sha: Option<String>,
+    pub branch: Option<String>,
+    pub version_label: Option<String>,
+    /// 1 for the first pack of this URL in this project, counting up.
+    pub version: i32,
+    pub file_count: i64,
+    pub token_count: i64,
+    pub total_bytes: i64,
+    pub file_tree: Option<String>,
+    pub encoding: Option<String>,
+    pub style: Option<String>,
+    pub report: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One file to store with a snapshot.
+#[derive(Debug, Clone)]
+pub struct NewSnapshotFile {
+    pub path: String,
+    pub blob_id: String,
+    pub tokens: i64,
+    pub content: String,
+}
+
+/// What the packer sends while a snapshot is written: batches of files, then `Done`. A channel
+/// that closes before `Done` means the pack failed, and nothing is kept.
+#[derive(Debug)]
+pub enum SnapshotChunk {
+    Files(Vec<NewSnapshotFile>),
+    Done,
+}
+
+/// A stored file of a snapshot, without its text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SnapshotFileEntry {
+    /// The file's position in the pack (path order), from 0.
+    pub ordinal: i32,
+    pub path: String,
+    pub tokens: i64,
+    pub bytes: i64,
+}
+
+/// A stored file's text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotFileText {
+    pub ordinal: i32,
+    pub path: String,
+    pub tokens: i64,
+    pub content: String,
+}
+
+/// Storage for snapshots and token counts, implemented by both backends.
+#[async_trait]
+pub trait SnapshotStore: Send + Sync {
+    /// Writes a snapshot and the files received on `files` in one transaction, with the next
+    /// version number for `draft.url` in `project`. Nothing is kept unless `Done` arrives.
+    async fn save_snapshot(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        draft: &SnapshotDraft,
+        files: &mut tokio::sync::mpsc::Receiver<SnapshotChunk>,
+    ) -> StoreResult<Snapshot>;
+    async fn get_snapshot(&self, project: Uuid, id: Uuid) -> StoreResult<Option<Snapshot>>;
+    /// The project's snapshots, newest first, optionally of one URL.
+    async fn list_snapshots(
+        &self,
+        project: Uuid,
+        url: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Snapshot>>;
+    /// Every file of a snapshot, in order, without text.
+    async fn snapshot_files(
+        &self,
+        project: Uuid,
+        snapshot: Uuid,
+    ) -> StoreResult<Vec<SnapshotFileEntry>>;
+    /// The text of some files of a snapshot, in order.
+    async fn snapshot_texts(
+        &self,
+        project: Uuid,
+        snapshot: Uuid,
+        ordinals: &[i32],
+    ) -> StoreResult<Vec<SnapshotFileText>>;
+    /// Cached token counts for these blob ids.
+    async fn token_counts(
+        &self,
+        encoding: &str,
+        blob_ids: &[String],
+    ) -> StoreResult<HashMap<String, u64>>;
+    async fn record_token_counts(
+        &self,
+        encoding: &str,
+        counts: &[(String, u64)],
+    ) -> StoreResult<()>;
+}
+
+/// The most rows a single insert statement carries.
+pub(crate) const INSERT_ROWS: usize = 200;
