@@ -325,7 +325,7 @@ impl Prepared {
         let mut first = true;
         let mut done = 0;
         let files = self.files.len();
-        self.stream(8 << 20, |batch| {
+        self.stream(4 << 20, |batch| {
             for file in &batch {
                 render::file(out, style, file, line_numbers, first).map_err(write_error)?;
                 first = false;

@@ -37,7 +37,7 @@ pub struct Scanned {
 }
 
 /// The most text held in memory at once by the first pass.
-const BATCH_BYTES: u64 = 32 << 20;
+const BATCH_BYTES: u64 = 8 << 20;
 
 enum Read {
     Text {
