@@ -40,7 +40,7 @@ async fn warehouse() -> Option<(Moto, AthenaServer)> {
 }
 
 #[tokio::test]
-async fn research_and_analyze_runs_its_data_steps_through_the_real_sidecar() {
+async fn research_and_analyze_runs_to_completion_with_its_data_steps_on_the_real_sidecar() {
     let Some((moto, server)) = warehouse().await else {
         return;
     };
@@ -108,6 +108,20 @@ async fn research_and_analyze_runs_its_data_steps_through_the_real_sidecar() {
         prompt.contains("412"),
         "the query's rows reach the synthesis: {prompt}"
     );
+    let view = answer(
+        &client,
+        &view,
+        json!("# Findings\nChurn rose in March: 412."),
+    )
+    .await;
+    assert_eq!(view["status"], "completed", "{view}");
+    let stored = ok(&call(
+        &client,
+        "fetch_context",
+        json!({"project_id": "insights", "memory_type": "research_finding"}),
+    )
+    .await);
+    assert_eq!(stored["memories"].as_array().unwrap().len(), 1, "{stored}");
     server.stop().await;
 }
 
