@@ -23,8 +23,8 @@ mkdir -p "$WORK"
 echo "work directory: $WORK" >&2
 
 cargo build --release --bin codifier --example pack_floor >&2
-CODIFIER="$PWD/target/release/codifier"
-FLOOR="$PWD/target/release/examples/pack_floor"
+CODIFIER="${CARGO_TARGET_DIR:-$PWD/target}/release/codifier"
+FLOOR="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/pack_floor"
 if [ -z "${REPOMIX:-}" ]; then
     npm install --silent --prefix "$WORK/npm" repomix >&2
     REPOMIX="$WORK/npm/node_modules/.bin/repomix"
@@ -61,7 +61,9 @@ EOF
         [codifier-cached]="$CODIFIER pack $aligned -o $out/codifier-cached.xml"
         [floor]="$FLOOR $aligned $out/floor.xml"
         [repomix]="$REPOMIX $aligned --style xml -o $out/repomix.xml --quiet"
-        [code2prompt]="$CODE2PROMPT $aligned --output-format xml --output-file $out/code2prompt.xml --tokenizer o200k --no-clipboard"
+        # code2prompt 4.3 counts with cl100k at most (no o200k) and copies to the clipboard
+        # only when asked (-c).
+        [code2prompt]="$CODE2PROMPT $aligned --output-format xml --output-file $out/code2prompt.xml --encoding cl100k"
     )
     # The cached variant reads a warm token-count cache (a re-pack of an unchanged repository).
     export CODIFIER_DATA_DIR="$WORK/data"
@@ -74,7 +76,7 @@ EOF
         # shellcheck disable=SC2086
         peak=$(peak_rss_mb ${cmd[$tool]})
         case $tool in
-            code2prompt) files=$(grep -c '^<file path=\|^`[^`]*`:$\|^<[a-zA-Z0-9_./-]*>$' "$out/code2prompt.xml" || true) ;;
+            code2prompt) files=$(grep -c '^ *<file path=' "$out/code2prompt.xml" || true) ;;
             *) files=$(grep -c '^<file path=' "$out/${tool}.xml" || true) ;;
         esac
         printf '| %s (%s files) | %s | %s | %s | %s |\n' "$name" "$total" "$tool" "$median" "$peak" "$files" >> "$WORK/table.md"
