@@ -5,6 +5,10 @@
 # suite runs too.
 
 FROM rust:1.95-slim-bookworm AS build
+# git2 links the system OpenSSL for its https transport.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libssl-dev pkg-config \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
@@ -28,7 +32,7 @@ RUN bash /tmp/scripts/install-sidecar.sh /opt/codifier/athena \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 ca-certificates \
+ && apt-get install -y --no-install-recommends python3 ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /data --create-home codifier
 COPY --from=python /opt/codifier /opt/codifier
