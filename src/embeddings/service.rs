@@ -161,20 +161,18 @@ pub async fn backfill(
 ) -> anyhow::Result<u64> {
     let model = embedder.model().clone();
     let mut embedded = 0;
-    let projects = store.list_projects().await?;
-    // The backlog gauge: counted once per pass, then counted down batch by batch.
-    let mut waiting = 0;
-    for project in &projects {
-        let (done, total) = store.embedding_progress(project.id, &model).await?;
-        waiting += total.saturating_sub(done);
-    }
-    crate::metrics::global().set_embedding_backlog(waiting);
-    for project in projects {
+    // The backlog gauge is fed from what this loop reads anyway: a project with no pending
+    // job has none waiting, and each batch's progress gives the rest.
+    let backlog = |project: uuid::Uuid, waiting: u64| {
+        crate::metrics::global().set_embedding_backlog(project, waiting)
+    };
+    for project in store.list_projects().await? {
         loop {
             let jobs = store
                 .pending_embeddings(project.id, &model, BACKFILL_BATCH)
                 .await?;
             if jobs.is_empty() {
+                backlog(project.id, 0);
                 break;
             }
             let texts: Vec<String> = jobs.iter().map(|job| job.text.clone()).collect();
@@ -185,9 +183,8 @@ pub async fn backfill(
                     .await?;
             }
             embedded += jobs.len() as u64;
-            waiting = waiting.saturating_sub(jobs.len() as u64);
-            crate::metrics::global().set_embedding_backlog(waiting);
             let (done, total) = store.embedding_progress(project.id, &model).await?;
+            backlog(project.id, total.saturating_sub(done));
             progress(&project.name, done, total);
             if (jobs.len() as u32) < BACKFILL_BATCH {
                 break;

@@ -8,7 +8,7 @@ mod store;
 
 pub use store::MeteredStore;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -83,7 +83,8 @@ pub struct Metrics {
     store: Mutex<BTreeMap<&'static str, (Histogram, u64)>>,
     sessions: [AtomicI64; 3],
     sidecar_restarts: AtomicU64,
-    embedding_backlog: AtomicI64,
+    /// Memories waiting for a vector, per project, as the embedding worker last counted them.
+    embedding_backlog: Mutex<HashMap<uuid::Uuid, u64>>,
 }
 
 static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::default);
@@ -130,12 +131,18 @@ impl Metrics {
         self.sidecar_restarts.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Memories waiting for a vector of the configured model (set by the embedding worker).
-    pub fn set_embedding_backlog(&self, waiting: u64) {
-        self.embedding_backlog.store(
-            i64::try_from(waiting).unwrap_or(i64::MAX),
-            Ordering::Relaxed,
-        );
+    /// Memories of `project` waiting for a vector of the configured model (set by the
+    /// embedding worker as it goes; the gauge is the sum over projects).
+    pub fn set_embedding_backlog(&self, project: uuid::Uuid, waiting: u64) {
+        let mut backlog = self
+            .embedding_backlog
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if waiting == 0 {
+            backlog.remove(&project);
+        } else {
+            backlog.insert(project, waiting);
+        }
     }
 
     /// The whole registry in the Prometheus text format.
@@ -206,7 +213,11 @@ impl Metrics {
         let _ = writeln!(
             out,
             "codifier_embedding_backlog {}",
-            self.embedding_backlog.load(Ordering::Relaxed)
+            self.embedding_backlog
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .sum::<u64>()
         );
         out
     }
