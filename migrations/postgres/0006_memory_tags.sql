@@ -52,3 +52,8 @@ ALTER TABLE memory_tags FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_scope ON memory_tags TO codifier_tenant
     USING (project_id = nullif(current_setting('codifier.project_id', true), '')::uuid)
     WITH CHECK (project_id = nullif(current_setting('codifier.project_id', true), '')::uuid);
+
+-- The GIN indexes on `tags` and `search` served only the operators RLS keeps away from
+-- indexes; with memory_tags and memory_terms nothing reads them, and every write paid for them.
+DROP INDEX IF EXISTS memories_tags;
+DROP INDEX IF EXISTS memories_search;
