@@ -159,8 +159,11 @@ pub async fn search(
     let mut query_embedding_ms = None;
 
     let embedder = embeddings.current();
-    let semantic = match (mode, &embedder) {
-        (SearchMode::Text, _) => Vec::new(),
+    // The query's vector first (when meaning is used), then both halves at once: each is its
+    // own short transaction on its own connection, so a hybrid search waits for the slower
+    // half, not for their sum.
+    let query_vector = match (mode, &embedder) {
+        (SearchMode::Text, _) => None,
         (_, Some(embedder)) => {
             let started = Instant::now();
             let vector = embedder
@@ -172,9 +175,7 @@ pub async fn search(
                 .pop()
                 .unwrap_or_default();
             query_embedding_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-            store
-                .vector_candidates(project, filter, embedder.model(), &vector, pool)
-                .await?
+            Some((embedder.model(), vector))
         }
         (SearchMode::Semantic, None) => {
             return Err(KnowledgeError::Unavailable(format!(
@@ -188,33 +189,46 @@ pub async fn search(
                 "Full-text search only: {}.",
                 embeddings.unavailable_reason()
             ));
-            Vec::new()
+            None
+        }
+    };
+    let semantic_half = async {
+        match &query_vector {
+            Some((model, vector)) => {
+                store
+                    .vector_candidates(project, filter, model, vector, pool)
+                    .await
+            }
+            None => Ok(Vec::new()),
         }
     };
     // In hybrid search the word half is precise — a memory must hold every word — and meaning
     // supplies recall; a looser word half only adds noise to the fusion. On its own, the word
     // half falls back to any word when no memory holds them all.
     let words = terms(query);
-    let text = match used {
-        SearchMode::Semantic => Vec::new(),
-        SearchMode::Hybrid => {
-            store
-                .text_candidates(project, filter, &words, true, pool)
-                .await?
-        }
-        SearchMode::Text => {
-            let all = store
-                .text_candidates(project, filter, &words, true, pool)
-                .await?;
-            if all.is_empty() {
+    let text_half = async {
+        match used {
+            SearchMode::Semantic => Ok(Vec::new()),
+            SearchMode::Hybrid => {
                 store
-                    .text_candidates(project, filter, &words, false, pool)
-                    .await?
-            } else {
-                all
+                    .text_candidates(project, filter, &words, true, pool)
+                    .await
+            }
+            SearchMode::Text => {
+                let all = store
+                    .text_candidates(project, filter, &words, true, pool)
+                    .await?;
+                if all.is_empty() {
+                    store
+                        .text_candidates(project, filter, &words, false, pool)
+                        .await
+                } else {
+                    Ok(all)
+                }
             }
         }
     };
+    let (semantic, text) = tokio::try_join!(semantic_half, text_half)?;
 
     let ranked = fuse(&text, &semantic);
     let next_offset = (ranked.len() > wanted as usize).then_some(wanted);

@@ -28,6 +28,8 @@ pub const TENANT_ROLE: &str = "codifier_tenant";
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// In how many memories a word is common for the text half (see [`COMMON_TERM`]).
+    common_term: i64,
 }
 
 const MEMORY_COLUMNS: &str = "id, project_id, memory_type, title, content, category, description, \
@@ -241,6 +243,13 @@ async fn insert_memory(
 /// Appends the conditions every read shares — live, in the project (RLS confines the rows too;
 /// the explicit filter keeps the indexes in use), and the caller's type, tags and time range —
 /// for a query whose memories table is aliased `m`.
+/// In how many memories of a project a word is common for the text half: the memories of
+/// rarer words are cheap to intersect; a word this common only ranks what rarer words found.
+pub const COMMON_TERM: i64 = 4096;
+/// The most words a text lookup intersects through memory_terms; a query with more distinct
+/// rare words has the rest checked on the ranked candidates only.
+const MAX_JOINED_WORDS: usize = 8;
+
 fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, project: Uuid, filter: &MemoryFilter) {
     sql.push("m.deleted_at IS NULL AND m.project_id = ")
         .push_bind(project);
@@ -269,6 +278,17 @@ fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, project: Uuid, filter: &Me
     if let Some(until) = filter.until {
         sql.push(" AND m.created_at < ").push_bind(until);
     }
+}
+
+/// Lexemes (already normalized by `to_tsvector`) as a tsquery in its text form, joined by
+/// `operator` (` & ` or ` | `); each is quoted, so no lexeme is normalized again or read as
+/// query syntax.
+fn tsquery(lexemes: &[String], operator: &str) -> String {
+    let quoted: Vec<String> = lexemes
+        .iter()
+        .map(|lexeme| format!("'{}'", lexeme.replace('\\', "\\\\").replace('\'', "''")))
+        .collect();
+    quoted.join(operator)
 }
 
 /// A vector in pgvector's text form, `[0.1,0.2,…]`.
@@ -317,7 +337,17 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            common_term: COMMON_TERM,
+        })
+    }
+
+    /// Sets in how many memories a word counts as common for the text half (default
+    /// [`COMMON_TERM`]), so tests on a few memories can reach every plan of the lookup.
+    pub fn with_common_term(mut self, memories: i64) -> Self {
+        self.common_term = memories.max(1);
+        self
     }
 
     /// A transaction confined to `project` by row-level security. Public so tests can prove that
@@ -683,39 +713,110 @@ impl Store for PgStore {
         let mut tx = self.scoped(project).await?;
         // Matches come from memory_terms through its btree: under row-level security the GIN
         // index on `search` is never used (`@@` is not leakproof; see migration 0003), and a
-        // scan of every memory of the project costs ~100 ms at 100,000. The best-covered 2k
-        // matches (by their terms' weights, after the filters) are then ranked by ts_rank_cd.
-        // The lexemes are MATERIALIZED so the lookup compares plain values, which keeps it an
-        // index condition under RLS even in a generic plan.
-        let mut sql = QueryBuilder::<Postgres>::new(
-            "WITH lexemes AS MATERIALIZED (SELECT tsvector_to_array(to_tsvector('english', ",
-        );
-        sql.push_bind(words.join(" ")).push(
-            ")) AS l), matched AS (SELECT t.memory_id, sum(t.weight) AS score \
-             FROM memory_terms t, lexemes WHERE t.project_id = ",
-        );
-        sql.push_bind(project)
-            .push(" AND t.term = ANY(lexemes.l) GROUP BY t.memory_id");
-        if match_all {
-            sql.push(" HAVING count(*) = (SELECT cardinality(l) FROM lexemes)");
+        // scan of every memory of the project costs ~100 ms at 100,000.
+        //
+        // A lookup costs in proportion to how many memories hold its words, so each lexeme's
+        // memories are counted first, up to the common-word threshold (a bounded index-only
+        // probe, ~1 ms). As in Elasticsearch's common-terms query, words at least that common
+        // ("every", "request", "limit" in a project about rate limits) do not find: the rarer
+        // words find — every one of them with `match_all` — and all words rank what they
+        // found. Only when every word is common do they all find, at the cost of adding up
+        // every one of their memories. The best-covered matches (by the finding words'
+        // weights, after the filters) are ranked by ts_rank_cd.
+        let joined = words.join(" ");
+        let mut lexemes: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT x.term, (SELECT count(*) FROM (SELECT 1 FROM memory_terms t \
+             WHERE t.project_id = $1 AND t.term = x.term LIMIT $3) s) \
+             FROM unnest(tsvector_to_array(to_tsvector('english', $2))) AS x(term)",
+        )
+        .bind(project)
+        .bind(&joined)
+        .bind(self.common_term)
+        .fetch_all(&mut *tx)
+        .await?;
+        lexemes.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        let (rare, common): (Vec<_>, Vec<_>) = lexemes
+            .into_iter()
+            .partition(|(_, memories)| *memories < self.common_term);
+        let missing = rare.iter().any(|(_, memories)| *memories == 0);
+        if (rare.is_empty() && common.is_empty()) || (match_all && missing) {
+            // Only stop words, or a word no memory holds while every word must match.
+            tx.commit().await?;
+            return Ok(Vec::new());
         }
-        sql.push("), hits AS (SELECT matched.memory_id, matched.score FROM matched");
+        let (finding, ranking_only) = if rare.is_empty() {
+            (common, Vec::new())
+        } else {
+            (rare, common)
+        };
+        let finding: Vec<String> = finding.into_iter().map(|(term, _)| term).collect();
+        let ranking_only: Vec<String> = ranking_only.into_iter().map(|(term, _)| term).collect();
+        let find_query = tsquery(&finding, if match_all { " & " } else { " | " });
+        let rank_query = if ranking_only.is_empty() {
+            find_query.clone()
+        } else {
+            format!("({find_query}) | {}", tsquery(&ranking_only, " | "))
+        };
         let filtered = filter.memory_type.is_some()
             || !filter.tags.is_empty()
             || filter.since.is_some()
             || filter.until.is_some();
-        if filtered {
-            sql.push(" JOIN memories m ON m.id = matched.memory_id WHERE ");
-            push_filters(&mut sql, project, filter);
-        }
-        sql.push(" ORDER BY matched.score DESC, matched.memory_id LIMIT ")
-            .push_bind(i64::from(k) * 2)
-            .push(
-                ") SELECT m.id, ts_rank_cd(m.search, q)::float8 AS rank FROM hits \
-                 JOIN memories m ON m.id = hits.memory_id, to_tsquery('english', ",
+        let mut sql = QueryBuilder::<Postgres>::new("WITH hits AS (");
+        if match_all {
+            // Every finding word: one join per word over memory_terms_sorted, whose postings
+            // come in memory order, so the planner merges or probes them instead of hashing
+            // all of them (3× cheaper on three common words). The rarest word comes first.
+            let joined_words = &finding[..finding.len().min(MAX_JOINED_WORDS)];
+            sql.push("SELECT t0.memory_id, ");
+            for n in 0..joined_words.len() {
+                sql.push(if n == 0 { "" } else { " + " })
+                    .push(format!("t{n}.weight"));
+            }
+            sql.push(" AS score FROM memory_terms t0");
+            for (n, word) in joined_words.iter().enumerate().skip(1) {
+                sql.push(format!(
+                    " JOIN memory_terms t{n} ON t{n}.memory_id = t0.memory_id AND t{n}.project_id = "
+                ))
+                .push_bind(project)
+                .push(format!(" AND t{n}.term = "))
+                .push_bind(word.clone());
+            }
+            if filtered {
+                sql.push(" JOIN memories m ON m.id = t0.memory_id");
+            }
+            sql.push(" WHERE t0.project_id = ")
+                .push_bind(project)
+                .push(" AND t0.term = ")
+                .push_bind(joined_words[0].clone());
+            if filtered {
+                sql.push(" AND ");
+                push_filters(&mut sql, project, filter);
+            }
+            sql.push(" ORDER BY score DESC, t0.memory_id LIMIT ");
+        } else {
+            sql.push(
+                "SELECT matched.memory_id, matched.score FROM (SELECT t.memory_id, \
+                 sum(t.weight) AS score FROM memory_terms t WHERE t.project_id = ",
             )
-            .push_bind(words.join(if match_all { " & " } else { " | " }))
-            .push(") q WHERE m.search @@ q AND ");
+            .push_bind(project)
+            .push(" AND t.term = ANY(")
+            .push_bind(finding.clone())
+            .push(") GROUP BY t.memory_id) matched");
+            if filtered {
+                sql.push(" JOIN memories m ON m.id = matched.memory_id WHERE ");
+                push_filters(&mut sql, project, filter);
+            }
+            sql.push(" ORDER BY matched.score DESC, matched.memory_id LIMIT ");
+        }
+        sql.push_bind(i64::from(k) * 2)
+            .push(") SELECT m.id, ts_rank_cd(m.search, ")
+            .push_bind(rank_query)
+            .push(
+                "::tsquery)::float8 AS rank FROM hits JOIN memories m ON m.id = hits.memory_id \
+                   WHERE m.search @@ ",
+            )
+            .push_bind(find_query)
+            .push("::tsquery AND ");
         push_filters(&mut sql, project, filter);
         sql.push(" ORDER BY rank DESC, m.id LIMIT ")
             .push_bind(i64::from(k));

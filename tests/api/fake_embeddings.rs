@@ -52,6 +52,10 @@ pub struct Behaviour {
     /// Answer this many requests with the given status before answering properly.
     pub fail_first: AtomicUsize,
     pub fail_status: Mutex<u16>,
+    /// Once this many requests have been answered properly, answer every later one with
+    /// `fail_status` (`None`: never).
+    pub fail_after: Mutex<Option<usize>>,
+    answered: AtomicUsize,
     pub requests: AtomicUsize,
     pub batch_sizes: Mutex<Vec<usize>>,
     pub unauthorized: AtomicUsize,
@@ -82,6 +86,17 @@ async fn embeddings(
         )
             .into_response();
     }
+    if let Some(limit) = *behaviour.fail_after.lock().unwrap()
+        && behaviour.answered.load(Ordering::SeqCst) >= limit
+    {
+        let status = StatusCode::from_u16(*behaviour.fail_status.lock().unwrap()).unwrap();
+        return (
+            status,
+            Json(json!({"error": {"message": "quota exhausted"}})),
+        )
+            .into_response();
+    }
+    behaviour.answered.fetch_add(1, Ordering::SeqCst);
     let inputs: Vec<String> = serde_json::from_value(body["input"].clone()).unwrap_or_default();
     behaviour.batch_sizes.lock().unwrap().push(inputs.len());
     let data: Vec<Value> = inputs
