@@ -34,7 +34,7 @@ fn memory(n: usize) -> MemoryDraft {
         }
     }
     MemoryDraft {
-        memory_type: if n % 2 == 0 {
+        memory_type: if n.is_multiple_of(2) {
             MemoryType::Learning
         } else {
             MemoryType::Rule
