@@ -12,8 +12,12 @@
 //! 5. [`Prepared::stream`]: read the kept files again in bounded batches, in path order, for
 //!    [`render`] (a file or stdout) or the snapshot store — memory stays bounded by the batch.
 
+pub mod bpe;
+#[cfg(test)]
+mod bpe_tests;
 pub mod clone;
 pub mod command;
+mod pretokenize;
 pub mod render;
 pub mod scan;
 pub mod secrets;

@@ -1,5 +1,5 @@
 //! Exact token counts with OpenAI's byte-pair encodings (o200k_base by default, cl100k_base on
-//! request), through the `bpe-openai` crate, and the cache that makes a re-pack cheap: counts
+//! request; counted by [`bpe`](super::bpe)), and the cache that makes a re-pack cheap: counts
 //! are keyed by the git blob id of the text counted, so an unchanged file is never tokenized
 //! twice.
 
@@ -38,11 +38,11 @@ impl Encoding {
 
     /// The exact number of tokens of `text`.
     pub fn count(self, text: &str) -> u64 {
-        let tokenizer = match self {
-            Encoding::O200kBase => bpe_openai::o200k_base(),
-            Encoding::Cl100kBase => bpe_openai::cl100k_base(),
+        let vocabulary = match self {
+            Encoding::O200kBase => super::bpe::o200k_base(),
+            Encoding::Cl100kBase => super::bpe::cl100k_base(),
         };
-        tokenizer.count(text) as u64
+        vocabulary.count(text)
     }
 }
 

@@ -1,0 +1,336 @@
+//! Exact token counts for OpenAI's o200k_base and cl100k_base encodings, as tiktoken computes
+//! them: cut the text into pieces ([`pretokenize`](super::pretokenize)), then count each piece
+//! as one token when it is in the vocabulary, else by tiktoken's byte-pair merge (repeatedly
+//! join the adjacent pair whose joined bytes have the lowest rank, leftmost first).
+//!
+//! The vocabulary is compact: every token's bytes back to back and where each starts (dumped
+//! by `build.rs`, compiled into the binary), and an open-addressing table of token ids built
+//! on first use, once per encoding. A token's id is its merge rank. Code repeats its words, so
+//! each thread remembers the counts of the pieces it had to merge, in a small bounded table.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::LazyLock;
+
+use super::pretokenize::{Rules, pieces};
+
+/// One encoding's tokens.
+pub struct Vocabulary {
+    rules: Rules,
+    /// Every token's bytes, by id.
+    bytes: &'static [u8],
+    /// Where token `id` starts in `bytes`; `starts[id + 1]` is where it ends.
+    starts: Vec<u32>,
+    /// Token id + 1 at the slot of its hash (0: empty), probed linearly.
+    table: Vec<u32>,
+    mask: usize,
+}
+
+static O200K: LazyLock<Vocabulary> = LazyLock::new(|| {
+    Vocabulary::new(
+        Rules::O200k,
+        include_bytes!(concat!(env!("OUT_DIR"), "/o200k_base.bytes")),
+        include_bytes!(concat!(env!("OUT_DIR"), "/o200k_base.starts")),
+    )
+});
+
+static CL100K: LazyLock<Vocabulary> = LazyLock::new(|| {
+    Vocabulary::new(
+        Rules::Cl100k,
+        include_bytes!(concat!(env!("OUT_DIR"), "/cl100k_base.bytes")),
+        include_bytes!(concat!(env!("OUT_DIR"), "/cl100k_base.starts")),
+    )
+});
+
+/// o200k_base, loaded on first use.
+pub fn o200k_base() -> &'static Vocabulary {
+    &O200K
+}
+
+/// cl100k_base, loaded on first use.
+pub fn cl100k_base() -> &'static Vocabulary {
+    &CL100K
+}
+
+/// A 64-bit hash of a short byte string (a multiply-rotate over 8-byte words).
+fn hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut state = (bytes.len() as u64).wrapping_mul(K);
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        state = (state.rotate_left(23) ^ word).wrapping_mul(K);
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        state = (state.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    state ^ (state >> 29)
+}
+
+impl Vocabulary {
+    fn new(rules: Rules, bytes: &'static [u8], starts: &[u8]) -> Self {
+        let starts: Vec<u32> = starts
+            .chunks_exact(4)
+            .map(|start| u32::from_le_bytes(start.try_into().expect("4 bytes")))
+            .collect();
+        let tokens = starts.len() - 1;
+        let size = (tokens * 2).next_power_of_two();
+        let mut vocabulary = Self {
+            rules,
+            bytes,
+            starts,
+            table: vec![0; size],
+            mask: size - 1,
+        };
+        for id in 0..tokens as u32 {
+            let mut slot = hash(vocabulary.token(id)) as usize & vocabulary.mask;
+            while vocabulary.table[slot] != 0 {
+                slot = (slot + 1) & vocabulary.mask;
+            }
+            vocabulary.table[slot] = id + 1;
+        }
+        vocabulary
+    }
+
+    fn token(&self, id: u32) -> &[u8] {
+        let id = id as usize;
+        &self.bytes[self.starts[id] as usize..self.starts[id + 1] as usize]
+    }
+
+    /// The rank (id) of the token whose bytes are `bytes`, if there is one.
+    pub fn rank(&self, bytes: &[u8]) -> Option<u32> {
+        self.rank_hashed(bytes, hash(bytes))
+    }
+
+    fn rank_hashed(&self, bytes: &[u8], hash: u64) -> Option<u32> {
+        let mut slot = hash as usize & self.mask;
+        loop {
+            let entry = self.table[slot];
+            if entry == 0 {
+                return None;
+            }
+            if self.token(entry - 1) == bytes {
+                return Some(entry - 1);
+            }
+            slot = (slot + 1) & self.mask;
+        }
+    }
+
+    /// The number of tokens tiktoken encodes `text` into (no special tokens).
+    pub fn count(&self, text: &str) -> u64 {
+        MEMO.with(|memo| {
+            let mut memo = memo.borrow_mut();
+            pieces(self.rules, text)
+                .map(|piece| self.count_piece(piece.as_bytes(), &mut memo) as u64)
+                .sum()
+        })
+    }
+
+    fn count_piece(&self, piece: &[u8], memo: &mut Memo) -> usize {
+        let hash = hash(piece);
+        if self.rank_hashed(piece, hash).is_some() {
+            return 1;
+        }
+        if let Some(count) = memo.get(self.rules, piece, hash) {
+            return count;
+        }
+        let count = if piece.len() <= 64 {
+            self.merge_small(piece, &mut memo.parts)
+        } else {
+            self.merge_large(piece)
+        };
+        memo.put(self.rules, piece, hash, count);
+        count
+    }
+
+    /// The rank of `piece[from..to]`, or `u32::MAX` when it is not a token.
+    fn pair_rank(&self, piece: &[u8], from: usize, to: usize) -> u32 {
+        self.rank(&piece[from..to]).unwrap_or(u32::MAX)
+    }
+
+    /// tiktoken's merge as tiktoken writes it: a scan for the lowest rank per merge, quadratic
+    /// but quick on short pieces. `parts` holds (start, rank of the part joined with the next).
+    fn merge_small(&self, piece: &[u8], parts: &mut Vec<(usize, u32)>) -> usize {
+        parts.clear();
+        for start in 0..piece.len() - 1 {
+            parts.push((start, self.pair_rank(piece, start, start + 2)));
+        }
+        parts.push((piece.len() - 1, u32::MAX));
+        parts.push((piece.len(), u32::MAX));
+        // The rank of part `index` joined with the next one, once they are adjacent.
+        let rank_after = |parts: &[(usize, u32)], index: usize| {
+            if index + 3 < parts.len() {
+                self.pair_rank(piece, parts[index].0, parts[index + 3].0)
+            } else {
+                u32::MAX
+            }
+        };
+        loop {
+            let (mut best, mut best_rank) = (0, u32::MAX);
+            for (index, &(_, rank)) in parts[..parts.len() - 1].iter().enumerate() {
+                if rank < best_rank {
+                    (best, best_rank) = (index, rank);
+                }
+            }
+            if best_rank == u32::MAX {
+                break;
+            }
+            if best > 0 {
+                parts[best - 1].1 = rank_after(parts, best - 1);
+            }
+            parts[best].1 = rank_after(parts, best);
+            parts.remove(best + 1);
+        }
+        parts.len() - 1
+    }
+
+    /// The same merge with a heap and a linked list, for long pieces (runs of symbols or
+    /// spaces, long words): the lowest (rank, start) is the pair tiktoken's scan would pick.
+    fn merge_large(&self, piece: &[u8]) -> usize {
+        let len = piece.len();
+        // Parts are named by their start; `next[start]` is the next part's start.
+        let mut next: Vec<usize> = (1..=len).collect();
+        let mut previous: Vec<usize> = (0..len).map(|start| start.wrapping_sub(1)).collect();
+        let mut alive = vec![true; len];
+        let mut rank: Vec<u32> = vec![u32::MAX; len];
+        let mut heap = BinaryHeap::with_capacity(len);
+        for (start, pair) in rank.iter_mut().enumerate().take(len - 1) {
+            *pair = self.pair_rank(piece, start, start + 2);
+            if *pair != u32::MAX {
+                heap.push(Reverse((*pair, start)));
+            }
+        }
+        let mut parts = len;
+        while let Some(Reverse((found, start))) = heap.pop() {
+            if !alive[start] || rank[start] != found {
+                continue;
+            }
+            // Join `start` with the part after it.
+            let gone = next[start];
+            alive[gone] = false;
+            next[start] = next[gone];
+            if next[start] < len {
+                previous[next[start]] = start;
+            }
+            parts -= 1;
+            let after = next[start];
+            rank[start] = if after < len {
+                self.pair_rank(piece, start, next[after])
+            } else {
+                u32::MAX
+            };
+            if rank[start] != u32::MAX {
+                heap.push(Reverse((rank[start], start)));
+            }
+            if start > 0 {
+                let before = previous[start];
+                rank[before] = self.pair_rank(piece, before, next[start]);
+                if rank[before] != u32::MAX {
+                    heap.push(Reverse((rank[before], before)));
+                }
+            }
+        }
+        parts
+    }
+}
+
+/// Pieces longer than this are counted afresh each time.
+const MEMO_KEY: usize = 26;
+const MEMO_SLOTS: usize = 1 << 13;
+
+/// Counts of pieces that are not tokens, one slot per hash (a newer piece takes the slot):
+/// about 256 KiB per thread, whatever the repository.
+struct Memo {
+    slots: Vec<MemoSlot>,
+    /// Scratch space for [`Vocabulary::merge_small`].
+    parts: Vec<(usize, u32)>,
+}
+
+#[derive(Clone, Copy)]
+struct MemoSlot {
+    len: u8,
+    o200k: bool,
+    count: u32,
+    key: [u8; MEMO_KEY],
+}
+
+thread_local! {
+    static MEMO: RefCell<Memo> = const {
+        RefCell::new(Memo {
+            slots: Vec::new(),
+            parts: Vec::new(),
+        })
+    };
+}
+
+impl Memo {
+    fn slot(hash: u64) -> usize {
+        (hash >> 40) as usize & (MEMO_SLOTS - 1)
+    }
+
+    fn get(&self, rules: Rules, piece: &[u8], hash: u64) -> Option<usize> {
+        let slot = self.slots.get(Self::slot(hash))?;
+        (piece.len() <= MEMO_KEY
+            && slot.len as usize == piece.len()
+            && slot.o200k == (rules == Rules::O200k)
+            && &slot.key[..piece.len()] == piece)
+            .then_some(slot.count as usize)
+    }
+
+    fn put(&mut self, rules: Rules, piece: &[u8], hash: u64, count: usize) {
+        if piece.len() > MEMO_KEY {
+            return;
+        }
+        if self.slots.is_empty() {
+            let empty = MemoSlot {
+                len: 0,
+                o200k: false,
+                count: 0,
+                key: [0; MEMO_KEY],
+            };
+            self.slots = vec![empty; MEMO_SLOTS];
+        }
+        let slot = &mut self.slots[Self::slot(hash)];
+        slot.len = piece.len() as u8;
+        slot.o200k = rules == Rules::O200k;
+        slot.count = count as u32;
+        slot.key[..piece.len()].copy_from_slice(piece);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_token_is_found_by_its_bytes() {
+        for vocabulary in [o200k_base(), cl100k_base()] {
+            for id in 0..vocabulary.starts.len() as u32 - 1 {
+                assert_eq!(vocabulary.rank(vocabulary.token(id)), Some(id));
+            }
+        }
+    }
+
+    #[test]
+    fn both_merges_agree_on_long_pieces() {
+        let vocabulary = o200k_base();
+        let mut parts = Vec::new();
+        for piece in [
+            "=".repeat(300),
+            " ".repeat(200),
+            "abcdefghijklmnopqrstuvwxyz".repeat(7),
+            "QmFzZTY0IGVuY29kZWQgdGV4dCBnb2VzIGhlcmU".repeat(5),
+            "ü→ß".repeat(40),
+        ] {
+            assert_eq!(
+                vocabulary.merge_small(piece.as_bytes(), &mut parts),
+                vocabulary.merge_large(piece.as_bytes()),
+                "{piece}"
+            );
+        }
+    }
+}
