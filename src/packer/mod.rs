@@ -17,6 +17,7 @@ pub mod bpe;
 mod bpe_tests;
 pub mod clone;
 pub mod command;
+mod head;
 mod pretokenize;
 pub mod render;
 pub mod scan;
@@ -230,7 +231,7 @@ pub fn prepare(
                     path.display()
                 )));
             }
-            let (commit, branch) = clone::local_head(&root);
+            let (commit, branch) = head::local_head(&root);
             (root, None, commit, branch)
         }
     };
