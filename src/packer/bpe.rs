@@ -3,102 +3,87 @@
 //! as one token when it is in the vocabulary, else by tiktoken's byte-pair merge (repeatedly
 //! join the adjacent pair whose joined bytes have the lowest rank, leftmost first).
 //!
-//! The vocabulary is compact: every token's bytes back to back and where each starts (dumped
-//! by `build.rs`, compiled into the binary), and an open-addressing table of token ids built
-//! on first use, once per encoding. A token's id is its merge rank. Code repeats its words, so
+//! The vocabulary is compact and needs no loading: every token's bytes back to back, where each
+//! starts, and an open-addressing table from bytes to token id, all built by `build.rs` and
+//! compiled into the binary. A token's id is its merge rank. Code repeats its words, so
 //! each thread remembers the counts of the pieces it had to merge, in a small bounded table.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::LazyLock;
 
 use super::pretokenize::{Rules, pieces};
+use super::vocab_table::{self, TAG_BITS, TAG_MASK, hash};
 
-/// One encoding's tokens.
+/// One encoding's tokens, as `build.rs` laid them out in the binary: nothing is loaded, and
+/// only the pages a pack touches are read in.
 pub struct Vocabulary {
     rules: Rules,
     /// Every token's bytes, by id.
     bytes: &'static [u8],
-    /// Where token `id` starts in `bytes`; `starts[id + 1]` is where it ends.
-    starts: Vec<u32>,
-    /// Token id + 1 at the slot of its hash (0: empty), probed linearly.
-    table: Vec<u32>,
-    mask: usize,
+    /// Where token `id` starts in `bytes` (u32 at `4 * id`); the next one is where it ends.
+    starts: &'static [u8],
+    /// The lookup table ([`vocab_table`]).
+    table: &'static [u8],
+    slots: usize,
 }
 
-static O200K: LazyLock<Vocabulary> = LazyLock::new(|| {
-    Vocabulary::new(
-        Rules::O200k,
-        include_bytes!(concat!(env!("OUT_DIR"), "/o200k_base.bytes")),
-        include_bytes!(concat!(env!("OUT_DIR"), "/o200k_base.starts")),
-    )
-});
+macro_rules! vocabulary {
+    ($rules:expr, $name:literal) => {
+        Vocabulary::new(
+            $rules,
+            include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".bytes")),
+            include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".starts")),
+            include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".table")),
+        )
+    };
+}
 
-static CL100K: LazyLock<Vocabulary> = LazyLock::new(|| {
-    Vocabulary::new(
-        Rules::Cl100k,
-        include_bytes!(concat!(env!("OUT_DIR"), "/cl100k_base.bytes")),
-        include_bytes!(concat!(env!("OUT_DIR"), "/cl100k_base.starts")),
-    )
-});
+static O200K: Vocabulary = vocabulary!(Rules::O200k, "o200k_base");
+static CL100K: Vocabulary = vocabulary!(Rules::Cl100k, "cl100k_base");
 
-/// o200k_base, loaded on first use.
+/// o200k_base.
 pub fn o200k_base() -> &'static Vocabulary {
     &O200K
 }
 
-/// cl100k_base, loaded on first use.
+/// cl100k_base.
 pub fn cl100k_base() -> &'static Vocabulary {
     &CL100K
 }
 
-/// A 64-bit hash of a short byte string (a multiply-rotate over 8-byte words).
-fn hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut state = (bytes.len() as u64).wrapping_mul(K);
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
-        state = (state.rotate_left(23) ^ word).wrapping_mul(K);
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut word = [0u8; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        state = (state.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
-    }
-    state ^ (state >> 29)
+fn u32_at(bytes: &[u8], index: usize) -> u32 {
+    let at = index * 4;
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 impl Vocabulary {
-    fn new(rules: Rules, bytes: &'static [u8], starts: &[u8]) -> Self {
-        let starts: Vec<u32> = starts
-            .chunks_exact(4)
-            .map(|start| u32::from_le_bytes(start.try_into().expect("4 bytes")))
-            .collect();
-        let tokens = starts.len() - 1;
-        let size = (tokens * 2).next_power_of_two();
-        let mut vocabulary = Self {
+    const fn new(
+        rules: Rules,
+        bytes: &'static [u8],
+        starts: &'static [u8],
+        table: &'static [u8],
+    ) -> Self {
+        let slots = vocab_table::slots(starts.len() / 4 - 1);
+        // Checked when compiling: the statics are built by this function.
+        assert!(table.len() == slots * 4, "the table has the layout of vocab_table");
+        Self {
             rules,
             bytes,
             starts,
-            table: vec![0; size],
-            mask: size - 1,
-        };
-        for id in 0..tokens as u32 {
-            let mut slot = hash(vocabulary.token(id)) as usize & vocabulary.mask;
-            while vocabulary.table[slot] != 0 {
-                slot = (slot + 1) & vocabulary.mask;
-            }
-            vocabulary.table[slot] = id + 1;
+            table,
+            slots,
         }
-        vocabulary
     }
 
-    fn token(&self, id: u32) -> &[u8] {
+    /// How many tokens there are.
+    pub fn tokens(&self) -> usize {
+        self.starts.len() / 4 - 1
+    }
+
+    fn token(&self, id: u32) -> &'static [u8] {
         let id = id as usize;
-        &self.bytes[self.starts[id] as usize..self.starts[id + 1] as usize]
+        &self.bytes[u32_at(self.starts, id) as usize..u32_at(self.starts, id + 1) as usize]
     }
 
     /// The rank (id) of the token whose bytes are `bytes`, if there is one.
@@ -107,16 +92,20 @@ impl Vocabulary {
     }
 
     fn rank_hashed(&self, bytes: &[u8], hash: u64) -> Option<u32> {
-        let mut slot = hash as usize & self.mask;
+        let tag = hash as u32 & TAG_MASK;
+        let mut slot = vocab_table::home(hash, self.slots);
         loop {
-            let entry = self.table[slot];
+            let entry = u32_at(self.table, slot);
             if entry == 0 {
                 return None;
             }
-            if self.token(entry - 1) == bytes {
-                return Some(entry - 1);
+            if entry & TAG_MASK == tag {
+                let id = (entry >> TAG_BITS) - 1;
+                if self.token(id) == bytes {
+                    return Some(id);
+                }
             }
-            slot = (slot + 1) & self.mask;
+            slot = (slot + 1) & (self.slots - 1);
         }
     }
 
@@ -309,7 +298,7 @@ mod tests {
     #[test]
     fn every_token_is_found_by_its_bytes() {
         for vocabulary in [o200k_base(), cl100k_base()] {
-            for id in 0..vocabulary.starts.len() as u32 - 1 {
+            for id in 0..vocabulary.tokens() as u32 {
                 assert_eq!(vocabulary.rank(vocabulary.token(id)), Some(id));
             }
         }

@@ -26,6 +26,7 @@ pub mod settings;
 pub mod source;
 pub mod tokens;
 pub mod tree;
+mod vocab_table;
 pub mod walk;
 
 use std::path::{Path, PathBuf};
@@ -330,7 +331,7 @@ impl Prepared {
         let mut first = true;
         let mut done = 0;
         let files = self.files.len();
-        self.stream(4 << 20, |batch| {
+        self.stream(1 << 20, |batch| {
             for file in &batch {
                 render::file(out, style, file, line_numbers, first).map_err(write_error)?;
                 first = false;

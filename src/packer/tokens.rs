@@ -61,6 +61,11 @@ pub trait TokenCache: Send + Sync {
     fn lookup(&self, encoding: Encoding, blob_ids: &[String]) -> HashMap<String, u64>;
     /// Remembers new counts. Failing to remember is not an error: the next pack counts again.
     fn record(&self, encoding: Encoding, counts: &[(String, u64)]);
+    /// Whether there is a cache at all: without one, files are counted as they are read and
+    /// their text is not kept for a lookup.
+    fn enabled(&self) -> bool {
+        true
+    }
 }
 
 /// No cache: every pack counts every file.
@@ -71,6 +76,9 @@ impl TokenCache for NoCache {
         HashMap::new()
     }
     fn record(&self, _: Encoding, _: &[(String, u64)]) {}
+    fn enabled(&self) -> bool {
+        false
+    }
 }
 
 /// An optional cache: none means counting every file.
@@ -84,6 +92,9 @@ impl<T: TokenCache> TokenCache for Option<T> {
         if let Some(cache) = self {
             cache.record(encoding, counts);
         }
+    }
+    fn enabled(&self) -> bool {
+        self.as_ref().is_some_and(|cache| cache.enabled())
     }
 }
 
