@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 use super::pretokenize::{Rules, pieces};
 use super::vocab_table::{self, TAG_BITS, TAG_MASK, hash};
@@ -66,7 +66,10 @@ impl Vocabulary {
     ) -> Self {
         let slots = vocab_table::slots(starts.len() / 4 - 1);
         // Checked when compiling: the statics are built by this function.
-        assert!(table.len() == slots * 4, "the table has the layout of vocab_table");
+        assert!(
+            table.len() == slots * 4,
+            "the table has the layout of vocab_table"
+        );
         Self {
             rules,
             bytes,
@@ -227,14 +230,20 @@ impl Vocabulary {
     }
 }
 
-/// Pieces longer than this are counted afresh each time.
+/// Pieces up to this long are remembered in fixed slots; longer ones in a map.
 const MEMO_KEY: usize = 26;
 const MEMO_SLOTS: usize = 1 << 13;
+/// The long pieces remembered hold at most this many bytes (then the map starts again).
+const MEMO_LONG_BYTES: usize = 256 << 10;
 
-/// Counts of pieces that are not tokens, one slot per hash (a newer piece takes the slot):
-/// about 256 KiB per thread, whatever the repository.
+/// Counts of pieces that are not tokens. Short pieces take one slot per hash (a newer piece
+/// takes the slot); long ones (runs of symbols or spaces repeated from file to file) go in a
+/// map that is emptied when full: under 1 MiB per thread, whatever the repository.
 struct Memo {
     slots: Vec<MemoSlot>,
+    /// One map per encoding (indexed by `o200k as usize`).
+    long: [HashMap<Box<[u8]>, u32>; 2],
+    long_bytes: usize,
     /// Scratch space for [`Vocabulary::merge_small`].
     parts: Vec<(usize, u32)>,
 }
@@ -248,12 +257,12 @@ struct MemoSlot {
 }
 
 thread_local! {
-    static MEMO: RefCell<Memo> = const {
-        RefCell::new(Memo {
-            slots: Vec::new(),
-            parts: Vec::new(),
-        })
-    };
+    static MEMO: RefCell<Memo> = RefCell::new(Memo {
+        slots: Vec::new(),
+        long: [HashMap::new(), HashMap::new()],
+        long_bytes: 0,
+        parts: Vec::new(),
+    });
 }
 
 impl Memo {
@@ -262,16 +271,31 @@ impl Memo {
     }
 
     fn get(&self, rules: Rules, piece: &[u8], hash: u64) -> Option<usize> {
+        let o200k = rules == Rules::O200k;
+        if piece.len() > MEMO_KEY {
+            return self.long[o200k as usize]
+                .get(piece)
+                .map(|count| *count as usize);
+        }
         let slot = self.slots.get(Self::slot(hash))?;
-        (piece.len() <= MEMO_KEY
-            && slot.len as usize == piece.len()
-            && slot.o200k == (rules == Rules::O200k)
+        (slot.len as usize == piece.len()
+            && slot.o200k == o200k
             && &slot.key[..piece.len()] == piece)
             .then_some(slot.count as usize)
     }
 
     fn put(&mut self, rules: Rules, piece: &[u8], hash: u64, count: usize) {
+        let o200k = rules == Rules::O200k;
         if piece.len() > MEMO_KEY {
+            if piece.len() > MEMO_LONG_BYTES / 16 {
+                return;
+            }
+            if self.long_bytes + piece.len() > MEMO_LONG_BYTES {
+                self.long.iter_mut().for_each(HashMap::clear);
+                self.long_bytes = 0;
+            }
+            self.long_bytes += piece.len();
+            self.long[o200k as usize].insert(Box::from(piece), count as u32);
             return;
         }
         if self.slots.is_empty() {
@@ -285,7 +309,7 @@ impl Memo {
         }
         let slot = &mut self.slots[Self::slot(hash)];
         slot.len = piece.len() as u8;
-        slot.o200k = rules == Rules::O200k;
+        slot.o200k = o200k;
         slot.count = count as u32;
         slot.key[..piece.len()].copy_from_slice(piece);
     }
