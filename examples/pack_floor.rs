@@ -1,6 +1,7 @@
 //! The speed floor for `codifier pack`, used by `scripts/bench-pack.sh`: walk a directory with
 //! the same walker (no ignore rules beyond `.git`), read every file, count o200k_base tokens in
-//! parallel, and write the texts out. No secret scan, no binary checks, no rendering.
+//! parallel with the packer's own counter (`codifier::packer::bpe`, the fastest exact one we
+//! have), and write the texts out. No secret scan, no binary checks, no rendering.
 //!
 //! `cargo run --release --example pack_floor -- <dir> <output>`
 
@@ -24,15 +25,15 @@ fn main() -> std::io::Result<()> {
         .collect();
     paths.sort();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(output)?);
-    let tokenizer = bpe_openai::o200k_base();
-    let mut total = 0usize;
+    let encoding = codifier::packer::Encoding::O200kBase;
+    let mut total = 0u64;
     for chunk in paths.chunks(512) {
-        let texts: Vec<(String, usize)> = chunk
+        let texts: Vec<(String, u64)> = chunk
             .par_iter()
             .map(|path| {
                 let text =
                     String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
-                let tokens = tokenizer.count(text.as_str());
+                let tokens = encoding.count(&text);
                 (text, tokens)
             })
             .collect();

@@ -335,8 +335,9 @@ fn git_failed(remote: &RemoteUrl, error: &git2::Error) -> PackError {
     PackError::Failed(format!("git could not fetch {}: {message}", remote.url))
 }
 
-/// The commit and branch of a local working tree, when it is a git repository.
-pub fn local_head(root: &std::path::Path) -> (Option<String>, Option<String>) {
+/// The commit and branch of a local working tree, when it is a git repository, as libgit2 reads
+/// them ([`head::local_head`](super::head::local_head) reads the common cases without it).
+pub(crate) fn local_head_git2(root: &std::path::Path) -> (Option<String>, Option<String>) {
     let Ok(repo) = Repository::discover(root) else {
         return (None, None);
     };

@@ -155,14 +155,14 @@ pub async fn run(config: Config, args: PackArgs) -> anyhow::Result<()> {
             Some(path) => {
                 let file = std::fs::File::create(path)
                     .with_context(|| format!("cannot create {}", path.display()))?;
-                let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+                let mut out = std::io::BufWriter::with_capacity(256 << 10, file);
                 prepared
                     .write_to(&mut out, options.line_numbers, &progress)
                     .map_err(|error| anyhow::anyhow!("{error}"))?;
             }
             None => {
                 let stdout = std::io::stdout();
-                let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+                let mut out = std::io::BufWriter::with_capacity(256 << 10, stdout.lock());
                 prepared
                     .write_to(&mut out, options.line_numbers, &progress)
                     .map_err(|error| anyhow::anyhow!("{error}"))?;

@@ -12,8 +12,13 @@
 //! 5. [`Prepared::stream`]: read the kept files again in bounded batches, in path order, for
 //!    [`render`] (a file or stdout) or the snapshot store — memory stays bounded by the batch.
 
+pub mod bpe;
+#[cfg(test)]
+mod bpe_tests;
 pub mod clone;
 pub mod command;
+mod head;
+mod pretokenize;
 pub mod render;
 pub mod scan;
 pub mod secrets;
@@ -21,6 +26,7 @@ pub mod settings;
 pub mod source;
 pub mod tokens;
 pub mod tree;
+mod vocab_table;
 pub mod walk;
 
 use std::path::{Path, PathBuf};
@@ -226,7 +232,7 @@ pub fn prepare(
                     path.display()
                 )));
             }
-            let (commit, branch) = clone::local_head(&root);
+            let (commit, branch) = head::local_head(&root);
             (root, None, commit, branch)
         }
     };
@@ -325,7 +331,7 @@ impl Prepared {
         let mut first = true;
         let mut done = 0;
         let files = self.files.len();
-        self.stream(4 << 20, |batch| {
+        self.stream(1 << 20, |batch| {
             for file in &batch {
                 render::file(out, style, file, line_numbers, first).map_err(write_error)?;
                 first = false;

@@ -36,13 +36,20 @@ pub struct Scanned {
     pub cached: u64,
 }
 
-/// The most text held in memory at once by the first pass.
-const BATCH_BYTES: u64 = 8 << 20;
+/// The most text held in memory at once by the first pass when a cache is consulted (the texts
+/// of a batch wait for its lookup); without a cache, each text is counted as soon as it is read
+/// and dropped, and batches only pace the progress reports.
+const CACHED_BATCH_BYTES: u64 = 4 << 20;
+const UNCACHED_BATCH_BYTES: u64 = 64 << 20;
 
 enum Read {
     Text {
+        /// The final text, until it is counted.
         text: String,
+        bytes: u64,
         redacted: Option<Vec<&'static str>>,
+        blob_id: String,
+        tokens: Option<u64>,
     },
     Skip(SkippedFile),
 }
@@ -54,51 +61,79 @@ pub fn scan(
     cache: &dyn TokenCache,
     progress: &dyn Fn(Progress),
 ) -> Result<Scanned, PackError> {
+    let count_now = !cache.enabled();
+    let batch_limit = if count_now {
+        UNCACHED_BATCH_BYTES
+    } else {
+        CACHED_BATCH_BYTES
+    };
     let mut scanned = Scanned::default();
     let mut start = 0;
     while start < files.len() {
         let mut end = start;
         let mut bytes = 0;
-        while end < files.len() && (end == start || bytes < BATCH_BYTES) {
+        while end < files.len() && (end == start || bytes < batch_limit) {
             bytes += files[end].bytes;
             end += 1;
         }
         let batch = &files[start..end];
-        let read: Vec<(Read, String)> = batch
+        let mut read: Vec<Read> = batch
             .par_iter()
             .map(|file| {
-                let read = read_one(file, options.secrets);
-                let id = match &read {
-                    Read::Text { text, .. } => tokens::blob_id(text.as_bytes()),
-                    Read::Skip(_) => String::new(),
-                };
-                (read, id)
+                let mut read = read_one(file, options.secrets);
+                if count_now && let Read::Text { text, tokens, .. } = &mut read {
+                    *tokens = Some(options.encoding.count(text));
+                    *text = String::new();
+                }
+                read
             })
             .collect();
         let ids: Vec<String> = read
             .iter()
-            .filter(|(read, _)| matches!(read, Read::Text { .. }))
-            .map(|(_, id)| id.clone())
-            .collect();
-        let known = cache.lookup(options.encoding, &ids);
-        let counted: Vec<Option<(u64, bool)>> = read
-            .par_iter()
-            .map(|(read, id)| match read {
-                Read::Text { text, .. } => Some(match known.get(id) {
-                    Some(count) => (*count, true),
-                    None => (options.encoding.count(text), false),
-                }),
-                Read::Skip(_) => None,
+            .filter_map(|read| match read {
+                Read::Text {
+                    blob_id,
+                    tokens: None,
+                    ..
+                } => Some(blob_id.clone()),
+                _ => None,
             })
             .collect();
+        let known = if ids.is_empty() {
+            Default::default()
+        } else {
+            cache.lookup(options.encoding, &ids)
+        };
         let mut fresh = Vec::new();
-        for ((file, (read, id)), count) in batch.iter().zip(read).zip(counted) {
-            match (read, count) {
-                (Read::Text { text, redacted }, Some((count, cached))) => {
-                    if cached {
+        read.par_iter_mut().for_each(|read| {
+            if let Read::Text {
+                text,
+                blob_id,
+                tokens: tokens @ None,
+                ..
+            } = read
+            {
+                *tokens = Some(match known.get(blob_id.as_str()) {
+                    Some(count) => *count,
+                    None => options.encoding.count(text),
+                });
+                *text = String::new();
+            }
+        });
+        for (file, read) in batch.iter().zip(read) {
+            match read {
+                Read::Text {
+                    bytes,
+                    redacted,
+                    blob_id,
+                    tokens,
+                    ..
+                } => {
+                    let tokens = tokens.expect("every text is counted");
+                    if known.contains_key(blob_id.as_str()) {
                         scanned.cached += 1;
-                    } else {
-                        fresh.push((id.clone(), count));
+                    } else if !count_now {
+                        fresh.push((blob_id.clone(), tokens));
                     }
                     if let Some(kinds) = &redacted {
                         scanned.redacted.push(RedactedFile {
@@ -109,14 +144,13 @@ pub fn scan(
                     scanned.kept.push(KeptFile {
                         path: file.path.clone(),
                         abs: file.abs.clone(),
-                        bytes: text.len() as u64,
-                        tokens: count,
-                        blob_id: id,
+                        bytes,
+                        tokens,
+                        blob_id,
                         redact: redacted.is_some(),
                     });
                 }
-                (Read::Skip(skipped), _) => scanned.skipped.push(skipped),
-                (Read::Text { .. }, None) => unreachable!("every text is counted"),
+                Read::Skip(skipped) => scanned.skipped.push(skipped),
             }
         }
         if !fresh.is_empty() {
@@ -136,49 +170,51 @@ fn looks_binary(bytes: &[u8]) -> bool {
     bytes[..bytes.len().min(8000)].contains(&0)
 }
 
+/// A file's final text, or why it is left out.
 fn read_one(file: &Candidate, mode: SecretMode) -> Read {
-    let skip = |reason, detail: Option<String>| {
-        Read::Skip(SkippedFile {
-            path: file.path.clone(),
-            reason,
-            detail,
-        })
-    };
-    let bytes = match std::fs::read(&file.abs) {
-        Ok(bytes) => bytes,
-        Err(error) => return skip(SkipReason::Unreadable, Some(error.to_string())),
-    };
-    if looks_binary(&bytes) {
-        return skip(SkipReason::Binary, None);
-    }
-    let text = match String::from_utf8(bytes) {
+    let (text, redacted) = match read_text(file, mode) {
         Ok(text) => text,
-        Err(_) => {
-            return skip(
-                SkipReason::NotUtf8,
-                Some("the content is not UTF-8 text".into()),
-            );
-        }
+        Err(skipped) => return Read::Skip(skipped),
     };
+    Read::Text {
+        bytes: text.len() as u64,
+        blob_id: tokens::blob_id(text.as_bytes()),
+        text,
+        redacted,
+        tokens: None,
+    }
+}
+
+type Text = (String, Option<Vec<&'static str>>);
+
+/// The text of `file` (redacted when asked) and the kinds of secret redacted, or why it is left out.
+fn read_text(file: &Candidate, mode: SecretMode) -> Result<Text, SkippedFile> {
+    let skip = |reason, detail: Option<String>| SkippedFile {
+        path: file.path.clone(),
+        reason,
+        detail,
+    };
+    let bytes = std::fs::read(&file.abs)
+        .map_err(|error| skip(SkipReason::Unreadable, Some(error.to_string())))?;
+    if looks_binary(&bytes) {
+        return Err(skip(SkipReason::Binary, None));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        skip(
+            SkipReason::NotUtf8,
+            Some("the content is not UTF-8 text".into()),
+        )
+    })?;
     if mode == SecretMode::Off {
-        return Read::Text {
-            text,
-            redacted: None,
-        };
+        return Ok((text, None));
     }
     let kinds = secrets::find(&text);
     if kinds.is_empty() {
-        return Read::Text {
-            text,
-            redacted: None,
-        };
+        return Ok((text, None));
     }
     match mode {
-        SecretMode::Exclude => skip(SkipReason::Secret, Some(kinds.join(", "))),
-        _ => Read::Text {
-            text: secrets::redact(&text),
-            redacted: Some(kinds),
-        },
+        SecretMode::Exclude => Err(skip(SkipReason::Secret, Some(kinds.join(", ")))),
+        _ => Ok((secrets::redact(&text), Some(kinds))),
     }
 }
 

@@ -79,36 +79,36 @@ const PATTERNS: &[(&str, &str)] = &[
     ("digitalocean_token", r"\bdo[por]_v1_[a-f0-9]{64}\b"),
 ];
 
-struct Scanner {
-    any: Regex,
-    set: RegexSet,
-    each: Vec<Regex>,
-}
-
-static SCANNER: LazyLock<Scanner> = LazyLock::new(|| {
+/// One regex of every pattern: answers "anything here?" for every file.
+static ANY: LazyLock<Regex> = LazyLock::new(|| {
     let combined = PATTERNS
         .iter()
         .map(|(_, pattern)| format!("(?:{pattern})"))
         .collect::<Vec<_>>()
         .join("|");
-    Scanner {
-        any: Regex::new(&combined).expect("the secret patterns are valid"),
-        set: RegexSet::new(PATTERNS.iter().map(|(_, pattern)| *pattern)).expect("valid"),
-        each: PATTERNS
-            .iter()
-            .map(|(_, pattern)| Regex::new(pattern).expect("valid"))
-            .collect(),
-    }
+    Regex::new(&combined).expect("the secret patterns are valid")
+});
+
+/// The patterns one by one, built only when a file holds something (most packs never need them).
+struct Each {
+    set: RegexSet,
+    each: Vec<Regex>,
+}
+
+static EACH: LazyLock<Each> = LazyLock::new(|| Each {
+    set: RegexSet::new(PATTERNS.iter().map(|(_, pattern)| *pattern)).expect("valid"),
+    each: PATTERNS
+        .iter()
+        .map(|(_, pattern)| Regex::new(pattern).expect("valid"))
+        .collect(),
 });
 
 /// The kinds of credential in `text`, sorted; empty when there are none.
 pub fn find(text: &str) -> Vec<&'static str> {
-    let scanner = &*SCANNER;
-    if !scanner.any.is_match(text) {
+    if !ANY.is_match(text) {
         return Vec::new();
     }
-    scanner
-        .set
+    EACH.set
         .matches(text)
         .into_iter()
         .map(|index| PATTERNS[index].0)
@@ -117,11 +117,10 @@ pub fn find(text: &str) -> Vec<&'static str> {
 
 /// `text` with every credential replaced by `[REDACTED <kind>]`.
 pub fn redact(text: &str) -> String {
-    let scanner = &*SCANNER;
     let mut out = text.to_owned();
-    for index in scanner.set.matches(text).into_iter() {
+    for index in EACH.set.matches(text).into_iter() {
         let replacement = format!("[REDACTED {}]", PATTERNS[index].0);
-        out = scanner.each[index]
+        out = EACH.each[index]
             .replace_all(&out, regex::NoExpand(&replacement))
             .into_owned();
     }

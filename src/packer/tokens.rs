@@ -1,5 +1,5 @@
 //! Exact token counts with OpenAI's byte-pair encodings (o200k_base by default, cl100k_base on
-//! request), through the `bpe-openai` crate, and the cache that makes a re-pack cheap: counts
+//! request; counted by [`bpe`](super::bpe)), and the cache that makes a re-pack cheap: counts
 //! are keyed by the git blob id of the text counted, so an unchanged file is never tokenized
 //! twice.
 
@@ -38,11 +38,11 @@ impl Encoding {
 
     /// The exact number of tokens of `text`.
     pub fn count(self, text: &str) -> u64 {
-        let tokenizer = match self {
-            Encoding::O200kBase => bpe_openai::o200k_base(),
-            Encoding::Cl100kBase => bpe_openai::cl100k_base(),
+        let vocabulary = match self {
+            Encoding::O200kBase => super::bpe::o200k_base(),
+            Encoding::Cl100kBase => super::bpe::cl100k_base(),
         };
-        tokenizer.count(text) as u64
+        vocabulary.count(text)
     }
 }
 
@@ -61,6 +61,11 @@ pub trait TokenCache: Send + Sync {
     fn lookup(&self, encoding: Encoding, blob_ids: &[String]) -> HashMap<String, u64>;
     /// Remembers new counts. Failing to remember is not an error: the next pack counts again.
     fn record(&self, encoding: Encoding, counts: &[(String, u64)]);
+    /// Whether there is a cache at all: without one, files are counted as they are read and
+    /// their text is not kept for a lookup.
+    fn enabled(&self) -> bool {
+        true
+    }
 }
 
 /// No cache: every pack counts every file.
@@ -71,6 +76,9 @@ impl TokenCache for NoCache {
         HashMap::new()
     }
     fn record(&self, _: Encoding, _: &[(String, u64)]) {}
+    fn enabled(&self) -> bool {
+        false
+    }
 }
 
 /// An optional cache: none means counting every file.
@@ -84,6 +92,9 @@ impl<T: TokenCache> TokenCache for Option<T> {
         if let Some(cache) = self {
             cache.record(encoding, counts);
         }
+    }
+    fn enabled(&self) -> bool {
+        self.as_ref().is_some_and(|cache| cache.enabled())
     }
 }
 
