@@ -31,10 +31,39 @@ pub fn backends() -> Vec<Backend> {
     backends
 }
 
-/// A database of its own for one test; the SQLite file lives as long as this value.
+/// A database of its own for one test; the SQLite file lives as long as this value, and a
+/// Postgres database is dropped with it, so a long-lived `TEST_DATABASE_URL` does not fill up.
 pub struct TestDatabase {
     pub url: String,
     _dir: Option<tempfile::TempDir>,
+    /// The admin URL and the name of a Postgres database to drop.
+    postgres: Option<(String, String)>,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, so the statement runs on a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime to drop the test database");
+            runtime.block_on(async {
+                use sqlx::Connection;
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .map(|_| ())
+            })
+        });
+        if let Ok(Err(error)) = dropped.join() {
+            eprintln!("could not drop a test database: {error}");
+        }
+    }
 }
 
 /// Makes an empty database on `backend`: a new SQLite file, or a new Postgres database.
@@ -46,6 +75,7 @@ pub async fn fresh_database(backend: Backend) -> TestDatabase {
             TestDatabase {
                 url,
                 _dir: Some(dir),
+                postgres: None,
             }
         }
         Backend::Postgres => {
@@ -65,6 +95,7 @@ pub async fn fresh_database(backend: Backend) -> TestDatabase {
             TestDatabase {
                 url: format!("{base}/{name}"),
                 _dir: None,
+                postgres: Some((admin_url.clone(), name)),
             }
         }
     }
