@@ -19,7 +19,7 @@ pub struct EmbeddingModel {
 }
 
 /// Why embedding failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum EmbedError {
     /// The provider is misconfigured or its files are missing; retrying will not help.
     #[error("embedding provider misconfigured: {0}")]
