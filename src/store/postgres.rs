@@ -720,7 +720,7 @@ impl Store for PgStore {
         // probe, ~1 ms). As in Elasticsearch's common-terms query, words at least that common
         // ("every", "request", "limit" in a project about rate limits) do not find: the rarer
         // words find — every one of them with `match_all` — and all words rank what they
-        // found. Only when every word is common do they all find, at the cost of adding up
+        // found. Only when every word is common do they all find, at the cost of merging
         // every one of their memories. The best-covered matches (by the finding words'
         // weights, after the filters) are ranked by ts_rank_cd.
         let joined = words.join(" ");
