@@ -24,6 +24,12 @@ mod snapshots;
 /// The role tenant transactions switch to; RLS policies apply to it.
 pub const TENANT_ROLE: &str = "codifier_tenant";
 
+/// Connections the pool may open.
+const MAX_CONNECTIONS: u32 = 16;
+
+/// A pooled connection idle for longer than this is pinged before it is handed out.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(30);
+
 /// The Postgres store.
 #[derive(Clone)]
 pub struct PgStore {
@@ -132,10 +138,10 @@ impl KeyRow {
 }
 
 /// Confines an open transaction to one project: from here on RLS applies to every statement.
-/// In one round trip: `set_config('role', …, true)` is `SET LOCAL ROLE`. Statements are planned
-/// for their actual values (`force_custom_plan`): whether a tag or a word is rare decides whether
-/// a search starts from the term and tag indexes or from the newest memories, and a cached
-/// generic plan would pick one way for every value.
+/// `set_config('role', …, true)` is `SET LOCAL ROLE`. Statements are planned for their actual
+/// values (`force_custom_plan`): whether a tag or a word is rare decides whether a search starts
+/// from the term and tag indexes or from the newest memories, and a cached generic plan would
+/// pick one way for every value.
 async fn enter_project(tx: &mut Transaction<'_, Postgres>, project: Uuid) -> StoreResult<()> {
     sqlx::query(
         "SELECT set_config('codifier.project_id', $1, true), set_config('role', $2, true), \
@@ -146,6 +152,42 @@ async fn enter_project(tx: &mut Transaction<'_, Postgres>, project: Uuid) -> Sto
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// What [`enter_project`] sets, plus `extra` settings (names and values written in this file,
+/// never a caller's text), as one statement for [`PgStore::scoped_with`] to send together with
+/// `BEGIN`. The project is a [`Uuid`], whose text is only hex digits and dashes, so it can be
+/// written into the statement.
+fn tenant_settings(project: Uuid, extra: &[(&'static str, &'static str)]) -> String {
+    let mut sql = format!(
+        "SELECT set_config('codifier.project_id', '{project}', true), \
+         set_config('role', '{TENANT_ROLE}', true), \
+         set_config('plan_cache_mode', 'force_custom_plan', true)"
+    );
+    for (name, value) in extra {
+        sql.push_str(&format!(", set_config('{name}', '{value}', true)"));
+    }
+    sql
+}
+
+/// Whether `error` says the connection itself failed (closed by the server or the network), so
+/// that a transaction which has not started can be retried on another connection.
+fn is_connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) => true,
+        // 08: connection exception; 57P0x: the server is shutting down or restarting.
+        sqlx::Error::Database(error) => error
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+        _ => false,
+    }
+}
+
+/// Ends a transaction that only read, without waiting: sqlx queues its `ROLLBACK` and sends it
+/// as the connection goes back to the pool, so the caller saves a round trip. Nothing is lost,
+/// since nothing was written (the tenant settings are local to the transaction either way).
+fn end_read(tx: Transaction<'static, Postgres>) {
+    drop(tx);
 }
 
 async fn audit(
@@ -333,8 +375,20 @@ async fn write_revision(
 impl PgStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings every connection it hands out: a round trip before each transaction.
+            // Only connections idle for a while are pinged; one the server closed since is
+            // caught by `scoped_with`, which starts its transaction again on another.
+            .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_AFTER_IDLE {
+                        sqlx::Connection::ping(connection).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await?;
         Ok(Self {
@@ -353,9 +407,27 @@ impl PgStore {
     /// A transaction confined to `project` by row-level security. Public so tests can prove that
     /// a query with no project filter at all sees only that project's rows.
     pub async fn scoped(&self, project: Uuid) -> StoreResult<Transaction<'static, Postgres>> {
-        let mut tx = self.pool.begin().await?;
-        enter_project(&mut tx, project).await?;
-        Ok(tx)
+        self.scoped_with(project, &[]).await
+    }
+
+    /// [`scoped`](Self::scoped) with `extra` transaction-local settings, all sent with `BEGIN`
+    /// in one round trip. A connection found closed at this point (nothing has run on it yet)
+    /// is dropped and the next one tried: after a server restart every idle connection is dead.
+    async fn scoped_with(
+        &self,
+        project: Uuid,
+        extra: &[(&'static str, &'static str)],
+    ) -> StoreResult<Transaction<'static, Postgres>> {
+        let begin = format!("BEGIN; {}", tenant_settings(project, extra));
+        let mut attempts = 0;
+        loop {
+            match self.pool.begin_with(begin.clone()).await {
+                Err(error) if is_connection_lost(&error) && attempts < MAX_CONNECTIONS => {
+                    attempts += 1;
+                }
+                started => return Ok(started?),
+            }
+        }
     }
 
     /// The exact nearest neighbours (a full scan, no HNSW index), for measuring the index's
@@ -382,17 +454,17 @@ impl PgStore {
         k: u32,
         exact: bool,
     ) -> StoreResult<Vec<Candidate>> {
-        let mut tx = self.scoped(project).await?;
-        let settings = if exact {
-            "SELECT set_config('enable_indexscan', 'off', true), \
-             set_config('enable_bitmapscan', 'off', true)"
+        let settings: &[(&str, &str)] = if exact {
+            &[("enable_indexscan", "off"), ("enable_bitmapscan", "off")]
         } else {
             // Filters are applied inside the index scan; iterative scans keep searching until
             // enough rows pass them (pgvector 0.8+).
-            "SELECT set_config('hnsw.ef_search', '100', true), \
-             set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+            &[
+                ("hnsw.ef_search", "100"),
+                ("hnsw.iterative_scan", "relaxed_order"),
+            ]
         };
-        sqlx::query(settings).execute(&mut *tx).await?;
+        let mut tx = self.scoped_with(project, settings).await?;
         let expression = vector_expression(model);
         let distance = format!("{expression} <=> CAST(");
         let mut sql = QueryBuilder::<Postgres>::new(format!("SELECT m.id, 1 - ({distance}"));
@@ -410,7 +482,7 @@ impl PgStore {
             .push(format!(" AS vector({})) LIMIT ", model.dimensions))
             .push_bind(i64::from(k));
         let rows: Vec<(Uuid, f64)> = sql.build_query_as().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
+        end_read(tx);
         let mut candidates: Vec<Candidate> = rows
             .into_iter()
             .map(|(id, score)| Candidate { id, score })
@@ -622,7 +694,7 @@ impl Store for PgStore {
             .build_query_as::<MemoryRow>()
             .fetch_all(&mut *tx)
             .await?;
-        tx.commit().await?;
+        end_read(tx);
         let mut memories = rows
             .into_iter()
             .map(MemoryRow::into_memory)
@@ -672,7 +744,7 @@ impl Store for PgStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
-        tx.commit().await?;
+        end_read(tx);
         Ok(rows
             .into_iter()
             .map(
@@ -741,7 +813,7 @@ impl Store for PgStore {
         let missing = rare.iter().any(|(_, memories)| *memories == 0);
         if (rare.is_empty() && common.is_empty()) || (match_all && missing) {
             // Only stop words, or a word no memory holds while every word must match.
-            tx.commit().await?;
+            end_read(tx);
             return Ok(Vec::new());
         }
         let (finding, ranking_only) = if rare.is_empty() {
@@ -821,7 +893,7 @@ impl Store for PgStore {
         sql.push(" ORDER BY rank DESC, m.id LIMIT ")
             .push_bind(i64::from(k));
         let rows: Vec<(Uuid, f64)> = sql.build_query_as().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
+        end_read(tx);
         Ok(rows
             .into_iter()
             .map(|(id, score)| Candidate { id, score })
@@ -850,7 +922,7 @@ impl Store for PgStore {
             .bind(ids)
             .fetch_all(&mut *tx)
             .await?;
-        tx.commit().await?;
+        end_read(tx);
         rows.into_iter().map(MemoryRow::into_memory).collect()
     }
 
@@ -886,7 +958,7 @@ impl Store for PgStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
-        tx.commit().await?;
+        end_read(tx);
         Ok(rows
             .into_iter()
             .map(|(id, title, content, updated_at)| EmbeddingJob {
@@ -935,7 +1007,7 @@ impl Store for PgStore {
         .bind(project)
         .fetch_one(&mut *tx)
         .await?;
-        tx.commit().await?;
+        end_read(tx);
         Ok((done as u64, total as u64))
     }
 
@@ -949,7 +1021,7 @@ impl Store for PgStore {
         .bind(id)
         .fetch_all(&mut *tx)
         .await?;
-        tx.commit().await?;
+        end_read(tx);
         rows.into_iter()
             .map(|(revision, snapshot, actor, tool, replaced_at)| {
                 Ok(MemoryRevision {
@@ -975,7 +1047,7 @@ impl Store for PgStore {
             .bind(i64::from(limit))
             .fetch_all(&mut *tx)
             .await?;
-        tx.commit().await?;
+        end_read(tx);
         rows.into_iter().map(MemoryRow::into_memory).collect()
     }
 

@@ -17,6 +17,7 @@ mod pack;
 mod pack_cli;
 mod playbooks;
 mod playbooks_cli;
+mod pool;
 mod quality;
 mod reembed;
 mod research;
