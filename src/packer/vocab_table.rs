@@ -7,9 +7,9 @@
 pub const TAG_BITS: u32 = 14;
 pub const TAG_MASK: u32 = (1 << TAG_BITS) - 1;
 
-/// How many slots a table for `tokens` tokens has (a power of two, about 3/4 full at most).
+/// How many slots a table for `tokens` tokens has (a power of two, at most 4/5 full).
 pub const fn slots(tokens: usize) -> usize {
-    (tokens + tokens / 3).next_power_of_two()
+    (tokens + tokens / 4).next_power_of_two()
 }
 
 /// The first slot to probe for a hash, in a table of `slots` slots.
