@@ -34,8 +34,9 @@ pub struct BenchArgs {
     /// How many memories to seed into the project.
     #[arg(long, default_value_t = 10_000)]
     pub memories: u64,
-    /// How many MCP clients call at once.
-    #[arg(long, default_value_t = 8)]
+    /// How many MCP clients call at once (default: one per core; with more, calls queue for
+    /// the cores the server, the database and the load share).
+    #[arg(long, default_value_t = cores())]
     pub clients: usize,
     /// How long each scenario runs (after a warm-up of a quarter of it, 1 to 5 s).
     #[arg(long, default_value_t = 20)]
@@ -61,6 +62,10 @@ fn load_average() -> String {
                 .join(" ")
         })
         .unwrap_or_else(|_| "unknown".into())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |cores| cores.get())
 }
 
 fn ms(since: Instant) -> f64 {
