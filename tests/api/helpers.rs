@@ -101,6 +101,22 @@ pub async fn fresh_database(backend: Backend) -> TestDatabase {
     }
 }
 
+/// A fresh, migrated Postgres store for Postgres-only tests, or `None` when this run has no
+/// `TEST_DATABASE_URL` (as [`backends`] decides).
+pub async fn fresh_postgres() -> Option<(codifier::store::postgres::PgStore, TestDatabase)> {
+    if !backends().contains(&Backend::Postgres) {
+        return None;
+    }
+    let database = fresh_database(Backend::Postgres).await;
+    let store = codifier::store::postgres::PgStore::connect(&database.url)
+        .await
+        .expect("connect");
+    codifier::store::Store::migrate(&store)
+        .await
+        .expect("migrate");
+    Some((store, database))
+}
+
 /// Opens and migrates a fresh store on `backend`.
 pub async fn fresh_store(backend: Backend) -> (Arc<dyn Store>, TestDatabase) {
     let database = fresh_database(backend).await;

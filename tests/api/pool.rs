@@ -2,12 +2,11 @@
 //! each one), so a connection the server has closed must be noticed and replaced at `BEGIN`
 //! rather than failing the call.
 
-use codifier::store::postgres::PgStore;
 use codifier::store::{Actor, MemoryDraft, MemoryFilter, Store};
 use serde_json::json;
 use sqlx::Connection;
 
-use crate::helpers::{Backend, backends, fresh_database};
+use crate::helpers::fresh_postgres;
 
 fn actor() -> Actor {
     Actor {
@@ -18,12 +17,9 @@ fn actor() -> Actor {
 
 #[tokio::test]
 async fn reads_and_writes_carry_on_after_the_server_closes_every_pooled_connection() {
-    if !backends().contains(&Backend::Postgres) {
+    let Some((store, db)) = fresh_postgres().await else {
         return;
-    }
-    let db = fresh_database(Backend::Postgres).await;
-    let store = PgStore::connect(&db.url).await.expect("connect");
-    store.migrate().await.expect("migrate");
+    };
     let project = store
         .create_project(&actor(), "pool", None)
         .await

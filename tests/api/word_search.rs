@@ -8,7 +8,7 @@ use codifier::store::{Actor, MemoryDraft, MemoryFilter, Store};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{Backend, backends, fresh_database};
+use crate::helpers::fresh_postgres;
 
 fn actor() -> Actor {
     let (label, tool) = ("key:cdf_tester".into(), "remember".into());
@@ -75,12 +75,9 @@ fn sorted(mut ids: Vec<Uuid>) -> Vec<Uuid> {
 
 #[tokio::test]
 async fn common_words_rank_what_rarer_words_find_and_find_only_when_every_word_is_common() {
-    if !backends().contains(&Backend::Postgres) {
+    let Some((store, _database)) = fresh_postgres().await else {
         return;
-    }
-    let database = fresh_database(Backend::Postgres).await;
-    let store = PgStore::connect(&database.url).await.expect("connect");
-    store.migrate().await.expect("migrate");
+    };
     let project = store.create_project(&actor(), "p", None).await.unwrap().id;
     let mut ids = Vec::new();
     for n in 0..13 {
