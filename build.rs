@@ -21,8 +21,11 @@ fn main() {
     );
     // Relative relocations packed as RELR (glibc 2.36+): the loader reads a few KB instead of
     // 1.6 MB of `.rela.dyn` at every start, which every command (and `codifier pack`'s peak
-    // memory) pays for.
-    println!("cargo::rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    // memory) pays for. Only for glibc Linux, the target the Dockerfile builds.
+    let target = |key: &str| std::env::var(key).unwrap_or_default();
+    if target("CARGO_CFG_TARGET_OS") == "linux" && target("CARGO_CFG_TARGET_ENV") == "gnu" {
+        println!("cargo::rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=src/packer/vocab_table.rs");
 }
