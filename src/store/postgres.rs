@@ -5,6 +5,8 @@
 
 mod playbook_sessions;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -36,7 +38,14 @@ pub struct PgStore {
     pool: PgPool,
     /// In how many memories a word is common for the text half (see [`COMMON_TERM`]).
     common_term: i64,
+    /// Projects found so far, by the id or name they were asked for: every tool call resolves
+    /// its project, and a project never changes once created (nothing renames or deletes one),
+    /// so a hit can be kept. A miss is never kept: a project created since is found.
+    known_projects: Arc<Mutex<HashMap<String, Project>>>,
 }
+
+/// At most this many names and ids are kept in `known_projects` (then it starts again).
+const KNOWN_PROJECTS: usize = 4096;
 
 const MEMORY_COLUMNS: &str = "id, project_id, memory_type, title, content, category, description, \
      confidence, tags, source_role, usage_count, created_at, updated_at";
@@ -394,6 +403,7 @@ impl PgStore {
         Ok(Self {
             pool,
             common_term: COMMON_TERM,
+            known_projects: Arc::default(),
         })
     }
 
@@ -571,6 +581,10 @@ impl Store for PgStore {
     }
 
     async fn find_project(&self, id_or_name: &str) -> StoreResult<Option<Project>> {
+        let known = |projects: &HashMap<String, Project>| projects.get(id_or_name).cloned();
+        if let Some(project) = known(&self.known_projects.lock().expect("not poisoned")) {
+            return Ok(Some(project));
+        }
         let row = sqlx::query_as::<_, ProjectRow>(
             "SELECT * FROM projects WHERE id = $1 OR name = $2 LIMIT 1",
         )
@@ -578,7 +592,15 @@ impl Store for PgStore {
         .bind(id_or_name)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(Project::from))
+        let found = row.map(Project::from);
+        if let Some(project) = &found {
+            let mut projects = self.known_projects.lock().expect("not poisoned");
+            if projects.len() >= KNOWN_PROJECTS {
+                projects.clear();
+            }
+            projects.insert(id_or_name.to_owned(), project.clone());
+        }
+        Ok(found)
     }
 
     async fn create_memory(

@@ -1,6 +1,7 @@
-//! The Postgres store's connection pool: transactions start in one round trip (no ping before
+//! The Postgres store's round trips. Transactions start in one round trip (no ping before
 //! each one), so a connection the server has closed must be noticed and replaced at `BEGIN`
-//! rather than failing the call.
+//! rather than failing the call; and projects found once are not looked up again, so a lookup
+//! that missed must not be remembered.
 
 use codifier::store::{Actor, MemoryDraft, MemoryFilter, Store};
 use serde_json::json;
@@ -89,4 +90,24 @@ async fn reads_and_writes_carry_on_after_the_server_closes_every_pooled_connecti
         .await
         .expect("read");
     assert_eq!(page.memories.len(), 2);
+}
+
+#[tokio::test]
+async fn a_project_lookup_that_missed_finds_the_project_once_it_is_created() {
+    let Some((store, _db)) = fresh_postgres().await else {
+        return;
+    };
+    assert!(store.find_project("later").await.expect("lookup").is_none());
+    let created = store
+        .create_project(&actor(), "later", None)
+        .await
+        .expect("project");
+    for asked in ["later".to_owned(), created.id.to_string()] {
+        for round in 0..2 {
+            let found = store.find_project(&asked).await.expect("lookup");
+            let found = found.unwrap_or_else(|| panic!("{asked} not found, round {round}"));
+            assert_eq!((found.id, found.name.as_str()), (created.id, "later"));
+        }
+    }
+    assert!(store.find_project("never").await.expect("lookup").is_none());
 }
