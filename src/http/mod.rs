@@ -41,6 +41,8 @@ pub struct HttpState {
     pub verifier: Arc<KeyVerifier>,
     pub allowed_hosts: Arc<Vec<String>>,
     pub sse: sse::SseSessions,
+    /// Which key opened each Streamable HTTP session seen so far ([`sessions::enforce_owner`]).
+    pub session_owners: sessions::KnownOwners,
     pub shutdown: CancellationToken,
     pub max_body_bytes: usize,
     /// `CODIFIER_PUBLIC_URL`: the base URL clients use, when it cannot be read off the request.
@@ -63,6 +65,7 @@ pub fn router(config: &Config, services: Services, shutdown: CancellationToken) 
         verifier,
         allowed_hosts: Arc::new(config.allowed_hosts.clone()),
         sse: sse::SseSessions::default(),
+        session_owners: sessions::KnownOwners::default(),
         shutdown: shutdown.clone(),
         max_body_bytes: config.max_body_bytes,
         public_url: config.public_url.as_deref().map(Arc::from),

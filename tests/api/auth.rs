@@ -216,6 +216,15 @@ async fn a_session_opened_by_one_key_is_refused_to_another() {
     assert_eq!(stolen.status(), 403);
     let body: Value = stolen.json().await.unwrap();
     assert_eq!(body["error"], "session_belongs_to_another_key");
+    // Once the owner has used it, the server remembers the owner instead of asking the database.
+    let own = post_mcp(&server, Some(&first), Some(&session), list).await;
+    assert_eq!(
+        own.status(),
+        200,
+        "the key that opened the session may use it"
+    );
+    let stolen = post_mcp(&server, Some(&second), Some(&session), list).await;
+    assert_eq!(stolen.status(), 403, "refused by the remembered owner too");
     let operator = post_mcp(&server, Some(OPERATOR_TOKEN), Some(&session), list).await;
     assert_eq!(
         operator.status(),
