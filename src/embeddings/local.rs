@@ -40,12 +40,10 @@ pub struct LocalEmbedder {
 struct Inner {
     bert: BertModel,
     tokenizer: Tokenizer,
-    /// Serialises forward passes: with few cores, concurrent passes only add memory, as each
-    /// one already uses every core.
-    forward: Mutex<()>,
     /// Calls waiting for the model: whoever gets the model next embeds them all at once.
     waiting: Mutex<Vec<Waiting>>,
-    /// Held while one call embeds the waiting calls.
+    /// Held while one call embeds the waiting calls, so forward passes never overlap: with few
+    /// cores, concurrent passes only add memory, as each one already uses every core.
     turn: Mutex<()>,
     /// Passes run for callers (one per combined group), for tests.
     passes: std::sync::atomic::AtomicU64,
@@ -131,7 +129,6 @@ impl LocalEmbedder {
             inner: Arc::new(Inner {
                 bert,
                 tokenizer,
-                forward: Mutex::new(()),
                 waiting: Mutex::new(Vec::new()),
                 turn: Mutex::new(()),
                 passes: std::sync::atomic::AtomicU64::new(0),
@@ -249,13 +246,7 @@ impl Inner {
         let type_ids = padded(tokenizers::Encoding::get_type_ids)?;
         let mask = padded(tokenizers::Encoding::get_attention_mask)?;
 
-        let hidden = {
-            let _guard = self
-                .forward
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            self.bert.forward(&ids, &type_ids, Some(&mask))?
-        };
+        let hidden = self.bert.forward(&ids, &type_ids, Some(&mask))?;
         // Mean over the real tokens: (batch, width, hidden) · mask, summed over width, divided
         // by the token count (clamped as sentence-transformers does).
         let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
