@@ -6,8 +6,7 @@
 //! which key opened a session and refuses any other key that presents its id, remembering the
 //! owners it has checked ([`KnownOwners`]).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::extract::{Request, State};
@@ -20,36 +19,15 @@ use rmcp::transport::streamable_http_server::session::{
 
 use super::{ApiError, HttpState};
 use crate::auth::Identity;
+use crate::remembered::Remembered;
 use crate::store::Store;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
-/// At most this many session owners are remembered (then [`KnownOwners`] starts again).
-const KNOWN_OWNERS: usize = 4096;
-
-/// The owners of sessions this process has checked or opened. A session's owner is recorded
-/// once and never changes (and ids are never reused), so the database is asked only about
-/// sessions this process has not seen: one round trip less on every request.
-#[derive(Clone, Default)]
-pub struct KnownOwners(Arc<Mutex<HashMap<String, String>>>);
-
-impl KnownOwners {
-    fn get(&self, session: &str) -> Option<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(session)
-            .cloned()
-    }
-
-    fn remember(&self, session: &str, owner: &str) {
-        let mut owners = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if owners.len() >= KNOWN_OWNERS {
-            owners.clear();
-        }
-        owners.insert(session.to_owned(), owner.to_owned());
-    }
-}
+/// The owners of sessions this process has checked. A session's owner is recorded once and
+/// never changes (and ids are never reused), so the database is asked only about sessions this
+/// process has not seen: one round trip less on every request.
+pub type KnownOwners = Arc<Remembered<String>>;
 
 /// rmcp's session store, kept in our database.
 pub struct StoredSessions {
@@ -130,7 +108,7 @@ pub async fn enforce_owner(
                 )
                 .into_response();
             }
-            Ok(Some(recorded)) => state.session_owners.remember(session, &recorded),
+            Ok(Some(recorded)) => state.session_owners.remember(session, recorded),
             Ok(None) => {}
             Err(error) => {
                 tracing::error!(%error, "session lookup failed");
