@@ -5,8 +5,7 @@
 
 mod playbook_sessions;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,6 +19,7 @@ use super::*;
 use crate::auth::Role;
 use crate::embeddings::EmbeddingModel;
 use crate::knowledge::MemoryType;
+use crate::remembered::Remembered;
 
 mod snapshots;
 
@@ -39,13 +39,9 @@ pub struct PgStore {
     /// In how many memories a word is common for the text half (see [`COMMON_TERM`]).
     common_term: i64,
     /// Projects found so far, by the id or name they were asked for: every tool call resolves
-    /// its project, and a project never changes once created (nothing renames or deletes one),
-    /// so a hit can be kept. A miss is never kept: a project created since is found.
-    known_projects: Arc<Mutex<HashMap<String, Project>>>,
+    /// its project, and a project never changes once created (nothing renames or deletes one).
+    known_projects: Arc<Remembered<Project>>,
 }
-
-/// At most this many names and ids are kept in `known_projects` (then it starts again).
-const KNOWN_PROJECTS: usize = 4096;
 
 const MEMORY_COLUMNS: &str = "id, project_id, memory_type, title, content, category, description, \
      confidence, tags, source_role, usage_count, created_at, updated_at";
@@ -152,19 +148,17 @@ impl KeyRow {
 /// from the term and tag indexes or from the newest memories, and a cached generic plan would
 /// pick one way for every value.
 async fn enter_project(tx: &mut Transaction<'_, Postgres>, project: Uuid) -> StoreResult<()> {
-    sqlx::query(
-        "SELECT set_config('codifier.project_id', $1, true), set_config('role', $2, true), \
-         set_config('plan_cache_mode', 'force_custom_plan', true)",
-    )
-    .bind(project.to_string())
-    .bind(TENANT_ROLE)
-    .execute(&mut **tx)
-    .await?;
+    let settings = tenant_settings(project, &[]);
+    // Not kept as a prepared statement: its text differs per project.
+    sqlx::query(&settings)
+        .persistent(false)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
-/// What [`enter_project`] sets, plus `extra` settings (names and values written in this file,
-/// never a caller's text), as one statement for [`PgStore::scoped_with`] to send together with
+/// The statement [`enter_project`] runs, plus `extra` settings (names and values written in
+/// this file, never a caller's text), which [`PgStore::scoped_with`] sends together with
 /// `BEGIN`. The project is a [`Uuid`], whose text is only hex digits and dashes, so it can be
 /// written into the statement.
 fn tenant_settings(project: Uuid, extra: &[(&'static str, &'static str)]) -> String {
@@ -291,9 +285,6 @@ async fn insert_memory(
     Ok((memory, WriteOutcome::Created))
 }
 
-/// Appends the conditions every read shares — live, in the project (RLS confines the rows too;
-/// the explicit filter keeps the indexes in use), and the caller's type, tags and time range —
-/// for a query whose memories table is aliased `m`.
 /// In how many memories of a project a word is common for the text half: the memories of
 /// rarer words are cheap to intersect; a word this common only ranks what rarer words found.
 pub const COMMON_TERM: i64 = 4096;
@@ -301,6 +292,9 @@ pub const COMMON_TERM: i64 = 4096;
 /// rare words has the rest checked on the ranked candidates only.
 const MAX_JOINED_WORDS: usize = 8;
 
+/// Appends the conditions every read shares — live, in the project (RLS confines the rows too;
+/// the explicit filter keeps the indexes in use), and the caller's type, tags and time range —
+/// for a query whose memories table is aliased `m`.
 fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, project: Uuid, filter: &MemoryFilter) {
     sql.push("m.deleted_at IS NULL AND m.project_id = ")
         .push_bind(project);
@@ -581,8 +575,7 @@ impl Store for PgStore {
     }
 
     async fn find_project(&self, id_or_name: &str) -> StoreResult<Option<Project>> {
-        let known = |projects: &HashMap<String, Project>| projects.get(id_or_name).cloned();
-        if let Some(project) = known(&self.known_projects.lock().expect("not poisoned")) {
+        if let Some(project) = self.known_projects.get(id_or_name) {
             return Ok(Some(project));
         }
         let row = sqlx::query_as::<_, ProjectRow>(
@@ -594,11 +587,7 @@ impl Store for PgStore {
         .await?;
         let found = row.map(Project::from);
         if let Some(project) = &found {
-            let mut projects = self.known_projects.lock().expect("not poisoned");
-            if projects.len() >= KNOWN_PROJECTS {
-                projects.clear();
-            }
-            projects.insert(id_or_name.to_owned(), project.clone());
+            self.known_projects.remember(id_or_name, project.clone());
         }
         Ok(found)
     }
