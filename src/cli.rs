@@ -148,7 +148,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => crate::bench::run(config, args).await,
         Command::Playbooks(command) => crate::playbooks::cli::run(&config, command),
         Command::Connect(_) => unreachable!("handled before the configuration is read"),
-        Command::Pack(args) => crate::packer::command::run(config, *args).await,
+        Command::Pack(args) if args.project.is_some() => {
+            crate::packer::command::store_snapshot(config, *args).await
+        }
+        Command::Pack(args) => {
+            tokio::task::spawn_blocking(move || crate::packer::command::write_pack(*args)).await?
+        }
         Command::Migrate => {
             app::open_store(&config).await?;
             eprintln!(

@@ -170,14 +170,20 @@ fn parse_var<T: std::str::FromStr>(name: &str, what: &str) -> anyhow::Result<Opt
         .transpose()
 }
 
-/// Where the embedded database lives when `DATABASE_URL` is unset.
-pub fn default_database_url() -> anyhow::Result<String> {
-    let dir = match var("CODIFIER_DATA_DIR") {
-        Some(dir) => PathBuf::from(dir),
+/// `CODIFIER_DATA_DIR`, else `codifier` in the user's data directory: the embedded database
+/// and the command line's token-count cache live there.
+pub fn data_dir() -> anyhow::Result<PathBuf> {
+    match var("CODIFIER_DATA_DIR") {
+        Some(dir) => Ok(PathBuf::from(dir)),
         None => dirs::data_dir().map(|dir| dir.join("codifier")).context(
             "no per-user data directory is known here: set DATABASE_URL or CODIFIER_DATA_DIR",
-        )?,
-    };
+        ),
+    }
+}
+
+/// Where the embedded database lives when `DATABASE_URL` is unset.
+pub fn default_database_url() -> anyhow::Result<String> {
+    let dir = data_dir()?;
     Ok(format!("sqlite://{}", dir.join("codifier.db").display()))
 }
 

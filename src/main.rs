@@ -1,10 +1,17 @@
 //! The `codifier` binary: parse the command line and hand over to the library.
 
 use clap::Parser;
+use codifier::cli::{Cli, Command};
+use codifier::packer::command::{self as pack, PackArgs};
 
 fn main() -> std::process::ExitCode {
     settle_candle_threads();
-    let cli = codifier::cli::Cli::parse();
+    let cli = match Cli::parse() {
+        Cli {
+            command: Command::Pack(args),
+        } if args.project.is_none() => return write_pack(*args),
+        cli => cli,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -15,7 +22,23 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(codifier::cli::run(cli)) {
+    finish(runtime.block_on(codifier::cli::run(cli)))
+}
+
+/// `codifier pack` to a file or stdout: in the small `codifier-pack` beside this executable when
+/// it is there, else here, on this thread, without starting the async runtime.
+fn write_pack(args: PackArgs) -> std::process::ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|command| command == "pack")
+    {
+        pack::hand_over(std::env::args_os().skip(2));
+    }
+    finish(pack::write_pack(args))
+}
+
+fn finish(outcome: anyhow::Result<()>) -> std::process::ExitCode {
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -1,18 +1,21 @@
 //! `codifier pack <url|path>`: the packer from the command line, for the local operator. Writes
 //! the packed text to a file or stdout (streaming), shows progress on a terminal, and prints a
-//! summary on stderr. With `--project` it stores a snapshot instead, as `pack_repo` does.
+//! summary on stderr; the small `codifier-pack` program beside `codifier` does this part (see
+//! [`hand_over`]). With `--project` it stores a snapshot instead, as `pack_repo` does.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 
-use super::{Encoding, PackOptions, Progress, RepoSource, SecretMode, SourcePolicy, Style};
+use super::count_file::FileTokenCache;
+use super::{
+    Encoding, PackOptions, PackerSettings, Progress, RepoSource, SecretMode, SourcePolicy, Style,
+};
 use crate::auth::Identity;
 use crate::config::Config;
-use crate::knowledge::snapshots::{self, PackRequest, StoreTokenCache};
+use crate::knowledge::snapshots::{self, PackRequest};
 
 /// Options of `codifier pack`.
 #[derive(Debug, Args)]
@@ -61,7 +64,7 @@ pub struct PackArgs {
     /// How many of the largest files the summary names.
     #[arg(long, default_value_t = 10)]
     pub top_files: usize,
-    /// Do not read or write the token-count cache in the database.
+    /// Do not read or write the token-count cache (`token-counts.v1` in the data directory).
     #[arg(long)]
     pub no_cache: bool,
     /// Store a snapshot in this project (id or name) instead of writing the text.
@@ -76,7 +79,7 @@ pub struct PackArgs {
 }
 
 impl PackArgs {
-    fn options(&self, config: &Config) -> PackOptions {
+    fn options(&self, settings: &PackerSettings) -> PackOptions {
         PackOptions {
             reference: self.reference.clone(),
             depth: self.depth,
@@ -84,96 +87,126 @@ impl PackArgs {
             ignore: self.ignore.clone(),
             default_ignores: !self.no_default_ignores,
             gitignore: !self.no_gitignore,
-            max_file_bytes: self.max_file_bytes.unwrap_or(config.packer.max_file_bytes),
-            max_total_bytes: self
-                .max_total_bytes
-                .unwrap_or(config.packer.max_total_bytes),
+            max_file_bytes: self.max_file_bytes.unwrap_or(settings.max_file_bytes),
+            max_total_bytes: self.max_total_bytes.unwrap_or(settings.max_total_bytes),
             secrets: SecretMode::parse(&self.secrets).unwrap_or_default(),
             encoding: Encoding::parse(&self.encoding).unwrap_or_default(),
             style: Style::parse(&self.style).unwrap_or_default(),
             line_numbers: self.line_numbers,
             top_files: self.top_files,
-            timeout: config.packer.timeout,
+            timeout: settings.timeout,
             exclude_path: self.output.clone(),
         }
     }
 }
 
-/// Runs `codifier pack`.
-pub async fn run(config: Config, args: PackArgs) -> anyhow::Result<()> {
-    let options = args.options(&config);
-    if let Some(project) = &args.project {
-        let store = crate::app::open_store(&config).await?;
-        let mut settings = config.packer.clone();
-        // The person at the terminal may pack hosts on their own network.
-        settings.allow_private_network = true;
-        let request = PackRequest {
-            project: project.clone(),
-            url: args.source.clone(),
-            version_label: args.version_label.clone(),
-            options,
-        };
-        let outcome = snapshots::pack(&store, &settings, &Identity::Local, "cli:pack", request)
-            .await
-            .map_err(|error| anyhow::anyhow!("{error}"))?;
-        println!("{}", serde_json::to_string_pretty(&outcome)?);
-        return Ok(());
+/// The companion program that packs to a file or stdout, installed beside `codifier`.
+pub const COMPANION: &str = "codifier-pack";
+
+/// Hands `codifier pack` over to [`COMPANION`] beside the running executable, replacing this
+/// process (so its exit status and output are the pack's). It is a small program: a pack then
+/// pages in a few MB of code instead of touching the server's 58 MB executable all over. Returns
+/// only when there is no companion to run, and the caller packs in its own process instead.
+/// `args` are the arguments after `pack`.
+pub fn hand_over(args: impl IntoIterator<Item = std::ffi::OsString>) {
+    let Some(companion) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join(COMPANION)))
+        .filter(|path| path.is_file())
+    else {
+        return;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // `exec` returns only if the program could not start; then pack here.
+        let _ = std::process::Command::new(companion).args(args).exec();
     }
-    let cache: Arc<dyn super::TokenCache> = if args.no_cache {
-        Arc::new(super::tokens::NoCache)
+    #[cfg(not(unix))]
+    let _ = (companion, args.into_iter().count());
+}
+
+/// `codifier pack --project`: packs and stores a snapshot, as `pack_repo` does.
+pub async fn store_snapshot(config: Config, args: PackArgs) -> anyhow::Result<()> {
+    let project = args
+        .project
+        .clone()
+        .context("storing a snapshot needs --project")?;
+    let options = args.options(&config.packer);
+    let store = crate::app::open_store(&config).await?;
+    let mut settings = config.packer.clone();
+    // The person at the terminal may pack hosts on their own network.
+    settings.allow_private_network = true;
+    let request = PackRequest {
+        project,
+        url: args.source.clone(),
+        version_label: args.version_label.clone(),
+        options,
+    };
+    let outcome = snapshots::pack(&store, &settings, &Identity::Local, "cli:pack", request)
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    println!("{}", serde_json::to_string_pretty(&outcome)?);
+    Ok(())
+}
+
+/// `codifier pack` without `--project`: packs to a file or stdout, on this thread (with rayon
+/// for the counting), with token counts cached in a file in the data directory. Needs neither
+/// the database nor an async runtime.
+pub fn write_pack(args: PackArgs) -> anyhow::Result<()> {
+    if args.project.is_some() {
+        anyhow::bail!(
+            "{COMPANION} writes packs only: store a snapshot with `codifier pack --project`"
+        );
+    }
+    let settings = PackerSettings::from_env()?;
+    let options = args.options(&settings);
+    let cache: Option<FileTokenCache> = if args.no_cache {
+        None
     } else {
-        Arc::new(match crate::app::open_store(&config).await {
-            Ok(store) => Some(StoreTokenCache {
-                store,
-                runtime: tokio::runtime::Handle::current(),
-            }),
+        match crate::config::data_dir() {
+            Ok(dir) => Some(FileTokenCache::new(&dir)),
             Err(error) => {
                 eprintln!("note: no token-count cache ({error:#}); counting every file");
                 None
             }
-        })
+        }
     };
-    let credentials = config.packer.credentials.clone();
-    let (source_text, output, json_summary) =
-        (args.source.clone(), args.output.clone(), args.json_summary);
-    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let terminal = std::io::stderr().is_terminal();
-        let progress = move |step: Progress| {
-            if terminal {
-                show(step);
-            }
-        };
-        let policy = SourcePolicy {
-            allow_local: true,
-            allow_private_network: true,
-        };
-        let source =
-            RepoSource::parse(&source_text, policy).map_err(|error| anyhow::anyhow!("{error}"))?;
-        let prepared = super::prepare(&source, &options, &credentials, cache.as_ref(), &progress)
-            .map_err(|error| anyhow::anyhow!("{error}"))?;
-        match &output {
-            Some(path) => {
-                let file = std::fs::File::create(path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
-                let mut out = std::io::BufWriter::with_capacity(256 << 10, file);
-                prepared
-                    .write_to(&mut out, options.line_numbers, &progress)
-                    .map_err(|error| anyhow::anyhow!("{error}"))?;
-            }
-            None => {
-                let stdout = std::io::stdout();
-                let mut out = std::io::BufWriter::with_capacity(256 << 10, stdout.lock());
-                prepared
-                    .write_to(&mut out, options.line_numbers, &progress)
-                    .map_err(|error| anyhow::anyhow!("{error}"))?;
-            }
-        }
+    let terminal = std::io::stderr().is_terminal();
+    let progress = move |step: Progress| {
         if terminal {
-            eprint!("\r\x1b[K");
+            show(step);
         }
-        report(&prepared.summary, output.as_deref(), json_summary)
-    })
-    .await?
+    };
+    let policy = SourcePolicy {
+        allow_local: true,
+        allow_private_network: true,
+    };
+    let source =
+        RepoSource::parse(&args.source, policy).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let prepared = super::prepare(&source, &options, &settings.credentials, &cache, &progress)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            let mut out = std::io::BufWriter::with_capacity(256 << 10, file);
+            prepared
+                .write_to(&mut out, options.line_numbers, &progress)
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(256 << 10, stdout.lock());
+            prepared
+                .write_to(&mut out, options.line_numbers, &progress)
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+        }
+    }
+    if terminal {
+        eprint!("\r\x1b[K");
+    }
+    report(&prepared.summary, args.output.as_deref(), args.json_summary)
 }
 
 fn show(step: Progress) {

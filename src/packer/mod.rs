@@ -17,6 +17,7 @@ pub mod bpe;
 mod bpe_tests;
 pub mod clone;
 pub mod command;
+pub mod count_file;
 mod head;
 mod pretokenize;
 pub mod render;

@@ -1,0 +1,25 @@
+//! `codifier-pack`: packs a repository to a file or stdout, exactly as `codifier pack` does
+//! without `--project` (same options, same output). `codifier pack` hands over to it when it is
+//! installed beside `codifier`: it links only the packer, so a pack touches a few MB of code
+//! rather than pages all over the server's executable.
+
+use clap::Parser;
+
+/// Pack a repository (URL or local directory) into one AI-readable document, written to a file
+/// or stdout.
+#[derive(Debug, Parser)]
+#[command(name = "codifier-pack", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    args: codifier::packer::command::PackArgs,
+}
+
+fn main() -> std::process::ExitCode {
+    match codifier::packer::command::write_pack(Cli::parse().args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
