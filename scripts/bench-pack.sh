@@ -22,7 +22,7 @@ WORK=${WORK:-$(mktemp -d -t codifier-bench-XXXXXX)}
 mkdir -p "$WORK"
 echo "work directory: $WORK" >&2
 
-cargo build --release --bin codifier --example pack_floor >&2
+cargo build --release --bins --example pack_floor >&2
 CODIFIER="${CARGO_TARGET_DIR:-$PWD/target}/release/codifier"
 FLOOR="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/pack_floor"
 if [ -z "${REPOMIX:-}" ]; then

@@ -15,7 +15,11 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    match codifier::packer::command::write_pack(Cli::parse().args) {
+    use codifier::packer::command;
+    let cli = Cli::parse();
+    let outcome = command::send_back_if_from_another_build(std::env::args_os().skip(1))
+        .and_then(|()| command::write_pack(cli.args));
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

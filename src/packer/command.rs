@@ -3,8 +3,10 @@
 //! summary on stderr; the small `codifier-pack` program beside `codifier` does this part (see
 //! [`hand_over`]). With `--project` it stores a snapshot instead, as `pack_repo` does.
 
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::process::Command;
 
 use anyhow::Context;
 use clap::Args;
@@ -103,27 +105,68 @@ impl PackArgs {
 /// The companion program that packs to a file or stdout, installed beside `codifier`.
 pub const COMPANION: &str = "codifier-pack";
 
+/// Which sources this executable was built from (a hash `build.rs` computes).
+pub const BUILD_ID: &str = env!("CODIFIER_BUILD_ID");
+
+/// Set by `codifier` for [`COMPANION`]: the build it expects. A companion from another build
+/// sends the pack back with it still set, and `codifier` then packs by itself.
+const EXPECTED_BUILD: &str = "CODIFIER_PACK_BUILD";
+
 /// Hands `codifier pack` over to [`COMPANION`] beside the running executable, replacing this
-/// process (so its exit status and output are the pack's). It is a small program: a pack then
-/// pages in a few MB of code instead of touching the server's 58 MB executable all over. Returns
-/// only when there is no companion to run, and the caller packs in its own process instead.
-/// `args` are the arguments after `pack`.
-pub fn hand_over(args: impl IntoIterator<Item = std::ffi::OsString>) {
-    let Some(companion) = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.join(COMPANION)))
-        .filter(|path| path.is_file())
-    else {
+/// process (its exit status and output are the pack's). The companion is a small program: a
+/// pack pages in a few MB of code instead of touching the server's executable all over. Returns
+/// when there is no companion to run, or when one from another build sent the pack back; the
+/// caller then packs in its own process. `args` are the arguments after `pack`.
+pub fn hand_over(args: impl IntoIterator<Item = OsString>) {
+    if std::env::var_os(EXPECTED_BUILD).is_some() {
         return;
-    };
+    }
+    if let Some(companion) = beside_this_executable(COMPANION) {
+        // `exec` returns only if the program could not start.
+        let _ = exec(
+            Command::new(companion)
+                .args(args)
+                .env(EXPECTED_BUILD, BUILD_ID),
+        );
+    }
+}
+
+/// In [`COMPANION`]: when `codifier` expected another build, sends the pack back to the
+/// `codifier` beside it (which then packs by itself). Returns an error only when that fails.
+pub fn send_back_if_from_another_build(
+    args: impl IntoIterator<Item = OsString>,
+) -> anyhow::Result<()> {
+    match std::env::var_os(EXPECTED_BUILD) {
+        Some(expected) if expected != BUILD_ID => {
+            let codifier = beside_this_executable("codifier")
+                .context("codifier is not beside codifier-pack")?;
+            let error = exec(Command::new(codifier).arg("pack").args(args));
+            Err(anyhow::anyhow!(
+                "codifier-pack is from another build than codifier and cannot hand the pack \
+                 back ({error}): build both again (`cargo build --release`)"
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn beside_this_executable(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join(name)).filter(|path| path.is_file())
+}
+
+/// Replaces this process with `command`; returns only on failure.
+fn exec(command: &mut Command) -> std::io::Error {
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
-        // `exec` returns only if the program could not start; then pack here.
-        let _ = std::process::Command::new(companion).args(args).exec();
+        command.exec()
     }
     #[cfg(not(unix))]
-    let _ = (companion, args.into_iter().count());
+    {
+        let _ = command;
+        std::io::Error::other("handing a pack over needs exec (Unix)")
+    }
 }
 
 /// `codifier pack --project`: packs and stores a snapshot, as `pack_repo` does.

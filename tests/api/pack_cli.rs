@@ -1,7 +1,9 @@
 //! `codifier pack` from the command line: a nasty local repository to an XML file, JSON on
 //! stdout, a `file://` clone at a tag, the total-size limit, and a clone over smart HTTP with a
-//! token that never reaches the output or the logs.
+//! token that never reaches the output or the logs; the hand-over to `codifier-pack`, and the
+//! token-count cache file.
 
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::Value;
@@ -10,11 +12,20 @@ use crate::git_server::{FAKE_AWS_KEY, GitServer, nasty_repo, versioned_repo};
 
 fn pack(args: &[&str], env: &[(&str, &str)]) -> Output {
     let data = tempfile::tempdir().unwrap();
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_codifier"));
+    run_pack(env!("CARGO_BIN_EXE_codifier"), data.path(), args, env)
+}
+
+fn run_pack(
+    codifier: impl AsRef<Path>,
+    data: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
+    let mut command = std::process::Command::new(codifier.as_ref());
     command
         .arg("pack")
         .args(args)
-        .env("CODIFIER_DATA_DIR", data.path())
+        .env("CODIFIER_DATA_DIR", data)
         .env_remove("DATABASE_URL")
         .env_remove("GITHUB_TOKEN")
         .env_remove("GITLAB_TOKEN");
@@ -156,4 +167,143 @@ async fn the_pack_command_clones_over_http_with_a_token_that_never_reaches_outpu
         !stdout.contains(TOKEN) && !stderr.contains(TOKEN),
         "the token leaked"
     );
+}
+
+/// `codifier` alone in a new directory (hard-linked, else copied), so that a test decides what
+/// lies beside it.
+fn lone_codifier() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let lone = dir.path().join("codifier");
+    let built = env!("CARGO_BIN_EXE_codifier");
+    if std::fs::hard_link(built, &lone).is_err() {
+        std::fs::copy(built, &lone).unwrap();
+    }
+    (dir, lone)
+}
+
+/// The summary `--json-summary` prints on stderr.
+fn summary(output: &Output) -> Value {
+    let (_, stderr) = succeeded(output);
+    serde_json::from_str(stderr.trim()).unwrap_or_else(|_| panic!("a JSON summary: {stderr}"))
+}
+
+/// A shell script standing in for `name` in `dir`: it prints its arguments, one per line.
+fn fake_program(dir: &Path, name: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    let script = format!("#!/bin/sh\nprintf '{name} got %s\\n' \"$@\"\n");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn the_pack_command_hands_over_to_codifier_pack_beside_it_with_the_same_arguments() {
+    let (dir, codifier) = lone_codifier();
+    fake_program(dir.path(), "codifier-pack");
+    let data = tempfile::tempdir().unwrap();
+    let output = run_pack(
+        &codifier,
+        data.path(),
+        &["some/repo", "--style", "json"],
+        &[],
+    );
+    let (stdout, _) = succeeded(&output);
+    assert_eq!(
+        stdout,
+        "codifier-pack got some/repo\ncodifier-pack got --style\ncodifier-pack got json\n"
+    );
+}
+
+#[test]
+fn a_codifier_pack_from_another_build_sends_the_pack_back_to_codifier() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let companion = dir.path().join("codifier-pack");
+    let built = env!("CARGO_BIN_EXE_codifier-pack");
+    if std::fs::hard_link(built, &companion).is_err() {
+        std::fs::copy(built, &companion).unwrap();
+    }
+    fake_program(dir.path(), "codifier");
+    let output = std::process::Command::new(&companion)
+        .args(["some/repo", "--no-cache"])
+        .env("CODIFIER_PACK_BUILD", "another-build")
+        .output()
+        .unwrap();
+    let (stdout, _) = succeeded(&output);
+    assert_eq!(
+        stdout,
+        "codifier got pack\ncodifier got some/repo\ncodifier got --no-cache\n"
+    );
+}
+
+#[test]
+fn the_pack_command_packs_by_itself_when_its_companion_sent_the_pack_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = nasty_repo(dir.path());
+    let (lone_dir, codifier) = lone_codifier();
+    fake_program(lone_dir.path(), "codifier-pack");
+    let data = tempfile::tempdir().unwrap();
+    let output = run_pack(
+        &codifier,
+        data.path(),
+        &[repo.to_str().unwrap(), "--style", "json"],
+        &[("CODIFIER_PACK_BUILD", "another-build")],
+    );
+    let (stdout, _) = succeeded(&output);
+    let pack: Value = serde_json::from_str(&stdout).expect("the pack itself, not the fake's");
+    assert_eq!(pack["summary"]["file_count"], 7);
+}
+
+#[test]
+fn the_pack_command_packs_by_itself_the_same_text_when_codifier_pack_is_not_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = nasty_repo(dir.path());
+    let args = [repo.to_str().unwrap(), "--style", "json", "--no-cache"];
+    let (_lone_dir, codifier) = lone_codifier();
+    let data = tempfile::tempdir().unwrap();
+    let (alone, _) = succeeded(&run_pack(&codifier, data.path(), &args, &[]));
+    let companion = std::process::Command::new(env!("CARGO_BIN_EXE_codifier-pack"))
+        .args(args)
+        .output()
+        .unwrap();
+    let (handed_over, _) = succeeded(&companion);
+    assert_eq!(alone, handed_over);
+    let pack: Value = serde_json::from_str(&alone).unwrap();
+    assert_eq!(pack["summary"]["file_count"], 7);
+}
+
+#[test]
+fn a_second_pack_of_an_unchanged_repository_takes_every_count_from_the_cache_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = nasty_repo(dir.path());
+    let data = tempfile::tempdir().unwrap();
+    let codifier = env!("CARGO_BIN_EXE_codifier");
+    let args = [repo.to_str().unwrap(), "-o", "/dev/null", "--json-summary"];
+    let uncached = summary(&run_pack(
+        codifier,
+        data.path(),
+        &[&args[..], &["--no-cache"]].concat(),
+        &[],
+    ));
+    assert_eq!(uncached["cached_token_counts"], 0);
+    assert!(
+        !data.path().join("token-counts.v1").exists(),
+        "--no-cache writes no cache"
+    );
+    let first = summary(&run_pack(codifier, data.path(), &args, &[]));
+    assert_eq!(first["cached_token_counts"], 0);
+    let second = summary(&run_pack(codifier, data.path(), &args, &[]));
+    assert_eq!(second["cached_token_counts"], second["file_count"]);
+    assert_eq!(second["total_tokens"], uncached["total_tokens"]);
+    assert_eq!(second["total_tokens"], first["total_tokens"]);
+}
+
+#[test]
+fn codifier_pack_refuses_to_store_a_snapshot_and_names_the_command_that_does() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_codifier-pack"))
+        .args([".", "--project", "demo"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("codifier pack --project"), "{stderr}");
 }
