@@ -16,6 +16,7 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     use codifier::packer::command;
+    one_malloc_arena();
     let cli = Cli::parse();
     let outcome = command::send_back_if_from_another_build(std::env::args_os().skip(1))
         .and_then(|()| command::write_pack(cli.args));
@@ -27,3 +28,18 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
+
+/// glibc gives each thread that allocates its own malloc arena, and an arena keeps the pages its
+/// thread once used: with rayon's threads each holding file texts in turn, that is about 0.5 MB
+/// more resident memory on a small repository and 3 MB on a large one than one shared arena,
+/// for no measurable speed (two threads rarely wait for the allocator's lock here).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn one_malloc_arena() {
+    // SAFETY: `mallopt` only changes the allocator's settings, and runs before any other thread
+    // exists. Failing (a zero result) leaves the default, which is only less frugal.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn one_malloc_arena() {}
