@@ -152,7 +152,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::packer::command::store_snapshot(config, *args).await
         }
         Command::Pack(args) => {
-            tokio::task::spawn_blocking(move || crate::packer::command::write_pack(*args)).await?
+            tokio::task::spawn_blocking(move || {
+                crate::packer::command::write_pack(*args, &crate::packer::Libgit2)
+            })
+            .await?
         }
         Command::Migrate => {
             app::open_store(&config).await?;

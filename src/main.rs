@@ -32,9 +32,9 @@ fn write_pack(args: PackArgs) -> std::process::ExitCode {
         .nth(1)
         .is_some_and(|command| command == "pack")
     {
-        pack::hand_over(std::env::args_os().skip(2));
+        pack::hand_over(&args.source, std::env::args_os().skip(2));
     }
-    finish(pack::write_pack(args))
+    finish(pack::write_pack(args, &codifier::packer::Libgit2))
 }
 
 fn finish(outcome: anyhow::Result<()>) -> std::process::ExitCode {

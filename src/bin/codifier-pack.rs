@@ -18,9 +18,7 @@ fn main() -> std::process::ExitCode {
     use codifier::packer::command;
     one_malloc_arena();
     let cli = Cli::parse();
-    let outcome = command::send_back_if_from_another_build(std::env::args_os().skip(1))
-        .and_then(|()| command::write_pack(cli.args));
-    match outcome {
+    match command::companion(cli.args, std::env::args_os().skip(1)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -5,15 +5,18 @@
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context;
 use clap::Args;
 
+use super::clone::{Cloned, Credentials};
 use super::count_file::FileTokenCache;
+use super::source::RemoteUrl;
 use super::{
-    Encoding, PackOptions, PackerSettings, Progress, RepoSource, SecretMode, SourcePolicy, Style,
+    Encoding, Git, PackOptions, PackerSettings, Progress, RepoSource, SecretMode, SourcePolicy,
+    Style,
 };
 use crate::auth::Identity;
 use crate::config::Config;
@@ -113,12 +116,14 @@ pub const BUILD_ID: &str = env!("CODIFIER_BUILD_ID");
 const EXPECTED_BUILD: &str = "CODIFIER_PACK_BUILD";
 
 /// Hands `codifier pack` over to [`COMPANION`] beside the running executable, replacing this
-/// process (its exit status and output are the pack's). The companion is a small program: a
-/// pack pages in a few MB of code instead of touching the server's executable all over. Returns
-/// when there is no companion to run, or when one from another build sent the pack back; the
-/// caller then packs in its own process. `args` are the arguments after `pack`.
-pub fn hand_over(args: impl IntoIterator<Item = OsString>) {
-    if std::env::var_os(EXPECTED_BUILD).is_some() {
+/// process (its exit status and output are the pack's). The companion is a small program without
+/// libgit2 or OpenSSL: a pack pages in a few MB of code instead of touching the server's
+/// executable all over. Returns when there is no companion to run, when the source needs
+/// libgit2 (a URL to clone, or a repository whose HEAD only libgit2 reads), or when a companion
+/// from another build sent the pack back; the caller then packs in its own process. `args` are
+/// the arguments after `pack`.
+pub fn hand_over(source: &str, args: impl IntoIterator<Item = OsString>) {
+    if std::env::var_os(EXPECTED_BUILD).is_some() || needs_libgit2(source) {
         return;
     }
     if let Some(companion) = beside_this_executable(COMPANION) {
@@ -131,24 +136,65 @@ pub fn hand_over(args: impl IntoIterator<Item = OsString>) {
     }
 }
 
-/// In [`COMPANION`]: when `codifier` expected another build, sends the pack back to the
-/// `codifier` beside it (which then packs by itself). Returns an error only when that fails.
-pub fn send_back_if_from_another_build(
-    args: impl IntoIterator<Item = OsString>,
-) -> anyhow::Result<()> {
-    match std::env::var_os(EXPECTED_BUILD) {
-        Some(expected) if expected != BUILD_ID => {
-            let codifier = beside_this_executable("codifier")
-                .context("codifier is not beside codifier-pack")?;
-            let error = exec(Command::new(codifier).arg("pack").args(args));
-            Err(anyhow::anyhow!(
-                "codifier-pack is from another build than codifier and cannot hand the pack \
-                 back ({error}): build both again (`cargo build --release`)"
-            ))
-        }
-        _ => Ok(()),
+/// Whether packing `source` needs libgit2: a URL (cloned), or a local repository whose HEAD git's
+/// files alone do not say. A source that does not parse does not: the pack reports the mistake.
+pub fn needs_libgit2(source: &str) -> bool {
+    match RepoSource::parse(source, LOCAL_OPERATOR) {
+        Ok(RepoSource::Local(path)) => path
+            .canonicalize()
+            .is_ok_and(|root| super::head::from_files(&root).is_none()),
+        Ok(RepoSource::Remote(_)) => true,
+        Err(_) => false,
     }
 }
+
+/// The companion's work: sends the pack back to the `codifier` beside it when it needs libgit2
+/// or `codifier` expected another build (`codifier` then packs by itself), else packs.
+pub fn companion(args: PackArgs, raw: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
+    let other_build = std::env::var_os(EXPECTED_BUILD).is_some_and(|expected| expected != BUILD_ID);
+    if !other_build && !needs_libgit2(&args.source) {
+        return write_pack(args, &WithoutLibgit2);
+    }
+    let codifier = beside_this_executable("codifier").with_context(|| {
+        format!("{COMPANION} packs local directories only, and codifier is not beside it: run `codifier pack`")
+    })?;
+    let error = exec(
+        Command::new(codifier)
+            .arg("pack")
+            .args(raw)
+            .env(EXPECTED_BUILD, BUILD_ID),
+    );
+    Err(anyhow::anyhow!(
+        "{COMPANION} cannot hand the pack to codifier ({error}): run `codifier pack`"
+    ))
+}
+
+/// Git for the companion, which links no libgit2. It is never asked to clone, nor to read a HEAD
+/// git's files do not answer: [`companion`] sends those packs back to `codifier` first.
+struct WithoutLibgit2;
+
+impl Git for WithoutLibgit2 {
+    fn clone(
+        &self,
+        _: &RemoteUrl,
+        _: &PackOptions,
+        _: &Credentials,
+    ) -> Result<Cloned, super::PackError> {
+        Err(super::PackError::Invalid(format!(
+            "{COMPANION} packs local directories only: clone with `codifier pack`"
+        )))
+    }
+
+    fn local_head(&self, root: &Path) -> (Option<String>, Option<String>) {
+        super::head::from_files(root).unwrap_or_default()
+    }
+}
+
+/// The person at the terminal may pack local paths and hosts on their own network.
+const LOCAL_OPERATOR: SourcePolicy = SourcePolicy {
+    allow_local: true,
+    allow_private_network: true,
+};
 
 fn beside_this_executable(name: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
@@ -196,7 +242,7 @@ pub async fn store_snapshot(config: Config, args: PackArgs) -> anyhow::Result<()
 /// `codifier pack` without `--project`: packs to a file or stdout, on this thread (with rayon
 /// for the counting), with token counts cached in a file in the data directory. Needs neither
 /// the database nor an async runtime.
-pub fn write_pack(args: PackArgs) -> anyhow::Result<()> {
+pub fn write_pack(args: PackArgs, git: &dyn Git) -> anyhow::Result<()> {
     if args.project.is_some() {
         anyhow::bail!(
             "{COMPANION} writes packs only: store a snapshot with `codifier pack --project`"
@@ -221,14 +267,17 @@ pub fn write_pack(args: PackArgs) -> anyhow::Result<()> {
             show(step);
         }
     };
-    let policy = SourcePolicy {
-        allow_local: true,
-        allow_private_network: true,
-    };
-    let source =
-        RepoSource::parse(&args.source, policy).map_err(|error| anyhow::anyhow!("{error}"))?;
-    let prepared = super::prepare(&source, &options, &settings.credentials, &cache, &progress)
+    let source = RepoSource::parse(&args.source, LOCAL_OPERATOR)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let prepared = super::prepare_with(
+        git,
+        &source,
+        &options,
+        &settings.credentials,
+        &cache,
+        &progress,
+    )
+    .map_err(|error| anyhow::anyhow!("{error}"))?;
     match &args.output {
         Some(path) => {
             let file = std::fs::File::create(path)

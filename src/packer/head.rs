@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 /// The commit and branch checked out at `root`, when it is in a git repository. An unborn
 /// branch (no commit yet) has neither.
 pub fn local_head(root: &Path) -> (Option<String>, Option<String>) {
-    let Some(git_dir) = find_git_dir(root) else {
-        return (None, None);
-    };
-    match read_head(&git_dir) {
-        Some(head) => head,
-        None => super::clone::local_head_git2(root),
+    from_files(root).unwrap_or_else(|| super::clone::local_head_git2(root))
+}
+
+/// What [`local_head`] reads without libgit2; `None` when only libgit2 can tell.
+pub fn from_files(root: &Path) -> Option<(Option<String>, Option<String>)> {
+    match find_git_dir(root) {
+        None => Some((None, None)),
+        Some(git_dir) => read_head(&git_dir),
     }
 }
 
@@ -136,6 +138,7 @@ mod tests {
     fn assert_agrees(dir: &Path) {
         let expected = git_says(dir);
         assert_eq!(local_head(dir), expected, "{}", dir.display());
+        assert_eq!(from_files(dir), Some(expected.clone()));
         assert_eq!(super::super::clone::local_head_git2(dir), expected);
     }
 
@@ -180,5 +183,21 @@ mod tests {
     fn a_directory_outside_any_repository_has_no_head() {
         let temp = tempfile::tempdir().unwrap();
         assert_eq!(local_head(temp.path()), (None, None));
+        assert_eq!(from_files(temp.path()), Some((None, None)));
+        let path = temp.path().to_str().unwrap();
+        assert!(!super::super::command::needs_libgit2(path));
+    }
+
+    #[test]
+    fn a_reftable_repository_is_left_to_libgit2_and_so_to_codifier_itself() {
+        let temp = tempfile::tempdir().unwrap();
+        git(temp.path(), &["init", "-q", "--ref-format=reftable"]);
+        git(temp.path(), &["commit", "-q", "--allow-empty", "-m", "one"]);
+        assert_eq!(from_files(temp.path()), None);
+        let path = temp.path().to_str().unwrap();
+        assert!(super::super::command::needs_libgit2(path));
+        assert!(super::super::command::needs_libgit2(
+            "https://example.com/a.git"
+        ));
     }
 }

@@ -18,7 +18,7 @@ mod bpe_tests;
 pub mod clone;
 pub mod command;
 pub mod count_file;
-mod head;
+pub mod head;
 mod pretokenize;
 pub mod render;
 pub mod scan;
@@ -208,8 +208,51 @@ pub struct Prepared {
     _checkout: Option<tempfile::TempDir>,
 }
 
+/// What [`prepare_with`] needs libgit2 for: cloning, and the commit of a local repository whose
+/// files [`head`] cannot read. `codifier-pack` packs without it, so that it links neither
+/// libgit2 nor OpenSSL (see [`command`]).
+pub trait Git {
+    fn clone(
+        &self,
+        remote: &source::RemoteUrl,
+        options: &PackOptions,
+        credentials: &clone::Credentials,
+    ) -> Result<clone::Cloned, PackError>;
+    fn local_head(&self, root: &Path) -> (Option<String>, Option<String>);
+}
+
+/// Git through libgit2.
+pub struct Libgit2;
+
+impl Git for Libgit2 {
+    fn clone(
+        &self,
+        remote: &source::RemoteUrl,
+        options: &PackOptions,
+        credentials: &clone::Credentials,
+    ) -> Result<clone::Cloned, PackError> {
+        clone::clone(remote, options, credentials)
+    }
+
+    fn local_head(&self, root: &Path) -> (Option<String>, Option<String>) {
+        head::local_head(root)
+    }
+}
+
 /// Fetches (or opens) the source, walks, scans and counts it. `progress` hears each stage.
 pub fn prepare(
+    source: &RepoSource,
+    options: &PackOptions,
+    credentials: &clone::Credentials,
+    cache: &dyn TokenCache,
+    progress: &dyn Fn(Progress),
+) -> Result<Prepared, PackError> {
+    prepare_with(&Libgit2, source, options, credentials, cache, progress)
+}
+
+/// [`prepare`], with `git` doing what needs git.
+pub fn prepare_with(
+    git: &dyn Git,
     source: &RepoSource,
     options: &PackOptions,
     credentials: &clone::Credentials,
@@ -219,7 +262,7 @@ pub fn prepare(
     let (root, checkout, commit_sha, branch) = match source {
         RepoSource::Remote(remote) => {
             progress(Progress::Cloning);
-            let cloned = clone::clone(remote, options, credentials)?;
+            let cloned = git.clone(remote, options, credentials)?;
             let root = cloned.dir.path().to_path_buf();
             (root, Some(cloned.dir), Some(cloned.commit), cloned.branch)
         }
@@ -233,7 +276,7 @@ pub fn prepare(
                     path.display()
                 )));
             }
-            let (commit, branch) = head::local_head(&root);
+            let (commit, branch) = git.local_head(&root);
             (root, None, commit, branch)
         }
     };

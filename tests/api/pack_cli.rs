@@ -236,6 +236,41 @@ fn a_codifier_pack_from_another_build_sends_the_pack_back_to_codifier() {
 }
 
 #[test]
+fn codifier_pack_sends_a_url_back_to_codifier_which_clones_it_by_itself() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let companion = dir.path().join("codifier-pack");
+    let built = env!("CARGO_BIN_EXE_codifier-pack");
+    if std::fs::hard_link(built, &companion).is_err() {
+        std::fs::copy(built, &companion).unwrap();
+    }
+    fake_program(dir.path(), "codifier");
+    let output = std::process::Command::new(&companion)
+        .args(["https://example.com/team/app.git"])
+        .env_remove("CODIFIER_PACK_BUILD")
+        .output()
+        .unwrap();
+    let (stdout, _) = succeeded(&output);
+    assert_eq!(
+        stdout,
+        "codifier got pack\ncodifier got https://example.com/team/app.git\n"
+    );
+    // And `codifier` clones a URL itself rather than handing it over.
+    let repos = tempfile::tempdir().unwrap();
+    let (repo, _, _) = versioned_repo(repos.path());
+    let url = format!("file://{}", repo.display());
+    let (lone_dir, codifier) = lone_codifier();
+    fake_program(lone_dir.path(), "codifier-pack");
+    let data = tempfile::tempdir().unwrap();
+    let (stdout, _) = succeeded(&run_pack(
+        &codifier,
+        data.path(),
+        &[&url, "--style", "plain"],
+        &[],
+    ));
+    assert!(stdout.contains("File: version.txt\n"), "{stdout}");
+}
+
+#[test]
 fn the_pack_command_packs_by_itself_when_its_companion_sent_the_pack_back() {
     let dir = tempfile::tempdir().unwrap();
     let repo = nasty_repo(dir.path());
@@ -299,8 +334,9 @@ fn a_second_pack_of_an_unchanged_repository_takes_every_count_from_the_cache_fil
 
 #[test]
 fn codifier_pack_refuses_to_store_a_snapshot_and_names_the_command_that_does() {
+    let dir = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_codifier-pack"))
-        .args([".", "--project", "demo"])
+        .args([dir.path().to_str().unwrap(), "--project", "demo"])
         .output()
         .unwrap();
     assert!(!output.status.success());
