@@ -111,8 +111,8 @@ pub const COMPANION: &str = "codifier-pack";
 /// Which sources this executable was built from (a hash `build.rs` computes).
 pub const BUILD_ID: &str = env!("CODIFIER_BUILD_ID");
 
-/// Set by `codifier` for [`COMPANION`]: the build it expects. A companion from another build
-/// sends the pack back with it still set, and `codifier` then packs by itself.
+/// Set by `codifier` when it hands a pack to [`COMPANION`] (to the build it expects), and by a
+/// companion sending a pack back: `codifier` packs by itself whenever it is set.
 const EXPECTED_BUILD: &str = "CODIFIER_PACK_BUILD";
 
 /// Hands `codifier pack` over to [`COMPANION`] beside the running executable, replacing this
@@ -156,7 +156,7 @@ pub fn companion(args: PackArgs, raw: impl IntoIterator<Item = OsString>) -> any
         return write_pack(args, &WithoutLibgit2);
     }
     let codifier = beside_this_executable("codifier").with_context(|| {
-        format!("{COMPANION} packs local directories only, and codifier is not beside it: run `codifier pack`")
+        format!("{COMPANION} cannot pack this without the codifier beside it: run `codifier pack`")
     })?;
     let error = exec(
         Command::new(codifier)
