@@ -169,16 +169,23 @@ async fn the_pack_command_clones_over_http_with_a_token_that_never_reaches_outpu
     );
 }
 
-/// `codifier` alone in a new directory (hard-linked, else copied), so that a test decides what
-/// lies beside it.
-fn lone_codifier() -> (tempfile::TempDir, PathBuf) {
+/// The program `built` alone in a new directory under `name` (hard-linked, else copied), so
+/// that a test decides what lies beside it.
+fn alone(name: &str, built: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let lone = dir.path().join("codifier");
-    let built = env!("CARGO_BIN_EXE_codifier");
+    let lone = dir.path().join(name);
     if std::fs::hard_link(built, &lone).is_err() {
         std::fs::copy(built, &lone).unwrap();
     }
     (dir, lone)
+}
+
+fn lone_codifier() -> (tempfile::TempDir, PathBuf) {
+    alone("codifier", env!("CARGO_BIN_EXE_codifier"))
+}
+
+fn lone_companion() -> (tempfile::TempDir, PathBuf) {
+    alone("codifier-pack", env!("CARGO_BIN_EXE_codifier-pack"))
 }
 
 /// The summary `--json-summary` prints on stderr.
@@ -216,12 +223,7 @@ fn the_pack_command_hands_over_to_codifier_pack_beside_it_with_the_same_argument
 
 #[test]
 fn a_codifier_pack_from_another_build_sends_the_pack_back_to_codifier() {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let companion = dir.path().join("codifier-pack");
-    let built = env!("CARGO_BIN_EXE_codifier-pack");
-    if std::fs::hard_link(built, &companion).is_err() {
-        std::fs::copy(built, &companion).unwrap();
-    }
+    let (dir, companion) = lone_companion();
     fake_program(dir.path(), "codifier");
     let output = std::process::Command::new(&companion)
         .args(["some/repo", "--no-cache"])
@@ -237,12 +239,7 @@ fn a_codifier_pack_from_another_build_sends_the_pack_back_to_codifier() {
 
 #[test]
 fn codifier_pack_sends_a_url_back_to_codifier_which_clones_it_by_itself() {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let companion = dir.path().join("codifier-pack");
-    let built = env!("CARGO_BIN_EXE_codifier-pack");
-    if std::fs::hard_link(built, &companion).is_err() {
-        std::fs::copy(built, &companion).unwrap();
-    }
+    let (dir, companion) = lone_companion();
     fake_program(dir.path(), "codifier");
     let output = std::process::Command::new(&companion)
         .args(["https://example.com/team/app.git"])
@@ -307,9 +304,9 @@ fn the_pack_command_packs_by_itself_the_same_text_when_codifier_pack_is_not_besi
 }
 
 #[test]
-fn a_second_pack_of_an_unchanged_repository_takes_every_count_from_the_cache_file() {
+fn packing_a_repository_again_takes_every_count_from_the_cache_file() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = nasty_repo(dir.path());
+    let (repo, _, head) = versioned_repo(dir.path());
     let data = tempfile::tempdir().unwrap();
     let codifier = env!("CARGO_BIN_EXE_codifier");
     let args = [repo.to_str().unwrap(), "-o", "/dev/null", "--json-summary"];
@@ -326,6 +323,11 @@ fn a_second_pack_of_an_unchanged_repository_takes_every_count_from_the_cache_fil
     );
     let first = summary(&run_pack(codifier, data.path(), &args, &[]));
     assert_eq!(first["cached_token_counts"], 0);
+    assert_eq!(
+        first["commit_sha"],
+        head.as_str(),
+        "read from .git by codifier-pack"
+    );
     let second = summary(&run_pack(codifier, data.path(), &args, &[]));
     assert_eq!(second["cached_token_counts"], second["file_count"]);
     assert_eq!(second["total_tokens"], uncached["total_tokens"]);
