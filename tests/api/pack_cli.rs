@@ -221,35 +221,34 @@ fn the_pack_command_hands_over_to_codifier_pack_beside_it_with_the_same_argument
     );
 }
 
-#[test]
-fn a_codifier_pack_from_another_build_sends_the_pack_back_to_codifier() {
+/// What a lone `codifier-pack` prints for `args`, beside a fake `codifier`: the fake's lines
+/// when it sends the pack back. `build` is the build `codifier` expected, if any.
+fn companion_beside_a_fake_codifier(args: &[&str], build: Option<&str>) -> String {
     let (dir, companion) = lone_companion();
     fake_program(dir.path(), "codifier");
-    let output = std::process::Command::new(&companion)
-        .args(["some/repo", "--no-cache"])
-        .env("CODIFIER_PACK_BUILD", "another-build")
-        .output()
-        .unwrap();
-    let (stdout, _) = succeeded(&output);
+    let mut command = std::process::Command::new(&companion);
+    command.args(args).env_remove("CODIFIER_PACK_BUILD");
+    if let Some(build) = build {
+        command.env("CODIFIER_PACK_BUILD", build);
+    }
+    succeeded(&command.output().unwrap()).0
+}
+
+#[test]
+fn a_codifier_pack_from_another_build_sends_the_pack_back_to_codifier() {
+    let args = ["some/repo", "--no-cache"];
     assert_eq!(
-        stdout,
+        companion_beside_a_fake_codifier(&args, Some("another-build")),
         "codifier got pack\ncodifier got some/repo\ncodifier got --no-cache\n"
     );
 }
 
 #[test]
 fn codifier_pack_sends_a_url_back_to_codifier_which_clones_it_by_itself() {
-    let (dir, companion) = lone_companion();
-    fake_program(dir.path(), "codifier");
-    let output = std::process::Command::new(&companion)
-        .args(["https://example.com/team/app.git"])
-        .env_remove("CODIFIER_PACK_BUILD")
-        .output()
-        .unwrap();
-    let (stdout, _) = succeeded(&output);
+    let url = "https://example.com/team/app.git";
     assert_eq!(
-        stdout,
-        "codifier got pack\ncodifier got https://example.com/team/app.git\n"
+        companion_beside_a_fake_codifier(&[url], None),
+        format!("codifier got pack\ncodifier got {url}\n")
     );
     // And `codifier` clones a URL itself rather than handing it over.
     let repos = tempfile::tempdir().unwrap();
