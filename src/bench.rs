@@ -2,7 +2,7 @@
 //! a whole run: seeding one project with a synthetic corpus ([`corpus`]) straight through the
 //! [`Store`] (then embedding it with the configured model and building the vector index), serving
 //! the real HTTP router on 127.0.0.1 with a throwaway operator token, driving `fetch_context`
-//! with concurrent MCP clients over Streamable HTTP ([`load`]), measuring the HNSW index's
+//! with concurrent MCP clients over Streamable HTTP ([`load`]), measuring the vector half's
 //! recall@10 against an exact scan, and printing what it measured.
 
 mod corpus;
@@ -47,6 +47,11 @@ pub struct BenchArgs {
     /// Reuse the project as an earlier run seeded it.
     #[arg(long)]
     pub skip_seed: bool,
+    /// Give the seeded memories stand-in vectors (words hashed onto the model's dimensions)
+    /// instead of embedding them: for latency and recall figures at sizes the model would take
+    /// hours to embed. Queries are still embedded by the model.
+    #[arg(long)]
+    pub synthetic_vectors: bool,
     /// The project to seed and read.
     #[arg(long, default_value = "bench")]
     pub project: String,
@@ -96,8 +101,12 @@ pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
     };
     if !args.skip_seed {
         seed::seed(&store, project.id, &actor, args.memories).await?;
-        if let Some(embedder) = &embedder {
-            seed::embed_and_index(&store, embedder.as_ref()).await?;
+        match &embedder {
+            Some(embedder) if args.synthetic_vectors => {
+                seed::synthetic_vectors(&store, project.id, embedder.model()).await?;
+            }
+            Some(embedder) => seed::embed_and_index(&store, embedder.as_ref()).await?,
+            None => {}
         }
     }
     let counted = model.clone().unwrap_or(EmbeddingModel {
@@ -128,14 +137,21 @@ pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
     );
     print!("{}", load::table(&rows));
     if let Some(recall) = recall {
-        println!("HNSW recall@10: {recall:.3} (target >= 0.95)");
+        println!("vector recall@10: {recall:.3} (target >= 0.95)");
     }
-    rows.retain(|row| row.name == "filter-only" || row.name == "hybrid excl. query embedding");
+    // Issue 14 set the SQLite targets: text p99 too, and more room for hybrid (an exact scan).
+    let sqlite = store.backend() == "sqlite";
+    rows.retain(|row| {
+        row.name == "filter-only"
+            || row.name == "hybrid excl. query embedding"
+            || (sqlite && row.name == "text")
+    });
     for row in rows {
-        let target = if row.name == "filter-only" {
-            10.0
-        } else {
-            30.0
+        let target = match row.name.as_str() {
+            "filter-only" => 10.0,
+            "text" => 15.0,
+            _ if sqlite => 40.0,
+            _ => 30.0,
         };
         let verdict = if row.p99 <= target { "met" } else { "MISSED" };
         println!(

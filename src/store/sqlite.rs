@@ -4,6 +4,7 @@
 mod playbook_sessions;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,11 +19,20 @@ use crate::auth::Role;
 use crate::knowledge::MemoryType;
 
 mod snapshots;
+mod vectors;
+mod word_search;
+
+pub use vectors::MAX_CACHED_VECTORS;
+pub use word_search::COMMON_TERM;
 
 /// The SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// In how many memories a word is common for the text half (see [`COMMON_TERM`]).
+    common_term: i64,
+    /// The vectors searched so far, kept in memory (see [`vectors`]).
+    vectors: Arc<vectors::VectorCache>,
 }
 
 fn ts(time: DateTime<Utc>) -> String {
@@ -303,7 +313,59 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            common_term: COMMON_TERM,
+            vectors: Arc::default(),
+        })
+    }
+
+    /// Sets in how many memories a word counts as common for the text half (default
+    /// [`COMMON_TERM`]), so tests on a few memories can reach every plan of the lookup.
+    pub fn with_common_term(mut self, memories: i64) -> Self {
+        self.common_term = memories.max(1);
+        self
+    }
+
+    /// The exact nearest neighbours by a scan of every stored vector (no cache), for measuring
+    /// the cached search's recall. Only `codifier bench` uses it.
+    pub async fn exact_vector_candidates(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+        model: &EmbeddingModel,
+        vector: &[f32],
+        k: u32,
+    ) -> StoreResult<Vec<Candidate>> {
+        let mut sql =
+            QueryBuilder::<Sqlite>::new("SELECT m.id, m.embedding FROM memories m WHERE ");
+        push_filters(&mut sql, project, filter);
+        sql.push(" AND m.embedding_model = ")
+            .push_bind(model.name.clone())
+            .push(" AND m.embedding_dim = ")
+            .push_bind(model.dimensions as i64);
+        let rows: Vec<(String, Vec<u8>)> = sql.build_query_as().fetch_all(&self.pool).await?;
+        let query = vector.to_vec();
+        let scored = tokio::task::spawn_blocking(move || {
+            let mut scored: Vec<(String, f32)> = rows
+                .into_iter()
+                .map(|(id, blob)| (id, crate::embeddings::cosine(&query, &blob_vector(&blob))))
+                .collect();
+            scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+            scored.truncate(k as usize);
+            scored
+        })
+        .await
+        .map_err(|error| StoreError::Corrupt(format!("vector scan failed: {error}")))?;
+        scored
+            .into_iter()
+            .map(|(id, score)| {
+                Ok(Candidate {
+                    id: parse_uuid(&id)?,
+                    score: f64::from(score),
+                })
+            })
+            .collect()
     }
 
     async fn memory_in(
@@ -621,30 +683,8 @@ impl Store for SqliteStore {
         match_all: bool,
         k: u32,
     ) -> StoreResult<Vec<Candidate>> {
-        let expression = terms
-            .iter()
-            .map(|term| format!("\"{}\"", term.replace('"', "")))
-            .collect::<Vec<_>>()
-            .join(if match_all { " AND " } else { " OR " });
-        if expression.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "SELECT m.id, bm25(memories_fts, 2.0, 1.0) AS rank FROM memories_fts \
-             JOIN memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ",
-        );
-        sql.push_bind(expression).push(" AND ");
-        push_filters(&mut sql, project, filter);
-        sql.push(" ORDER BY rank LIMIT ").push_bind(i64::from(k));
-        let rows: Vec<(String, f64)> = sql.build_query_as().fetch_all(&self.pool).await?;
-        rows.into_iter()
-            .map(|(id, rank)| {
-                Ok(Candidate {
-                    id: parse_uuid(&id)?,
-                    score: -rank,
-                })
-            })
-            .collect()
+        self.word_candidates(project, filter, terms, match_all, k)
+            .await
     }
 
     async fn vector_candidates(
@@ -655,36 +695,9 @@ impl Store for SqliteStore {
         vector: &[f32],
         k: u32,
     ) -> StoreResult<Vec<Candidate>> {
-        let mut sql =
-            QueryBuilder::<Sqlite>::new("SELECT m.id, m.embedding FROM memories m WHERE ");
-        push_filters(&mut sql, project, filter);
-        sql.push(" AND m.embedding_model = ")
-            .push_bind(model.name.clone())
-            .push(" AND m.embedding_dim = ")
-            .push_bind(model.dimensions as i64);
-        let rows: Vec<(String, Vec<u8>)> = sql.build_query_as().fetch_all(&self.pool).await?;
-        let query = vector.to_vec();
-        // An exact scan: SQLite is the single-user store, where this is fast enough and exact.
-        let scored = tokio::task::spawn_blocking(move || {
-            let mut scored: Vec<(String, f32)> = rows
-                .into_iter()
-                .map(|(id, blob)| (id, crate::embeddings::cosine(&query, &blob_vector(&blob))))
-                .collect();
-            scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-            scored.truncate(k as usize);
-            scored
-        })
-        .await
-        .map_err(|error| StoreError::Corrupt(format!("vector scan failed: {error}")))?;
-        scored
-            .into_iter()
-            .map(|(id, score)| {
-                Ok(Candidate {
-                    id: parse_uuid(&id)?,
-                    score: f64::from(score),
-                })
-            })
-            .collect()
+        self.vectors
+            .nearest(&self.pool, project, filter, model, vector, k)
+            .await
     }
 
     async fn memories_by_ids(&self, project: Uuid, ids: &[Uuid]) -> StoreResult<Vec<Memory>> {

@@ -533,3 +533,248 @@ async fn the_handshake_and_health_never_wait_for_the_model_and_early_writes_are_
         shutdown.cancel();
     }
 }
+
+fn learning(title: &str, text: &str) -> codifier::store::MemoryDraft {
+    codifier::store::MemoryDraft {
+        memory_type: codifier::knowledge::MemoryType::Learning,
+        title: title.into(),
+        content: json!({ "text": text }),
+        category: None,
+        description: None,
+        confidence: 1.0,
+        tags: vec![],
+        source_role: None,
+    }
+}
+
+async fn semantic_titles(client: &Client, query: &str, extra: Value) -> Vec<String> {
+    let mut arguments = json!({"project_id": "p", "query": query, "mode": "semantic"});
+    for (key, value) in extra.as_object().unwrap() {
+        arguments[key] = value.clone();
+    }
+    titles(&ok(&call(client, "fetch_context", arguments).await))
+}
+
+#[tokio::test]
+async fn meaning_search_sees_every_write_update_and_delete_at_once() {
+    let fake = FakeEmbeddings::start().await;
+    for backend in backends() {
+        let server = server_with_fake(backend, &fake, "fake").await;
+        server.project("p").await;
+        let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
+        wait_for_embedder(&client).await;
+        remember(&client, "Tea", "The kitchen has green tea.", &["site"]).await;
+        // The first search loads the project's vectors; every later change must reach them.
+        assert_eq!(
+            semantic_titles(&client, "automobile", json!({})).await,
+            ["Tea"]
+        );
+
+        let parking = remember(
+            &client,
+            "Parking",
+            "Every car parks in the garage.",
+            &["site"],
+        )
+        .await;
+        let id = parking["memory"]["id"].as_str().unwrap().to_owned();
+        let found = semantic_titles(&client, "automobile", json!({})).await;
+        assert_eq!(
+            found[0], "Parking",
+            "{backend:?}: a new memory is found at once"
+        );
+        let by_tag = semantic_titles(&client, "automobile", json!({"tags": ["ops"]})).await;
+        assert!(by_tag.is_empty(), "{backend:?}: filters apply: {by_tag:?}");
+
+        ok(&call(
+            &client,
+            "update_memory",
+            json!({"project_id": "p", "id": id, "memory_type": "learning", "title": "Parking",
+                   "content": {"text": "Run database migrations first."}, "tags": ["ops"]}),
+        )
+        .await);
+        let found = semantic_titles(&client, "postgres", json!({"tags": ["ops"]})).await;
+        assert_eq!(
+            found,
+            ["Parking"],
+            "{backend:?}: the new text and tags are searched"
+        );
+        let found = semantic_titles(&client, "automobile", json!({"tags": ["site"]})).await;
+        assert_eq!(found, ["Tea"], "{backend:?}: the old tags are gone");
+
+        ok(&call(
+            &client,
+            "delete_memory",
+            json!({"project_id": "p", "id": id}),
+        )
+        .await);
+        let found = semantic_titles(&client, "postgres", json!({})).await;
+        assert_eq!(
+            found,
+            ["Tea"],
+            "{backend:?}: a deleted memory is never found"
+        );
+    }
+}
+
+#[tokio::test]
+async fn meaning_search_finds_what_another_handle_wrote_to_the_same_sqlite_file() {
+    let fake = FakeEmbeddings::start().await;
+    let server = server_with_fake(crate::helpers::Backend::Sqlite, &fake, "fake").await;
+    let project = server.project("p").await;
+    let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
+    wait_for_embedder(&client).await;
+    remember(&client, "Tea", "The kitchen has green tea.", &[]).await;
+    assert_eq!(
+        semantic_titles(&client, "automobile", json!({})).await,
+        ["Tea"]
+    );
+
+    // Another process on the same file, as the CLI would be: its own pool, its own cache.
+    let other = codifier::store::connect(&server.database.url)
+        .await
+        .unwrap();
+    let embedder = HttpEmbedder::new(fake.config("fake")).unwrap();
+    let actor = codifier::store::Actor {
+        label: "local".into(),
+        tool: "test".into(),
+    };
+    let (memory, _) = other
+        .create_memory(
+            project.id,
+            &actor,
+            &learning("Parking", "Every car parks here."),
+        )
+        .await
+        .unwrap();
+    let job = codifier::store::EmbeddingJob {
+        id: memory.id,
+        text: codifier::store::embedding_text(&memory.title, &memory.content),
+        updated_at: memory.updated_at,
+    };
+    let vector = embedder
+        .embed(std::slice::from_ref(&job.text))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    other
+        .store_embedding(project.id, &job, embedder.model(), &vector)
+        .await
+        .unwrap();
+    let found = semantic_titles(&client, "automobile", json!({})).await;
+    assert_eq!(
+        found[0], "Parking",
+        "a vector stored by another handle is found at once"
+    );
+
+    other
+        .delete_memory(project.id, &actor, memory.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        semantic_titles(&client, "automobile", json!({})).await,
+        ["Tea"],
+        "a memory deleted by another handle is gone at once"
+    );
+}
+
+/// Memory `n` of 13 for the SQLite word lookup: "deploy" is in 8 of them, "database" in 6,
+/// "rollback" in 4, "canary" in 3 (the last one holds "canary" alone).
+fn word_memory(n: usize) -> codifier::store::MemoryDraft {
+    let mut words = vec![format!("note{n}")];
+    if n == 12 {
+        words.push("canary".into());
+    }
+    for (word, every) in [
+        ("deploy", 8),
+        ("database", 6),
+        ("rollback", 4),
+        ("canary", 2),
+    ] {
+        if n < every {
+            words.extend(std::iter::repeat_n(word.to_string(), 1 + n % 3));
+        }
+    }
+    let mut draft = learning(&format!("memory {n}"), &words.join(" "));
+    if !n.is_multiple_of(2) {
+        draft.memory_type = codifier::knowledge::MemoryType::Rule;
+    }
+    draft
+}
+
+#[tokio::test]
+async fn on_sqlite_common_words_do_not_narrow_what_rarer_words_find() {
+    use codifier::store::sqlite::SqliteStore;
+    use codifier::store::{MemoryFilter, Store};
+    let database = crate::helpers::fresh_database(crate::helpers::Backend::Sqlite).await;
+    let store = SqliteStore::connect(&database.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let actor = codifier::store::Actor {
+        label: "local".into(),
+        tool: "test".into(),
+    };
+    let project = store.create_project(&actor, "p", None).await.unwrap().id;
+    let mut ids = Vec::new();
+    for n in 0..13 {
+        ids.push(
+            store
+                .create_memory(project, &actor, &word_memory(n))
+                .await
+                .unwrap()
+                .0
+                .id,
+        );
+    }
+    let everything = MemoryFilter {
+        limit: 50,
+        ..Default::default()
+    };
+    let rules = MemoryFilter {
+        memory_type: Some(codifier::knowledge::MemoryType::Rule),
+        ..everything.clone()
+    };
+    let lookup = |store: SqliteStore, filter: MemoryFilter, query: &'static str, all: bool| async move {
+        let words: Vec<String> = query.split(' ').map(str::to_owned).collect();
+        let found = store
+            .text_candidates(project, &filter, &words, all, 50)
+            .await
+            .unwrap();
+        let mut ids: Vec<uuid::Uuid> = found.into_iter().map(|c| c.id).collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |picked: &[usize]| {
+        let mut picked: Vec<uuid::Uuid> = picked.iter().map(|n| ids[*n]).collect();
+        picked.sort();
+        picked
+    };
+    // Thresholds that make every word rare, some words common, and every word common: a
+    // query whose rarer words imply the common ones finds the same memories under each.
+    for common in [4096, 5, 3, 1] {
+        let plan = store.clone().with_common_term(common);
+        for (query, filter, expected) in [
+            ("deploy rollback", &everything, vec![0, 1, 2, 3]),
+            ("deploy database", &rules, vec![1, 3, 5]),
+            ("rollback canary", &rules, vec![1]),
+            ("deploy nowhere", &everything, vec![]),
+        ] {
+            let found = lookup(plan.clone(), filter.clone(), query, true).await;
+            assert_eq!(found, sorted(&expected), "{query}, common from {common}");
+        }
+    }
+    // "deploy" common from 5 memories: "canary" alone finds, so memory 12 is found too.
+    let strict = lookup(store.clone(), everything.clone(), "deploy canary", true).await;
+    assert_eq!(strict, sorted(&[0, 1]));
+    let loose = store.clone().with_common_term(5);
+    let found = lookup(loose.clone(), everything.clone(), "deploy canary", true).await;
+    assert_eq!(found, sorted(&[0, 1, 12]));
+    // Any word: rare, both find; "deploy" common, only "canary"; both common, both again.
+    let any = lookup(store.clone(), everything.clone(), "deploy canary", false).await;
+    assert_eq!(any, sorted(&[0, 1, 2, 3, 4, 5, 6, 7, 12]));
+    let found = lookup(loose, everything.clone(), "deploy canary", false).await;
+    assert_eq!(found, sorted(&[0, 1, 12]));
+    let all_common = store.clone().with_common_term(1);
+    let found = lookup(all_common, everything.clone(), "deploy canary", false).await;
+    assert_eq!(found, any);
+}

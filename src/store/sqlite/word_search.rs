@@ -1,0 +1,147 @@
+//! The SQLite text half: FTS5 lookups whose cost stays nearly flat as a project grows.
+//!
+//! FTS5's `bm25()` costs in proportion to the memories a query matches, and it weighs each
+//! word by reading every memory that holds it. A word held by thousands of memories would make
+//! each search read them all. So, as on Postgres (see `COMMON_TERM` there) and as in
+//! Elasticsearch's *common terms* query, each word's memories are counted first, up to
+//! [`COMMON_TERM`] (a bounded probe), and words at least that common do not find: the rarer
+//! words find — every one of them with `match_all` — and only when every word is common do they
+//! all find. Unlike Postgres, a common word does not rank either (weighing it is the cost being
+//! avoided); its weight in bm25 is small precisely because it is common.
+//!
+//! Ranking then runs inside FTS5 alone over the best-ranked window of matches, and only that
+//! window is joined with `memories` for the project and the caller's filters; when the filters
+//! leave too few of it, the lookup runs again over every match.
+
+use sqlx::{QueryBuilder, Sqlite};
+use uuid::Uuid;
+
+use super::{SqliteStore, parse_uuid, push_filters};
+use crate::store::{Candidate, MemoryFilter, StoreResult};
+
+/// In how many memories of the file a word is common for the text half (as on Postgres).
+pub const COMMON_TERM: i64 = 4096;
+
+/// One word as an FTS5 phrase: quoted, so nothing in it is read as query syntax.
+fn phrase(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', ""))
+}
+
+impl SqliteStore {
+    /// How many memories (of any project, live or deleted: an upper bound, counted in FTS5
+    /// alone) hold each term, counting each only up to the common-word threshold.
+    async fn term_counts(&self, terms: &[String]) -> StoreResult<Vec<(String, i64)>> {
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT ");
+        for (n, term) in terms.iter().enumerate() {
+            sql.push(if n == 0 { "" } else { ", " })
+                .push("(SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ")
+                .push_bind(phrase(term))
+                .push(" LIMIT ")
+                .push_bind(self.common_term)
+                .push("))");
+        }
+        let row = sql.build().fetch_one(&self.pool).await?;
+        terms
+            .iter()
+            .enumerate()
+            .map(|(n, term)| Ok((term.clone(), sqlx::Row::try_get::<i64, _>(&row, n)?)))
+            .collect()
+    }
+
+    /// The text half: see the module documentation.
+    pub(super) async fn word_candidates(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+        terms: &[String],
+        match_all: bool,
+        k: u32,
+    ) -> StoreResult<Vec<Candidate>> {
+        let words: Vec<String> = terms
+            .iter()
+            .map(|term| term.replace('"', ""))
+            .filter(|term| !term.trim().is_empty())
+            .collect();
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut counted = self.term_counts(&words).await?;
+        counted.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        // A word FTS5 reads as no token at all (punctuation only) counts 0 and finds nothing.
+        let (rare, common): (Vec<_>, Vec<_>) = counted
+            .into_iter()
+            .partition(|(_, memories)| *memories < self.common_term);
+        if match_all && rare.iter().any(|(_, memories)| *memories == 0) {
+            return Ok(Vec::new());
+        }
+        let finding = if rare.is_empty() { common } else { rare };
+        let expression = finding
+            .iter()
+            .filter(|(_, memories)| *memories > 0)
+            .map(|(term, _)| phrase(term))
+            .collect::<Vec<_>>()
+            .join(if match_all { " AND " } else { " OR " });
+        if expression.is_empty() {
+            return Ok(Vec::new());
+        }
+        let window = i64::from(k) * 4;
+        let found = self
+            .ranked(project, filter, &expression, Some(window), k)
+            .await?;
+        if found.len() < k as usize && self.matches(&expression, window).await? >= window {
+            // The filters kept too few of the best window: rank every match.
+            return self.ranked(project, filter, &expression, None, k).await;
+        }
+        Ok(found)
+    }
+
+    /// How many memories of the file match `expression`, counted up to `limit`.
+    async fn matches(&self, expression: &str, limit: i64) -> StoreResult<i64> {
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)",
+        )
+        .bind(expression)
+        .bind(limit)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count)
+    }
+
+    /// The best `k` matches of `expression` that pass the filters, ranked by bm25 (title
+    /// weighted twice), among the best `window` matches of the whole file (or all of them).
+    async fn ranked(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+        expression: &str,
+        window: Option<i64>,
+        k: u32,
+    ) -> StoreResult<Vec<Candidate>> {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "WITH ranked AS MATERIALIZED (SELECT rowid, bm25(memories_fts, 2.0, 1.0) AS rank \
+             FROM memories_fts WHERE memories_fts MATCH ",
+        );
+        sql.push_bind(expression.to_owned());
+        if let Some(window) = window {
+            sql.push(" ORDER BY rank LIMIT ").push_bind(window);
+        }
+        // CROSS JOIN keeps the matches as the outer loop: the planner must never walk the
+        // project's memories and probe the index for each.
+        sql.push(
+            ") SELECT m.id, ranked.rank FROM ranked \
+             CROSS JOIN memories m ON m.rowid = ranked.rowid WHERE ",
+        );
+        push_filters(&mut sql, project, filter);
+        sql.push(" ORDER BY ranked.rank, m.id LIMIT ")
+            .push_bind(i64::from(k));
+        let rows: Vec<(String, f64)> = sql.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter()
+            .map(|(id, rank)| {
+                Ok(Candidate {
+                    id: parse_uuid(&id)?,
+                    score: -rank,
+                })
+            })
+            .collect()
+    }
+}
