@@ -143,7 +143,7 @@ async fn the_memory_lifecycle_works(client: &Client, project: &str) {
         )
         .await,
     );
-    assert!(twice.contains("not found"), "{twice}");
+    assert!(twice.contains("already deleted"), "{twice}");
 }
 
 #[tokio::test]
