@@ -142,7 +142,8 @@ impl MemoryChange {
             ("content", self.content.is_none()),
         ]
         .into_iter()
-        .filter_map(|(field, missing)| missing.then_some(field))
+        .filter(|(_, missing)| *missing)
+        .map(|(field, _)| field)
         .collect();
         if !missing.is_empty() {
             return Err(KnowledgeError::Invalid(format!(
@@ -201,7 +202,8 @@ pub fn changed_fields(before: &Memory, after: &Memory) -> Vec<String> {
         ("source_role", before.source_role != after.source_role),
     ]
     .into_iter()
-    .filter_map(|(field, changed)| changed.then(|| field.to_owned()))
+    .filter(|(_, changed)| *changed)
+    .map(|(field, _)| field.to_owned())
     .collect()
 }
 

@@ -58,11 +58,13 @@ pub(crate) fn output_schema<T: schemars::JsonSchema + 'static>() -> Arc<JsonObje
     standard::<T>(true, rmcp::handler::server::common::schema_for_output::<T>)
 }
 
+/// Schemas already made, by type and direction (`true` for output).
+type Made = Mutex<HashMap<(TypeId, bool), Arc<JsonObject>>>;
+
 /// The schema `generate` makes, in standard JSON Schema; made once per type and direction, as
 /// every session builds its tool list.
 fn standard<T: 'static>(output: bool, generate: fn() -> Arc<JsonObject>) -> Arc<JsonObject> {
-    static MADE: LazyLock<Mutex<HashMap<(TypeId, bool), Arc<JsonObject>>>> =
-        LazyLock::new(Default::default);
+    static MADE: LazyLock<Made> = LazyLock::new(Default::default);
     let key = (TypeId::of::<T>(), output);
     if let Some(schema) = MADE.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return schema.clone();
