@@ -18,8 +18,11 @@ use crate::store::{self, Store};
 /// Starts logging to stderr (stdout is the MCP channel in stdio mode).
 pub fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::new(&config.log_filter);
+    // Colour codes only for a person at a terminal, never in files or log collectors.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -5,6 +5,10 @@
 //! handshake from them, so the client carries on without noticing. [`enforce_owner`] records
 //! which key opened a session and refuses any other key that presents its id, remembering the
 //! owners it has checked ([`KnownOwners`]).
+//!
+//! Closing a session (`DELETE /mcp`) answers `204 No Content`: rmcp answers `202 Accepted`,
+//! which the Python SDK logs as "Session termination failed: 202" (it accepts 200 and 204; the
+//! TypeScript SDK accepts any 2xx).
 
 use std::sync::Arc;
 
@@ -84,6 +88,7 @@ pub async fn enforce_owner(
         .into_response();
     };
     let owner = identity.label();
+    let closing = request.method() == axum::http::Method::DELETE;
     let presented = request
         .headers()
         .get(SESSION_HEADER)
@@ -122,6 +127,9 @@ pub async fn enforce_owner(
         }
     }
     let response = next.run(request).await;
+    if closing && response.status() == StatusCode::ACCEPTED {
+        return StatusCode::NO_CONTENT.into_response();
+    }
     if presented.is_none()
         && let Some(created) = response
             .headers()

@@ -48,11 +48,22 @@ pub fn optional_text(
     Ok(Some(text.to_owned()))
 }
 
-/// Memory content: a JSON object of bounded size.
+/// Memory content: a JSON object of bounded size that says something (not `{}`, not a blank
+/// `text` alone).
 pub fn content(value: &Value) -> Result<(), KnowledgeError> {
-    if !value.is_object() {
+    let Some(object) = value.as_object() else {
         return Err(invalid(
-            "`content` must be a JSON object, e.g. {\"text\": \"...\"}".to_owned(),
+            "`content` must be a string or a JSON object, e.g. {\"text\": \"...\"}".to_owned(),
+        ));
+    };
+    let blank_text = object.len() == 1
+        && object
+            .get("text")
+            .and_then(Value::as_str)
+            .is_some_and(|text| text.trim().is_empty());
+    if object.is_empty() || blank_text {
+        return Err(invalid(
+            "`content` is empty: send the memory's text (a string), or a JSON object such as {\"text\": \"...\"}".to_owned(),
         ));
     }
     let bytes = serde_json::to_vec(value)
@@ -128,6 +139,13 @@ mod tests {
         assert!(content(&json!("text")).is_err());
         assert!(content(&json!({"text": "x".repeat(MAX_CONTENT_BYTES)})).is_err());
         assert!(content(&json!({"text": "ok"})).is_ok());
+    }
+
+    #[test]
+    fn empty_content_is_refused() {
+        assert!(content(&json!({})).is_err());
+        assert!(content(&json!({"text": "  "})).is_err());
+        assert!(content(&json!({"steps": []})).is_ok());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::auth::{Identity, Role};
 use crate::embeddings::service::Embeddings;
 use crate::store::{
     Actor, Cursor, EmbeddingJob, Memory, MemoryDraft, MemoryFilter, MemoryPage, MemoryRevision,
-    Store, WriteOutcome, embedding_text,
+    Store, StoreError, WriteOutcome, embedding_text,
 };
 
 /// What memory services need besides the caller.
@@ -47,6 +47,8 @@ pub struct NearDuplicate {
 pub struct WriteResult {
     pub memory: Memory,
     pub outcome: WriteOutcome,
+    /// The fields an update changed (empty for a new memory or an unchanged one).
+    pub changed: Vec<String>,
     /// The most similar existing memory, when it is nearly the same. Nothing was merged.
     pub near_duplicate: Option<NearDuplicate>,
     /// Whether the memory already has a vector (else the background worker will add it).
@@ -70,20 +72,27 @@ impl MemoryInput {
     /// Validates every field, naming the first that is wrong.
     pub fn parse(self) -> Result<MemoryDraft, KnowledgeError> {
         let memory_type = parse_memory_type(&self.memory_type)?;
+        let title = required_text("title", &self.title, MAX_TITLE_CHARS)?;
+        let category = optional_text("category", self.category.as_deref(), MAX_NAME_CHARS)?;
+        let description = optional_text(
+            "description",
+            self.description.as_deref(),
+            MAX_SHORT_TEXT_CHARS,
+        )?;
+        let confidence = confidence(self.confidence)?;
+        let tags = tags(&self.tags)?;
+        let source_role =
+            optional_text("source_role", self.source_role.as_deref(), MAX_NAME_CHARS)?;
         content(&self.content)?;
         Ok(MemoryDraft {
             memory_type,
-            title: required_text("title", &self.title, MAX_TITLE_CHARS)?,
+            title,
             content: self.content,
-            category: optional_text("category", self.category.as_deref(), MAX_NAME_CHARS)?,
-            description: optional_text(
-                "description",
-                self.description.as_deref(),
-                MAX_SHORT_TEXT_CHARS,
-            )?,
-            confidence: confidence(self.confidence)?,
-            tags: tags(&self.tags)?,
-            source_role: optional_text("source_role", self.source_role.as_deref(), MAX_NAME_CHARS)?,
+            category,
+            description,
+            confidence,
+            tags,
+            source_role,
         })
     }
 }
@@ -108,37 +117,144 @@ pub fn parse_memory_id(text: &str) -> Result<Uuid, KnowledgeError> {
     })
 }
 
-/// Creates a memory, or updates the one `id` names. A new memory is embedded at once when a
-/// model is ready, and a near duplicate is named in the result; nothing is merged or deleted.
+/// What `update_memory` sends. A new memory needs `memory_type`, `title` and `content`; an
+/// update by id changes only the fields it names (`None` keeps a field, `Some(None)` clears it).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryChange {
+    pub memory_type: Option<String>,
+    pub title: Option<String>,
+    pub content: Option<Value>,
+    pub category: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+    /// `Some(None)` resets it to 1.
+    pub confidence: Option<Option<f64>>,
+    /// `Some(vec![])` clears them.
+    pub tags: Option<Vec<String>>,
+    pub source_role: Option<Option<String>>,
+}
+
+impl MemoryChange {
+    /// The whole new memory, naming every required field that is missing.
+    fn into_new(self) -> Result<MemoryInput, KnowledgeError> {
+        let missing: Vec<&str> = [
+            ("memory_type", self.memory_type.is_none()),
+            ("title", self.title.is_none()),
+            ("content", self.content.is_none()),
+        ]
+        .into_iter()
+        .filter(|(_, missing)| *missing)
+        .map(|(field, _)| field)
+        .collect();
+        if !missing.is_empty() {
+            return Err(KnowledgeError::Invalid(format!(
+                "{} missing: a new memory needs `memory_type`, `title` and `content` (send `id` to change only some fields of an existing memory)",
+                missing
+                    .iter()
+                    .map(|field| format!("`{field}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    + if missing.len() == 1 { " is" } else { " are" }
+            )));
+        }
+        Ok(MemoryInput {
+            memory_type: self.memory_type.unwrap_or_default(),
+            title: self.title.unwrap_or_default(),
+            content: self.content.unwrap_or_default(),
+            category: self.category.flatten(),
+            description: self.description.flatten(),
+            confidence: self.confidence.flatten(),
+            tags: self.tags.unwrap_or_default(),
+            source_role: self.source_role.flatten(),
+        })
+    }
+
+    /// `current` with the fields this change names replaced.
+    fn applied_to(self, current: &Memory) -> MemoryInput {
+        MemoryInput {
+            memory_type: self
+                .memory_type
+                .unwrap_or_else(|| current.memory_type.as_str().to_owned()),
+            title: self.title.unwrap_or_else(|| current.title.clone()),
+            content: self.content.unwrap_or_else(|| current.content.clone()),
+            category: self.category.unwrap_or_else(|| current.category.clone()),
+            description: self
+                .description
+                .unwrap_or_else(|| current.description.clone()),
+            confidence: self.confidence.unwrap_or(Some(current.confidence)),
+            tags: self.tags.unwrap_or_else(|| current.tags.clone()),
+            source_role: self
+                .source_role
+                .unwrap_or_else(|| current.source_role.clone()),
+        }
+    }
+}
+
+/// The fields whose values differ between two versions of a memory, in schema order.
+pub fn changed_fields(before: &Memory, after: &Memory) -> Vec<String> {
+    [
+        ("memory_type", before.memory_type != after.memory_type),
+        ("title", before.title != after.title),
+        ("content", before.content != after.content),
+        ("category", before.category != after.category),
+        ("description", before.description != after.description),
+        ("confidence", before.confidence != after.confidence),
+        ("tags", before.tags != after.tags),
+        ("source_role", before.source_role != after.source_role),
+    ]
+    .into_iter()
+    .filter(|(_, changed)| *changed)
+    .map(|(field, _)| field.to_owned())
+    .collect()
+}
+
+/// Creates a memory, or changes the fields of the one `id` names (keeping the others). A new
+/// or changed memory is embedded at once when a model is ready, and a near duplicate is named
+/// in the result; nothing is merged or deleted.
 pub async fn write(
     services: &Services,
     identity: &Identity,
     tool: &str,
     project: &str,
     id: Option<&str>,
-    input: MemoryInput,
+    change: MemoryChange,
 ) -> Result<WriteResult, KnowledgeError> {
     let store = &services.store;
     let id = id.map(parse_memory_id).transpose()?;
-    let draft = input.parse()?;
-    let project = projects::resolve(store, identity, project, Role::Write).await?;
     let actor = Actor {
         label: identity.label(),
         tool: tool.to_owned(),
     };
-    let (memory, outcome) = match id {
-        Some(id) => store.update_memory(project.id, &actor, id, &draft).await?,
-        None => store.create_memory(project.id, &actor, &draft).await?,
+    let (memory, outcome, changed) = match id {
+        Some(id) => {
+            let project = projects::resolve(store, identity, project, Role::Write).await?;
+            let current = store.get_memory(project.id, id).await?.ok_or_else(|| {
+                KnowledgeError::NotFound(format!(
+                    "memory {id} is not in this project (or is deleted: see fetch_context with `deleted: true`)"
+                ))
+            })?;
+            let draft = change.applied_to(&current).parse()?;
+            let (memory, outcome) = store.update_memory(project.id, &actor, id, &draft).await?;
+            let changed = changed_fields(&current, &memory);
+            (memory, outcome, changed)
+        }
+        None => {
+            let draft = change.into_new()?.parse()?;
+            let project = projects::resolve(store, identity, project, Role::Write).await?;
+            let (memory, outcome) = store.create_memory(project.id, &actor, &draft).await?;
+            (memory, outcome, Vec::new())
+        }
     };
     let mut result = WriteResult {
         memory,
         outcome,
+        changed,
         near_duplicate: None,
         embedded: false,
     };
     if outcome == WriteOutcome::Unchanged {
         return Ok(result);
     }
+    let project_id = result.memory.project_id;
     let Some(embedder) = services.embeddings.current() else {
         services.embeddings.wake();
         return Ok(result);
@@ -159,7 +275,7 @@ pub async fn write(
     };
     let neighbours = store
         .vector_candidates(
-            project.id,
+            project_id,
             &MemoryFilter::default(),
             embedder.model(),
             &vector,
@@ -167,12 +283,12 @@ pub async fn write(
         )
         .await?;
     store
-        .store_embedding(project.id, &job, embedder.model(), &vector)
+        .store_embedding(project_id, &job, embedder.model(), &vector)
         .await?;
     result.embedded = true;
     let nearest = neighbours.into_iter().find(|c| c.id != result.memory.id);
     if let Some(nearest) = nearest.filter(|c| c.score >= f64::from(services.duplicate_threshold))
-        && let Some(other) = store.get_memory(project.id, nearest.id).await?
+        && let Some(other) = store.get_memory(project_id, nearest.id).await?
     {
         result.near_duplicate = Some(NearDuplicate {
             id: other.id,
@@ -194,7 +310,7 @@ pub struct FetchInput {
     pub until: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
-    /// List deleted memories instead (admin keys only).
+    /// List deleted memories instead (keys that may write).
     pub deleted: bool,
 }
 
@@ -270,7 +386,8 @@ pub async fn fetch(
         after,
     };
     if input.deleted {
-        let project = projects::resolve(store, identity, project, Role::Admin).await?;
+        // A key that may delete may also see what it deleted, to undo it.
+        let project = projects::resolve(store, identity, project, Role::Write).await?;
         return Ok((
             project.id,
             Fetched::Deleted(store.list_deleted(project.id, filter.limit).await?),
@@ -318,8 +435,8 @@ pub async fn history(
     Ok((current, store.memory_history(project.id, id).await?))
 }
 
-/// Restores revision `revision` of a memory (write role), or with no revision brings back a
-/// deleted memory (admin role).
+/// Restores revision `revision` of a memory, or with no revision brings back a deleted memory
+/// (write role either way: a key that may delete may undo it).
 pub async fn restore(
     services: &Services,
     identity: &Identity,
@@ -350,7 +467,7 @@ pub async fn restore(
                 .await?
         }
         None => {
-            let project = projects::resolve(store, identity, project, Role::Admin).await?;
+            let project = projects::resolve(store, identity, project, Role::Write).await?;
             store.restore_deleted(project.id, &actor, id).await?
         }
     };
@@ -358,7 +475,8 @@ pub async fn restore(
     Ok(memory)
 }
 
-/// Hides a memory from every read (it stays in the store and the audit log).
+/// Hides a memory from every read (it stays in the store and the audit log, and
+/// `restore_memory` brings it back).
 pub async fn delete(
     store: &Arc<dyn Store>,
     identity: &Identity,
@@ -372,5 +490,29 @@ pub async fn delete(
         label: identity.label(),
         tool: tool.to_owned(),
     };
-    Ok(store.delete_memory(project.id, &actor, id).await?)
+    match store.delete_memory(project.id, &actor, id).await {
+        Err(StoreError::NotFound(_)) if is_deleted(store, project.id, id).await? => {
+            Err(KnowledgeError::Conflict(format!(
+                "memory {id} is already deleted: bring it back with restore_memory and this `id` (no `revision`)"
+            )))
+        }
+        Err(StoreError::NotFound(_)) => Err(KnowledgeError::NotFound(format!(
+            "memory {id} is not in this project: find its id with fetch_context"
+        ))),
+        other => Ok(other?),
+    }
+}
+
+/// How many of the most recently deleted memories [`is_deleted`] looks through.
+const DELETED_LOOKBACK: u32 = 1_000;
+
+/// Whether `id` is among the project's recently deleted memories (only asked when a delete
+/// found nothing, to say "already deleted" rather than "not found").
+async fn is_deleted(
+    store: &Arc<dyn Store>,
+    project: Uuid,
+    id: Uuid,
+) -> Result<bool, KnowledgeError> {
+    let deleted = store.list_deleted(project, DELETED_LOOKBACK).await?;
+    Ok(deleted.iter().any(|memory| memory.id == id))
 }

@@ -42,6 +42,9 @@ pub async fn list(
 }
 
 /// Finds the project a call names (by id or name) and checks the caller may act there with `needed`.
+///
+/// A key bound to one project gets the same answer for any other project, whether it exists or
+/// not, so a key cannot learn which project names are in use.
 pub async fn resolve(
     store: &Arc<dyn Store>,
     identity: &Identity,
@@ -49,15 +52,18 @@ pub async fn resolve(
     needed: Role,
 ) -> Result<Project, KnowledgeError> {
     let wanted = required_text("project_id", id_or_name, MAX_NAME_CHARS)?;
-    let Some(project) = store.find_project(&wanted).await? else {
-        return Err(match identity.bound_project() {
-            Some(_) => KnowledgeError::Forbidden(format!(
-                "this API key cannot act on project `{wanted}`: it is bound to another project"
-            )),
-            None => KnowledgeError::NotFound(format!(
-                "no project has the id or name `{wanted}`: call manage_projects with operation `list` to see them"
-            )),
-        });
+    let found = store.find_project(&wanted).await?;
+    if let Some(bound) = identity.bound_project()
+        && found.as_ref().is_none_or(|project| project.id != bound)
+    {
+        return Err(KnowledgeError::Forbidden(format!(
+            "this API key cannot act on project `{wanted}`: it is bound to another project. Leave `project_id` out to use the key's own project"
+        )));
+    }
+    let Some(project) = found else {
+        return Err(KnowledgeError::NotFound(format!(
+            "no project has the id or name `{wanted}`: call manage_projects with operation `list` to see them"
+        )));
     };
     identity.authorize(project.id, &project.name, needed)?;
     Ok(project)

@@ -48,17 +48,32 @@ impl CodifierServer {
     }
 
     fn new(services: Services, local_identity: Option<Identity>) -> Self {
+        let mut tool_router = Self::project_tools()
+            + Self::memory_tools()
+            + Self::revision_tools()
+            + Self::query_data_tools()
+            + Self::playbook_tools()
+            + Self::snapshot_tools();
+        for route in tool_router.map.values_mut() {
+            let tool = &mut route.attr;
+            // Clients show the top-level `title`; the annotation's is the older place for it.
+            if tool.title.is_none() {
+                tool.title = tool.annotations.as_ref().and_then(|a| a.title.clone());
+            }
+            if tool.name == "query_data" && services.athena.is_none() {
+                let description = tool.description.as_deref().unwrap_or_default();
+                tool.description = Some(
+                    format!("{description} No data warehouse is configured on this server, so every call is refused until the operator sets one up.")
+                        .into(),
+                );
+            }
+        }
         Self {
             store: services.store.clone(),
             services,
             local_identity,
             active_project: Arc::new(Mutex::new(None)),
-            tool_router: Self::project_tools()
-                + Self::memory_tools()
-                + Self::revision_tools()
-                + Self::query_data_tools()
-                + Self::playbook_tools()
-                + Self::snapshot_tools(),
+            tool_router,
             session_gauge: None,
         }
     }
@@ -139,17 +154,20 @@ impl CodifierServer {
         identity: &Identity,
         named: Option<&str>,
     ) -> Result<String, KnowledgeError> {
-        if let Some(named) = named.map(str::trim).filter(|name| !name.is_empty()) {
-            return Ok(named.to_owned());
-        }
-        if let Some(active) = self.active_project(ctx).await? {
-            return Ok(active.to_string());
-        }
-        identity.bound_project().map(|id| id.to_string()).ok_or_else(|| {
-            KnowledgeError::Invalid(
-                "`project_id` is missing and no project is active: send `project_id` (an id or name), or call manage_projects with operation `switch` first".into(),
-            )
-        })
+        let project = match named.map(str::trim).filter(|name| !name.is_empty()) {
+            Some(named) => named.to_owned(),
+            None => match self.active_project(ctx).await? {
+                Some(active) => active.to_string(),
+                None => identity.bound_project().map(|id| id.to_string()).ok_or_else(|| {
+                    KnowledgeError::Invalid(
+                        "`project_id` is missing and no project is active: send `project_id` (an id or name), or call manage_projects with operation `switch` first".into(),
+                    )
+                })?,
+            },
+        };
+        // The tool-call log line names the project the call acted on, however it was chosen.
+        let _ = PROJECT_USED.try_with(|used| used.replace(Some(project.clone())));
+        Ok(project)
     }
 }
 
@@ -171,7 +189,7 @@ impl CodifierServer {
         Fut: Future<Output = Result<O, KnowledgeError>>,
     {
         let started = std::time::Instant::now();
-        let project = arguments
+        let mut project = arguments
             .get("project_id")
             .and_then(serde_json::Value::as_str)
             .map(str::to_owned);
@@ -181,10 +199,19 @@ impl CodifierServer {
             .map_or_else(|_| "none".to_owned(), Identity::label);
         let result = match (parse_args::<P>(tool, arguments), identity) {
             (Err(result), _) | (_, Err(result)) => result,
-            (Ok(params), Ok(identity)) => match action(params, identity).await {
-                Ok(output) => tool_success(render(&output), &output),
-                Err(error) => knowledge_error(error),
-            },
+            (Ok(params), Ok(identity)) => {
+                let (outcome, used) = PROJECT_USED
+                    .scope(std::cell::RefCell::new(None), async {
+                        let outcome = action(params, identity).await;
+                        (outcome, PROJECT_USED.with(std::cell::RefCell::take))
+                    })
+                    .await;
+                project = used.or(project);
+                match outcome {
+                    Ok(output) => tool_success(render(&output), &output),
+                    Err(error) => knowledge_error(error),
+                }
+            }
         };
         let took = started.elapsed();
         let outcome = if result.is_error == Some(true) {
@@ -193,6 +220,7 @@ impl CodifierServer {
             "ok"
         };
         crate::metrics::global().tool_call(tool, outcome, took);
+        let error = (result.is_error == Some(true)).then(|| error_text(&result));
         tracing::info!(
             tool,
             outcome,
@@ -200,6 +228,7 @@ impl CodifierServer {
             project = project.as_deref().unwrap_or("-"),
             request_id = Self::request_id(ctx).as_deref().unwrap_or("-"),
             duration_ms = took.as_secs_f64() * 1000.0,
+            error = error.as_deref(),
             "tool call"
         );
         Ok(result)
@@ -212,6 +241,29 @@ impl CodifierServer {
             .and_then(|parts| parts.headers.get(crate::http::REQUEST_ID))
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned)
+    }
+}
+
+tokio::task_local! {
+    /// The project a tool call resolved, for its log line ([`CodifierServer::project_for`]).
+    static PROJECT_USED: std::cell::RefCell<Option<String>>;
+}
+
+/// The longest error message a tool-call log line carries.
+const LOGGED_ERROR_CHARS: usize = 300;
+
+/// The text of a failed call's result, shortened for the log, with anything shaped like a
+/// credential (a token pasted into an argument and echoed back) replaced.
+fn error_text(result: &CallToolResult) -> String {
+    let text = result
+        .content
+        .iter()
+        .find_map(|block| block.as_text().map(|text| text.text.as_str()))
+        .unwrap_or("");
+    let text = crate::packer::secrets::redact(text);
+    match text.char_indices().nth(LOGGED_ERROR_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
     }
 }
 
@@ -271,9 +323,11 @@ impl ServerHandler for CodifierServer {
         info.instructions = Some(
             "Codifier keeps a team's institutional memory per project. Use manage_projects to list \
              projects and `switch` to one; fetch_context to read memories (filter by memory_type, \
-             tags, time, or a `query` ranked by meaning and words); update_memory to store or correct one \
-             (earlier versions are kept: memory_history, restore_memory); delete_memory to retire one; \
-             query_data to read the Athena data warehouse (read-only SELECT). \
+             tags, time, or a `query` ranked by meaning and words); update_memory to store one, or \
+             to change some fields of one by `id` (the others are kept; earlier versions too: \
+             memory_history, restore_memory); delete_memory to retire one (restore_memory brings \
+             it back); query_data to read the Athena data warehouse (read-only SELECT); pack_repo \
+             to pack a repository into a snapshot and read_snapshot to read one back. \
              Guided playbooks (also offered as prompts): run_playbook starts or resumes one, \
              advance_step answers its current step, playbook_sessions lists a project's sessions."
                 .into(),

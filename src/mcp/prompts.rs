@@ -54,10 +54,10 @@ pub fn list(catalog: &Catalog) -> ListPromptsResult {
         )];
         let (required, optional) = catalog.templates.arguments(name);
         for key in required {
-            arguments.push(argument(&key, "Needed by this template", true));
+            arguments.push(argument(&key, &template_argument(&key), true));
         }
         for key in optional {
-            arguments.push(argument(&key, "Optional context", false));
+            arguments.push(argument(&key, &template_argument(&key), false));
         }
         prompts.push(
             Prompt::new(
@@ -71,6 +71,34 @@ pub fn list(catalog: &Catalog) -> ListPromptsResult {
         );
     }
     ListPromptsResult::with_all_items(prompts)
+}
+
+/// What a generator template's argument is, for the client's prompt form.
+fn template_argument(key: &str) -> String {
+    let known = match key {
+        "project_name" => "The project's name, as the generated text should call it",
+        "description" => "What the project is, in a few sentences",
+        "statement_of_work" => "The statement of work: what is to be built, for whom, by when",
+        "extra_context" => "Anything else the team wants the generator to know (text)",
+        "research_context" => "The research question and what is already known (text)",
+        "objective" => "The objective the queries should answer (text)",
+        "rules" => "The project's rules, as Markdown text",
+        "requirements" => "The project's requirements, as Markdown text",
+        "repository_urls" => "Repository URLs, as a JSON list of strings",
+        "repository_snapshots" => "Packed repository snapshots, as a JSON list",
+        "table_descriptions" => "Descriptions of the warehouse tables (text or JSON)",
+        "query_results" | "query_execute_query" => "Results of earlier warehouse queries (JSON)",
+        "queries" => "Warehouse queries run so far (text or JSON)",
+        _ => "",
+    };
+    if known.is_empty() {
+        format!(
+            "The {} this template fills in (text)",
+            key.replace('_', " ")
+        )
+    } else {
+        known.to_owned()
+    }
 }
 
 fn playbook_message(playbook: &Playbook, arguments: &Map<String, Value>) -> String {

@@ -80,9 +80,10 @@ fn memory_block(out: &mut String, memory: &Memory) {
 pub fn written(output: &UpdateMemoryOutput) -> String {
     let mut out = match output.outcome {
         WriteOutcome::Created => "Stored a new memory.\n\n".to_owned(),
-        WriteOutcome::Updated => {
-            "Updated the memory; the previous version is kept (see memory_history).\n\n".to_owned()
-        }
+        WriteOutcome::Updated => format!(
+            "Updated the memory's {}; every other field is kept, and so is the previous version (see memory_history).\n\n",
+            output.changed.join(", ")
+        ),
         WriteOutcome::Unchanged => {
             "The same content is already stored in this project; nothing was written. Send `id` to change that memory.\n\n".to_owned()
         }
@@ -115,15 +116,17 @@ pub fn fetched(output: &FetchContextOutput) -> String {
     }
     let order = match (&output.search, output.deleted) {
         (_, true) => {
-            "deleted memories, most recently deleted first (restore one with restore_memory)"
+            "most recently deleted first (bring one back with restore_memory and its `id`)"
                 .to_owned()
         }
-        (Some(search), _) => {
-            format!("memories, best match first ({:?} search)", search.mode).to_lowercase()
-        }
-        (None, _) => "memories, newest first".to_owned(),
+        (Some(search), _) => format!("best match first ({:?} search)", search.mode).to_lowercase(),
+        (None, _) => "newest first".to_owned(),
     };
-    let _ = writeln!(out, "## {} {order}\n", output.count);
+    let what = match output.deleted {
+        true => "deleted memory",
+        false => "memory",
+    };
+    let _ = writeln!(out, "## {}, {order}\n", count(output.count, what));
     for (index, memory) in output.memories.iter().enumerate() {
         memory_block(&mut out, memory);
         if let Some(explanation) = output.explain.as_ref().and_then(|all| all.get(index)) {
@@ -177,7 +180,16 @@ pub fn restored(output: &RestoreMemoryOutput) -> String {
 pub fn deleted(output: &DeleteMemoryOutput) -> String {
     let memory = &output.deleted;
     format!(
-        "Deleted memory **{}** (`{}`). It no longer appears in any read; the audit log keeps the record.\n",
-        memory.title, memory.id
+        "Deleted memory **{}** (`{}`). It no longer appears in any read; the audit log keeps the record.\n\nTo undo this, call {} with `id` = `{}` (and no `revision`).\n",
+        memory.title, memory.id, output.undo.tool, memory.id
     )
+}
+
+/// `1 memory`, `2 memories`: a count and its noun, plural when the count is not one.
+pub fn count(n: usize, noun: &str) -> String {
+    match (n, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        (_, None) => format!("{n} {noun}s"),
+    }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::spec::{InputSpec, Playbook};
+use super::spec::{InputKind, InputSpec, Playbook};
 use super::steps::generate::GenerateRequest;
 use crate::knowledge::MemoryType;
 use crate::store::{PlaybookSession, SessionStatus, WriteOutcome};
@@ -155,8 +155,14 @@ pub fn next_call(session_id: Uuid, current: &CurrentStep) -> Value {
         (Some(expected), Some(generate)) => {
             json!({ expected.key.clone(): format!("<the generated {:?} artifact>", generate.format).to_lowercase() })
         }
+        // Each placeholder has the JSON type the step takes, so a call built from it parses.
         (Some(expected), None) => {
-            json!({ expected.key.clone(): format!("<{}>", expected.spec.kind.describe()) })
+            let placeholder = match expected.spec.kind {
+                InputKind::Text => json!("<a string>"),
+                InputKind::TextList => json!(["<a string>"]),
+                InputKind::Object => json!({}),
+            };
+            json!({ expected.key.clone(): placeholder })
         }
         (None, _) => json!({}),
     };

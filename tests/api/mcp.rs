@@ -143,7 +143,7 @@ async fn the_memory_lifecycle_works(client: &Client, project: &str) {
         )
         .await,
     );
-    assert!(twice.contains("not found"), "{twice}");
+    assert!(twice.contains("already deleted"), "{twice}");
 }
 
 #[tokio::test]
@@ -208,35 +208,35 @@ async fn bad_input_is_a_tool_error_that_names_the_field_and_writes_nothing() {
         let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
         let cases = [
             (
-                json!({"project_id": "p", "memory_type": "opinion", "title": "t", "content": {}}),
+                json!({"project_id": "p", "memory_type": "opinion", "title": "t", "content": {"text": "x"}}),
                 "memory_type",
             ),
             (
-                json!({"project_id": "p", "memory_type": "rule", "title": "t", "content": "text"}),
+                json!({"project_id": "p", "memory_type": "rule", "title": "t", "content": 42}),
                 "content",
             ),
             (
-                json!({"project_id": "p", "memory_type": "rule", "content": {}}),
+                json!({"project_id": "p", "memory_type": "rule", "content": {"text": "x"}}),
                 "title",
             ),
             (
-                json!({"project_id": "p", "memory_type": "rule", "title": "x".repeat(501), "content": {}}),
+                json!({"project_id": "p", "memory_type": "rule", "title": "x".repeat(501), "content": {"text": "x"}}),
                 "title",
             ),
             (
-                json!({"project_id": "p", "memory_type": "rule", "title": "t", "content": {}, "confidence": 2}),
+                json!({"project_id": "p", "memory_type": "rule", "title": "t", "content": {"text": "x"}, "confidence": 2}),
                 "confidence",
             ),
             (
-                json!({"project_id": "p", "memory_type": "rule", "title": "t", "content": {}, "colour": "red"}),
+                json!({"project_id": "p", "memory_type": "rule", "title": "t", "content": {"text": "x"}, "colour": "red"}),
                 "colour",
             ),
             (
-                json!({"project_id": "p", "memory_type": "rule", "title": "t", "content": {}, "id": "nope"}),
+                json!({"project_id": "p", "memory_type": "rule", "title": "t", "content": {"text": "x"}, "id": "nope"}),
                 "id",
             ),
             (
-                json!({"project_id": "nowhere", "memory_type": "rule", "title": "t", "content": {}}),
+                json!({"project_id": "nowhere", "memory_type": "rule", "title": "t", "content": {"text": "x"}}),
                 "nowhere",
             ),
         ];

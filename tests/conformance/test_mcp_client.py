@@ -7,6 +7,7 @@ dir, or the database $CONFORMANCE_DATABASE_URL names (scripts/test.sh runs the s
 """
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import anyio
 import httpx2
+import jsonschema
 import pytest
 from mcp import ClientSession
 from mcp.client.sse import sse_client
@@ -259,3 +261,68 @@ async def test_playbooks_are_prompts_and_run_step_by_step_through_the_sdk(server
         assert not result.is_error, text
         assert result.structured_content["current"]["id"] == "statement-of-work"
         assert "Next call" in text
+
+
+# The formats JSON Schema 2020-12 defines. Validators ignore any other format (the TypeScript
+# SDK's Ajv warns "unknown format ... ignored" for each), so our schemas may use no other.
+STANDARD_FORMATS = {
+    "date-time", "date", "time", "duration", "email", "idn-email", "hostname", "idn-hostname",
+    "ipv4", "ipv6", "uri", "uri-reference", "iri", "iri-reference", "uuid", "uri-template",
+    "json-pointer", "relative-json-pointer", "regex",
+}
+
+
+def _formats(schema):
+    if isinstance(schema, dict):
+        if isinstance(schema.get("format"), str):
+            yield schema["format"]
+        for value in schema.values():
+            yield from _formats(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from _formats(item)
+
+
+def _strict_validator(schema):
+    """A 2020-12 validator for `schema` that checks formats, after checking the schema itself."""
+    jsonschema.Draft202012Validator.check_schema(schema)
+    unknown = set(_formats(schema)) - STANDARD_FORMATS
+    assert not unknown, f"formats JSON Schema does not define: {sorted(unknown)}"
+    return jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+@pytest.mark.anyio
+async def test_every_tool_schema_compiles_strictly_and_results_match_their_output_schema(server):
+    with anyio.fail_after(60):
+        async with connect("streamable-http", server, server.key) as session:
+            tools = (await session.list_tools()).tools
+            validators = {}
+            for tool in tools:
+                _strict_validator(tool.input_schema)
+                assert tool.output_schema, f"{tool.name} has no output schema"
+                validators[tool.name] = _strict_validator(tool.output_schema)
+            written, text = await call(session, "update_memory", project_id="alpha",
+                                       memory_type="learning", title=f"Schemas {uuid.uuid4().hex}",
+                                       content="Plain text is accepted.", tags=["schema"])
+            assert not written.is_error, text
+            assert written.structured_content["memory"]["content"] == {"text": "Plain text is accepted."}
+            fetched, text = await call(session, "fetch_context", project_id="alpha", limit=5)
+            assert not fetched.is_error, text
+            listed, text = await call(session, "manage_projects", operation="list")
+    validators["update_memory"].validate(written.structured_content)
+    validators["fetch_context"].validate(fetched.structured_content)
+    validators["manage_projects"].validate(listed.structured_content)
+
+
+@pytest.mark.anyio
+async def test_a_plain_session_logs_no_warning_in_the_sdk(server, caplog):
+    caplog.set_level(logging.WARNING)
+    with anyio.fail_after(30):
+        async with connect("streamable-http", server, server.key) as session:
+            await session.list_tools()
+            result, text = await call(session, "fetch_context", project_id="alpha", limit=1)
+            assert not result.is_error, text
+    # Closing the session sends DELETE /mcp; the SDK warns unless it gets 200 or 204.
+    warnings = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    assert warnings == []

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{input_schema, output_schema};
 use crate::knowledge::MemoryType;
-use crate::knowledge::memories::{self, FetchInput, Fetched, MemoryInput, NearDuplicate};
+use crate::knowledge::memories::{self, FetchInput, Fetched, MemoryChange, NearDuplicate};
 use crate::knowledge::search::{Explanation, SearchMode};
 use crate::mcp::{CodifierServer, render};
 use crate::store::{Memory, WriteOutcome};
@@ -21,23 +21,83 @@ use crate::store::{Memory, WriteOutcome};
 pub struct UpdateMemoryParams {
     /// The project's id or name; may be left out after `manage_projects switch`.
     pub project_id: Option<String>,
-    /// Update this memory (its UUID) instead of creating a new one.
+    /// Change this memory (its UUID) instead of creating a new one: only the fields you send
+    /// change, the others are kept (send `null` to clear one).
     pub id: Option<String>,
-    /// The kind of knowledge.
-    pub memory_type: MemoryType,
-    /// A short title (at most 500 characters).
-    pub title: String,
-    /// The memory itself, as a JSON object (e.g. {"text": "..."}); at most 256 KiB.
-    pub content: serde_json::Map<String, Value>,
-    /// Tags to find it by.
-    #[serde(default)]
-    pub tags: Vec<String>,
-    pub category: Option<String>,
-    pub description: Option<String>,
-    /// How sure the source is, from 0 to 1 (default 1).
-    pub confidence: Option<f64>,
-    /// Who or what produced it (e.g. `developer`, `researcher`).
-    pub source_role: Option<String>,
+    /// The kind of knowledge (needed for a new memory).
+    pub memory_type: Option<MemoryType>,
+    /// A short title, at most 500 characters (needed for a new memory).
+    #[schemars(length(min = 1, max = 500))]
+    pub title: Option<String>,
+    /// The memory itself (needed for a new memory): its text as a string (stored as
+    /// {"text": "..."}), or a JSON object; not empty; at most 256 KiB.
+    pub content: Option<MemoryContent>,
+    /// Tags to find it by (at most 50); with `id` they replace the memory's tags, `null` or []
+    /// removes them.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<Vec<String>>", length(max = 50))]
+    pub tags: Option<Option<Vec<String>>>,
+    /// A grouping of your own (e.g. `deploy`); `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<String>")]
+    pub category: Option<Option<String>>,
+    /// A sentence saying what the memory is for; `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<String>")]
+    pub description: Option<Option<String>>,
+    /// How sure the source is, from 0 to 1 (1 for a new memory when left out; `null` resets it to 1).
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<f64>", range(min = 0.0, max = 1.0))]
+    pub confidence: Option<Option<f64>>,
+    /// Who or what produced it (e.g. `developer`, `researcher`); `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<String>")]
+    pub source_role: Option<Option<String>>,
+}
+
+/// Reads a field that was sent, `null` included: `Some(None)` is an explicit `null`, while a
+/// field left out stays `None` (`#[serde(default)]`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A memory's content as sent: text (kept as `{"text": …}`) or a JSON object.
+#[derive(Debug)]
+pub struct MemoryContent(Value);
+
+impl<'de> Deserialize<'de> for MemoryContent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::String(text) => Ok(Self(serde_json::json!({ "text": text }))),
+            object @ Value::Object(_) => Ok(Self(object)),
+            _ => Err(serde::de::Error::custom(
+                "`content` must be a string (the memory's text) or a JSON object such as {\"text\": \"...\"}",
+            )),
+        }
+    }
+}
+
+impl JsonSchema for MemoryContent {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "MemoryContent".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                {"type": "string", "minLength": 1, "description": "The memory's text."},
+                {"type": "object", "minProperties": 1, "description": "Structured content, e.g. {\"text\": \"...\"}."}
+            ]
+        })
+    }
 }
 
 /// The structured result of `update_memory`.
@@ -45,6 +105,8 @@ pub struct UpdateMemoryParams {
 pub struct UpdateMemoryOutput {
     /// `created`, `updated`, or `unchanged` (the same content was already stored).
     pub outcome: WriteOutcome,
+    /// The fields an update changed, e.g. ["title", "content"] (empty when created or unchanged).
+    pub changed: Vec<String>,
     pub memory: Memory,
     /// An existing memory this one nearly repeats (nothing was merged or deleted).
     pub near_duplicate: Option<NearDuplicate>,
@@ -75,10 +137,12 @@ pub struct FetchContextParams {
     pub since: Option<String>,
     /// Only memories created before this date or time.
     pub until: Option<String>,
-    /// List deleted memories instead (admin keys only); restore one with `restore_memory`.
+    /// List deleted memories instead (keys that may write); bring one back with
+    /// `restore_memory` and its `id`.
     #[serde(default)]
     pub deleted: bool,
     /// How many memories to return, 1 to 100 (default 20), newest first.
+    #[schemars(range(min = 1, max = 100))]
     pub limit: Option<i64>,
     /// `next_cursor` from the previous page, to read the next one.
     pub cursor: Option<String>,
@@ -163,12 +227,30 @@ pub struct DeleteMemoryParams {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct DeleteMemoryOutput {
     pub deleted: Memory,
+    /// The call that brings it back: `restore_memory` with these arguments.
+    pub undo: UndoCall,
+}
+
+/// A tool call that undoes what was just done.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UndoCall {
+    pub tool: String,
+    pub arguments: RestoreArguments,
+}
+
+/// The arguments of the `restore_memory` call that undoes a delete.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RestoreArguments {
+    pub project_id: Uuid,
+    pub id: Uuid,
 }
 
 #[tool_router(router = memory_tools, vis = "pub(crate)")]
 impl CodifierServer {
     /// Store a memory (a rule, document, API contract, learning or research finding) in a
-    /// project, or update one by `id`. The same type, title and content written twice is kept once.
+    /// project, or change one by `id`: only the fields sent change (`null` clears one), the
+    /// previous version is kept (memory_history). `content` may be plain text. The same type,
+    /// title and content written twice is kept once.
     #[tool(
         name = "update_memory",
         input_schema = input_schema::<UpdateMemoryParams>(),
@@ -191,14 +273,14 @@ impl CodifierServer {
             let project = self
                 .project_for(ctx, &identity, params.project_id.as_deref())
                 .await?;
-            let input = MemoryInput {
-                memory_type: params.memory_type.as_str().to_owned(),
+            let change = MemoryChange {
+                memory_type: params.memory_type.map(|kind| kind.as_str().to_owned()),
                 title: params.title,
-                content: Value::Object(params.content),
+                content: params.content.map(|content| content.0),
                 category: params.category,
                 description: params.description,
                 confidence: params.confidence,
-                tags: params.tags,
+                tags: params.tags.map(Option::unwrap_or_default),
                 source_role: params.source_role,
             };
             let id = params.id.as_deref();
@@ -208,11 +290,12 @@ impl CodifierServer {
                 "update_memory",
                 &project,
                 id,
-                input,
+                change,
             )
             .await?;
             Ok(UpdateMemoryOutput {
                 outcome: written.outcome,
+                changed: written.changed,
                 memory: written.memory,
                 near_duplicate: written.near_duplicate,
                 embedded: written.embedded,
@@ -266,7 +349,8 @@ impl CodifierServer {
             .await
     }
 
-    /// Retire a memory: it disappears from every read. The record and its audit trail stay.
+    /// Retire a memory: it disappears from every read. The record and its audit trail stay, and
+    /// `restore_memory` with its `id` brings it back.
     #[tool(
         name = "delete_memory",
         input_schema = input_schema::<DeleteMemoryParams>(),
@@ -297,7 +381,14 @@ impl CodifierServer {
                 &params.id,
             )
             .await?;
-            Ok(DeleteMemoryOutput { deleted })
+            let undo = UndoCall {
+                tool: "restore_memory".into(),
+                arguments: RestoreArguments {
+                    project_id: deleted.project_id,
+                    id: deleted.id,
+                },
+            };
+            Ok(DeleteMemoryOutput { deleted, undo })
         };
         self.run_tool("delete_memory", arguments, ctx, action, render::deleted)
             .await

@@ -63,6 +63,7 @@ pub struct PlaybookSessionsParams {
     /// The project's id or name; may be left out after `manage_projects switch`.
     pub project_id: Option<String>,
     /// How many sessions to list, 1 to 100 (default 20), most recently changed first.
+    #[schemars(range(min = 1, max = 100))]
     pub limit: Option<u32>,
 }
 

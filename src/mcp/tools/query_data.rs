@@ -52,6 +52,7 @@ pub struct QueryDataParams {
     /// For `describe-tables`: one table name, or several (an array or a comma-separated list).
     pub table_names: Option<TableNames>,
     /// For `execute-query`: the most rows to return, 1 to 1000 (default 1000, Athena's page size).
+    #[schemars(range(min = 1, max = 1000))]
     pub max_rows: Option<usize>,
     /// A playbook session of the project: the result is also kept in its collected data (capped
     /// at 100 KB), for its later steps. Needs a write key.

@@ -39,8 +39,8 @@ pub struct RestoreMemoryParams {
     /// The memory's UUID.
     pub id: String,
     /// Make this earlier version (from `memory_history`) current again; the version it
-    /// replaces is kept as a new revision. Leave it out to bring back a deleted memory
-    /// (admin keys only).
+    /// replaces is kept as a new revision. Leave it out to bring back a deleted memory.
+    #[schemars(range(min = 1))]
     pub revision: Option<i64>,
 }
 
@@ -84,7 +84,7 @@ impl CodifierServer {
     }
 
     /// Restore an earlier version of a memory (`revision`), or bring back a deleted memory
-    /// (no `revision`; admin keys only).
+    /// (no `revision`; list them with fetch_context `deleted: true`).
     #[tool(
         name = "restore_memory",
         input_schema = input_schema::<RestoreMemoryParams>(),
