@@ -736,7 +736,8 @@ async fn at_the_evals(client: &Client) -> Value {
     let mut view = ok(&call(
         client,
         "run_playbook",
-        json!({"playbook_id": "initialize-project", "project_id": "atlas"}),
+        json!({"playbook_id": "initialize-project", "project_id": "atlas",
+               "input": {"project_name": "atlas"}}),
     )
     .await);
     for value in [
