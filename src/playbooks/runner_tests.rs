@@ -524,3 +524,18 @@ fn the_steps_that_read_a_key_are_found_through_the_keys_they_provide() {
         "answers never depend on answers"
     );
 }
+
+#[test]
+fn a_call_without_revise_keeps_the_digest_sessions_already_stored() {
+    let input = json!({"description": "Once."}).as_object().unwrap().clone();
+    // sha256 of `{"input":{"description":"Once."},"skip":false}`, as before revisions existed.
+    assert_eq!(
+        super::runner::digest(&input, false, false),
+        "a88be90207331e26cf8c92564661fa2d7ed90aa1ac6b79d11d0be5d646668dac"
+    );
+    assert_ne!(
+        super::runner::digest(&input, false, true),
+        super::runner::digest(&input, false, false),
+        "answering a step again is not a retry of answering it"
+    );
+}
