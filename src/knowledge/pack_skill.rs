@@ -7,7 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::snapshots::{self, PackRequest};
-use crate::packer::{PackOptions, PackerSettings};
+use crate::auth::Identity;
+use crate::packer::{PackOptions, PackerSettings, RepoSource};
 use crate::playbooks::steps::{self, PackedRepository, Skills};
 use crate::store::Store;
 
@@ -19,6 +20,17 @@ pub struct PackerSkills {
 
 #[async_trait]
 impl Skills for PackerSkills {
+    /// The packer's own source rules (`RepoSource::parse` under the caller's policy), without
+    /// cloning: a URL refused here is refused by `pack_repo` too.
+    async fn check_url(&self, identity: &Identity, url: &str) -> Result<(), String> {
+        let policy = snapshots::source_policy(&self.settings, identity);
+        let url = url.to_owned();
+        tokio::task::spawn_blocking(move || RepoSource::parse(&url, policy).map(|_| ()))
+            .await
+            .map_err(|error| format!("the URL check stopped: {error}"))?
+            .map_err(|error| error.to_string())
+    }
+
     async fn pack_repo(&self, request: steps::PackRequest) -> Result<PackedRepository, String> {
         let options = PackOptions {
             max_file_bytes: self.settings.max_file_bytes,

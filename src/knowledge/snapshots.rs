@@ -89,6 +89,16 @@ pub struct PackRequest {
     pub options: PackOptions,
 }
 
+/// What `identity` may pack under the operator's `settings`: local paths only for the local
+/// operator. The `pack_repo` tool and playbook steps (which check URLs when they are answered)
+/// both go by it.
+pub fn source_policy(settings: &PackerSettings, identity: &Identity) -> SourcePolicy {
+    SourcePolicy {
+        allow_local: *identity == Identity::Local,
+        allow_private_network: settings.allow_private_network,
+    }
+}
+
 /// Packs `request.url` into a new snapshot of `request.project`.
 pub async fn pack(
     store: &Arc<dyn Store>,
@@ -110,10 +120,7 @@ pub async fn pack(
             "`secrets: off` is only for the local operator: use `exclude` or `redact`".into(),
         ));
     }
-    let policy = SourcePolicy {
-        allow_local: local,
-        allow_private_network: settings.allow_private_network,
-    };
+    let policy = source_policy(settings, identity);
     let started = Instant::now();
     let cache = StoreTokenCache {
         store: store.clone(),

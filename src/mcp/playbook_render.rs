@@ -35,11 +35,36 @@ pub fn session(view: &SessionView) -> String {
         } else {
             ""
         };
+        let revised = match step.revisions {
+            0 => String::new(),
+            1 => " (revised)".to_owned(),
+            n => format!(" (revised {n} times)"),
+        };
+        let again = if step.runs_again && step.state != StepState::Current {
+            " **← runs again**"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "- {mark} {}. {}{auto}{suffix}",
+            "- {mark} {}. {}{auto}{revised}{suffix}{again}",
             step.number, step.title
         );
+        for outcome in step
+            .outcomes
+            .iter()
+            .flat_map(|o| o.as_array().into_iter().flatten())
+        {
+            let url = outcome["url"].as_str().unwrap_or_default();
+            match outcome["error"].as_str() {
+                Some(error) => {
+                    let _ = writeln!(out, "    - not packed: {url}: {error}");
+                }
+                None => {
+                    let _ = writeln!(out, "    - packed: {url}");
+                }
+            }
+        }
     }
     out.push('\n');
     for notice in &view.notices {
@@ -75,7 +100,7 @@ pub fn session(view: &SessionView) -> String {
     if let Some(error) = &current.error {
         let _ = writeln!(
             out,
-            "**This step failed:** {error}\n\nCall advance_step with an empty `input` to try again, or with `skip: true` to go on without it.\n"
+            "**This step failed:** {error}\n\nCall advance_step with an empty `input` to try again, with `skip: true` to go on without it, or answer an earlier step again (its `step_id` and `revise: true`).\n"
         );
     }
     match (&current.generate, &current.input) {

@@ -203,6 +203,14 @@ fn parse_step(
         ));
     }
     let action_name = raw.action.clone().ok_or_else(|| missing("action"))?;
+    if let Some(prefill) = &raw.prefill {
+        if action_name != "store" {
+            return Err(format!(
+                "`prefill` applies to a `store` step only (this one is `{action_name}`)"
+            ));
+        }
+        check_text("`prefill`", prefill, available)?;
+    }
     // Fields each action takes; any other field set is a mistake worth naming.
     let allowed: &[&str] = match action_name.as_str() {
         "store" => &["collect", "input", "store_as", "memory_title"],
@@ -366,6 +374,7 @@ fn parse_step(
         title,
         prompt,
         skip_if_empty: raw.skip_if_empty,
+        prefill: raw.prefill,
         action,
     })
 }

@@ -157,3 +157,34 @@ fn a_skill_argument_must_name_an_earlier_key() {
     assert_eq!(step.as_deref(), Some("pack"));
     assert!(reason.contains("`nowhere`"), "{reason}");
 }
+
+#[test]
+fn prefill_is_taken_on_a_store_step_only_and_may_read_only_what_is_available() {
+    let on_generate = GOOD.replace(
+        "    prompt: \"Evals for {{ rules }}\"",
+        "    prompt: \"Evals for {{ rules }}\"\n    prefill: x",
+    );
+    let (_, step, reason) = error_of(&on_generate);
+    assert_eq!(step.as_deref(), Some("write-rules"));
+    assert!(
+        reason.contains("`prefill` applies to a `store` step only"),
+        "{reason}"
+    );
+    let unknown = GOOD.replace(
+        "    prompt: What is it?",
+        "    prompt: What is it?\n    prefill: \"{{ later }}\"",
+    );
+    let (_, step, reason) = error_of(&unknown);
+    assert_eq!(step.as_deref(), Some("ask"));
+    assert!(reason.contains("`later`"), "{reason}");
+    let good = GOOD.replace(
+        "    prompt: What is it?",
+        "    prompt: What is it?\n    prefill: \"{{ project.name }}\"",
+    );
+    let templates = Templates::load(None).unwrap();
+    let playbook = parse("demo.yaml", &good, &templates).unwrap();
+    assert_eq!(
+        playbook.steps[0].prefill.as_deref(),
+        Some("{{ project.name }}")
+    );
+}

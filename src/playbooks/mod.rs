@@ -7,6 +7,8 @@
 //! - [`cli`]: `codifier playbooks validate | list`.
 //! - [`runner`]: the engine over stored sessions: start, resume, advance, list, record.
 //! - `run`: one call's work on one session (the state machine itself).
+//! - `revise`: answering an earlier step again, the later steps that then run again, and the
+//!   repository URLs checked when a step that feeds a pack is answered.
 //! - [`steps`]: what each kind of step does, and the [`steps::Skills`] / [`steps::DataQuery`] /
 //!   [`steps::Sampler`] seams the app wires to the packer, the Athena sidecar and MCP sampling.
 //! - [`view`]: what every runner call returns: the whole outline and the current prompt.
@@ -16,6 +18,7 @@ pub mod cli;
 pub mod loader;
 #[cfg(test)]
 mod loader_tests;
+mod revise;
 mod run;
 pub mod runner;
 #[cfg(test)]

@@ -21,13 +21,13 @@ fn invalid(message: impl Into<String>) -> KnowledgeError {
 
 /// One call's work on one session.
 pub(super) struct Run<'a> {
-    engine: &'a Engine,
-    caller: Caller<'a>,
+    pub(super) engine: &'a Engine,
+    pub(super) caller: Caller<'a>,
     actor: Actor,
-    playbook: &'a Playbook,
+    pub(super) playbook: &'a Playbook,
     pub(super) session: PlaybookSession,
     stored: Vec<StoredMemory>,
-    notices: Vec<String>,
+    pub(super) notices: Vec<String>,
     replayed: bool,
     sampling_failed: bool,
 }
@@ -70,7 +70,7 @@ impl<'a> Run<'a> {
 
     /// Applies one client call to the session.
     pub(super) async fn apply(&mut self, advance: Advance) -> Result<(), KnowledgeError> {
-        let digest = digest(&advance.input, advance.skip);
+        let digest = digest(&advance.input, advance.skip, advance.revise);
         let answered = self.session.last_step_id.clone();
         let current_id = self.current().map(|step| step.id.clone());
         let same_call = self.session.last_input_digest.as_deref() == Some(digest.as_str())
@@ -87,16 +87,31 @@ impl<'a> Run<'a> {
             self.replayed = true;
             return Ok(());
         }
-        if self.session.status != SessionStatus::Active {
+        let reopened = advance.revise && self.session.status == SessionStatus::Completed;
+        if self.session.status != SessionStatus::Active && !reopened {
             return Err(invalid(format!(
-                "this session is {}: start a new one with run_playbook",
-                self.session.status.as_str()
+                "this session is {}: start a new one with run_playbook{}",
+                self.session.status.as_str(),
+                if self.session.status == SessionStatus::Completed {
+                    ", or answer one of its steps again with `step_id` and `revise: true`"
+                } else {
+                    ""
+                }
             )));
         }
         if advance.abandon {
+            if advance.revise {
+                return Err(invalid(
+                    "send either `abandon: true` or `revise: true`, not both",
+                ));
+            }
             let mut next = self.session.clone();
             next.status = SessionStatus::Abandoned;
             return self.commit(next, Vec::new()).await;
+        }
+        // `revise: true` for the current step is an ordinary answer.
+        if advance.revise && (advance.step_id.is_none() || advance.step_id != current_id) {
+            return self.revise(advance, digest).await;
         }
         let Some(step) = self.current() else {
             return Err(invalid("this session has no step left"));
@@ -106,7 +121,7 @@ impl<'a> Run<'a> {
         {
             let known = self.playbook.step_index(wanted).is_some();
             return Err(invalid(format!(
-                "this session is at step `{}` ({}){}: send `step_id` `{}` with that step's input",
+                "this session is at step `{}` ({}){}: send `step_id` `{}` with that step's input{}",
                 step.id,
                 step.title,
                 if known {
@@ -114,7 +129,12 @@ impl<'a> Run<'a> {
                 } else {
                     format!("; `{wanted}` is not a step of this playbook")
                 },
-                step.id
+                step.id,
+                if known {
+                    format!(", or add `revise: true` to answer `{wanted}` again")
+                } else {
+                    String::new()
+                }
             )));
         }
         if advance.skip {
@@ -146,6 +166,9 @@ impl<'a> Run<'a> {
             return self.run_on(true).await;
         }
         let accepted = input::accept(step, &advance.input).map_err(invalid)?;
+        let index = self.session.current_step.max(0) as usize;
+        super::revise::check_urls(self.engine, &self.caller, self.playbook, index, &accepted)
+            .await?;
         let mut next = self.remember_call(&step.id, digest);
         let memories = self.keep(&mut next, step, accepted)?;
         self.commit(next, memories).await?;
@@ -153,7 +176,7 @@ impl<'a> Run<'a> {
     }
 
     /// A copy of the session that records this call as the last accepted one.
-    fn remember_call(&self, step_id: &str, digest: String) -> PlaybookSession {
+    pub(super) fn remember_call(&self, step_id: &str, digest: String) -> PlaybookSession {
         let mut next = self.session.clone();
         next.last_step_id = Some(step_id.to_owned());
         next.last_input_digest = Some(digest);
@@ -168,9 +191,25 @@ impl<'a> Run<'a> {
         step: &Step,
         accepted: Accepted,
     ) -> Result<Vec<StepMemory>, KnowledgeError> {
+        let memories = self.collect(next, step, accepted, None)?;
+        self.step_forward(next);
+        Ok(memories)
+    }
+
+    /// Keeps an accepted value under the step's key (an empty one clears it) and marks the step
+    /// done (with `note`) or left empty; returns the memory to store with it.
+    pub(super) fn collect(
+        &mut self,
+        next: &mut PlaybookSession,
+        step: &Step,
+        accepted: Accepted,
+        note: Option<&str>,
+    ) -> Result<Vec<StepMemory>, KnowledgeError> {
         let Some(value) = accepted.value else {
+            if let Some(data) = next.collected_data.as_object_mut() {
+                data.remove(step.action.provides());
+            }
             mark(next, &step.id, "skipped", Some("left empty"), None);
-            self.step_forward(next);
             return Ok(Vec::new());
         };
         set_collected(next, step.action.provides(), value);
@@ -206,20 +245,61 @@ impl<'a> Run<'a> {
                 draft,
             });
         }
-        mark(next, &step.id, "done", None, None);
-        self.step_forward(next);
+        mark(next, &step.id, "done", note, None);
         Ok(drafts)
     }
 
+    /// Moves to the next step that has not run, passing over steps that kept their results when
+    /// an earlier step was answered again; completes the session after the last one.
     fn step_forward(&self, next: &mut PlaybookSession) {
-        next.current_step += 1;
-        if next.current_step as usize >= self.playbook.steps.len() {
-            next.status = SessionStatus::Completed;
+        loop {
+            next.current_step += 1;
+            let Some(step) = self.playbook.steps.get(next.current_step as usize) else {
+                next.status = SessionStatus::Completed;
+                return;
+            };
+            if !matches!(
+                view::step_result(next, &step.id)["status"].as_str(),
+                Some("done" | "skipped")
+            ) {
+                return;
+            }
         }
     }
 
+    /// Answers a `store` step with its `prefill` (e.g. the project's name) when that renders to
+    /// something; returns whether it did.
+    async fn prefill(&mut self, step: &Step) -> Result<bool, KnowledgeError> {
+        let (Some(prefill), Some((key, _))) = (&step.prefill, input::expected(step)) else {
+            return Ok(false);
+        };
+        let context = self.context(&self.session, Vec::new());
+        let Ok(value) = self.engine.catalog.templates.render_str(prefill, &context) else {
+            return Ok(false);
+        };
+        let value = value.trim().to_owned();
+        let mut input = Map::new();
+        input.insert(key.to_owned(), Value::String(value.clone()));
+        let Some(accepted) = input::accept(step, &input)
+            .ok()
+            .filter(|accepted| accepted.value.is_some())
+        else {
+            return Ok(false);
+        };
+        let note = format!(
+            "prefilled with `{value}`; to change it, call advance_step with `step_id` `{}`, `revise: true` and `input.{key}`",
+            step.id
+        );
+        let mut next = self.session.clone();
+        let memories = self.collect(&mut next, step, accepted, Some(&note))?;
+        self.step_forward(&mut next);
+        self.notices.push(format!("{}: {note}", step.title));
+        self.commit(next, memories).await?;
+        Ok(true)
+    }
+
     /// Saves `next` (one revision on) with the memories it produced.
-    async fn commit(
+    pub(super) async fn commit(
         &mut self,
         mut next: PlaybookSession,
         memories: Vec<StepMemory>,
@@ -268,6 +348,9 @@ impl<'a> Run<'a> {
     /// or the client's model. A failed step stops the run (`retry_failed`: run it once again).
     pub(super) async fn run_on(&mut self, mut retry_failed: bool) -> Result<(), KnowledgeError> {
         while let Some(step) = self.current() {
+            if step.prefill.is_some() && self.prefill(step).await? {
+                continue;
+            }
             if let Some(key) = &step.skip_if_empty
                 && self
                     .session
@@ -295,24 +378,40 @@ impl<'a> Run<'a> {
                     data: self.engine.data.as_ref(),
                 };
                 let produced = automatic::run(step, &self.session.collected_data, &runtime).await;
+                // A skill works on what the user gave (e.g. repository URLs): say how to change it.
+                let hint = match step.action {
+                    Action::SkillInvoke { .. } => super::revise::revise_hint(
+                        self.playbook,
+                        &self.engine.catalog.templates,
+                        step,
+                    ),
+                    _ => String::new(),
+                };
+                let with_hint = |text: String| {
+                    if hint.is_empty() {
+                        text
+                    } else {
+                        format!("{}.{hint}", text.trim_end_matches('.'))
+                    }
+                };
                 let mut next = self.session.clone();
                 match produced {
                     Ok(produced) => {
                         set_collected(&mut next, step.action.provides(), produced.value);
-                        mark(
-                            &mut next,
-                            &step.id,
-                            "done",
-                            produced.notice.as_deref(),
-                            None,
-                        );
+                        let note = produced.notice.map(with_hint);
+                        mark(&mut next, &step.id, "done", note.as_deref(), None);
+                        set_outcomes(&mut next, &step.id, produced.outcomes);
                         self.step_forward(&mut next);
-                        self.notices
-                            .push(format!("{}: done by the server", step.title));
+                        self.notices.push(match note {
+                            Some(note) => format!("{}: done by the server; {note}", step.title),
+                            None => format!("{}: done by the server", step.title),
+                        });
                         self.commit(next, Vec::new()).await?;
                     }
-                    Err(error) => {
+                    Err(failure) => {
+                        let error = with_hint(failure.error);
                         mark(&mut next, &step.id, "failed", None, Some(&error));
+                        set_outcomes(&mut next, &step.id, failure.outcomes);
                         self.notices.push(format!("{} failed: {error}", step.title));
                         return self.commit(next, Vec::new()).await;
                     }
@@ -418,8 +517,9 @@ impl<'a> Run<'a> {
     }
 }
 
-/// Records a step's result.
-fn mark(
+/// Records a step's result, keeping what earlier runs of the step left that still holds: the
+/// memory it stored (a new one replaces it), the memories it replaced, how often it was revised.
+pub(super) fn mark(
     session: &mut PlaybookSession,
     step_id: &str,
     status: &str,
@@ -436,7 +536,20 @@ fn mark(
     if let Some(error) = error {
         result["error"] = Value::from(error);
     }
+    let previous = view::step_result(session, step_id);
+    for kept in ["memory_id", "replaced_memory_ids", "revisions"] {
+        if let Some(value) = previous.get(kept) {
+            result[kept] = value.clone();
+        }
+    }
     if let Some(results) = session.step_results.as_object_mut() {
         results.insert(step_id.to_owned(), result);
+    }
+}
+
+/// Records what became of each part of a step (each URL of a pack).
+fn set_outcomes(session: &mut PlaybookSession, step_id: &str, outcomes: Option<Value>) {
+    if let (Some(outcomes), Some(result)) = (outcomes, session.step_results.get_mut(step_id)) {
+        result["outcomes"] = outcomes;
     }
 }

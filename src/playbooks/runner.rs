@@ -61,6 +61,9 @@ pub struct Advance {
     pub input: Map<String, Value>,
     pub skip: bool,
     pub abandon: bool,
+    /// Answer `step_id`, an earlier step, again: the steps after it that read what it changed
+    /// run again.
+    pub revise: bool,
 }
 
 fn invalid(message: impl Into<String>) -> KnowledgeError {
@@ -88,8 +91,13 @@ fn canonical(value: &Value) -> String {
 }
 
 /// The digest of one client call's input, to recognise the same call again.
-pub(super) fn digest(input: &Map<String, Value>, skip: bool) -> String {
-    let text = canonical(&json!({ "input": input, "skip": skip }));
+pub(super) fn digest(input: &Map<String, Value>, skip: bool, revise: bool) -> String {
+    let mut call = json!({ "input": input, "skip": skip });
+    // Only when set, so the digests of calls stored before revisions existed still match.
+    if revise {
+        call["revise"] = Value::Bool(true);
+    }
+    let text = canonical(&call);
     hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
@@ -179,7 +187,8 @@ impl Engine {
         }
         // Check the first step's input before anything is created.
         if let Some(input) = &start.input {
-            input::accept(&playbook.steps[0], input).map_err(invalid)?;
+            let accepted = input::accept(&playbook.steps[0], input).map_err(invalid)?;
+            super::revise::check_urls(self, &caller, playbook, 0, &accepted).await?;
         }
         let at = now();
         let session = PlaybookSession {
@@ -213,6 +222,7 @@ impl Engine {
                     input,
                     skip: false,
                     abandon: false,
+                    revise: false,
                 };
                 run.apply(advance).await?;
             }

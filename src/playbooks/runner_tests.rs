@@ -51,7 +51,20 @@ struct Packer {
 
 #[async_trait]
 impl Skills for Packer {
+    /// Refuses what is not https, as the real packer refuses a local path over HTTP.
+    async fn check_url(&self, _: &Identity, url: &str) -> Result<(), String> {
+        if url.starts_with("https://") {
+            Ok(())
+        } else {
+            Err("send an https:// URL".into())
+        }
+    }
+
+    /// Packs every URL but those with `missing` in them, which fail as a clone would.
     async fn pack_repo(&self, request: PackRequest) -> Result<PackedRepository, String> {
+        if request.url.contains("missing") {
+            return Err("the repository was not found".into());
+        }
         self.packed
             .lock()
             .unwrap()
@@ -124,6 +137,7 @@ impl Fixture {
             input,
             skip: false,
             abandon: false,
+            revise: false,
         };
         self.engine.advance(self.caller(), advance).await.unwrap()
     }
@@ -265,6 +279,7 @@ async fn query_data_results_are_recorded_in_the_session_capped_and_reach_the_syn
         input: Map::new(),
         skip: true,
         abandon: false,
+        revise: false,
     };
     let view = f.engine.advance(f.caller(), skip(&view)).await.unwrap();
     assert_eq!(current(&view), "discover-schema");
@@ -295,4 +310,232 @@ async fn query_data_results_are_recorded_in_the_session_capped_and_reach_the_syn
         .record(&f.project, &actor, view.session_id, "Bad Key", json!(1))
         .await;
     assert!(bad.is_err());
+}
+
+impl Fixture {
+    async fn revise(&self, view: &SessionView, step: &str, input: Value) -> SessionView {
+        let advance = Advance {
+            session_id: view.session_id,
+            step_id: Some(step.into()),
+            input: input.as_object().unwrap().clone(),
+            skip: false,
+            abandon: false,
+            revise: true,
+        };
+        self.engine.advance(self.caller(), advance).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn one_repository_that_cannot_be_cloned_does_not_stop_the_others() {
+    let packer = Arc::new(Packer::default());
+    let f = fixture(packer.clone(), Arc::new(super::steps::NoDataSource)).await;
+    let urls = json!({"repository_urls": ["https://example.com/missing.git", "https://example.com/b.git"]});
+    let view = f.start("brownfield-onboard", urls).await;
+    assert_eq!(current(&view), "extra-context");
+    let pack = &view.outline[1];
+    assert_eq!(pack.state, super::view::StepState::Done);
+    let outcomes = pack.outcomes.as_ref().unwrap();
+    assert_eq!(outcomes[0]["status"], "failed");
+    assert!(outcomes[0]["error"].as_str().unwrap().contains("not found"));
+    assert_eq!(outcomes[1]["status"], "packed");
+    assert!(pack.note.as_ref().unwrap().contains("packed 1 of 2"));
+    assert!(pack.note.as_ref().unwrap().contains("revise: true"));
+}
+
+#[tokio::test]
+async fn answering_the_repositories_again_packs_again_and_regenerates_what_read_them() {
+    let packer = Arc::new(Packer::default());
+    let f = fixture(packer.clone(), Arc::new(super::steps::NoDataSource)).await;
+    let view = f
+        .start(
+            "brownfield-onboard",
+            json!({"repository_urls": ["https://example.com/missing.git"]}),
+        )
+        .await;
+    assert_eq!(current(&view), "pack-repositories");
+    assert!(
+        view.current
+            .as_ref()
+            .unwrap()
+            .error
+            .as_ref()
+            .unwrap()
+            .contains("`repositories`")
+    );
+    let view = f
+        .revise(
+            &view,
+            "repositories",
+            json!({"repository_urls": ["https://example.com/a.git"]}),
+        )
+        .await;
+    assert_eq!(current(&view), "extra-context");
+    assert_eq!(view.outline[0].revisions, 1);
+    let view = f.answer(&view, json!("notes")).await;
+    let view = f.answer(&view, json!("RULES-1")).await;
+    let view = f.answer(&view, json!("ARCH-1")).await;
+    assert_eq!(view.status, crate::store::SessionStatus::Completed);
+
+    // A completed session reopens at the first step that reads the new answer; the user's own
+    // answer in between (extra-context) is kept and not asked again.
+    let view = f
+        .revise(
+            &view,
+            "repositories",
+            json!({"repository_urls": ["https://example.com/c.git"]}),
+        )
+        .await;
+    assert_eq!(
+        current(&view),
+        "generate-rules",
+        "packing ran again by itself"
+    );
+    assert_eq!(
+        packer.packed.lock().unwrap().last().unwrap().0,
+        "https://example.com/c.git"
+    );
+    let states: Vec<_> = view
+        .outline
+        .iter()
+        .map(|s| (s.id.as_str(), s.state, s.runs_again))
+        .collect();
+    use super::view::StepState::*;
+    assert_eq!(
+        states,
+        [
+            ("repositories", Done, false),
+            ("pack-repositories", Done, false),
+            ("extra-context", Done, false),
+            ("generate-rules", Current, true),
+            ("generate-architecture", Pending, true),
+        ]
+    );
+    assert!(generate_prompt(&view).contains("c.git"));
+    let view = f.answer(&view, json!("RULES-2")).await;
+    assert_eq!(current(&view), "generate-architecture");
+    assert!(generate_prompt(&view).contains("RULES-2"));
+    let view = f.answer(&view, json!("ARCH-2")).await;
+    assert_eq!(view.status, crate::store::SessionStatus::Completed);
+}
+
+#[tokio::test]
+async fn a_repository_url_the_packer_would_refuse_is_refused_when_the_step_is_answered() {
+    let f = fixture(
+        Arc::new(Packer::default()),
+        Arc::new(super::steps::NoDataSource),
+    )
+    .await;
+    let start = Start {
+        playbook_id: "brownfield-onboard".into(),
+        session_id: None,
+        input: Some(
+            json!({"repository_urls": ["./here", "https://example.com/a.git"]})
+                .as_object()
+                .unwrap()
+                .clone(),
+        ),
+    };
+    let error = f
+        .engine
+        .start(f.caller(), start)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`./here`") && error.contains("send an https:// URL"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("example.com"),
+        "the good URL is not blamed: {error}"
+    );
+    let sessions = f.engine.sessions(&f.project, 10).await.unwrap();
+    assert!(sessions.is_empty(), "nothing was created");
+}
+
+#[tokio::test]
+async fn the_project_name_is_filled_in_from_the_project_and_can_be_changed() {
+    let f = fixture(
+        Arc::new(Packer::default()),
+        Arc::new(super::steps::NoDataSource),
+    )
+    .await;
+    let start = Start {
+        playbook_id: "initialize-project".into(),
+        session_id: None,
+        input: None,
+    };
+    let view = f.engine.start(f.caller(), start).await.unwrap();
+    assert_eq!(current(&view), "description");
+    assert!(
+        view.current
+            .as_ref()
+            .unwrap()
+            .prompt
+            .contains("Describe p ")
+    );
+    let view = f
+        .revise(&view, "project-name", json!({"project_name": "Atlas"}))
+        .await;
+    assert_eq!(
+        current(&view),
+        "description",
+        "no answered step reads the name yet"
+    );
+    assert!(
+        view.current
+            .as_ref()
+            .unwrap()
+            .prompt
+            .contains("Describe Atlas ")
+    );
+}
+
+#[test]
+fn the_steps_that_read_a_key_are_found_through_the_keys_they_provide() {
+    let catalog = Catalog::embedded().unwrap();
+    let playbook = catalog.get("initialize-project").unwrap();
+    let ids = |from: &str| -> Vec<&str> {
+        super::revise::dependents(
+            playbook,
+            &catalog.templates,
+            playbook.step_index(from).unwrap(),
+        )
+        .into_iter()
+        .map(|(index, _)| playbook.steps[index].id.as_str())
+        .collect()
+    };
+    // Requirements and the roadmap read the rules, which read the snapshots.
+    assert_eq!(
+        ids("repositories"),
+        [
+            "pack-repositories",
+            "generate-rules",
+            "generate-evals",
+            "generate-requirements",
+            "generate-roadmap"
+        ]
+    );
+    assert!(ids("description").contains(&"generate-rules"));
+    assert!(!ids("description").contains(&"pack-repositories"));
+    assert!(
+        !ids("description").contains(&"statement-of-work"),
+        "answers never depend on answers"
+    );
+}
+
+#[test]
+fn a_call_without_revise_keeps_the_digest_sessions_already_stored() {
+    let input = json!({"description": "Once."}).as_object().unwrap().clone();
+    // sha256 of `{"input":{"description":"Once."},"skip":false}`, as before revisions existed.
+    assert_eq!(
+        super::runner::digest(&input, false, false),
+        "a88be90207331e26cf8c92564661fa2d7ed90aa1ac6b79d11d0be5d646668dac"
+    );
+    assert_ne!(
+        super::runner::digest(&input, false, true),
+        super::runner::digest(&input, false, false),
+        "answering a step again is not a retry of answering it"
+    );
 }

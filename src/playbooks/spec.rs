@@ -42,6 +42,7 @@ pub struct RawStep {
     pub context_types: Option<Vec<String>>,
     pub query_operation: Option<String>,
     pub skip_if_empty: Option<String>,
+    pub prefill: Option<String>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, serde_norway::Value>,
 }
@@ -92,6 +93,10 @@ pub struct Step {
     pub prompt: String,
     /// Skip this step when the collected value under this key is missing or empty.
     pub skip_if_empty: Option<String>,
+    /// For a `store` step: a template over the session's context (e.g. `{{ project.name }}`).
+    /// When it renders to something, the server answers the step with it and goes on; the user
+    /// can still change it by answering the step again (`revise: true`).
+    pub prefill: Option<String>,
     pub action: Action,
 }
 

@@ -179,6 +179,14 @@ impl Templates {
         (required, optional.into_iter().collect())
     }
 
+    /// The collected keys a named template reads, at the top level or as `collected.<key>`.
+    pub fn reads(&self, name: &str) -> BTreeSet<String> {
+        self.env
+            .get_template(name)
+            .map(|template| collected_keys(template.undeclared_variables(true)))
+            .unwrap_or_default()
+    }
+
     /// Renders a named template with `context`.
     pub fn render(&self, name: &str, context: &serde_json::Value) -> Result<String, String> {
         let template = self
@@ -208,6 +216,30 @@ pub fn text_variables(text: &str) -> Result<BTreeSet<String>, String> {
         .template_from_str(text)
         .map_err(|error| describe(&error))?;
     Ok(without_engine_names(template.undeclared_variables(false)))
+}
+
+/// The collected keys a one-off template text reads (nothing when it does not parse).
+pub fn text_reads(text: &str) -> BTreeSet<String> {
+    environment()
+        .template_from_str(text)
+        .map(|template| collected_keys(template.undeclared_variables(true)))
+        .unwrap_or_default()
+}
+
+/// Collected keys among dotted variable paths: `key…` or `collected.key…`, never a built-in.
+fn collected_keys(paths: std::collections::HashSet<String>) -> BTreeSet<String> {
+    paths
+        .iter()
+        .filter_map(|path| {
+            let mut parts = path.split('.');
+            match parts.next()? {
+                "collected" => parts.next(),
+                name if BUILTIN_VARIABLES.contains(&name) || ENGINE_NAMES.contains(&name) => None,
+                name => Some(name),
+            }
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 fn without_engine_names(names: std::collections::HashSet<String>) -> BTreeSet<String> {
@@ -255,6 +287,27 @@ mod tests {
             text_variables("{% for r in rules %}{{ r }}{{ loop.index }}{% endfor %}{{ x.y }}")
                 .unwrap();
         assert_eq!(vars, BTreeSet::from(["rules".to_owned(), "x".to_owned()]));
+    }
+
+    #[test]
+    fn the_keys_a_template_reads_include_those_it_reads_through_collected() {
+        let reads = text_reads(
+            "{{ project.name }} {{ rules }} {% if collected.description %}{{ collected.description.x }}{% endif %}{% for r in repo_list %}{{ r.url }}{% endfor %}",
+        );
+        assert_eq!(
+            reads,
+            BTreeSet::from([
+                "description".to_owned(),
+                "repo_list".to_owned(),
+                "rules".to_owned()
+            ])
+        );
+        let templates = Templates::load(None).unwrap();
+        assert!(
+            templates
+                .reads("rules-from-context")
+                .contains("repository_snapshots")
+        );
     }
 
     #[test]

@@ -36,9 +36,23 @@ pub struct OutlineStep {
     /// The memory this step stored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_id: Option<String>,
-    /// Why it failed or was skipped.
+    /// Why it failed or was skipped, what it did, or why it runs again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// How many times this step was answered again (`advance_step` with `revise: true`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub revisions: u64,
+    /// True for a step that had run but must run again, because a step it reads was answered again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub runs_again: bool,
+    /// For a step that packs repositories: what became of each URL (`packed` with its snapshot,
+    /// or `failed` with why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcomes: Option<Value>,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// What to send for the current step.
@@ -125,11 +139,12 @@ pub fn outline(playbook: &Playbook, session: &PlaybookSession) -> Vec<OutlineSte
             };
             let is_current =
                 session.status == SessionStatus::Active && index == session.current_step as usize;
+            // After a revision, steps past the current one may have kept their results.
             let state = match (is_current, recorded) {
                 (true, Some(StepState::Failed)) => StepState::Failed,
                 (true, _) => StepState::Current,
-                (false, Some(state)) if index < session.current_step as usize => state,
-                _ => StepState::Pending,
+                (false, Some(state)) => state,
+                (false, None) => StepState::Pending,
             };
             let note = result["error"]
                 .as_str()
@@ -144,6 +159,9 @@ pub fn outline(playbook: &Playbook, session: &PlaybookSession) -> Vec<OutlineSte
                 automatic: step.action.runs_alone(),
                 memory_id: result["memory_id"].as_str().map(str::to_owned),
                 note,
+                revisions: result["revisions"].as_u64().unwrap_or(0),
+                runs_again: result["runs_again"].as_bool().unwrap_or(false),
+                outcomes: result.get("outcomes").cloned(),
             }
         })
         .collect()
@@ -201,7 +219,19 @@ pub fn summary(playbook: Option<&Playbook>, session: &PlaybookSession) -> Sessio
         playbook_version: session.playbook_version.clone(),
         status: session.status,
         current_step,
-        steps_done: session.current_step.max(0) as usize,
+        steps_done: match playbook {
+            Some(playbook) => playbook
+                .steps
+                .iter()
+                .filter(|step| {
+                    matches!(
+                        step_result(session, &step.id)["status"].as_str(),
+                        Some("done" | "skipped")
+                    )
+                })
+                .count(),
+            None => session.current_step.max(0) as usize,
+        },
         steps_total: playbook.map(|playbook| playbook.steps.len()),
         created_at: session.created_at,
         updated_at: session.updated_at,

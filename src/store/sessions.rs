@@ -67,19 +67,34 @@ pub struct StepMemory {
     pub draft: MemoryDraft,
 }
 
-/// Sets `memory_id` in the step result of `step_id`.
-pub(crate) fn note_memory(session: &mut PlaybookSession, step_id: &str, memory: Uuid) {
+/// Sets `memory_id` in the step result of `step_id`. When the step had stored another memory
+/// before (it was answered again, or ran again), that one is returned, to be retired: it is
+/// listed under `replaced_memory_ids`.
+pub(crate) fn note_memory(
+    session: &mut PlaybookSession,
+    step_id: &str,
+    memory: Uuid,
+) -> Option<Uuid> {
     if !session.step_results.is_object() {
         session.step_results = Value::Object(Default::default());
     }
-    if let Some(results) = session.step_results.as_object_mut() {
-        let entry = results
-            .entry(step_id.to_owned())
-            .or_insert_with(|| Value::Object(Default::default()));
-        if let Some(entry) = entry.as_object_mut() {
-            entry.insert("memory_id".into(), Value::String(memory.to_string()));
-        }
+    let results = session.step_results.as_object_mut()?;
+    let entry = results
+        .entry(step_id.to_owned())
+        .or_insert_with(|| Value::Object(Default::default()));
+    let entry = entry.as_object_mut()?;
+    let new = Value::String(memory.to_string());
+    let previous = entry
+        .insert("memory_id".into(), new.clone())
+        .filter(|previous| *previous != new);
+    let previous = previous?;
+    let replaced = entry
+        .entry("replaced_memory_ids")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Some(replaced) = replaced.as_array_mut() {
+        replaced.push(previous.clone());
     }
+    previous.as_str().and_then(|id| Uuid::parse_str(id).ok())
 }
 
 /// Keeps `value` under `key` in the session's collected data.

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::clients::{self, Client, call, ok, refused};
+use crate::git_server::{GitServer, versioned_repo};
 use crate::helpers::{Backend, OPERATOR_TOKEN, TestServer, backends};
 
 /// A client that counts the tool calls it makes.
@@ -160,7 +161,10 @@ async fn initialize_project_runs_to_completion_with_one_call_per_answer_or_artif
 #[tokio::test]
 async fn brownfield_onboard_reports_a_pack_that_fails_then_goes_on_when_skipped() {
     for backend in backends() {
-        let server = TestServer::start(backend).await;
+        // Private addresses allowed, so the URL passes the check and fails when cloned.
+        let server =
+            TestServer::start_with(backend, |config| config.packer.allow_private_network = true)
+                .await;
         let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
         server.project("legacy").await;
         let mut c = Counted {
@@ -171,14 +175,14 @@ async fn brownfield_onboard_reports_a_pack_that_fails_then_goes_on_when_skipped(
             .call(
                 "run_playbook",
                 json!({"playbook_id": "brownfield-onboard", "project_id": "legacy",
-                       "input": {"repository_urls": ["https://127.0.0.1:9/app.git"]}}),
+                       "input": {"repository_urls": ["http://127.0.0.1:9/app.git"]}}),
             )
             .await;
         assert_eq!(current(&view), "pack-repositories", "{backend:?}");
         let error = view["current"]["error"].as_str().unwrap();
         assert!(
-            error.contains("own network"),
-            "the packer's own refusal reaches the session: {error}"
+            error.contains("http://127.0.0.1:9/app.git") && error.contains("`revise: true`"),
+            "the packer's own error reaches the session, with the way out: {error}"
         );
         assert_eq!(view["outline"][1]["state"], "failed");
 
@@ -468,4 +472,386 @@ async fn playbooks_and_templates_are_offered_as_prompts() {
         "a template prompt without its argument is refused"
     );
     server.stop().await;
+}
+
+/// A server that may clone from 127.0.0.1 (the test git server), with a project `legacy`.
+async fn packing_server(backend: Backend) -> (TestServer, Client) {
+    let server =
+        TestServer::start_with(backend, |config| config.packer.allow_private_network = true).await;
+    let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
+    server.project("legacy").await;
+    (server, client)
+}
+
+#[tokio::test]
+async fn a_repository_url_the_server_cannot_pack_is_refused_when_answered_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _, _) = versioned_repo(dir.path());
+    let git = GitServer::start(&[("versioned.git", &repo)], None).await;
+    for backend in backends() {
+        let (server, client) = packing_server(backend).await;
+        let started = ok(&call(
+            &client,
+            "run_playbook",
+            json!({"playbook_id": "initialize-project", "project_id": "legacy",
+                   "input": {"project_name": "Legacy"}}),
+        )
+        .await);
+        let id = started["session_id"].clone();
+        for (step, value) in [
+            ("description", json!("A tracker.")),
+            ("statement-of-work", json!("")),
+        ] {
+            let key = if step == "description" {
+                "description"
+            } else {
+                "statement_of_work"
+            };
+            ok(&call(
+                &client,
+                "advance_step",
+                json!({"session_id": id, "step_id": step, "input": {key: value}}),
+            )
+            .await);
+        }
+        let before = ok(&call(
+            &client,
+            "playbook_sessions",
+            json!({"project_id": "legacy"}),
+        )
+        .await);
+        let good = git.url("versioned.git");
+        let message = refused(
+            &call(
+                &client,
+                "advance_step",
+                json!({"session_id": id, "step_id": "repositories",
+                       "input": {"repository_urls": ["/home/me/code/app", good, "ftp://example.com/x.git"]}}),
+            )
+            .await,
+        );
+        assert!(
+            message.contains("2 of the 3 repository URLs")
+                && message.contains("`/home/me/code/app`: local paths")
+                && message.contains("`ftp://example.com/x.git`: `url` uses the scheme `ftp`")
+                && message.contains("Send `input.repository_urls` again"),
+            "{backend:?}: {message}"
+        );
+        assert!(
+            !message.contains("versioned.git"),
+            "the good URL is not blamed: {message}"
+        );
+        let after = ok(&call(
+            &client,
+            "playbook_sessions",
+            json!({"project_id": "legacy"}),
+        )
+        .await);
+        assert_eq!(before, after, "nothing changed");
+        let view = ok(&call(
+            &client,
+            "run_playbook",
+            json!({"playbook_id": "initialize-project", "project_id": "legacy", "session_id": id}),
+        )
+        .await);
+        assert_eq!(current(&view), "repositories");
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_good_and_a_bad_repository_are_each_packed_or_reported_without_sinking_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _, _) = versioned_repo(dir.path());
+    let git = GitServer::start(&[("versioned.git", &repo)], None).await;
+    for backend in backends() {
+        let (server, client) = packing_server(backend).await;
+        // `missing.git` passes every check and fails at clone time: the git server has no such
+        // repository.
+        let (good, bad) = (git.url("versioned.git"), git.url("missing.git"));
+        let view = ok(&call(
+            &client,
+            "run_playbook",
+            json!({"playbook_id": "brownfield-onboard", "project_id": "legacy",
+                   "input": {"repository_urls": [good, bad]}}),
+        )
+        .await);
+        assert_eq!(current(&view), "extra-context", "{backend:?}: {view}");
+        let pack = &view["outline"][1];
+        assert_eq!(pack["state"], "done");
+        let outcomes = pack["outcomes"].as_array().unwrap();
+        assert_eq!(outcomes[0]["url"], good);
+        assert_eq!(outcomes[0]["status"], "packed");
+        assert!(outcomes[0]["snapshot_id"].is_string());
+        assert_eq!(outcomes[1]["url"], bad);
+        assert_eq!(outcomes[1]["status"], "failed");
+        assert!(outcomes[1]["error"].as_str().is_some_and(|e| !e.is_empty()));
+        let note = pack["note"].as_str().unwrap();
+        assert!(
+            note.contains("packed 1 of 2") && note.contains(&bad),
+            "{note}"
+        );
+        let view = ok(&call(&client, "advance_step", json!({"session_id": view["session_id"], "step_id": "extra-context", "input": {"extra_context": ""}})).await);
+        let prompt = generate_prompt(&view);
+        assert!(
+            prompt.contains("app.py") && !prompt.contains("missing.git"),
+            "{prompt}"
+        );
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn answering_an_earlier_step_again_reruns_what_depends_on_it_and_the_outline_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _, _) = versioned_repo(dir.path());
+    let git = GitServer::start(&[("versioned.git", &repo)], None).await;
+    for backend in backends() {
+        let (server, client) = packing_server(backend).await;
+        let (good, bad) = (git.url("versioned.git"), git.url("missing.git"));
+        let view = ok(&call(
+            &client,
+            "run_playbook",
+            json!({"playbook_id": "brownfield-onboard", "project_id": "legacy",
+                   "input": {"repository_urls": [bad]}}),
+        )
+        .await);
+        let id = view["session_id"].clone();
+        assert_eq!(current(&view), "pack-repositories", "{backend:?}");
+        assert_eq!(view["outline"][1]["state"], "failed");
+        assert!(
+            view["current"]["error"]
+                .as_str()
+                .unwrap()
+                .contains("`step_id` `repositories`")
+        );
+
+        // Go back to the repositories: the pack runs again by itself, with the new list.
+        let revise = json!({"session_id": id, "step_id": "repositories", "revise": true,
+                            "input": {"repository_urls": [good]}});
+        let view = ok(&call(&client, "advance_step", revise.clone()).await);
+        assert_eq!(current(&view), "extra-context", "{view}");
+        assert_eq!(view["outline"][0]["revisions"], 1);
+        assert_eq!(view["outline"][1]["state"], "done");
+        assert_eq!(view["outline"][1]["outcomes"][0]["status"], "packed");
+        let again = ok(&call(&client, "advance_step", revise).await);
+        assert_eq!(
+            again["replayed"], true,
+            "the same revision sent twice is one revision"
+        );
+        assert_eq!(again["outline"], view["outline"]);
+
+        let mut view = view;
+        for (key, value) in [
+            ("extra_context", "Deployed by hand."),
+            ("rules", "RULES-ONE"),
+            ("architecture", "# Architecture"),
+        ] {
+            let step = view["current"]["id"].clone();
+            view = ok(&call(
+                &client,
+                "advance_step",
+                json!({"session_id": id, "step_id": step, "input": {key: value}}),
+            )
+            .await);
+        }
+        assert_eq!(view["status"], "completed");
+
+        // Answering it again after the end reopens the session at the first step that reads
+        // it; the user's own answer in between is kept, and packing ran again by itself.
+        let view = ok(&call(&client, "advance_step", json!({"session_id": id, "step_id": "repositories", "revise": true, "input": {"repository_urls": [good.clone(), good]}})).await);
+        assert_eq!(view["status"], "active");
+        assert_eq!(current(&view), "generate-rules");
+        let states: Vec<(&str, &str, bool)> = view["outline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["id"].as_str().unwrap(),
+                    s["state"].as_str().unwrap(),
+                    s["runs_again"] == true,
+                )
+            })
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("repositories", "done", false),
+                ("pack-repositories", "done", false),
+                ("extra-context", "done", false),
+                ("generate-rules", "current", true),
+                ("generate-architecture", "pending", true),
+            ]
+        );
+        assert_eq!(view["outline"][0]["revisions"], 2);
+        assert_eq!(view["outline"][1]["outcomes"].as_array().unwrap().len(), 2);
+        let markdown = clients::text(&call(&client, "run_playbook", json!({"playbook_id": "brownfield-onboard", "project_id": "legacy", "session_id": id})).await);
+        assert!(
+            markdown.contains("Repositories (revised 2 times)") && markdown.contains("runs again"),
+            "{markdown}"
+        );
+
+        let view = ok(&call(
+            &client,
+            "advance_step",
+            json!({"session_id": id, "step_id": "generate-rules", "input": {"rules": "RULES-TWO"}}),
+        )
+        .await);
+        assert!(generate_prompt(&view).contains("RULES-TWO"));
+        let view = ok(&call(&client, "advance_step", json!({"session_id": id, "step_id": "generate-architecture", "input": {"architecture": "# Architecture 2"}})).await);
+        assert_eq!(view["status"], "completed");
+        // The new artifacts replaced those the steps stored before (restorable, not kept live).
+        let titles: Vec<String> = memories(&client, "legacy")
+            .await
+            .iter()
+            .map(|m| m["title"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(titles.len(), 3, "{titles:?}");
+
+        // What cannot be answered again says why.
+        for (arguments, expected) in [
+            (
+                json!({"session_id": id, "step_id": "pack-repositories", "revise": true, "input": {}}),
+                "answer again the step it reads (`repositories`)",
+            ),
+            (
+                json!({"session_id": id, "revise": true, "input": {"repository_urls": []}}),
+                "needs `step_id`",
+            ),
+            (
+                json!({"session_id": id, "step_id": "repositories", "revise": true, "input": {"repository_urls": ["/srv/app"]}}),
+                "local paths",
+            ),
+        ] {
+            let message = refused(&call(&client, "advance_step", arguments).await);
+            assert!(message.contains(expected), "{message}");
+        }
+        server.stop().await;
+    }
+}
+
+/// Runs initialize-project in `atlas` up to the evals, answering every step before them.
+async fn at_the_evals(client: &Client) -> Value {
+    let mut view = ok(&call(
+        client,
+        "run_playbook",
+        json!({"playbook_id": "initialize-project", "project_id": "atlas",
+               "input": {"project_name": "atlas"}}),
+    )
+    .await);
+    for value in [
+        json!("A tracker."),
+        json!(""),
+        json!([]),
+        json!("```markdown\n# Rules\n```rust\nlet x = 1;\n```\nRULE-MARKER\n```"),
+    ] {
+        let key = view["current"]["input"]["key"].as_str().unwrap().to_owned();
+        let step = view["current"]["id"].clone();
+        view = ok(&call(
+            client,
+            "advance_step",
+            json!({"session_id": view["session_id"], "step_id": step, "input": {key: value}}),
+        )
+        .await);
+    }
+    assert_eq!(current(&view), "generate-evals");
+    view
+}
+
+#[tokio::test]
+async fn a_generated_artifact_in_a_code_fence_is_kept_without_the_fence() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
+        server.project("atlas").await;
+        let view = at_the_evals(&client).await;
+        assert!(
+            generate_prompt(&view).contains("# Rules\n```rust"),
+            "{backend:?}: the rules reached the evals without their fence"
+        );
+        let fenced = format!("```yaml\n{EVALS}```\n");
+        let view = ok(&call(&client, "advance_step", json!({"session_id": view["session_id"], "step_id": "generate-evals", "input": {"evals": fenced}})).await);
+        assert_eq!(current(&view), "generate-requirements");
+        let stored = memories(&client, "atlas").await;
+        let text = |title: &str| {
+            let memory = stored
+                .iter()
+                .find(|m| m["title"] == title)
+                .unwrap_or_else(|| panic!("{title}"));
+            memory["content"]["text"].as_str().unwrap().to_owned()
+        };
+        assert_eq!(text("atlas: evals for the project rules"), EVALS.trim());
+        assert!(text("atlas: project rules").starts_with("# Rules\n```rust"));
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_artifact_that_does_not_parse_is_refused_with_the_shape_to_send() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
+        server.project("atlas").await;
+        let view = at_the_evals(&client).await;
+        let id = view["session_id"].clone();
+        for broken in [
+            "```yaml\nevals: [EV-001, {rule\n```",
+            "Here are the evals you asked for.",
+        ] {
+            let message = refused(&call(&client, "advance_step", json!({"session_id": id, "step_id": "generate-evals", "input": {"evals": broken}})).await);
+            assert!(
+                message.contains("send the artifact as YAML")
+                    && message.contains("a list `evals`, each with id, rule, check, pass_criteria"),
+                "{backend:?}: {message}"
+            );
+        }
+        let view = ok(&call(
+            &client,
+            "run_playbook",
+            json!({"playbook_id": "initialize-project", "project_id": "atlas", "session_id": id}),
+        )
+        .await);
+        assert_eq!(current(&view), "generate-evals", "nothing changed");
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn initialize_project_does_not_ask_for_the_name_of_the_project_it_runs_in() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
+        server.project("atlas").await;
+        let view = ok(&call(
+            &client,
+            "run_playbook",
+            json!({"playbook_id": "initialize-project", "project_id": "atlas"}),
+        )
+        .await);
+        assert_eq!(current(&view), "description", "{backend:?}");
+        assert_eq!(view["outline"][0]["state"], "done");
+        assert!(
+            view["outline"][0]["note"]
+                .as_str()
+                .unwrap()
+                .contains("prefilled with `atlas`")
+        );
+        assert!(
+            view["current"]["prompt"]
+                .as_str()
+                .unwrap()
+                .contains("Describe atlas")
+        );
+        // The name the team uses can still be given.
+        let view = ok(&call(&client, "advance_step", json!({"session_id": view["session_id"], "step_id": "project-name", "revise": true, "input": {"project_name": "Atlas Tracker"}})).await);
+        assert_eq!(current(&view), "description");
+        assert!(
+            view["current"]["prompt"]
+                .as_str()
+                .unwrap()
+                .contains("Describe Atlas Tracker")
+        );
+        server.stop().await;
+    }
 }

@@ -52,6 +52,11 @@ pub struct AdvanceStepParams {
     /// Abandon the session.
     #[serde(default)]
     pub abandon: bool,
+    /// Answer an earlier step again: send its `step_id` and its new `input`. The steps after it
+    /// that read what it changed (e.g. packing, after the repositories) run again; a completed
+    /// session reopens when some do.
+    #[serde(default)]
+    pub revise: bool,
     /// The project's id or name; may be left out after `manage_projects switch`.
     pub project_id: Option<String>,
 }
@@ -195,7 +200,8 @@ impl CodifierServer {
     /// Answer the current step of a playbook session: `input` is `{<key>: value}` with the key
     /// the step names (a generate step's artifact goes under its `send_back_under` key). The
     /// server then runs every step it can do alone and returns the next one that needs you.
-    /// Send `step_id` too: repeating the same call then changes nothing.
+    /// Send `step_id` too: repeating the same call then changes nothing. To change an earlier
+    /// answer, send that step's `step_id` with `revise: true`: what depends on it runs again.
     #[tool(
         name = "advance_step",
         input_schema = input_schema::<AdvanceStepParams>(),
@@ -226,6 +232,7 @@ impl CodifierServer {
                 input: params.input,
                 skip: params.skip,
                 abandon: params.abandon,
+                revise: params.revise,
             };
             let caller = Caller {
                 project: &project,

@@ -16,10 +16,33 @@ pub struct Runtime<'a> {
     pub data: &'a dyn DataQuery,
 }
 
-/// The value a step produced (to keep under its key) and a notice when it was cut.
+/// The value a step produced (to keep under its key), a notice (it was cut, or some of its
+/// parts failed), and for a pack, what became of each URL.
 pub struct Produced {
     pub value: Value,
     pub notice: Option<String>,
+    pub outcomes: Option<Value>,
+}
+
+/// Why a step failed, and for a pack, what became of each URL.
+pub struct Failure {
+    pub error: String,
+    pub outcomes: Option<Value>,
+}
+
+impl From<String> for Failure {
+    fn from(error: String) -> Self {
+        Failure {
+            error,
+            outcomes: None,
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(error: &str) -> Self {
+        error.to_owned().into()
+    }
 }
 
 /// Reads the collected value an argument names.
@@ -34,7 +57,7 @@ fn arg<'v>(step: &Step, collected: &'v Value, name: &str) -> Option<&'v Value> {
 }
 
 /// A list of strings from a collected value: a list, or one string of lines or commas.
-fn strings(value: Option<&Value>) -> Vec<String> {
+pub fn strings(value: Option<&Value>) -> Vec<String> {
     match value {
         Some(Value::Array(items)) => items
             .iter()
@@ -80,12 +103,61 @@ fn queries(value: Option<&Value>) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Runs a `skill-invoke` or `data-query` step. An error is a message for the user.
+/// Packs each URL in turn: one that fails is reported and does not stop the others. The step
+/// fails only when every URL failed.
+async fn pack_all(
+    urls: Vec<String>,
+    version_label: Option<String>,
+    runtime: &Runtime<'_>,
+) -> Result<(Value, Option<String>, Value), Failure> {
+    let total = urls.len();
+    let (mut packed, mut outcomes, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    for url in urls {
+        let request = PackRequest {
+            project_id: runtime.project_id,
+            identity: runtime.identity.clone(),
+            url: url.clone(),
+            version_label: version_label.clone(),
+        };
+        match runtime.skills.pack_repo(request).await {
+            Ok(repository) => {
+                outcomes.push(json!({
+                    "url": url,
+                    "status": "packed",
+                    "snapshot_id": repository.snapshot_id,
+                    "version": repository.version,
+                }));
+                packed.push(serde_json::to_value(repository).unwrap_or_default());
+            }
+            Err(error) => {
+                outcomes.push(json!({ "url": url, "status": "failed", "error": error }));
+                failed.push(format!("{url}: {error}"));
+            }
+        }
+    }
+    let outcomes = Value::from(outcomes);
+    if packed.is_empty() {
+        return Err(Failure {
+            error: format!("no repository could be packed: {}", failed.join("; ")),
+            outcomes: Some(outcomes),
+        });
+    }
+    let notice = (!failed.is_empty()).then(|| {
+        format!(
+            "packed {} of {total} repositories; not packed: {}",
+            packed.len(),
+            failed.join("; ")
+        )
+    });
+    Ok((Value::from(packed), notice, outcomes))
+}
+
+/// Runs a `skill-invoke` or `data-query` step.
 pub async fn run(
     step: &Step,
     collected: &Value,
     runtime: &Runtime<'_>,
-) -> Result<Produced, String> {
+) -> Result<Produced, Failure> {
     let value = match &step.action {
         Action::SkillInvoke {
             skill: SkillName::PackRepo,
@@ -96,22 +168,17 @@ pub async fn run(
                 return Err("there are no repository URLs to pack".into());
             }
             let version_label = text(arg(step, collected, "version_label"));
-            let mut packed = Vec::with_capacity(urls.len());
-            for url in urls {
-                let request = PackRequest {
-                    project_id: runtime.project_id,
-                    identity: runtime.identity.clone(),
-                    url: url.clone(),
-                    version_label: version_label.clone(),
-                };
-                let repository = runtime
-                    .skills
-                    .pack_repo(request)
-                    .await
-                    .map_err(|error| format!("packing {url} failed: {error}"))?;
-                packed.push(serde_json::to_value(repository).unwrap_or_default());
-            }
-            Value::from(packed)
+            let (value, partial, outcomes) = pack_all(urls, version_label, runtime).await?;
+            let (value, cut) = cap_result(value);
+            let notice = match (partial, cut) {
+                (Some(partial), Some(cut)) => Some(format!("{partial}; {cut}")),
+                (partial, cut) => partial.or(cut),
+            };
+            return Ok(Produced {
+                value,
+                notice,
+                outcomes: Some(outcomes),
+            });
         }
         Action::DataQuery { operation, .. } => {
             let database = text(arg(step, collected, "database"));
@@ -155,19 +222,20 @@ pub async fn run(
                             .count()
                             == count
                     }) {
-                        return Err(error);
+                        return Err(error.into());
                     }
                     Value::Object(results)
                 }
             }
         }
         _ => {
-            return Err(format!(
-                "step `{}` needs the user or the client's model",
-                step.id
-            ));
+            return Err(format!("step `{}` needs the user or the client's model", step.id).into());
         }
     };
     let (value, notice) = cap_result(value);
-    Ok(Produced { value, notice })
+    Ok(Produced {
+        value,
+        notice,
+        outcomes: None,
+    })
 }

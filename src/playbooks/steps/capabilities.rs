@@ -45,6 +45,9 @@ pub struct PackedRepository {
 /// Server capabilities a `skill-invoke` step can run. Errors are messages for the user.
 #[async_trait]
 pub trait Skills: Send + Sync {
+    /// Whether `identity` may pack `url` (the same rules `pack_repo` applies before cloning);
+    /// the error says why not and what to send instead.
+    async fn check_url(&self, identity: &Identity, url: &str) -> Result<(), String>;
     async fn pack_repo(&self, request: PackRequest) -> Result<PackedRepository, String>;
 }
 
@@ -79,6 +82,9 @@ pub struct NoSkills;
 
 #[async_trait]
 impl Skills for NoSkills {
+    async fn check_url(&self, _identity: &Identity, _url: &str) -> Result<(), String> {
+        Err("pack_repo is not available in this build: leave the repositories empty".into())
+    }
     async fn pack_repo(&self, _request: PackRequest) -> Result<PackedRepository, String> {
         Err("pack_repo is not available in this build".into())
     }

@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use super::fence::strip_fence;
 use crate::knowledge::MAX_CONTENT_BYTES;
 use crate::playbooks::spec::{Action, ArtifactFormat, InputKind, InputSpec, Step};
 
@@ -73,25 +74,16 @@ pub fn accept(step: &Step, input: &Map<String, Value>) -> Result<Accepted, Strin
         ));
     }
     let format = match &step.action {
-        Action::Generate { format, .. } => Some(*format),
+        Action::Generate {
+            format, expects, ..
+        } => Some((*format, expects.trim())),
         _ => None,
     };
     match (spec.kind, value, format) {
-        (InputKind::Text, Value::String(text), Some(ArtifactFormat::Yaml)) => {
-            let parsed: Value = serde_norway::from_str(text).map_err(|error| {
-                format!("`input.{key}` is not valid YAML ({error}): send the artifact as YAML text")
-            })?;
-            if !(parsed.is_array() || parsed.is_object()) {
-                return Err(format!(
-                    "`input.{key}` is YAML but not a list or a mapping: send the artifact in the shape the request describes"
-                ));
-            }
-            Ok(Accepted {
-                value: Some(parsed),
-                text: text.trim().to_owned(),
-            })
+        (InputKind::Text, Value::String(text), Some((format, expects))) => {
+            artifact(key, strip_fence(text), format, expects)
         }
-        (InputKind::Text, Value::String(text), _) => Ok(Accepted {
+        (InputKind::Text, Value::String(text), None) => Ok(Accepted {
             value: Some(Value::String(text.trim().to_owned())),
             text: text.trim().to_owned(),
         }),
@@ -126,6 +118,43 @@ pub fn accept(step: &Step, input: &Map<String, Value>) -> Result<Accepted, Strin
             example(key, kind)
         )),
     }
+}
+
+/// Checks a generated artifact (one surrounding code fence already taken off): Markdown is kept
+/// as it is; YAML must parse to a list or a mapping, else the error shows the shape to send.
+fn artifact(
+    key: &str,
+    text: &str,
+    format: ArtifactFormat,
+    expects: &str,
+) -> Result<Accepted, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!(
+            "`input.{key}` holds only an empty code fence: send the artifact itself ({expects})"
+        ));
+    }
+    if format == ArtifactFormat::Markdown {
+        return Ok(Accepted {
+            value: Some(Value::String(text.to_owned())),
+            text: text.to_owned(),
+        });
+    }
+    let what_to_send = format!(
+        "send the artifact as YAML text (a single ```yaml fence around it is fine, nothing else around it), shaped as the request asks: {expects}"
+    );
+    let parsed: Value = serde_norway::from_str(text)
+        .map_err(|error| format!("`input.{key}` is not valid YAML ({error}): {what_to_send}"))?;
+    if !(parsed.is_array() || parsed.is_object()) {
+        return Err(format!(
+            "`input.{key}` is YAML but {}, not a list or a mapping: {what_to_send}",
+            json_kind(&parsed)
+        ));
+    }
+    Ok(Accepted {
+        value: Some(parsed),
+        text: text.to_owned(),
+    })
 }
 
 /// Whether a collected value counts as empty (for `skip_if_empty` and optional inputs).

@@ -5,6 +5,7 @@
 
 pub mod automatic;
 pub mod capabilities;
+pub mod fence;
 pub mod generate;
 pub mod input;
 

@@ -91,6 +91,31 @@ async fn write_session(
     Ok(done.rows_affected() == 1)
 }
 
+/// Hides the memory a step stored before, now that the step stored `by` in its place (the step
+/// was answered again or ran again). It stays restorable with its audit trail.
+async fn retire_memory(
+    tx: &mut Transaction<'_, Postgres>,
+    project: Uuid,
+    actor: &Actor,
+    id: Uuid,
+    by: Uuid,
+) -> StoreResult<()> {
+    let done = sqlx::query(
+        "UPDATE memories SET deleted_at = $1 WHERE project_id = $2 AND id = $3 AND deleted_at IS NULL",
+    )
+    .bind(now())
+    .bind(project)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        let detail =
+            serde_json::json!({ "replaced_by": by, "reason": "playbook step answered again" });
+        audit(tx, project, actor, "memory.delete", &id.to_string(), detail).await?;
+    }
+    Ok(())
+}
+
 fn stale(id: Uuid) -> StoreError {
     StoreError::Conflict(format!(
         "playbook session {id} was changed by another call at the same time: call run_playbook with this session_id to see where it is now"
@@ -181,7 +206,9 @@ impl PgStore {
         let mut written = Vec::with_capacity(memories.len());
         for memory in memories {
             let (stored, outcome) = insert_memory(&mut tx, project, actor, &memory.draft).await?;
-            note_memory(&mut session, &memory.step_id, stored.id);
+            if let Some(replaced) = note_memory(&mut session, &memory.step_id, stored.id) {
+                retire_memory(&mut tx, project, actor, replaced, stored.id).await?;
+            }
             written.push((stored, outcome));
         }
         if !write_session(&mut tx, &session, session.revision - 1).await? {

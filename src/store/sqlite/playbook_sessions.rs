@@ -88,6 +88,39 @@ async fn write_session(
     Ok(done.rows_affected() == 1)
 }
 
+/// Hides the memory a step stored before, now that the step stored `by` in its place (the step
+/// was answered again or ran again). It stays restorable with its audit trail.
+async fn retire_memory(
+    tx: &mut Transaction<'_, Sqlite>,
+    project: Uuid,
+    actor: &Actor,
+    id: Uuid,
+    by: Uuid,
+) -> StoreResult<()> {
+    let done = sqlx::query(
+        "UPDATE memories SET deleted_at = ? WHERE project_id = ? AND id = ? AND deleted_at IS NULL",
+    )
+    .bind(ts(now()))
+    .bind(project.to_string())
+    .bind(id.to_string())
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        let detail =
+            serde_json::json!({ "replaced_by": by, "reason": "playbook step answered again" });
+        audit(
+            tx,
+            Some(project),
+            actor,
+            "memory.delete",
+            &id.to_string(),
+            detail,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 fn stale(id: Uuid) -> StoreError {
     StoreError::Conflict(format!(
         "playbook session {id} was changed by another call at the same time: call run_playbook with this session_id to see where it is now"
@@ -177,7 +210,9 @@ impl SqliteStore {
         for memory in memories {
             let (stored, outcome) =
                 Self::insert_memory(&mut tx, project, actor, &memory.draft).await?;
-            note_memory(&mut session, &memory.step_id, stored.id);
+            if let Some(replaced) = note_memory(&mut session, &memory.step_id, stored.id) {
+                retire_memory(&mut tx, project, actor, replaced, stored.id).await?;
+            }
             written.push((stored, outcome));
         }
         if !write_session(&mut tx, &session, session.revision - 1).await? {
