@@ -392,7 +392,11 @@ async fn the_claude_desktop_entry_logs_in_through_mcp_remote_as_printed() {
     for (name, value) in entry["env"].as_object().unwrap() {
         command.env(name, value.as_str().unwrap());
     }
-    let transport = rmcp::transport::TokioChildProcess::new(command).expect("spawn npx");
+    // mcp-remote logs every message on stderr; a failure shows in the handshake's error.
+    let (transport, _) = rmcp::transport::TokioChildProcess::builder(command)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn npx");
     let client = tokio::time::timeout(std::time::Duration::from_secs(60), ().serve(transport))
         .await
         .expect("mcp-remote answered within a minute")
