@@ -148,15 +148,24 @@ fn key_for(client: Client, key: Option<&str>) -> anyhow::Result<Option<String>> 
 /// This machine's server, as `codifier serve` would listen: `CODIFIER_LISTEN`, else `PORT`,
 /// else 127.0.0.1:8080; an address listening on every interface is reached on loopback.
 fn local_server_url() -> anyhow::Result<String> {
-    let listen = match std::env::var("CODIFIER_LISTEN").ok().filter(|v| !v.trim().is_empty()) {
-        Some(text) => text.trim().parse::<std::net::SocketAddr>().with_context(|| {
-            format!("CODIFIER_LISTEN={text:?} is not an address like 127.0.0.1:8080: pass --url")
-        })?,
+    let listen = match std::env::var("CODIFIER_LISTEN")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(text) => text
+            .trim()
+            .parse::<std::net::SocketAddr>()
+            .with_context(|| {
+                format!(
+                    "CODIFIER_LISTEN={text:?} is not an address like 127.0.0.1:8080: pass --url"
+                )
+            })?,
         None => {
             let port = match std::env::var("PORT").ok().filter(|v| !v.trim().is_empty()) {
-                Some(text) => text.trim().parse::<u16>().with_context(|| {
-                    format!("PORT={text:?} is not a port number: pass --url")
-                })?,
+                Some(text) => text
+                    .trim()
+                    .parse::<u16>()
+                    .with_context(|| format!("PORT={text:?} is not a port number: pass --url"))?,
                 None => 8080,
             };
             std::net::SocketAddr::from(([127, 0, 0, 1], port))

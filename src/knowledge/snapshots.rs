@@ -277,7 +277,10 @@ pub fn parse_resource_uri(uri: &str) -> Option<(Uuid, Uuid)> {
         .trim()
         .strip_prefix(RESOURCE_PREFIX)?
         .split_once("/snapshots/")?;
-    Some((Uuid::parse_str(project).ok()?, Uuid::parse_str(snapshot).ok()?))
+    Some((
+        Uuid::parse_str(project).ok()?,
+        Uuid::parse_str(snapshot).ok()?,
+    ))
 }
 
 /// One page of a project's snapshots, newest first.
@@ -379,8 +382,9 @@ pub async fn read_whole(
         .as_deref()
         .and_then(crate::packer::Style::parse)
         .unwrap_or_default();
-    let summary = serde_json::from_value::<PackSummary>(found.report.clone())
-        .map_err(|error| KnowledgeError::Unavailable(format!("the snapshot's report cannot be read: {error}")))?;
+    let summary = serde_json::from_value::<PackSummary>(found.report.clone()).map_err(|error| {
+        KnowledgeError::Unavailable(format!("the snapshot's report cannot be read: {error}"))
+    })?;
     let tree = found.file_tree.clone().unwrap_or_default();
     let mut out = Vec::new();
     let ordinals: Vec<i32> = store
@@ -392,7 +396,9 @@ pub async fn read_whole(
     let write = |result: std::io::Result<()>| {
         result.map_err(|error| KnowledgeError::Unavailable(format!("cannot render: {error}")))
     };
-    write(crate::packer::render::header(&mut out, style, &summary, &tree))?;
+    write(crate::packer::render::header(
+        &mut out, style, &summary, &tree,
+    ))?;
     let mut first = true;
     for chunk in ordinals.chunks(500) {
         for text in store.snapshot_texts(project.id, snapshot, chunk).await? {
@@ -402,7 +408,9 @@ pub async fn read_whole(
                 tokens: text.tokens as u64,
                 blob_id: String::new(),
             };
-            write(crate::packer::render::file(&mut out, style, &file, false, first))?;
+            write(crate::packer::render::file(
+                &mut out, style, &file, false, first,
+            ))?;
             first = false;
         }
     }

@@ -48,16 +48,13 @@ pub async fn list(
     found.sort_by(|(a, _), (b, _)| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
     let more = found.len() > PAGE as usize;
     found.truncate(PAGE as usize);
-    let next_cursor = more
-        .then(|| found.last())
-        .flatten()
-        .map(|(last, _)| {
-            Cursor {
-                created_at: last.created_at,
-                id: last.id,
-            }
-            .encode()
-        });
+    let next_cursor = more.then(|| found.last()).flatten().map(|(last, _)| {
+        Cursor {
+            created_at: last.created_at,
+            id: last.id,
+        }
+        .encode()
+    });
     let mut result = ListResourcesResult::with_all_items(
         found
             .iter()
@@ -120,21 +117,18 @@ fn resource(snapshot: &Snapshot, project: &str) -> Resource {
         }
         None => String::new(),
     };
-    Resource::new(
-        info.uri.clone(),
-        format!("{} v{}", info.url, info.version),
-    )
-    .with_title(format!(
-        "Snapshot of {}, version {}{label}",
-        info.url, info.version
-    ))
-    .with_description(format!(
-        "Project {project}; {commit}{} files, {} tokens; packed {}",
-        info.file_count,
-        info.token_count,
-        info.created_at.format("%Y-%m-%d %H:%M UTC")
-    ))
-    .with_mime_type(mime_type(info.style.as_deref()))
+    Resource::new(info.uri.clone(), format!("{} v{}", info.url, info.version))
+        .with_title(format!(
+            "Snapshot of {}, version {}{label}",
+            info.url, info.version
+        ))
+        .with_description(format!(
+            "Project {project}; {commit}{} files, {} tokens; packed {}",
+            info.file_count,
+            info.token_count,
+            info.created_at.format("%Y-%m-%d %H:%M UTC")
+        ))
+        .with_mime_type(mime_type(info.style.as_deref()))
 }
 
 fn mime_type(style: Option<&str>) -> &'static str {

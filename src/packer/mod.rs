@@ -279,7 +279,14 @@ pub fn prepare_with(
             let cloned = git.clone(remote, options, credentials)?;
             let root = cloned.dir.path().to_path_buf();
             let label = source.display();
-            (root, Some(cloned.dir), Some(cloned.commit), cloned.branch, label, None)
+            (
+                root,
+                Some(cloned.dir),
+                Some(cloned.commit),
+                cloned.branch,
+                label,
+                None,
+            )
         }
         RepoSource::Local(path) => {
             let root = path.canonicalize().map_err(|error| {

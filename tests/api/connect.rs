@@ -117,7 +117,10 @@ fn claude_desktop_takes_the_key_from_the_environment_here_or_refuses_without_one
     assert!(!printed.to_string().contains("${CODIFIER_API_KEY}"));
 
     let output = connect(&["claude-desktop", "--url", "https://c.example"]);
-    assert!(!output.status.success(), "an entry that cannot log in is not printed");
+    assert!(
+        !output.status.success(),
+        "an entry that cannot log in is not printed"
+    );
     assert!(output.stdout.is_empty());
     let error = String::from_utf8_lossy(&output.stderr);
     assert!(

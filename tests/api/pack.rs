@@ -488,10 +488,25 @@ async fn snapshots_are_listed_newest_first_and_read_as_resources_only_by_their_p
         let client = clients::streamable(&server.url("/mcp"), &writer).await;
         let empty = ok(&call(&client, "list_snapshots", json!({})).await);
         assert_eq!(empty["count"], 0);
-        let first = ok(&call(&client, "pack_repo", json!({"url": url, "version_label": "a"})).await);
-        let latest = ok(&call(&client, "pack_repo", json!({"url": url, "style": "markdown"})).await);
+        let first = ok(&call(
+            &client,
+            "pack_repo",
+            json!({"url": url, "version_label": "a"}),
+        )
+        .await);
+        let latest = ok(&call(
+            &client,
+            "pack_repo",
+            json!({"url": url, "style": "markdown"}),
+        )
+        .await);
         let operator = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
-        ok(&call(&operator, "pack_repo", json!({"project_id": "other", "url": url})).await);
+        ok(&call(
+            &operator,
+            "pack_repo",
+            json!({"project_id": "other", "url": url}),
+        )
+        .await);
 
         let listed = ok(&call(&client, "list_snapshots", json!({})).await);
         assert_eq!(listed["count"], 2, "{backend:?}: {listed}");
@@ -509,7 +524,10 @@ async fn snapshots_are_listed_newest_first_and_read_as_resources_only_by_their_p
 
         let page = ok(&call(&client, "list_snapshots", json!({"limit": 1})).await);
         assert_eq!(page["snapshots"][0]["version"], 2);
-        let cursor = page["next_cursor"].as_str().expect("a next page").to_owned();
+        let cursor = page["next_cursor"]
+            .as_str()
+            .expect("a next page")
+            .to_owned();
         let page = ok(&call(
             &client,
             "list_snapshots",
@@ -525,22 +543,41 @@ async fn snapshots_are_listed_newest_first_and_read_as_resources_only_by_their_p
         )
         .await);
         assert_eq!(none["count"], 0);
-        for bad in [json!({"limit": 0}), json!({"limit": 101}), json!({"cursor": "nope"})] {
+        for bad in [
+            json!({"limit": 0}),
+            json!({"limit": 101}),
+            json!({"cursor": "nope"}),
+        ] {
             let message = refused(&call(&client, "list_snapshots", bad.clone()).await);
-            assert!(message.contains("limit") || message.contains("cursor"), "{bad}: {message}");
+            assert!(
+                message.contains("limit") || message.contains("cursor"),
+                "{bad}: {message}"
+            );
         }
 
         // The same snapshots as resources; the text is the whole pack.
         let resources = client.list_all_resources().await.expect("resources/list");
         let uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
-        assert_eq!(uris, [newest["uri"].as_str().unwrap(), listed["snapshots"][1]["uri"].as_str().unwrap()]);
+        assert_eq!(
+            uris,
+            [
+                newest["uri"].as_str().unwrap(),
+                listed["snapshots"][1]["uri"].as_str().unwrap()
+            ]
+        );
         assert!(uris[0].starts_with(&format!("codifier://projects/{}/snapshots/", owner.id)));
         assert_eq!(resources[0].mime_type.as_deref(), Some("text/markdown"));
         let text = read_resource(&client, uris[0]).await.unwrap();
         assert!(text.starts_with(&format!("# Repository: {url}")), "{text}");
-        assert!(text.contains("two\n") && text.contains("src/app.py"), "{text}");
+        assert!(
+            text.contains("two\n") && text.contains("src/app.py"),
+            "{text}"
+        );
         let xml = read_resource(&client, uris[1]).await.unwrap();
-        assert!(xml.contains("<file path=\"version.txt\">\ntwo\n</file>"), "{xml}");
+        assert!(
+            xml.contains("<file path=\"version.txt\">\ntwo\n</file>"),
+            "{xml}"
+        );
 
         // A key of another project sees only its own snapshot and reads nothing of ours.
         let stranger = server.key(other.id, codifier::auth::Role::Admin).await;
@@ -548,14 +585,28 @@ async fn snapshots_are_listed_newest_first_and_read_as_resources_only_by_their_p
         let theirs = stranger.list_all_resources().await.unwrap();
         assert_eq!(theirs.len(), 1);
         assert!(theirs[0].uri.contains(&other.id.to_string()));
-        let error = read_resource(&stranger, uris[0]).await.unwrap_err().to_string();
+        let error = read_resource(&stranger, uris[0])
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("no snapshot"), "{error}");
-        let message = refused(&call(&stranger, "list_snapshots", json!({"project_id": "owner"})).await);
+        let message =
+            refused(&call(&stranger, "list_snapshots", json!({"project_id": "owner"})).await);
         assert!(!message.contains(&url), "{message}");
-        let missing = format!("codifier://projects/{}/snapshots/{}", owner.id, uuid::Uuid::new_v4());
-        let error = read_resource(&client, &missing).await.unwrap_err().to_string();
+        let missing = format!(
+            "codifier://projects/{}/snapshots/{}",
+            owner.id,
+            uuid::Uuid::new_v4()
+        );
+        let error = read_resource(&client, &missing)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("no snapshot"), "{error}");
-        let error = read_resource(&client, "codifier://elsewhere").await.unwrap_err().to_string();
+        let error = read_resource(&client, "codifier://elsewhere")
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("resources/list"), "{error}");
 
         // The operator sees every project's snapshots, newest first.
@@ -577,7 +628,12 @@ fn repository_with_origin(parent: &std::path::Path, name: &str) -> std::path::Pa
     crate::git_server::git(&root, &["commit", "-q", "-m", "one"]);
     crate::git_server::git(
         &root,
-        &["remote", "add", "origin", "https://bot:tok3n@git.example.com/team/app.git"],
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://bot:tok3n@git.example.com/team/app.git",
+        ],
     );
     root
 }
@@ -595,7 +651,12 @@ async fn a_dirty_working_tree_is_marked_and_checkouts_of_one_origin_number_toget
     for backend in backends() {
         let database = fresh_database(backend).await;
         let client = clients::stdio(&database.url).await;
-        ok(&call(&client, "manage_projects", json!({"operation": "create", "name": "app"})).await);
+        ok(&call(
+            &client,
+            "manage_projects",
+            json!({"operation": "create", "name": "app"}),
+        )
+        .await);
 
         let packed = ok(&call(
             &client,

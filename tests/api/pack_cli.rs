@@ -322,11 +322,7 @@ fn packing_a_repository_again_takes_every_count_from_the_cache_file() {
     );
     let first = summary(&run_pack(codifier, data.path(), &args, &[]));
     assert_eq!(first["cached_token_counts"], 0);
-    assert_eq!(
-        first["commit_sha"],
-        head.as_str(),
-        "the commit HEAD names"
-    );
+    assert_eq!(first["commit_sha"], head.as_str(), "the commit HEAD names");
     let second = summary(&run_pack(codifier, data.path(), &args, &[]));
     assert_eq!(second["cached_token_counts"], second["file_count"]);
     assert_eq!(second["total_tokens"], uncached["total_tokens"]);
@@ -369,9 +365,15 @@ fn a_pack_of_uncommitted_work_says_so_and_names_the_files_while_a_clean_one_says
         ),
         "{text}"
     );
-    assert!(stderr.contains("uncommitted changes: 3 files differ"), "{stderr}");
     assert!(
-        text.contains(&format!("Source: {}", repo.canonicalize().unwrap().display())),
+        stderr.contains("uncommitted changes: 3 files differ"),
+        "{stderr}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Source: {}",
+            repo.canonicalize().unwrap().display()
+        )),
         "no origin: the canonical path; {text}"
     );
 }

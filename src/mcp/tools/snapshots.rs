@@ -320,7 +320,11 @@ fn render_list(list: &SnapshotList) -> String {
         let _ = writeln!(
             out,
             "No snapshots{}. pack_repo makes one.",
-            if list.next_cursor.is_none() { "" } else { " on this page" }
+            if list.next_cursor.is_none() {
+                ""
+            } else {
+                " on this page"
+            }
         );
         return out;
     }
