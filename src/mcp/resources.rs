@@ -45,7 +45,7 @@ pub async fn list(
             .map_err(|error| internal(error.into()))?;
         found.extend(snapshots.into_iter().map(|s| (s, project.name.clone())));
     }
-    found.sort_by(|(a, _), (b, _)| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    found.sort_by_key(|(snapshot, _)| std::cmp::Reverse((snapshot.created_at, snapshot.id)));
     let more = found.len() > PAGE as usize;
     found.truncate(PAGE as usize);
     let next_cursor = more.then(|| found.last()).flatten().map(|(last, _)| {
