@@ -1,7 +1,9 @@
 //! `codifier connect <client>`: the configuration an MCP client needs to reach this server,
 //! printed, or merged into the client's own file with `--write`. Merging keeps every other entry
 //! of an existing file, replaces only ours, refuses a file it cannot parse (rather than
-//! overwrite it), keeps a `.bak` copy of what was there and writes through a temporary file.
+//! overwrite it, printing the entry to paste by hand instead), keeps a `.bak` copy of what was
+//! there and writes through a temporary file. Without `--url` the entry points at this
+//! machine's server (`CODIFIER_LISTEN`, else `PORT`, else 127.0.0.1:8080).
 
 use std::path::{Path, PathBuf};
 
@@ -43,10 +45,13 @@ pub struct ConnectArgs {
     #[arg(value_enum)]
     pub client: Client,
     /// The server's address, e.g. https://codifier-mcp.fly.dev (`/mcp` is added when missing).
+    /// Default: the server on this machine (CODIFIER_LISTEN, else PORT, else 127.0.0.1:8080).
     #[arg(long)]
-    pub url: String,
+    pub url: Option<String>,
     /// The API key to send. Without it, the configuration reads the key from the
     /// CODIFIER_API_KEY environment variable when the client starts, so no secret is written.
+    /// Claude Desktop cannot do that: its entry holds the key, taken from --key or else from
+    /// CODIFIER_API_KEY as set where this command runs.
     #[arg(long)]
     pub key: Option<String>,
     /// The server's name in the client's list.
@@ -65,15 +70,22 @@ pub const KEY_VARIABLE: &str = "CODIFIER_API_KEY";
 
 /// Runs `codifier connect`: prints the entry, or merges it into the file and says where.
 pub fn run(args: &ConnectArgs) -> anyhow::Result<()> {
-    let endpoint = mcp_endpoint(&args.url)?;
-    let (section, entry) = entry(args.client, &endpoint, args.key.as_deref());
+    let url = match &args.url {
+        Some(url) => url.clone(),
+        None => {
+            let url = local_server_url()?;
+            eprintln!("No --url given: the entry points at the server on this machine, {url}.");
+            url
+        }
+    };
+    let endpoint = mcp_endpoint(&url)?;
+    let key = key_for(args.client, args.key.as_deref())?;
+    let (section, entry) = entry(args.client, &endpoint, key.as_deref())?;
+    let mut servers = Map::new();
+    servers.insert(args.name.clone(), entry.clone());
+    let printable = serde_json::to_string_pretty(&json!({ section: servers }))?;
     if !args.write {
-        let mut servers = Map::new();
-        servers.insert(args.name.clone(), entry);
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ section: servers }))?
-        );
+        println!("{printable}");
         let file = args.file.clone().or_else(|| default_file(args.client));
         if let Some(file) = file {
             eprintln!(
@@ -81,7 +93,7 @@ pub fn run(args: &ConnectArgs) -> anyhow::Result<()> {
                 file.display()
             );
         }
-        print_hints(args);
+        print_hints(args, key.is_some());
         return Ok(());
     }
     let file = args
@@ -89,25 +101,93 @@ pub fn run(args: &ConnectArgs) -> anyhow::Result<()> {
         .clone()
         .or_else(|| default_file(args.client))
         .context("no home directory is known here: pass --file")?;
-    let replaced = merge_into_file(&file, section, &args.name, entry)?;
+    let replaced = match merge_into_file(&file, section, &args.name, entry) {
+        Ok(replaced) => replaced,
+        Err(error) => {
+            // Nothing was written: give the entry to paste by hand.
+            println!("{printable}");
+            bail!("{error:#}. The entry is printed on stdout: paste it in by hand");
+        }
+    };
     eprintln!(
         "{} `{}` in {}.",
         if replaced { "Updated" } else { "Added" },
         args.name,
         file.display()
     );
-    print_hints(args);
+    print_hints(args, key.is_some());
     Ok(())
 }
 
-fn print_hints(args: &ConnectArgs) {
-    if args.key.is_some() && matches!(args.client, Client::ClaudeCode | Client::Vscode) {
+/// The key the entry carries: `--key`; for Claude Desktop, which passes no environment to the
+/// servers it starts and expands no `${…}` in its file, else the key in `CODIFIER_API_KEY` here.
+fn key_for(client: Client, key: Option<&str>) -> anyhow::Result<Option<String>> {
+    if let Some(key) = key.map(str::trim).filter(|key| !key.is_empty()) {
+        return Ok(Some(key.to_owned()));
+    }
+    if client != Client::ClaudeDesktop {
+        return Ok(None);
+    }
+    match std::env::var(KEY_VARIABLE) {
+        Ok(key) if !key.trim().is_empty() => {
+            eprintln!(
+                "The key in {KEY_VARIABLE} is written into the entry: Claude Desktop passes no \
+                 environment variables to the servers it starts."
+            );
+            Ok(Some(key.trim().to_owned()))
+        }
+        _ => bail!(
+            "Claude Desktop needs the key written into its entry (it passes no environment \
+             variables to the servers it starts and does not expand ${{…}} in its file): pass \
+             --key <key>, or export {KEY_VARIABLE}=<key> and run this again (create a key with \
+             `codifier keys create`)"
+        ),
+    }
+}
+
+/// This machine's server, as `codifier serve` would listen: `CODIFIER_LISTEN`, else `PORT`,
+/// else 127.0.0.1:8080; an address listening on every interface is reached on loopback.
+fn local_server_url() -> anyhow::Result<String> {
+    let listen = match std::env::var("CODIFIER_LISTEN")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(text) => text
+            .trim()
+            .parse::<std::net::SocketAddr>()
+            .with_context(|| {
+                format!(
+                    "CODIFIER_LISTEN={text:?} is not an address like 127.0.0.1:8080: pass --url"
+                )
+            })?,
+        None => {
+            let port = match std::env::var("PORT").ok().filter(|v| !v.trim().is_empty()) {
+                Some(text) => text
+                    .trim()
+                    .parse::<u16>()
+                    .with_context(|| format!("PORT={text:?} is not a port number: pass --url"))?,
+                None => 8080,
+            };
+            std::net::SocketAddr::from(([127, 0, 0, 1], port))
+        }
+    };
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    Ok(format!("http://{host}:{}", listen.port()))
+}
+
+fn print_hints(args: &ConnectArgs, key_written: bool) {
+    if key_written && matches!(args.client, Client::ClaudeCode | Client::Vscode) {
         eprintln!(
             "Careful: this file lives in the project and is often committed. Prefer leaving out \
              --key and exporting {KEY_VARIABLE} instead."
         );
     }
-    if args.key.is_none() {
+    if !key_written {
         eprintln!(
             "The key is read from {KEY_VARIABLE} when the client starts: export it where the \
              client runs (create one with `codifier keys create`)."
@@ -136,15 +216,20 @@ pub fn mcp_endpoint(url: &str) -> anyhow::Result<String> {
     })
 }
 
-/// The top-level key the client keeps its servers under, and our entry in it.
-pub fn entry(client: Client, endpoint: &str, key: Option<&str>) -> (&'static str, Value) {
+/// The top-level key the client keeps its servers under, and our entry in it. Without a key
+/// the entry reads it from `CODIFIER_API_KEY` in the client's own syntax; Claude Desktop has none.
+pub fn entry(
+    client: Client,
+    endpoint: &str,
+    key: Option<&str>,
+) -> anyhow::Result<(&'static str, Value)> {
     // How each client spells "the value of an environment variable" inside its file.
     let from_env = |syntax: &str| syntax.replace("VAR", KEY_VARIABLE);
     let header = |reference: String| match key {
         Some(key) => format!("Bearer {key}"),
         None => format!("Bearer {reference}"),
     };
-    match client {
+    Ok(match client {
         Client::ClaudeCode => (
             "mcpServers",
             json!({
@@ -176,27 +261,41 @@ pub fn entry(client: Client, endpoint: &str, key: Option<&str>) -> (&'static str
             }),
         ),
         Client::ClaudeDesktop => {
-            // mcp-remote expands ${VAR} in its arguments from the entry's `env`; keeping the
-            // header value out of `args` avoids quoting trouble with the space after Bearer.
-            let mut env = Map::new();
-            env.insert(
-                "CODIFIER_AUTH_HEADER".into(),
-                Value::String(match key {
-                    Some(key) => format!("Bearer {key}"),
-                    None => format!("Bearer ${{{KEY_VARIABLE}}}"),
-                }),
-            );
-            (
-                "mcpServers",
-                json!({
-                    "command": "npx",
-                    "args": ["-y", "mcp-remote", endpoint, "--header",
-                             "Authorization:${CODIFIER_AUTH_HEADER}"],
-                    "env": env,
-                }),
-            )
+            let key = key.context(
+                "Claude Desktop's entry must hold the key itself: pass --key (it passes no \
+                 environment variables to the servers it starts)",
+            )?;
+            ("mcpServers", mcp_remote_entry(endpoint, key))
         }
+    })
+}
+
+/// Claude Desktop's entry: it starts `npx mcp-remote <endpoint>`, which speaks stdio to Claude
+/// Desktop and HTTP to us. mcp-remote (0.15) replaces each `${VAR}` in a `--header` value, once,
+/// with the variable from its own environment, which is the entry's `env`; Claude Desktop
+/// itself expands nothing. So `env` holds the whole header value with the key, and `args` holds
+/// no space (Claude Desktop on Windows splits arguments at spaces). mcp-remote refuses a plain
+/// `http://` address other than localhost and 127.0.0.1 unless given `--allow-http`.
+fn mcp_remote_entry(endpoint: &str, key: &str) -> Value {
+    let mut args = vec![
+        "-y".to_owned(),
+        "mcp-remote".to_owned(),
+        endpoint.to_owned(),
+        "--header".to_owned(),
+        "Authorization:${CODIFIER_AUTH_HEADER}".to_owned(),
+    ];
+    let url = reqwest::Url::parse(endpoint).ok();
+    let plain_http_elsewhere = url.as_ref().is_some_and(|url| {
+        url.scheme() == "http" && !matches!(url.host_str(), Some("localhost" | "127.0.0.1"))
+    });
+    if plain_http_elsewhere {
+        args.push("--allow-http".to_owned());
     }
+    json!({
+        "command": "npx",
+        "args": args,
+        "env": { "CODIFIER_AUTH_HEADER": format!("Bearer {key}") },
+    })
 }
 
 /// Where each client keeps its configuration by default.
@@ -239,8 +338,7 @@ pub fn merge_into_file(
         None | Some("") => Ordered::Object(IndexMap::new()),
         Some(text) => serde_json::from_str::<Ordered>(text).with_context(|| {
             format!(
-                "{} is not plain JSON (comments or trailing commas?); it was left as it is: \
-                 run without --write and paste the entry in by hand",
+                "{} is not plain JSON (comments or trailing commas?); it was left as it is",
                 file.display()
             )
         })?,

@@ -85,6 +85,8 @@ pub enum AuthFailure {
     Unknown,
     /// The key existed and was revoked.
     Revoked,
+    /// The header still holds a `${…}` placeholder the client was meant to fill in.
+    Unexpanded,
 }
 
 impl AuthFailure {
@@ -94,6 +96,7 @@ impl AuthFailure {
             AuthFailure::Malformed => "malformed_authorization",
             AuthFailure::Unknown => "invalid_api_key",
             AuthFailure::Revoked => "revoked_api_key",
+            AuthFailure::Unexpanded => "unexpanded_variable",
         }
     }
 
@@ -109,6 +112,9 @@ impl AuthFailure {
                 "this API key is not known to the server: check it was copied whole"
             }
             AuthFailure::Revoked => "this API key was revoked: ask an admin for a new one",
+            AuthFailure::Unexpanded => {
+                "the Authorization header holds `${…}`: an environment variable was not expanded, so the client sent its name instead of the key. Set the variable where the client starts, or write the key into the client's configuration (`codifier connect <client> --key <key>`)"
+            }
         }
     }
 }
@@ -143,6 +149,9 @@ impl KeyVerifier {
     /// Verifies the value of an `Authorization` header.
     pub async fn verify_header(&self, header: Option<&str>) -> Result<Identity, AuthFailure> {
         let header = header.ok_or(AuthFailure::Missing)?;
+        if header.contains("${") {
+            return Err(AuthFailure::Unexpanded);
+        }
         let (scheme, token) = header.split_once(' ').ok_or(AuthFailure::Malformed)?;
         let token = token.trim();
         if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {

@@ -1,7 +1,8 @@
 //! Repository snapshot services: pack a repository into a versioned snapshot (the packer runs
-//! on blocking threads and streams its files into one store transaction), and read a
-//! snapshot's text back in pages with a file filter. Every call checks the caller's identity:
-//! packing needs the write role, local paths need the local operator.
+//! on blocking threads and streams its files into one store transaction), list a project's
+//! snapshots newest first, and read a snapshot's text back, in pages with a file filter or
+//! whole (as an MCP resource). Every call checks the caller's identity: packing needs the write
+//! role, local paths need the local operator, reading needs the project.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,7 +18,8 @@ use crate::packer::{
     TokenCache, tokens::Encoding,
 };
 use crate::store::{
-    Actor, NewSnapshotFile, Snapshot, SnapshotChunk, SnapshotDraft, SnapshotFileEntry, Store,
+    Actor, Cursor, NewSnapshotFile, Snapshot, SnapshotChunk, SnapshotDraft, SnapshotFileEntry,
+    SnapshotFilter, Store,
 };
 
 impl From<PackError> for KnowledgeError {
@@ -228,6 +230,9 @@ pub struct SnapshotPage {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct SnapshotInfo {
     pub id: Uuid,
+    /// The MCP resource holding the whole packed text (`resources/read`).
+    pub uri: String,
+    /// The source packed: the repository URL, or a local directory's path.
     pub url: String,
     pub commit_sha: Option<String>,
     pub branch: Option<String>,
@@ -237,12 +242,17 @@ pub struct SnapshotInfo {
     pub token_count: i64,
     pub style: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// For a local directory in a git repository: whether (and which) files differed from the
+    /// commit when it was packed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_tree: Option<crate::packer::WorkingTree>,
 }
 
 impl From<&Snapshot> for SnapshotInfo {
     fn from(snapshot: &Snapshot) -> Self {
         SnapshotInfo {
             id: snapshot.id,
+            uri: resource_uri(snapshot.project_id, snapshot.id),
             url: snapshot.url.clone(),
             commit_sha: snapshot.commit_sha.clone(),
             branch: snapshot.branch.clone(),
@@ -252,8 +262,167 @@ impl From<&Snapshot> for SnapshotInfo {
             token_count: snapshot.token_count,
             style: snapshot.style.clone(),
             created_at: snapshot.created_at,
+            working_tree: snapshot
+                .report
+                .get("working_tree")
+                .and_then(|tree| serde_json::from_value(tree.clone()).ok()),
         }
     }
+}
+
+/// The MCP resource URI of a snapshot.
+pub fn resource_uri(project: Uuid, snapshot: Uuid) -> String {
+    format!("{RESOURCE_PREFIX}{project}/snapshots/{snapshot}")
+}
+
+/// What every snapshot's resource URI starts with.
+pub const RESOURCE_PREFIX: &str = "codifier://projects/";
+
+/// The project and snapshot ids of a resource URI made by [`resource_uri`].
+pub fn parse_resource_uri(uri: &str) -> Option<(Uuid, Uuid)> {
+    let (project, snapshot) = uri
+        .trim()
+        .strip_prefix(RESOURCE_PREFIX)?
+        .split_once("/snapshots/")?;
+    Some((
+        Uuid::parse_str(project).ok()?,
+        Uuid::parse_str(snapshot).ok()?,
+    ))
+}
+
+/// One page of a project's snapshots, newest first.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SnapshotList {
+    pub project_id: Uuid,
+    pub count: usize,
+    pub snapshots: Vec<SnapshotInfo>,
+    /// Send this as `cursor` to read the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// How many snapshots a page lists unless the caller asks for another number, and at most.
+pub const DEFAULT_LIST_LIMIT: u32 = 20;
+pub const MAX_LIST_LIMIT: u32 = 100;
+
+/// Lists the snapshots of `project` (optionally of one `source`), newest first, `limit` at a
+/// time from `cursor`.
+pub async fn list(
+    store: &Arc<dyn Store>,
+    identity: &Identity,
+    project: &str,
+    source: Option<&str>,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<SnapshotList, KnowledgeError> {
+    let project = projects::resolve(store, identity, project, Role::Read).await?;
+    if !(1..=MAX_LIST_LIMIT).contains(&limit) {
+        return Err(KnowledgeError::Invalid(format!(
+            "`limit` must be between 1 and {MAX_LIST_LIMIT}"
+        )));
+    }
+    let after = match cursor.map(str::trim).filter(|text| !text.is_empty()) {
+        Some(text) => Some(Cursor::parse(text).ok_or_else(|| {
+            KnowledgeError::Invalid(
+                "`cursor` is not one list_snapshots issued: send `next_cursor` from the previous page, or leave it out".into(),
+            )
+        })?),
+        None => None,
+    };
+    let filter = SnapshotFilter {
+        url: source
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned),
+        limit: limit + 1,
+        after,
+    };
+    let mut found = store.list_snapshots(project.id, &filter).await?;
+    let next_cursor = (found.len() > limit as usize).then(|| {
+        found.truncate(limit as usize);
+        found.last().map(|last| {
+            Cursor {
+                created_at: last.created_at,
+                id: last.id,
+            }
+            .encode()
+        })
+    });
+    let snapshots: Vec<SnapshotInfo> = found.iter().map(SnapshotInfo::from).collect();
+    Ok(SnapshotList {
+        project_id: project.id,
+        count: snapshots.len(),
+        snapshots,
+        next_cursor: next_cursor.flatten(),
+    })
+}
+
+/// The largest snapshot (sum of its files' bytes) read whole as a resource; larger ones are
+/// read in pages with read_snapshot.
+pub const MAX_WHOLE_BYTES: i64 = 16 << 20;
+
+/// A snapshot's whole packed text, as the pack wrote it: the summary, the directory structure
+/// and every file, in the snapshot's style.
+pub async fn read_whole(
+    store: &Arc<dyn Store>,
+    identity: &Identity,
+    project: Uuid,
+    snapshot: Uuid,
+) -> Result<(Snapshot, String), KnowledgeError> {
+    let project = projects::resolve(store, identity, &project.to_string(), Role::Read).await?;
+    let found = store
+        .get_snapshot(project.id, snapshot)
+        .await?
+        .ok_or_else(|| {
+            KnowledgeError::NotFound(format!(
+                "project `{}` has no snapshot {snapshot}: list_snapshots lists them",
+                project.name
+            ))
+        })?;
+    if found.total_bytes > MAX_WHOLE_BYTES {
+        return Err(KnowledgeError::Invalid(format!(
+            "snapshot {snapshot} holds {} bytes, more than the {MAX_WHOLE_BYTES} read whole: read it in pages with read_snapshot",
+            found.total_bytes
+        )));
+    }
+    let style = found
+        .style
+        .as_deref()
+        .and_then(crate::packer::Style::parse)
+        .unwrap_or_default();
+    let summary = serde_json::from_value::<PackSummary>(found.report.clone()).map_err(|error| {
+        KnowledgeError::Unavailable(format!("the snapshot's report cannot be read: {error}"))
+    })?;
+    let tree = found.file_tree.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    let ordinals: Vec<i32> = store
+        .snapshot_files(project.id, snapshot)
+        .await?
+        .iter()
+        .map(|entry| entry.ordinal)
+        .collect();
+    let write = |result: std::io::Result<()>| {
+        result.map_err(|error| KnowledgeError::Unavailable(format!("cannot render: {error}")))
+    };
+    write(crate::packer::render::header(
+        &mut out, style, &summary, &tree,
+    ))?;
+    let mut first = true;
+    for chunk in ordinals.chunks(500) {
+        for text in store.snapshot_texts(project.id, snapshot, chunk).await? {
+            let file = crate::packer::PackedFile {
+                path: text.path,
+                text: text.content,
+                tokens: text.tokens as u64,
+                blob_id: String::new(),
+            };
+            write(crate::packer::render::file(
+                &mut out, style, &file, false, first,
+            ))?;
+            first = false;
+        }
+    }
+    write(crate::packer::render::footer(&mut out, style))?;
+    Ok((found, String::from_utf8_lossy(&out).into_owned()))
 }
 
 /// A file, or one part of a file too large for one page.

@@ -6,6 +6,7 @@
 mod playbook_render;
 mod prompts;
 mod render;
+mod resources;
 mod sampling;
 mod tools;
 
@@ -317,6 +318,7 @@ impl ServerHandler for CodifierServer {
         let capabilities = ServerCapabilities::builder()
             .enable_tools()
             .enable_prompts()
+            .enable_resources()
             .build();
         let mut info = ServerConfig::new(capabilities);
         info.server_info = rmcp::model::Implementation::new("codifier", env!("CARGO_PKG_VERSION"));
@@ -354,6 +356,30 @@ impl ServerHandler for CodifierServer {
         let arguments = request.arguments.unwrap_or_default();
         let catalog = &self.services.playbooks.catalog;
         prompts::get(catalog, &self.store, &identity, &request.name, arguments)
+            .await
+            .map(Into::into)
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<rmcp::model::PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListResourcesResult, rmcp::ErrorData> {
+        let identity = self.identity(&ctx).map_err(|_| {
+            rmcp::ErrorData::invalid_request("this request carries no verified API key", None)
+        })?;
+        resources::list(&self.store, &identity, request.and_then(|r| r.cursor)).await
+    }
+
+    async fn read_resource(
+        &self,
+        request: rmcp::model::ReadResourceRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ReadResourceResponse, rmcp::ErrorData> {
+        let identity = self.identity(&ctx).map_err(|_| {
+            rmcp::ErrorData::invalid_request("this request carries no verified API key", None)
+        })?;
+        resources::read(&self.store, &identity, &request.uri)
             .await
             .map(Into::into)
     }

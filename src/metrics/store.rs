@@ -11,7 +11,7 @@ use crate::embeddings::EmbeddingModel;
 use crate::store::model::*;
 use crate::store::{
     PlaybookSession, Snapshot, SnapshotChunk, SnapshotDraft, SnapshotFileEntry, SnapshotFileText,
-    SnapshotStore, StepMemory,
+    SnapshotFilter, SnapshotStore, StepMemory,
 };
 use crate::store::{Store, StoreResult};
 
@@ -94,7 +94,7 @@ metered! {
     SnapshotStore {}
     fn save_snapshot(&self, project: Uuid, actor: &Actor, draft: &SnapshotDraft, files: &mut tokio::sync::mpsc::Receiver<SnapshotChunk>) -> Snapshot;
     fn get_snapshot(&self, project: Uuid, id: Uuid) -> Option<Snapshot>;
-    fn list_snapshots(&self, project: Uuid, url: Option<&str>, limit: u32) -> Vec<Snapshot>;
+    fn list_snapshots(&self, project: Uuid, filter: &SnapshotFilter) -> Vec<Snapshot>;
     fn snapshot_files(&self, project: Uuid, snapshot: Uuid) -> Vec<SnapshotFileEntry>;
     fn snapshot_texts(&self, project: Uuid, snapshot: Uuid, ordinals: &[i32]) -> Vec<SnapshotFileText>;
     fn token_counts(&self, encoding: &str, blob_ids: &[String]) -> std::collections::HashMap<String, u64>;

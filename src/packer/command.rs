@@ -136,13 +136,15 @@ pub fn hand_over(source: &str, args: impl IntoIterator<Item = OsString>) {
     }
 }
 
-/// Whether packing `source` needs libgit2: a URL (cloned), or a local repository whose HEAD git's
-/// files alone do not say. A source that does not parse does not: the pack reports the mistake.
+/// Whether packing `source` needs libgit2: a URL (cloned), or a directory in a repository with a
+/// commit (only libgit2 here tells whether the working tree still matches it, and reads the
+/// `origin` remote the snapshot is named by), or whose HEAD git's files alone do not say. A
+/// source that does not parse does not: the pack reports the mistake.
 pub fn needs_libgit2(source: &str) -> bool {
     match RepoSource::parse(source, LOCAL_OPERATOR) {
         Ok(RepoSource::Local(path)) => path
             .canonicalize()
-            .is_ok_and(|root| super::head::from_files(&root).is_none()),
+            .is_ok_and(|root| super::head::from_files(&root) != Some((None, None))),
         Ok(RepoSource::Remote(_)) => true,
         Err(_) => false,
     }
@@ -187,6 +189,12 @@ impl Git for WithoutLibgit2 {
 
     fn local_head(&self, root: &Path) -> (Option<String>, Option<String>) {
         super::head::from_files(root).unwrap_or_default()
+    }
+
+    /// Never asked about a repository with a commit ([`needs_libgit2`]); a directory outside
+    /// any repository, or in one without a commit, has no commit to differ from.
+    fn inspect(&self, _: &Path) -> (Option<String>, Option<super::WorkingTree>) {
+        (None, None)
     }
 }
 
@@ -333,6 +341,9 @@ fn report(
         summary.total_tokens,
         summary.encoding.as_str()
     );
+    if let Some(tree) = summary.working_tree.as_ref().filter(|tree| tree.dirty) {
+        eprintln!("uncommitted changes: {}", tree.describe());
+    }
     for file in summary.top_files.iter().take(5) {
         eprintln!("  {:>9} tokens  {}", file.tokens, file.path);
     }

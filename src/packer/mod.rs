@@ -29,6 +29,7 @@ pub mod tokens;
 pub mod tree;
 mod vocab_table;
 pub mod walk;
+pub mod worktree;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,6 +42,7 @@ pub use secrets::SecretMode;
 pub use settings::PackerSettings;
 pub use source::{RepoSource, SourcePolicy};
 pub use tokens::{Encoding, TokenCache};
+pub use worktree::WorkingTree;
 
 /// What can go wrong while packing, phrased for the caller to act on. Messages never contain a
 /// credential.
@@ -168,10 +170,15 @@ pub struct RedactedFile {
 /// What a pack contains: everything but the text itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PackSummary {
-    /// The repository as given, without credentials (or the local path).
+    /// The repository URL, without credentials. For a local directory: its repository's
+    /// `origin` remote when it is the repository's top, else its canonical absolute path.
     pub source: String,
-    /// The commit packed, when the source is a git repository.
+    /// The commit packed, when the source is a git repository. A local working tree's text
+    /// differs from it when `working_tree.dirty` says so.
     pub commit_sha: Option<String>,
+    /// For a local directory in a git repository: how its files differ from `commit_sha`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_tree: Option<WorkingTree>,
     /// The branch (or tag) packed, when known.
     pub branch: Option<String>,
     pub encoding: Encoding,
@@ -219,6 +226,9 @@ pub trait Git {
         credentials: &clone::Credentials,
     ) -> Result<clone::Cloned, PackError>;
     fn local_head(&self, root: &Path) -> (Option<String>, Option<String>);
+    /// The `origin` remote of the repository whose top is `root`, and how the working tree
+    /// under `root` differs from HEAD ([`worktree::inspect`]).
+    fn inspect(&self, root: &Path) -> (Option<String>, Option<WorkingTree>);
 }
 
 /// Git through libgit2.
@@ -236,6 +246,10 @@ impl Git for Libgit2 {
 
     fn local_head(&self, root: &Path) -> (Option<String>, Option<String>) {
         head::local_head(root)
+    }
+
+    fn inspect(&self, root: &Path) -> (Option<String>, Option<WorkingTree>) {
+        worktree::inspect(root)
     }
 }
 
@@ -259,12 +273,20 @@ pub fn prepare_with(
     cache: &dyn TokenCache,
     progress: &dyn Fn(Progress),
 ) -> Result<Prepared, PackError> {
-    let (root, checkout, commit_sha, branch) = match source {
+    let (root, checkout, commit_sha, branch, label, working_tree) = match source {
         RepoSource::Remote(remote) => {
             progress(Progress::Cloning);
             let cloned = git.clone(remote, options, credentials)?;
             let root = cloned.dir.path().to_path_buf();
-            (root, Some(cloned.dir), Some(cloned.commit), cloned.branch)
+            let label = source.display();
+            (
+                root,
+                Some(cloned.dir),
+                Some(cloned.commit),
+                cloned.branch,
+                label,
+                None,
+            )
         }
         RepoSource::Local(path) => {
             let root = path.canonicalize().map_err(|error| {
@@ -277,7 +299,10 @@ pub fn prepare_with(
                 )));
             }
             let (commit, branch) = git.local_head(&root);
-            (root, None, commit, branch)
+            let (origin, working_tree) = git.inspect(&root);
+            let label = origin.unwrap_or_else(|| root.display().to_string());
+            let working_tree = working_tree.filter(|_| commit.is_some());
+            (root, None, commit, branch, label, working_tree)
         }
     };
     progress(Progress::Walking);
@@ -302,8 +327,9 @@ pub fn prepare_with(
     top.sort_by(|a, b| b.tokens.cmp(&a.tokens).then_with(|| a.path.cmp(&b.path)));
     top.truncate(options.top_files);
     let summary = PackSummary {
-        source: source.display(),
+        source: label,
         commit_sha,
+        working_tree,
         branch,
         encoding: options.encoding,
         style: options.style,

@@ -51,7 +51,15 @@ fn notes(summary: &PackSummary) -> Vec<String> {
             .as_deref()
             .map(|b| format!(" ({b})"))
             .unwrap_or_default();
-        notes.push(format!("Commit: {commit}{branch}"));
+        match summary.working_tree.as_ref().filter(|tree| tree.dirty) {
+            Some(tree) => {
+                notes.push(format!(
+                    "Commit: {commit}{branch}, with uncommitted changes: this text is the working tree, not that commit"
+                ));
+                notes.push(format!("Uncommitted changes: {}.", tree.describe()));
+            }
+            None => notes.push(format!("Commit: {commit}{branch}")),
+        }
     }
     notes.push(format!(
         "Files: {}; tokens: {} ({})",

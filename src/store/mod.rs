@@ -22,7 +22,7 @@ pub use model::*;
 pub use sessions::{PlaybookSession, SessionStatus, StepMemory};
 pub use snapshots::{
     NewSnapshotFile, Snapshot, SnapshotChunk, SnapshotDraft, SnapshotFileEntry, SnapshotFileText,
-    SnapshotStore,
+    SnapshotFilter, SnapshotStore,
 };
 
 /// What can go wrong in the store, by the kind a caller branches on.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Actor, StoreResult};
+use super::{Actor, Cursor, StoreResult};
 
 /// The snapshot row of a pack about to be written.
 #[derive(Debug, Clone)]
@@ -69,6 +69,16 @@ pub enum SnapshotChunk {
     Done,
 }
 
+/// Which snapshots to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotFilter {
+    /// Only snapshots of this source (URL or path, as stored).
+    pub url: Option<String>,
+    pub limit: u32,
+    /// Only snapshots older than this one (the last of the previous page).
+    pub after: Option<Cursor>,
+}
+
 /// A stored file of a snapshot, without its text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SnapshotFileEntry {
@@ -101,12 +111,12 @@ pub trait SnapshotStore: Send + Sync {
         files: &mut tokio::sync::mpsc::Receiver<SnapshotChunk>,
     ) -> StoreResult<Snapshot>;
     async fn get_snapshot(&self, project: Uuid, id: Uuid) -> StoreResult<Option<Snapshot>>;
-    /// The project's snapshots, newest first, optionally of one URL.
+    /// The project's snapshots, newest first (then by id), optionally of one URL and after a
+    /// cursor; at most `filter.limit`.
     async fn list_snapshots(
         &self,
         project: Uuid,
-        url: Option<&str>,
-        limit: u32,
+        filter: &SnapshotFilter,
     ) -> StoreResult<Vec<Snapshot>>;
     /// Every file of a snapshot, in order, without text.
     async fn snapshot_files(

@@ -1,6 +1,7 @@
-//! `pack_repo` and `read_snapshot` end to end: nasty local repositories packed by the local
-//! operator over stdio, remote clones over a real smart-HTTP git server with a token, the
-//! refusals a remote caller gets, snapshots versioned per URL, and the token-count cache.
+//! `pack_repo`, `list_snapshots`, `read_snapshot` and the snapshot resources end to end: nasty
+//! local repositories packed by the local operator over stdio, remote clones over a real
+//! smart-HTTP git server with a token, the refusals a remote caller gets, snapshots versioned
+//! per source, a dirty working tree marked as such, and the token-count cache.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +40,13 @@ pub async fn read_all(
         }
     }
     contents
+}
+
+fn all_snapshots() -> codifier::store::SnapshotFilter {
+    codifier::store::SnapshotFilter {
+        limit: 10,
+        ..Default::default()
+    }
 }
 
 fn skipped(summary: &Value) -> BTreeMap<String, String> {
@@ -232,7 +240,7 @@ async fn a_remote_caller_can_pack_neither_local_paths_nor_internal_addresses() {
         assert!(
             server
                 .store
-                .list_snapshots(project.id, None, 10)
+                .list_snapshots(project.id, &all_snapshots())
                 .await
                 .unwrap()
                 .is_empty()
@@ -353,7 +361,7 @@ async fn a_private_repository_is_cloned_over_http_with_its_token_which_is_never_
 
         let snapshots = server
             .store
-            .list_snapshots(project.id, None, 10)
+            .list_snapshots(project.id, &all_snapshots())
             .await
             .unwrap();
         assert_eq!(snapshots.len(), 3);
@@ -450,5 +458,264 @@ async fn brownfield_onboard_packs_the_repositories_itself_and_the_tree_reaches_t
             "the packed tree reaches the rules generator: {prompt}"
         );
         server.stop().await;
+    }
+}
+
+/// The text of a snapshot resource, read through `resources/read`.
+async fn read_resource(client: &Client, uri: &str) -> Result<String, rmcp::ServiceError> {
+    let read = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(uri))
+        .await?;
+    match &read.contents[0] {
+        rmcp::model::ResourceContents::TextResourceContents { text, .. } => Ok(text.clone()),
+        other => panic!("a text resource, not {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn snapshots_are_listed_newest_first_and_read_as_resources_only_by_their_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _, second) = versioned_repo(dir.path());
+    let git = GitServer::start(&[("versioned.git", &repo)], None).await;
+    let url = git.url("versioned.git");
+    for backend in backends() {
+        let server =
+            TestServer::start_with(backend, |config| config.packer.allow_private_network = true)
+                .await;
+        let owner = server.project("owner").await;
+        let other = server.project("other").await;
+        let writer = server.key(owner.id, codifier::auth::Role::Write).await;
+        let client = clients::streamable(&server.url("/mcp"), &writer).await;
+        let empty = ok(&call(&client, "list_snapshots", json!({})).await);
+        assert_eq!(empty["count"], 0);
+        let first = ok(&call(
+            &client,
+            "pack_repo",
+            json!({"url": url, "version_label": "a"}),
+        )
+        .await);
+        let latest = ok(&call(
+            &client,
+            "pack_repo",
+            json!({"url": url, "style": "markdown"}),
+        )
+        .await);
+        let operator = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
+        ok(&call(
+            &operator,
+            "pack_repo",
+            json!({"project_id": "other", "url": url}),
+        )
+        .await);
+
+        let listed = ok(&call(&client, "list_snapshots", json!({})).await);
+        assert_eq!(listed["count"], 2, "{backend:?}: {listed}");
+        let newest = &listed["snapshots"][0];
+        assert_eq!(newest["id"], latest["snapshot_id"], "newest first");
+        assert_eq!(newest["url"], url.as_str());
+        assert_eq!(newest["version"], 2);
+        assert_eq!(newest["commit_sha"], second.as_str());
+        assert_eq!(newest["file_count"], 2);
+        assert_eq!(newest["token_count"], latest["summary"]["total_tokens"]);
+        assert!(newest["created_at"].is_string());
+        assert_eq!(listed["snapshots"][1]["id"], first["snapshot_id"]);
+        assert_eq!(listed["snapshots"][1]["version_label"], "a");
+        assert!(listed["next_cursor"].is_null());
+
+        let page = ok(&call(&client, "list_snapshots", json!({"limit": 1})).await);
+        assert_eq!(page["snapshots"][0]["version"], 2);
+        let cursor = page["next_cursor"]
+            .as_str()
+            .expect("a next page")
+            .to_owned();
+        let page = ok(&call(
+            &client,
+            "list_snapshots",
+            json!({"limit": 1, "cursor": cursor}),
+        )
+        .await);
+        assert_eq!(page["snapshots"][0]["version"], 1);
+        assert!(page["next_cursor"].is_null(), "{page}");
+        let none = ok(&call(
+            &client,
+            "list_snapshots",
+            json!({"source": "https://example.com/other.git"}),
+        )
+        .await);
+        assert_eq!(none["count"], 0);
+        for bad in [
+            json!({"limit": 0}),
+            json!({"limit": 101}),
+            json!({"cursor": "nope"}),
+        ] {
+            let message = refused(&call(&client, "list_snapshots", bad.clone()).await);
+            assert!(
+                message.contains("limit") || message.contains("cursor"),
+                "{bad}: {message}"
+            );
+        }
+
+        // The same snapshots as resources; the text is the whole pack.
+        let resources = client.list_all_resources().await.expect("resources/list");
+        let uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
+        assert_eq!(
+            uris,
+            [
+                newest["uri"].as_str().unwrap(),
+                listed["snapshots"][1]["uri"].as_str().unwrap()
+            ]
+        );
+        assert!(uris[0].starts_with(&format!("codifier://projects/{}/snapshots/", owner.id)));
+        assert_eq!(resources[0].mime_type.as_deref(), Some("text/markdown"));
+        let text = read_resource(&client, uris[0]).await.unwrap();
+        assert!(text.starts_with(&format!("# Repository: {url}")), "{text}");
+        assert!(
+            text.contains("two\n") && text.contains("src/app.py"),
+            "{text}"
+        );
+        let xml = read_resource(&client, uris[1]).await.unwrap();
+        assert!(
+            xml.contains("<file path=\"version.txt\">\ntwo\n</file>"),
+            "{xml}"
+        );
+
+        // A key of another project sees only its own snapshot and reads nothing of ours.
+        let stranger = server.key(other.id, codifier::auth::Role::Admin).await;
+        let stranger = clients::streamable(&server.url("/mcp"), &stranger).await;
+        let theirs = stranger.list_all_resources().await.unwrap();
+        assert_eq!(theirs.len(), 1);
+        assert!(theirs[0].uri.contains(&other.id.to_string()));
+        let error = read_resource(&stranger, uris[0])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no snapshot"), "{error}");
+        let message =
+            refused(&call(&stranger, "list_snapshots", json!({"project_id": "owner"})).await);
+        assert!(!message.contains(&url), "{message}");
+        let missing = format!(
+            "codifier://projects/{}/snapshots/{}",
+            owner.id,
+            uuid::Uuid::new_v4()
+        );
+        let error = read_resource(&client, &missing)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no snapshot"), "{error}");
+        let error = read_resource(&client, "codifier://elsewhere")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("resources/list"), "{error}");
+
+        // The operator sees every project's snapshots, newest first.
+        let all = operator.list_all_resources().await.unwrap();
+        assert_eq!(all.len(), 3);
+        assert!(all[0].uri.contains(&other.id.to_string()));
+        server.stop().await;
+    }
+}
+
+/// A committed repository with an `origin` remote whose URL carries a token.
+fn repository_with_origin(parent: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let root = parent.join(name);
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(root.join("README.md"), "# app\n").unwrap();
+    std::fs::write(root.join("src/main.rs"), "fn main() {}\n").unwrap();
+    crate::git_server::git(&root, &["init", "-q"]);
+    crate::git_server::git(&root, &["add", "-A"]);
+    crate::git_server::git(&root, &["commit", "-q", "-m", "one"]);
+    crate::git_server::git(
+        &root,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://bot:tok3n@git.example.com/team/app.git",
+        ],
+    );
+    root
+}
+
+#[tokio::test]
+async fn a_dirty_working_tree_is_marked_and_checkouts_of_one_origin_number_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let dirty = repository_with_origin(dir.path(), "dirty");
+    let clean = repository_with_origin(dir.path(), "clean");
+    std::fs::write(dirty.join("README.md"), "# app, edited\n").unwrap();
+    std::fs::write(dirty.join("notes.txt"), "not committed\n").unwrap();
+    let no_origin = dir.path().join("plain");
+    std::fs::create_dir_all(&no_origin).unwrap();
+    std::fs::write(no_origin.join("a.txt"), "a\n").unwrap();
+    for backend in backends() {
+        let database = fresh_database(backend).await;
+        let client = clients::stdio(&database.url).await;
+        ok(&call(
+            &client,
+            "manage_projects",
+            json!({"operation": "create", "name": "app"}),
+        )
+        .await);
+
+        let packed = ok(&call(
+            &client,
+            "pack_repo",
+            json!({"project_id": "app", "url": dirty.to_str().unwrap()}),
+        )
+        .await);
+        let summary = &packed["summary"];
+        assert_eq!(
+            summary["source"], "https://git.example.com/team/app.git",
+            "the origin, without its credentials"
+        );
+        assert_eq!(summary["working_tree"]["dirty"], true, "{summary}");
+        assert_eq!(summary["working_tree"]["changed_count"], 2);
+        assert_eq!(
+            summary["working_tree"]["changed"],
+            json!([
+                {"path": "README.md", "change": "modified"},
+                {"path": "notes.txt", "change": "untracked"}
+            ])
+        );
+        assert!(!summary.to_string().contains("tok3n"));
+        let listed = ok(&call(&client, "list_snapshots", json!({"project_id": "app"})).await);
+        assert_eq!(listed["snapshots"][0]["working_tree"]["dirty"], true);
+        let uri = listed["snapshots"][0]["uri"].as_str().unwrap().to_owned();
+        let text = read_resource(&client, &uri).await.unwrap();
+        assert!(
+            text.contains("with uncommitted changes")
+                && text.contains("README.md (modified), notes.txt (untracked)"),
+            "{text}"
+        );
+
+        // Another checkout of the same origin, clean: the next version, and no mark.
+        let again = ok(&call(
+            &client,
+            "pack_repo",
+            json!({"project_id": "app", "url": clean.to_str().unwrap()}),
+        )
+        .await);
+        assert_eq!(again["version"], 2, "one repository, one numbering");
+        assert_eq!(again["summary"]["working_tree"]["dirty"], false);
+        let listed = ok(&call(&client, "list_snapshots", json!({"project_id": "app"})).await);
+        let uri = listed["snapshots"][0]["uri"].as_str().unwrap().to_owned();
+        let text = read_resource(&client, &uri).await.unwrap();
+        assert!(!text.contains("uncommitted"), "{text}");
+
+        // A directory outside any repository is known by its canonical absolute path.
+        let relative = format!("{}/../plain", dir.path().join("dirty").display());
+        let plain = ok(&call(
+            &client,
+            "pack_repo",
+            json!({"project_id": "app", "url": relative}),
+        )
+        .await);
+        assert_eq!(
+            plain["summary"]["source"],
+            no_origin.canonicalize().unwrap().to_str().unwrap()
+        );
+        assert!(plain["summary"].get("working_tree").is_none());
+        client.cancel().await.ok();
     }
 }

@@ -1,7 +1,7 @@
 //! `codifier pack` from the command line: a nasty local repository to an XML file, JSON on
 //! stdout, a `file://` clone at a tag, the total-size limit, and a clone over smart HTTP with a
-//! token that never reaches the output or the logs; the hand-over to `codifier-pack`, and the
-//! token-count cache file.
+//! token that never reaches the output or the logs; the hand-over to `codifier-pack`, the
+//! token-count cache file, and a dirty working tree marked in the pack.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -322,11 +322,7 @@ fn packing_a_repository_again_takes_every_count_from_the_cache_file() {
     );
     let first = summary(&run_pack(codifier, data.path(), &args, &[]));
     assert_eq!(first["cached_token_counts"], 0);
-    assert_eq!(
-        first["commit_sha"],
-        head.as_str(),
-        "read from .git by codifier-pack"
-    );
+    assert_eq!(first["commit_sha"], head.as_str(), "the commit HEAD names");
     let second = summary(&run_pack(codifier, data.path(), &args, &[]));
     assert_eq!(second["cached_token_counts"], second["file_count"]);
     assert_eq!(second["total_tokens"], uncached["total_tokens"]);
@@ -343,4 +339,41 @@ fn codifier_pack_refuses_to_store_a_snapshot_and_names_the_command_that_does() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("codifier pack --project"), "{stderr}");
+}
+
+#[test]
+fn a_pack_of_uncommitted_work_says_so_and_names_the_files_while_a_clean_one_says_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _, head) = versioned_repo(dir.path());
+    let clean = pack(&[repo.to_str().unwrap(), "--style", "plain"], &[]);
+    let (text, stderr) = succeeded(&clean);
+    assert!(text.contains(&format!("Commit: {head} (main)\n")), "{text}");
+    assert!(!text.contains("uncommitted") && !stderr.contains("uncommitted"));
+
+    std::fs::write(repo.join("version.txt"), "three\n").unwrap();
+    std::fs::write(repo.join("draft.md"), "not yet\n").unwrap();
+    std::fs::remove_file(repo.join("src/app.py")).unwrap();
+    let dirty = pack(&[repo.to_str().unwrap(), "--style", "plain"], &[]);
+    let (text, stderr) = succeeded(&dirty);
+    assert!(
+        text.contains("with uncommitted changes: this text is the working tree, not that commit"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "3 files differ from that commit: draft.md (untracked), src/app.py (deleted), version.txt (modified)"
+        ),
+        "{text}"
+    );
+    assert!(
+        stderr.contains("uncommitted changes: 3 files differ"),
+        "{stderr}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Source: {}",
+            repo.canonicalize().unwrap().display()
+        )),
+        "no origin: the canonical path; {text}"
+    );
 }

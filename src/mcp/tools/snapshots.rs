@@ -1,5 +1,6 @@
 //! `pack_repo` (pack a repository into a versioned snapshot; returns its id and a summary, never
-//! the whole text) and `read_snapshot` (a snapshot's text in pages, with a file filter).
+//! the whole text), `list_snapshots` (a project's snapshots, newest first) and `read_snapshot`
+//! (a snapshot's text in pages, with a file filter).
 
 use std::fmt::Write;
 
@@ -10,7 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{input_schema, output_schema};
-use crate::knowledge::snapshots::{self, PackOutcome, PackRequest, SnapshotPage};
+use crate::knowledge::snapshots::{self, PackOutcome, PackRequest, SnapshotList, SnapshotPage};
 use crate::mcp::CodifierServer;
 use crate::packer::{Encoding, PackOptions, SecretMode, Style};
 
@@ -48,6 +49,22 @@ pub struct PackRepoParams {
     pub style: Option<Style>,
     /// How many of the largest files the summary names (default 10, at most 100).
     pub top_files: Option<u32>,
+}
+
+/// Arguments of `list_snapshots`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListSnapshotsParams {
+    /// The project's id or name; may be left out after `manage_projects switch`.
+    pub project_id: Option<String>,
+    /// Only snapshots of this source: a repository URL (or a local directory's path) exactly as
+    /// listed in `url`.
+    pub source: Option<String>,
+    /// How many snapshots to return, 1 to 100 (default 20), newest first.
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<i64>,
+    /// `next_cursor` from the previous page, to read the next one.
+    pub cursor: Option<String>,
 }
 
 /// Arguments of `read_snapshot`.
@@ -130,6 +147,49 @@ impl CodifierServer {
             .await
     }
 
+    /// List the project's repository snapshots, newest first: each one's id, source (URL or
+    /// path), version, commit, whether the working tree had uncommitted changes, file and token
+    /// counts and when it was packed. Page with `cursor`; read one with read_snapshot.
+    #[tool(
+        name = "list_snapshots",
+        input_schema = input_schema::<ListSnapshotsParams>(),
+        output_schema = output_schema::<SnapshotList>(),
+        annotations(
+            title = "List repository snapshots",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn list_snapshots(
+        &self,
+        arguments: JsonObject,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let ctx = &ctx;
+        let action = |params: ListSnapshotsParams, identity| async move {
+            let project = self
+                .project_for(ctx, &identity, params.project_id.as_deref())
+                .await?;
+            let limit = params
+                .limit
+                .unwrap_or(i64::from(snapshots::DEFAULT_LIST_LIMIT));
+            let limit = u32::try_from(limit).unwrap_or(0);
+            snapshots::list(
+                &self.store,
+                &identity,
+                &project,
+                params.source.as_deref(),
+                limit,
+                params.cursor.as_deref(),
+            )
+            .await
+        };
+        self.run_tool("list_snapshots", arguments, ctx, action, render_list)
+            .await
+    }
+
     /// Read a repository snapshot's text, one page at a time, optionally only some files
     /// (`files` globs). The result names the next page.
     #[tool(
@@ -199,6 +259,13 @@ fn render_pack(outcome: &PackOutcome) -> String {
         let branch = summary.branch.as_deref().unwrap_or("detached");
         let _ = writeln!(out, "Commit `{commit}` on `{branch}`.");
     }
+    if let Some(tree) = summary.working_tree.as_ref().filter(|tree| tree.dirty) {
+        let _ = writeln!(
+            out,
+            "**Uncommitted changes**: the snapshot is the working tree, not that commit; {}.",
+            tree.describe()
+        );
+    }
     let _ = writeln!(
         out,
         "\n{} files, {} bytes, **{} tokens** ({}); {} counts came from the cache. Took {} ms.",
@@ -243,6 +310,69 @@ fn render_pack(outcome: &PackOutcome) -> String {
         out,
         "\nRead the text with read_snapshot (`snapshot_id` `{}`, optionally `files` globs).",
         outcome.snapshot_id
+    );
+    out
+}
+
+fn render_list(list: &SnapshotList) -> String {
+    let mut out = String::new();
+    if list.snapshots.is_empty() {
+        let _ = writeln!(
+            out,
+            "No snapshots{}. pack_repo makes one.",
+            if list.next_cursor.is_none() {
+                ""
+            } else {
+                " on this page"
+            }
+        );
+        return out;
+    }
+    let plural = if list.count == 1 { "" } else { "s" };
+    let _ = writeln!(out, "{} snapshot{plural}, newest first:\n", list.count);
+    for snapshot in &list.snapshots {
+        let label = snapshot
+            .version_label
+            .as_deref()
+            .map(|label| format!(" ({label})"))
+            .unwrap_or_default();
+        let commit = match &snapshot.commit_sha {
+            Some(commit) => format!(
+                ", commit `{}`{}",
+                &commit[..commit.len().min(12)],
+                snapshot
+                    .branch
+                    .as_deref()
+                    .map(|branch| format!(" on `{branch}`"))
+                    .unwrap_or_default()
+            ),
+            None => String::new(),
+        };
+        let dirty = match &snapshot.working_tree {
+            Some(tree) if tree.dirty => format!(
+                ", **uncommitted changes** ({} file{})",
+                tree.changed_count,
+                if tree.changed_count == 1 { "" } else { "s" }
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "- `{}`: **{}** version {}{label}{commit}{dirty}; {} files, {} tokens; packed {}",
+            snapshot.id,
+            snapshot.url,
+            snapshot.version,
+            snapshot.file_count,
+            snapshot.token_count,
+            snapshot.created_at.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
+    if let Some(cursor) = &list.next_cursor {
+        let _ = writeln!(out, "\nMore: call again with `cursor` = `{cursor}`.");
+    }
+    let _ = writeln!(
+        out,
+        "\nRead one with read_snapshot (`snapshot_id`), or whole as the resource in `uri`."
     );
     out
 }

@@ -167,20 +167,27 @@ impl SnapshotStore for PgStore {
     async fn list_snapshots(
         &self,
         project: Uuid,
-        url: Option<&str>,
-        limit: u32,
+        filter: &SnapshotFilter,
     ) -> StoreResult<Vec<Snapshot>> {
         let mut tx = self.scoped(project).await?;
         let mut query = QueryBuilder::<Postgres>::new(format!(
             "SELECT {SNAPSHOT_COLUMNS} FROM repositories WHERE project_id = "
         ));
         query.push_bind(project);
-        if let Some(url) = url {
-            query.push(" AND url = ").push_bind(url.to_owned());
+        if let Some(url) = &filter.url {
+            query.push(" AND url = ").push_bind(url.clone());
+        }
+        if let Some(after) = &filter.after {
+            query
+                .push(" AND (created_at, id) < (")
+                .push_bind(after.created_at)
+                .push(", ")
+                .push_bind(after.id)
+                .push(")");
         }
         query
-            .push(" ORDER BY created_at DESC, version DESC LIMIT ")
-            .push_bind(i64::from(limit));
+            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(filter.limit));
         let rows: Vec<SnapshotRow> = query.build_query_as().fetch_all(&mut *tx).await?;
         tx.commit().await?;
         Ok(rows.into_iter().map(Snapshot::from).collect())

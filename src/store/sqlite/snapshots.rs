@@ -153,19 +153,29 @@ impl SnapshotStore for SqliteStore {
     async fn list_snapshots(
         &self,
         project: Uuid,
-        url: Option<&str>,
-        limit: u32,
+        filter: &SnapshotFilter,
     ) -> StoreResult<Vec<Snapshot>> {
         let mut query = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {SNAPSHOT_COLUMNS} FROM repositories WHERE project_id = "
         ));
         query.push_bind(project.to_string());
-        if let Some(url) = url {
-            query.push(" AND url = ").push_bind(url.to_owned());
+        if let Some(url) = &filter.url {
+            query.push(" AND url = ").push_bind(url.clone());
+        }
+        if let Some(after) = &filter.after {
+            // Timestamps are stored in one fixed-width format, so text order is time order.
+            query
+                .push(" AND (created_at < ")
+                .push_bind(ts(after.created_at))
+                .push(" OR (created_at = ")
+                .push_bind(ts(after.created_at))
+                .push(" AND id < ")
+                .push_bind(after.id.to_string())
+                .push("))");
         }
         query
-            .push(" ORDER BY created_at DESC, version DESC LIMIT ")
-            .push_bind(i64::from(limit));
+            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(filter.limit));
         query
             .build_query_as::<SnapshotRow>()
             .fetch_all(&self.pool)
