@@ -130,10 +130,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => None,
     };
     let mut config = Config::from_env(listen)?;
-    if matches!(cli.command, Command::Bench(_) | Command::Pack(_))
-        && std::env::var_os("CODIFIER_LOG").is_none()
+    if !matches!(
+        cli.command,
+        Command::Serve { .. } | Command::Stdio | Command::Reembed
+    ) && std::env::var_os("CODIFIER_LOG").is_none()
     {
-        // The command's own report is the output; per-request logs would drown it.
+        // A command's output is its result; start-up and per-request logs would drown it.
         config.log_filter = "warn".into();
     }
     app::init_tracing(&config);
@@ -192,9 +194,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             label,
         }) => {
             let store = app::open_store(&config).await?;
-            let project = projects::resolve(&store, &Identity::Local, &project, Role::Admin)
-                .await
-                .map_err(plain)?;
+            let project = project_named(&store, &project).await?;
             let role = Role::parse(&role).context("--role must be read, write or admin")?;
             let generated = tokio::task::spawn_blocking(keys::generate).await??;
             let new = NewApiKey {
@@ -220,12 +220,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::List { project }) => {
             let store = app::open_store(&config).await?;
             let project = match project {
-                Some(project) => Some(
-                    projects::resolve(&store, &Identity::Local, &project, Role::Admin)
-                        .await
-                        .map_err(plain)?
-                        .id,
-                ),
+                Some(project) => Some(project_named(&store, &project).await?.id),
                 None => None,
             };
             print_json(&store.list_api_keys(project).await?)
@@ -244,4 +239,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The project a command names by id or name; when there is none, the error points at the
+/// command line's own listing (the services' messages name MCP tools).
+pub(crate) async fn project_named(
+    store: &std::sync::Arc<dyn crate::store::Store>,
+    id_or_name: &str,
+) -> anyhow::Result<crate::store::Project> {
+    store
+        .find_project(id_or_name.trim())
+        .await?
+        .with_context(|| {
+            format!(
+                "no project has the id or name `{id_or_name}`: `codifier projects list` shows them"
+            )
+        })
 }

@@ -329,7 +329,8 @@ impl ServerHandler for CodifierServer {
              to change some fields of one by `id` (the others are kept; earlier versions too: \
              memory_history, restore_memory); delete_memory to retire one (restore_memory brings \
              it back); query_data to read the Athena data warehouse (read-only SELECT); pack_repo \
-             to pack a repository into a snapshot and read_snapshot to read one back. \
+             to pack a repository into a snapshot, list_snapshots to find the project's snapshots \
+             (also listed as resources) and read_snapshot to read one back. \
              Guided playbooks (also offered as prompts): run_playbook starts or resumes one, \
              advance_step answers its current step, playbook_sessions lists a project's sessions."
                 .into(),

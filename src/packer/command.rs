@@ -231,6 +231,7 @@ pub async fn store_snapshot(config: Config, args: PackArgs) -> anyhow::Result<()
         .context("storing a snapshot needs --project")?;
     let options = args.options(&config.packer);
     let store = crate::app::open_store(&config).await?;
+    crate::cli::project_named(&store, &project).await?;
     let mut settings = config.packer.clone();
     // The person at the terminal may pack hosts on their own network.
     settings.allow_private_network = true;

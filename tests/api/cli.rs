@@ -199,3 +199,30 @@ fn sigterm_closes_open_sse_streams_and_exits_zero_within_the_grace_period() {
     };
     assert!(status.success(), "exit status {status}");
 }
+
+#[test]
+fn a_command_prints_only_its_result_and_points_at_the_command_line_for_unknown_projects() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    let env = &[("DATABASE_URL", url.as_str())];
+    let created = codifier(&["projects", "create", "--name", "quiet"], env);
+    stdout_json(&created);
+    assert!(
+        created.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+
+    for command in [
+        vec!["keys", "create", "--project", "nope", "--role", "read"],
+        vec!["keys", "list", "--project", "nope"],
+    ] {
+        let refused = codifier(&command, env);
+        assert!(!refused.status.success(), "{command:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains("`codifier projects list`") && !stderr.contains("manage_projects"),
+            "{command:?}: {stderr}"
+        );
+    }
+}
