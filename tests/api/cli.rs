@@ -216,6 +216,7 @@ fn a_command_prints_only_its_result_and_points_at_the_command_line_for_unknown_p
     for command in [
         vec!["keys", "create", "--project", "nope", "--role", "read"],
         vec!["keys", "list", "--project", "nope"],
+        vec!["pack", "--project", "nope", "."],
     ] {
         let refused = codifier(&command, env);
         assert!(!refused.status.success(), "{command:?}");
