@@ -441,7 +441,9 @@ pub const DEFAULT_PAGE_BYTES: u64 = 100_000;
 pub const MAX_PAGE_BYTES: u64 = 1_000_000;
 
 /// Reads page `page` of the files of `snapshot` whose paths match one of `files` (globs; all
-/// files when empty).
+/// files when empty), in the snapshot's style; with `line_numbers`, each line of the text and of
+/// `files[].content` starts with its number, and the shape stays the same.
+#[allow(clippy::too_many_arguments)]
 pub async fn read_page(
     store: &Arc<dyn Store>,
     identity: &Identity,
@@ -450,6 +452,7 @@ pub async fn read_page(
     files: &[String],
     page: u32,
     page_bytes: u64,
+    line_numbers: bool,
 ) -> Result<SnapshotPage, KnowledgeError> {
     let project = projects::resolve(store, identity, project, Role::Read).await?;
     let id = Uuid::parse_str(snapshot.trim()).map_err(|_| {
@@ -514,7 +517,12 @@ pub async fn read_page(
             tokens: part.tokens as u64,
             blob_id: String::new(),
         };
-        let _ = crate::packer::render::file(&mut text, style, &file, false, index == 0);
+        let _ = crate::packer::render::file(&mut text, style, &file, line_numbers, index == 0);
+    }
+    if line_numbers {
+        for part in &mut parts {
+            part.content = crate::packer::render::number_lines(&part.content);
+        }
     }
     Ok(SnapshotPage {
         snapshot: SnapshotInfo::from(&found),

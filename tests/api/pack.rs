@@ -719,3 +719,52 @@ async fn a_dirty_working_tree_is_marked_and_checkouts_of_one_origin_number_toget
         client.cancel().await.ok();
     }
 }
+
+#[tokio::test]
+async fn read_snapshot_with_line_numbers_keeps_the_snapshots_style_and_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _, _) = versioned_repo(dir.path());
+    let git = GitServer::start(&[("versioned.git", &repo)], None).await;
+    let server = TestServer::start_with(crate::helpers::Backend::Sqlite, |config| {
+        config.packer.allow_private_network = true
+    })
+    .await;
+    server.project("numbers").await;
+    let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
+    let packed = ok(&call(
+        &client,
+        "pack_repo",
+        json!({"project_id": "numbers", "url": git.url("versioned.git")}),
+    )
+    .await);
+    let read = |line_numbers: bool| {
+        call(
+            &client,
+            "read_snapshot",
+            json!({"project_id": "numbers", "snapshot_id": packed["snapshot_id"],
+                   "files": ["version.txt"], "line_numbers": line_numbers}),
+        )
+    };
+    let (plain, numbered) = (read(false).await, read(true).await);
+    let (plain_text, numbered_text) = (clients::text(&plain), clients::text(&numbered));
+    assert!(
+        plain_text.contains("<file path=\"version.txt\">\ntwo\n</file>\n"),
+        "{plain_text}"
+    );
+    assert!(
+        numbered_text.contains("<file path=\"version.txt\">\n1: two\n</file>\n"),
+        "the same XML shape, with numbered lines: {numbered_text}"
+    );
+    let (plain, numbered) = (ok(&plain), ok(&numbered));
+    assert_eq!(numbered["files"][0]["path"], "version.txt");
+    assert_eq!(numbered["files"][0]["content"], "1: two\n");
+    let keys = |value: &Value| {
+        value
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&plain), keys(&numbered));
+}

@@ -214,7 +214,7 @@ impl CodifierServer {
             let project = self
                 .project_for(ctx, &identity, params.project_id.as_deref())
                 .await?;
-            let mut page = snapshots::read_page(
+            snapshots::read_page(
                 &self.store,
                 &identity,
                 &project,
@@ -222,20 +222,9 @@ impl CodifierServer {
                 &params.files.unwrap_or_default(),
                 params.page.unwrap_or(1),
                 params.page_bytes.unwrap_or(snapshots::DEFAULT_PAGE_BYTES),
+                params.line_numbers.unwrap_or(false),
             )
-            .await?;
-            if params.line_numbers.unwrap_or(false) {
-                for part in &mut page.files {
-                    part.content = crate::packer::render::number_lines(&part.content);
-                }
-                page.text = page
-                    .files
-                    .iter()
-                    .map(|part| format!("{}:\n{}", part.path, part.content))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-            }
-            Ok(page)
+            .await
         };
         self.run_tool("read_snapshot", arguments, ctx, action, render_page)
             .await
