@@ -12,6 +12,7 @@ mod fake_embeddings;
 mod git_server;
 mod helpers;
 mod mcp;
+mod models;
 mod observability;
 mod pack;
 mod pack_cli;
