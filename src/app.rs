@@ -56,7 +56,7 @@ pub fn embedding_loader(config: &EmbeddingsConfig) -> Option<Loader> {
                 tokio::runtime::Handle::try_current(),
             ) {
                 let report = |progress: &crate::embeddings::fetch::Progress| {
-                    if progress.percent() % 10 == 0 {
+                    if progress.percent().is_multiple_of(10) {
                         tracing::info!("downloading the embedding model: {progress}");
                     }
                 };
@@ -114,7 +114,7 @@ pub async fn fetch_model(dir: &Path, fetch: Option<&FetchConfig>) -> anyhow::Res
         return Ok(());
     };
     let report = |progress: &crate::embeddings::fetch::Progress| {
-        if progress.percent() % 10 == 0 {
+        if progress.percent().is_multiple_of(10) {
             eprintln!("  {progress} ({}%)", progress.percent());
         }
     };

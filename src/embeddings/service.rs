@@ -206,7 +206,7 @@ impl Embeddings {
             ));
         };
         let report = |progress: &Progress| {
-            if progress.percent() % 10 == 0 || progress.bytes == progress.total {
+            if progress.percent().is_multiple_of(10) || progress.bytes == progress.total {
                 tracing::info!(source = %progress.source, file = %progress.file, bytes = progress.bytes, total = progress.total, "downloading the embedding model");
             }
             self.set_status(EmbeddingStatus::Downloading(progress.clone()));
