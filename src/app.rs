@@ -1,6 +1,7 @@
 //! Putting the parts together: logging, opening and migrating the store, and running the HTTP
 //! server (on a bound listener, until a shutdown signal) or the stdio server.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -9,7 +10,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, EmbeddingsConfig, LogFormat, redact_url};
-use crate::embeddings::service::{Embeddings, Loader};
+use crate::embeddings::fetch::FetchConfig;
+use crate::embeddings::service::{Embeddings, Loader, ModelFiles, Startup};
 use crate::embeddings::{Embedder, http::HttpEmbedder};
 use crate::knowledge::memories::Services;
 use crate::mcp::CodifierServer;
@@ -48,13 +50,83 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 pub fn embedding_loader(config: &EmbeddingsConfig) -> Option<Loader> {
     match config.clone() {
         EmbeddingsConfig::None => None,
-        EmbeddingsConfig::Local { model_dir } => {
-            Some(Box::new(move || crate::embeddings::load_local(&model_dir)))
-        }
+        EmbeddingsConfig::Local { model_dir, fetch } => Some(Box::new(move || {
+            // The server fetches before loading (reporting progress in /health); commands that
+            // load directly (`bench`) fetch here, on this blocking thread.
+            if let (false, Some(fetch), Ok(runtime)) = (
+                crate::embeddings::local::files_present(&model_dir),
+                fetch,
+                tokio::runtime::Handle::try_current(),
+            ) {
+                let report = |progress: &crate::embeddings::fetch::Progress| {
+                    if progress.percent().is_multiple_of(10) {
+                        tracing::info!("downloading the embedding model: {progress}");
+                    }
+                };
+                runtime
+                    .block_on(crate::embeddings::fetch::fetch(&model_dir, &fetch, &report))
+                    .map_err(|failure| {
+                        crate::embeddings::EmbedError::Config(failure.to_string())
+                    })?;
+            }
+            crate::embeddings::load_local(&model_dir)
+        })),
         EmbeddingsConfig::Http(http) => Some(Box::new(move || {
             Ok(Arc::new(HttpEmbedder::new(http)?) as Arc<dyn Embedder>)
         })),
     }
+}
+
+/// Starts the configured embedding provider in the background (fetching the local model's
+/// files first when they are missing), and says in the log which one it is.
+pub fn start_embeddings(
+    config: &EmbeddingsConfig,
+    store: Arc<dyn Store>,
+    shutdown: &CancellationToken,
+) -> Arc<Embeddings> {
+    let (provider, model) = config.provider_and_model();
+    tracing::info!(provider, model = %model, "embeddings: {}", config.describe());
+    let Some(loader) = embedding_loader(config) else {
+        return Embeddings::disabled();
+    };
+    let files = match config {
+        EmbeddingsConfig::Local { model_dir, fetch } => Some(ModelFiles {
+            dir: model_dir.clone(),
+            fetch: fetch.clone(),
+        }),
+        _ => None,
+    };
+    let startup = Startup {
+        provider: provider.to_owned(),
+        model,
+        files,
+        loader,
+    };
+    Embeddings::start_with(startup, store, shutdown.child_token())
+}
+
+/// Fetches the local model's files into `dir` in the foreground (`codifier models fetch`,
+/// `codifier reembed`), with progress on stderr.
+pub async fn fetch_model(dir: &Path, fetch: Option<&FetchConfig>) -> anyhow::Result<()> {
+    let Some(fetch) = fetch else {
+        anyhow::ensure!(
+            crate::embeddings::local::files_present(dir),
+            "the model files are missing from {} and downloading is off (CODIFIER_MODEL_FETCH=off)",
+            dir.display()
+        );
+        return Ok(());
+    };
+    let report = |progress: &crate::embeddings::fetch::Progress| {
+        if progress.percent().is_multiple_of(10) {
+            eprintln!("  {progress} ({}%)", progress.percent());
+        }
+    };
+    match crate::embeddings::fetch::fetch(dir, fetch, &report).await {
+        Ok(Some(source)) => eprintln!("fetched and verified the model files from {source}"),
+        Ok(None) => eprintln!("the model files are already there and verified"),
+        Err(failure) => anyhow::bail!("{failure}"),
+    }
+    Ok(())
 }
 
 /// The services tools call: the store, the embedding provider (loading in the background) and
@@ -64,10 +136,7 @@ pub fn start_services(
     store: Arc<dyn Store>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Services> {
-    let embeddings = match embedding_loader(&config.embeddings) {
-        Some(loader) => Embeddings::start(loader, store.clone(), shutdown.child_token()),
-        None => Embeddings::disabled(),
-    };
+    let embeddings = start_embeddings(&config.embeddings, store.clone(), shutdown);
     let athena = config.athena.clone().map(crate::athena::Athena::new);
     let playbooks = playbook_engine(config, store.clone(), embeddings.clone(), athena.clone())?;
     Ok(Services {
@@ -161,6 +230,11 @@ pub async fn serve_services(
 /// Resumable: an interrupted run picks up where it stopped.
 pub async fn reembed(config: &Config) -> anyhow::Result<()> {
     let store = open_store(config).await?;
+    if let EmbeddingsConfig::Local { model_dir, fetch } = &config.embeddings
+        && !crate::embeddings::local::files_present(model_dir)
+    {
+        fetch_model(model_dir, fetch.as_ref()).await?;
+    }
     let loader = embedding_loader(&config.embeddings).context(
         "no embedding provider is configured: set CODIFIER_EMBEDDINGS (local or openai)",
     )?;

@@ -1,5 +1,5 @@
 //! The `codifier` command line: `serve`, `stdio`, `migrate`, `reembed`, `keys create|list|revoke`,
-//! `projects create|list`, `playbooks validate|list`, `pack`, `connect` and `bench`. Commands that create things print JSON on stdout (for
+//! `projects create|list`, `playbooks validate|list`, `models fetch`, `pack`, `connect` and `bench`. Commands that create things print JSON on stdout (for
 //! scripts) and a hint for people on stderr.
 
 use std::net::SocketAddr;
@@ -52,6 +52,17 @@ pub enum Command {
     /// Check playbook files and list the playbooks this server offers.
     #[command(subcommand)]
     Playbooks(PlaybooksCommand),
+    /// The local embedding model's files.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Fetch the local model's files (all-MiniLM-L6-v2) into CODIFIER_MODEL_DIR (default: the
+    /// data directory) and verify their pinned digests, with progress on stderr; prints the
+    /// directory. `codifier serve` does the same in the background when they are missing.
+    Fetch,
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +160,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reembed => app::reembed(&config).await,
         Command::Bench(args) => crate::bench::run(config, args).await,
         Command::Playbooks(command) => crate::playbooks::cli::run(&config, command),
+        Command::Models(ModelsCommand::Fetch) => {
+            let (dir, fetch) = crate::config::local_model_from_env()?;
+            app::fetch_model(&dir, fetch.as_ref()).await?;
+            println!("{}", dir.display());
+            Ok(())
+        }
         Command::Connect(_) => unreachable!("handled before the configuration is read"),
         Command::Pack(args) if args.project.is_some() => {
             crate::packer::command::store_snapshot(config, *args).await

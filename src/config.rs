@@ -20,8 +20,12 @@ pub enum LogFormat {
 pub enum EmbeddingsConfig {
     /// Full-text search only.
     None,
-    /// The local sentence model, read from this directory.
-    Local { model_dir: PathBuf },
+    /// The local sentence model, read from `model_dir`; when its files are missing they are
+    /// fetched with `fetch` (`None`: downloading is off, `CODIFIER_MODEL_FETCH=off`).
+    Local {
+        model_dir: PathBuf,
+        fetch: Option<crate::embeddings::fetch::FetchConfig>,
+    },
     /// An OpenAI-compatible HTTP API.
     Http(crate::embeddings::http::HttpEmbedderConfig),
 }
@@ -309,23 +313,59 @@ impl Config {
     }
 }
 
-/// Where the local model's files are looked for when `CODIFIER_MODEL_DIR` is unset.
+/// Where the local model's files are looked for (and fetched to) when `CODIFIER_MODEL_DIR` is
+/// unset: `models/all-MiniLM-L6-v2` in the data directory.
 pub fn default_model_dir() -> Option<PathBuf> {
-    dirs::data_dir().map(|dir| dir.join("codifier/models/all-MiniLM-L6-v2"))
+    data_dir().ok().map(|dir| {
+        dir.join("models")
+            .join(crate::embeddings::local::MODEL_NAME)
+    })
+}
+
+/// The local model's directory and how to fetch its files: `CODIFIER_MODEL_DIR`,
+/// `CODIFIER_MODEL_FETCH` (`on`, the default, or `off`), `CODIFIER_MODEL_SOURCES` and
+/// `CODIFIER_MODEL_FETCH_TIMEOUT_SECONDS`.
+pub fn local_model_from_env()
+-> anyhow::Result<(PathBuf, Option<crate::embeddings::fetch::FetchConfig>)> {
+    use crate::embeddings::fetch::{FetchConfig, parse_sources};
+    let model_dir = var("CODIFIER_MODEL_DIR")
+        .map(PathBuf::from)
+        .or_else(default_model_dir)
+        .context("no data directory is known here: set CODIFIER_MODEL_DIR to the local model's directory")?;
+    let fetch = match var("CODIFIER_MODEL_FETCH").as_deref() {
+        None | Some("on") | Some("true") | Some("1") => true,
+        Some("off") | Some("false") | Some("0") => false,
+        Some(other) => bail!("CODIFIER_MODEL_FETCH={other:?} is not `on` or `off`"),
+    };
+    let mut config = FetchConfig::default();
+    if let Some(list) = var("CODIFIER_MODEL_SOURCES") {
+        config.sources = parse_sources(&list)
+            .map_err(|error| anyhow::anyhow!("CODIFIER_MODEL_SOURCES: {error}"))?;
+    }
+    if let Some(seconds) = parse_var::<u64>(
+        "CODIFIER_MODEL_FETCH_TIMEOUT_SECONDS",
+        "a number of seconds",
+    )? {
+        if seconds == 0 {
+            bail!(
+                "CODIFIER_MODEL_FETCH_TIMEOUT_SECONDS is 0: set CODIFIER_MODEL_FETCH=off to turn downloading off"
+            );
+        }
+        config.timeout = Duration::from_secs(seconds);
+    }
+    Ok((model_dir, fetch.then_some(config)))
 }
 
 fn embeddings_from_env() -> anyhow::Result<EmbeddingsConfig> {
-    let model_dir = var("CODIFIER_MODEL_DIR")
-        .map(PathBuf::from)
-        .or_else(default_model_dir);
-    let local = |model_dir: Option<PathBuf>| -> anyhow::Result<EmbeddingsConfig> {
-        let model_dir =
-            model_dir.context("set CODIFIER_MODEL_DIR to the local model's directory")?;
-        Ok(EmbeddingsConfig::Local { model_dir })
+    let local = || -> anyhow::Result<EmbeddingsConfig> {
+        let (model_dir, fetch) = local_model_from_env()?;
+        Ok(EmbeddingsConfig::Local { model_dir, fetch })
     };
     match var("CODIFIER_EMBEDDINGS").as_deref() {
         Some("none") => Ok(EmbeddingsConfig::None),
-        Some("local") => local(model_dir),
+        // Unset: the local model, its files fetched in the background when they are missing
+        // (unless downloading is off; then search says why it uses words only).
+        Some("local") | None => local(),
         Some("openai") | Some("http") => {
             let base_url =
                 var("CODIFIER_EMBEDDING_URL").unwrap_or_else(|| "https://api.openai.com/v1".into());
@@ -356,13 +396,39 @@ fn embeddings_from_env() -> anyhow::Result<EmbeddingsConfig> {
             ))
         }
         Some(other) => bail!("CODIFIER_EMBEDDINGS={other:?} is not `local`, `openai` or `none`"),
-        // Unset: the local model when its files are there, else full-text search only.
-        None => Ok(match model_dir {
-            Some(dir) if dir.join("model.safetensors").is_file() => {
-                EmbeddingsConfig::Local { model_dir: dir }
+    }
+}
+
+impl EmbeddingsConfig {
+    /// The provider's name (the `CODIFIER_EMBEDDINGS` value) and its model, for logs.
+    pub fn provider_and_model(&self) -> (&'static str, String) {
+        match self {
+            Self::None => ("none", "-".into()),
+            Self::Local { .. } => ("local", crate::embeddings::local::MODEL_NAME.into()),
+            Self::Http(http) => ("openai", http.model.clone()),
+        }
+    }
+
+    /// Where the provider's model comes from, in words for the start-up log.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::None => "none: full-text search only (CODIFIER_EMBEDDINGS=none)".into(),
+            Self::Local { model_dir, fetch } => {
+                let files = if crate::embeddings::local::files_present(model_dir) {
+                    "files present".to_owned()
+                } else if let Some(fetch) = fetch {
+                    let sources: Vec<String> = fetch.sources.iter().map(|s| s.label()).collect();
+                    format!(
+                        "files missing: fetching them in the background from {}",
+                        sources.join(", then ")
+                    )
+                } else {
+                    "files missing and downloading is off (CODIFIER_MODEL_FETCH=off): full-text search only".into()
+                };
+                format!("local model in {} ({files})", model_dir.display())
             }
-            _ => EmbeddingsConfig::None,
-        }),
+            Self::Http(http) => format!("OpenAI-compatible API at {}", http.base_url),
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! Turning text into vectors: the [`Embedder`] trait and its providers — a local sentence model
-//! run in pure Rust (no key, no network), an OpenAI-compatible HTTP API, or none (full-text
-//! search only). Every vector is tagged with the [`EmbeddingModel`] that made it, so vectors of
+//! run in pure Rust (no key; its files fetched once, see [`fetch`]), an OpenAI-compatible HTTP
+//! API, or none (full-text search only). Every vector is tagged with the [`EmbeddingModel`] that made it, so vectors of
 //! different models are never compared.
 
+pub mod fetch;
 pub mod http;
 pub mod local;
 pub mod service;

@@ -1,15 +1,20 @@
-//! The embedding service: loads the configured provider in the background (so start-up and the
-//! MCP handshake never wait for a model), and runs a worker that gives every live memory a
+//! The embedding service: fetches the local model's files when they are missing and loads the
+//! configured provider, both in the background (so start-up, `/health` and the MCP handshake
+//! never wait for a model), says where it stands ([`EmbeddingStatus`]), and runs a worker that gives every live memory a
 //! vector of the current model — memories written before the model was ready, and memories of
 //! an earlier model after the configuration changed. `codifier reembed` runs the same backfill
 //! in the foreground, with progress.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+
+use serde_json::json;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::fetch::{FetchConfig, Progress};
 use super::{EmbedError, Embedder};
 use crate::store::Store;
 
@@ -21,50 +26,141 @@ pub const BACKFILL_BATCH: u32 = 32;
 pub enum EmbeddingStatus {
     /// No provider is configured: full-text search only.
     Disabled,
+    /// The local model's files are being downloaded.
+    Downloading(Progress),
     Loading,
     Ready,
-    Failed(String),
+    /// There is no embedder, for this reason; full-text search only.
+    Unavailable {
+        cause: Cause,
+        reason: String,
+    },
+}
+
+/// Why there is no embedder, in one word for machines (`/health`'s `cause`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The model files are missing and downloading is off (`CODIFIER_MODEL_FETCH=off`).
+    Offline,
+    /// A source served a file that is not the pinned one.
+    DigestMismatch,
+    /// No model source could be reached.
+    NoSourceReachable,
+    /// The download failed otherwise (disk, a source answering with something unusable).
+    DownloadFailed,
+    /// The provider could not be loaded or configured.
+    LoadFailed,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Offline => "offline",
+            Self::DigestMismatch => "digest_mismatch",
+            Self::NoSourceReachable => "no_source_reachable",
+            Self::DownloadFailed => "download_failed",
+            Self::LoadFailed => "load_failed",
+        }
+    }
 }
 
 /// A way to build the configured provider; run once, on a blocking thread.
 pub type Loader = Box<dyn FnOnce() -> Result<Arc<dyn Embedder>, EmbedError> + Send>;
+
+/// The local model's files, which may have to be fetched before the [`Loader`] runs.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    pub dir: PathBuf,
+    /// How to fetch them when missing; `None` when downloading is off.
+    pub fetch: Option<FetchConfig>,
+}
+
+/// What [`Embeddings::start_with`] starts: the provider's name and model (for `/health` and
+/// the logs), the files to fetch first if any, and the loader.
+pub struct Startup {
+    /// `local` or `openai` (the `CODIFIER_EMBEDDINGS` value).
+    pub provider: String,
+    /// The model it will serve.
+    pub model: String,
+    pub files: Option<ModelFiles>,
+    pub loader: Loader,
+}
 
 /// The current embedder, once loaded, and the backfill worker's wake-up call.
 pub struct Embeddings {
     current: RwLock<Option<Arc<dyn Embedder>>>,
     status: Mutex<EmbeddingStatus>,
     wake: Notify,
+    /// The provider and model, as configured (`None` when disabled).
+    provider: Option<(String, String)>,
 }
 
 impl Embeddings {
+    fn new(status: EmbeddingStatus, provider: Option<(String, String)>) -> Self {
+        Self {
+            current: RwLock::new(None),
+            status: Mutex::new(status),
+            wake: Notify::new(),
+            provider,
+        }
+    }
+
     /// No provider: full-text search only.
     pub fn disabled() -> Arc<Self> {
-        Arc::new(Self {
-            current: RwLock::new(None),
-            status: Mutex::new(EmbeddingStatus::Disabled),
-            wake: Notify::new(),
-        })
+        Arc::new(Self::new(EmbeddingStatus::Disabled, None))
     }
 
     /// A provider that is ready now (tests, `codifier reembed`).
     pub fn ready(embedder: Arc<dyn Embedder>) -> Arc<Self> {
-        Arc::new(Self {
-            current: RwLock::new(Some(embedder)),
-            status: Mutex::new(EmbeddingStatus::Ready),
-            wake: Notify::new(),
-        })
+        let model = embedder.model().name.clone();
+        let service = Self::new(EmbeddingStatus::Ready, Some(("given".into(), model)));
+        *service.current.write().unwrap_or_else(|e| e.into_inner()) = Some(embedder);
+        Arc::new(service)
     }
 
     /// Starts loading with `loader` in the background and keeps the store's vectors up to date
     /// until `shutdown`. Returns at once.
     pub fn start(loader: Loader, store: Arc<dyn Store>, shutdown: CancellationToken) -> Arc<Self> {
-        let service = Arc::new(Self {
-            current: RwLock::new(None),
-            status: Mutex::new(EmbeddingStatus::Loading),
-            wake: Notify::new(),
-        });
+        let startup = Startup {
+            provider: "given".into(),
+            model: "unknown until loaded".into(),
+            files: None,
+            loader,
+        };
+        Self::start_with(startup, store, shutdown)
+    }
+
+    /// Fetches the model's files when they are missing (see [`super::fetch`]), loads the
+    /// provider, then keeps the store's vectors up to date until `shutdown` — all in the
+    /// background: returns at once. Until the provider is ready, search uses words only and
+    /// says why; memories written meanwhile are embedded once it is.
+    pub fn start_with(
+        startup: Startup,
+        store: Arc<dyn Store>,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        let Startup {
+            provider,
+            model,
+            files,
+            loader,
+        } = startup;
+        let service = Arc::new(Self::new(EmbeddingStatus::Loading, Some((provider, model))));
         let worker = service.clone();
         tokio::spawn(async move {
+            let fetched = match &files {
+                Some(files) => tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    fetched = worker.fetch_files(files) => fetched,
+                },
+                None => Ok(()),
+            };
+            if let Err((cause, reason)) = fetched {
+                tracing::error!(cause = cause.as_str(), %reason, "the embedding model is unavailable; full-text search only");
+                worker.set_status(EmbeddingStatus::Unavailable { cause, reason });
+                return;
+            }
+            worker.set_status(EmbeddingStatus::Loading);
             let loaded = tokio::task::spawn_blocking(loader)
                 .await
                 .unwrap_or_else(|error| {
@@ -74,7 +170,10 @@ impl Embeddings {
                 Ok(embedder) => embedder,
                 Err(error) => {
                     tracing::error!(%error, "the embedding provider could not be loaded; full-text search only");
-                    worker.set_status(EmbeddingStatus::Failed(error.to_string()));
+                    worker.set_status(EmbeddingStatus::Unavailable {
+                        cause: Cause::LoadFailed,
+                        reason: format!("the embedding provider failed to load: {error}"),
+                    });
                     return;
                 }
             };
@@ -88,6 +187,46 @@ impl Embeddings {
             worker.run_backfill(store, embedder, shutdown).await;
         });
         service
+    }
+
+    /// Downloads the model's files when some are missing, reporting progress in the status
+    /// and the log.
+    async fn fetch_files(&self, files: &ModelFiles) -> Result<(), (Cause, String)> {
+        if super::local::files_present(&files.dir) {
+            return Ok(());
+        }
+        let Some(config) = &files.fetch else {
+            return Err((
+                Cause::Offline,
+                format!(
+                    "the model files are missing from {} and downloading is off (CODIFIER_MODEL_FETCH=off): \
+                     put them there (`codifier models fetch` on a connected machine, or scripts/install-model.sh) and restart",
+                    files.dir.display()
+                ),
+            ));
+        };
+        let report = |progress: &Progress| {
+            if progress.percent().is_multiple_of(10) || progress.bytes == progress.total {
+                tracing::info!(source = %progress.source, file = %progress.file, bytes = progress.bytes, total = progress.total, "downloading the embedding model");
+            }
+            self.set_status(EmbeddingStatus::Downloading(progress.clone()));
+        };
+        match super::fetch::fetch(&files.dir, config, &report).await {
+            Ok(_) => Ok(()),
+            Err(failure) => {
+                let cause = if failure.digest_mismatch() {
+                    Cause::DigestMismatch
+                } else if failure.unreachable() {
+                    Cause::NoSourceReachable
+                } else {
+                    Cause::DownloadFailed
+                };
+                Err((
+                    cause,
+                    format!("the embedding model could not be downloaded: {failure}"),
+                ))
+            }
+        }
     }
 
     fn set_status(&self, status: EmbeddingStatus) {
@@ -115,12 +254,37 @@ impl Embeddings {
             EmbeddingStatus::Disabled => {
                 "no embedding provider is configured (CODIFIER_EMBEDDINGS)".into()
             }
+            EmbeddingStatus::Downloading(progress) => format!(
+                "the embedding model is downloading ({progress}); meaning search starts when it is ready"
+            ),
             EmbeddingStatus::Loading => "the embedding model is still loading".into(),
             EmbeddingStatus::Ready => "the embedding provider is ready".into(),
-            EmbeddingStatus::Failed(error) => {
-                format!("the embedding provider failed to load: {error}")
-            }
+            EmbeddingStatus::Unavailable { reason, .. } => reason,
         }
+    }
+
+    /// The provider's state for `/health`: `state` is `disabled`, `downloading`, `loading`,
+    /// `ready` or `unavailable` (with a `cause` and a `reason`).
+    pub fn describe(&self) -> serde_json::Value {
+        let mut described = match self.status() {
+            EmbeddingStatus::Disabled => json!({ "state": "disabled" }),
+            EmbeddingStatus::Downloading(progress) => {
+                json!({ "state": "downloading", "download": progress })
+            }
+            EmbeddingStatus::Loading => json!({ "state": "loading" }),
+            EmbeddingStatus::Ready => json!({ "state": "ready" }),
+            EmbeddingStatus::Unavailable { cause, reason } => {
+                json!({ "state": "unavailable", "cause": cause.as_str(), "reason": reason })
+            }
+        };
+        let model = self.current().map(|embedder| embedder.model().name.clone());
+        if let Some((provider, configured)) = &self.provider {
+            described["provider"] = json!(provider);
+            described["model"] = json!(model.unwrap_or_else(|| configured.clone()));
+        } else {
+            described["provider"] = json!("none");
+        }
+        described
     }
 
     /// Tells the worker there is something new to embed.

@@ -14,6 +14,7 @@ mod helpers;
 mod interop;
 mod mcp;
 mod memory_updates;
+mod models;
 mod observability;
 mod pack;
 mod pack_cli;
