@@ -188,7 +188,13 @@ async fn a_write_key_can_list_and_restore_the_memories_it_deleted() {
             "{reply}"
         );
 
-        let listed = ok(&call(&client, "fetch_context", json!({"deleted": true})).await);
+        let listing = call(&client, "fetch_context", json!({"deleted": true})).await;
+        assert!(
+            text(&listing).contains("## 1 deleted memory,"),
+            "{}",
+            text(&listing)
+        );
+        let listed = ok(&listing);
         assert_eq!(listed["count"], 1, "{backend:?}");
         assert_eq!(listed["memories"][0]["id"], id.as_str());
 
