@@ -158,10 +158,11 @@ pub fn needs_libgit2(source: &str) -> bool {
 /// packs by itself), else packs.
 pub fn companion(args: PackArgs, raw: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
     let other_build = std::env::var_os(EXPECTED_BUILD).is_some_and(|expected| expected != BUILD_ID);
-    if !other_build && !needs_libgit2(&args.source) {
-        if let Some(git) = WithoutLibgit2::inspecting(&args.source) {
-            return write_pack(args, &git);
-        }
+    if !other_build
+        && !needs_libgit2(&args.source)
+        && let Some(git) = WithoutLibgit2::inspecting(&args.source)
+    {
+        return write_pack(args, &git);
     }
     let codifier = beside_this_executable("codifier").with_context(|| {
         format!("{COMPANION} cannot pack this without the codifier beside it: run `codifier pack`")
