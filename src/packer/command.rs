@@ -13,6 +13,7 @@ use clap::Args;
 
 use super::clone::{Cloned, Credentials};
 use super::count_file::FileTokenCache;
+use super::git_cli;
 use super::source::RemoteUrl;
 use super::{
     Encoding, Git, PackOptions, PackerSettings, Progress, RepoSource, SecretMode, SourcePolicy,
@@ -119,7 +120,8 @@ const EXPECTED_BUILD: &str = "CODIFIER_PACK_BUILD";
 /// process (its exit status and output are the pack's). The companion is a small program without
 /// libgit2 or OpenSSL: a pack pages in a few MB of code instead of touching the server's
 /// executable all over. Returns when there is no companion to run, when the source needs
-/// libgit2 (a URL to clone, or a repository whose HEAD only libgit2 reads), or when a companion
+/// libgit2 ([`needs_libgit2`]: a URL to clone, a repository whose HEAD only libgit2 reads, any
+/// repository when no `git` is on `PATH`), or when a companion
 /// from another build sent the pack back; the caller then packs in its own process. `args` are
 /// the arguments after `pack`.
 pub fn hand_over(source: &str, args: impl IntoIterator<Item = OsString>) {
@@ -136,26 +138,31 @@ pub fn hand_over(source: &str, args: impl IntoIterator<Item = OsString>) {
     }
 }
 
-/// Whether packing `source` needs libgit2: a URL (cloned), or a directory in a repository with a
-/// commit (only libgit2 here tells whether the working tree still matches it, and reads the
-/// `origin` remote the snapshot is named by), or whose HEAD git's files alone do not say. A
-/// source that does not parse does not: the pack reports the mistake.
+/// Whether packing `source` needs libgit2: a URL (cloned), a directory whose HEAD git's files
+/// alone do not say, or a directory in a repository when no `git` is on `PATH` (the companion
+/// asks `git` for the `origin` remote and whether the working tree still matches its commit,
+/// [`git_cli`]). A source that does not parse does not: the pack reports the mistake.
 pub fn needs_libgit2(source: &str) -> bool {
     match RepoSource::parse(source, LOCAL_OPERATOR) {
-        Ok(RepoSource::Local(path)) => path
-            .canonicalize()
-            .is_ok_and(|root| super::head::from_files(&root) != Some((None, None))),
+        Ok(RepoSource::Local(path)) => path.canonicalize().is_ok_and(|root| {
+            super::head::from_files(&root).is_none()
+                || (super::head::in_repository(&root) && !git_cli::on_path())
+        }),
         Ok(RepoSource::Remote(_)) => true,
         Err(_) => false,
     }
 }
 
-/// The companion's work: sends the pack back to the `codifier` beside it when it needs libgit2
-/// or `codifier` expected another build (`codifier` then packs by itself), else packs.
+/// The companion's work: sends the pack back to the `codifier` beside it when it needs libgit2,
+/// when `git` could not answer, or when `codifier` expected another build (`codifier` then
+/// packs by itself), else packs.
 pub fn companion(args: PackArgs, raw: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
     let other_build = std::env::var_os(EXPECTED_BUILD).is_some_and(|expected| expected != BUILD_ID);
-    if !other_build && !needs_libgit2(&args.source) {
-        return write_pack(args, &WithoutLibgit2);
+    if !other_build
+        && !needs_libgit2(&args.source)
+        && let Some(git) = WithoutLibgit2::inspecting(&args.source)
+    {
+        return write_pack(args, &git);
     }
     let codifier = beside_this_executable("codifier").with_context(|| {
         format!("{COMPANION} cannot pack this without the codifier beside it: run `codifier pack`")
@@ -172,8 +179,33 @@ pub fn companion(args: PackArgs, raw: impl IntoIterator<Item = OsString>) -> any
 }
 
 /// Git for the companion, which links no libgit2. It is never asked to clone, nor to read a HEAD
-/// git's files do not answer: [`companion`] sends those packs back to `codifier` first.
-struct WithoutLibgit2;
+/// git's files do not answer: [`companion`] sends those packs back to `codifier` first. What
+/// libgit2 would say of the working tree, `git` said before the pack began ([`git_cli`]).
+struct WithoutLibgit2 {
+    /// The packed directory (canonical), and its `origin` remote and working tree.
+    inspected: Option<(PathBuf, Inspected)>,
+}
+
+type Inspected = (Option<String>, Option<super::WorkingTree>);
+
+impl WithoutLibgit2 {
+    /// Asks `git` about `source` when it is a local directory; `None` when `git` could not say,
+    /// so that libgit2 must.
+    fn inspecting(source: &str) -> Option<Self> {
+        let root = match RepoSource::parse(source, LOCAL_OPERATOR) {
+            Ok(RepoSource::Local(path)) => path.canonicalize().ok(),
+            _ => None,
+        };
+        let Some(root) = root.filter(|root| root.is_dir()) else {
+            // Nothing to inspect: the pack reports what is wrong with the source.
+            return Some(Self { inspected: None });
+        };
+        let inspected = git_cli::inspect(&root).ok()?;
+        Some(Self {
+            inspected: Some((root, inspected)),
+        })
+    }
+}
 
 impl Git for WithoutLibgit2 {
     fn clone(
@@ -191,10 +223,11 @@ impl Git for WithoutLibgit2 {
         super::head::from_files(root).unwrap_or_default()
     }
 
-    /// Never asked about a repository with a commit ([`needs_libgit2`]); a directory outside
-    /// any repository, or in one without a commit, has no commit to differ from.
-    fn inspect(&self, _: &Path) -> (Option<String>, Option<super::WorkingTree>) {
-        (None, None)
+    fn inspect(&self, root: &Path) -> Inspected {
+        match &self.inspected {
+            Some((inspected_root, inspected)) if inspected_root == root => inspected.clone(),
+            _ => git_cli::inspect(root).unwrap_or_default(),
+        }
     }
 }
 

@@ -21,6 +21,11 @@ pub fn from_files(root: &Path) -> Option<(Option<String>, Option<String>)> {
     }
 }
 
+/// Whether `root` is in a git repository (as far as its `.git` says).
+pub fn in_repository(root: &Path) -> bool {
+    find_git_dir(root).is_some()
+}
+
 /// The git directory of the repository containing `root`.
 fn find_git_dir(root: &Path) -> Option<PathBuf> {
     for dir in root.ancestors() {

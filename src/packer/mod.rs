@@ -18,6 +18,7 @@ mod bpe_tests;
 pub mod clone;
 pub mod command;
 pub mod count_file;
+pub mod git_cli;
 pub mod head;
 mod pretokenize;
 pub mod render;

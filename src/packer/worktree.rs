@@ -2,7 +2,8 @@
 //! credentials), which becomes the snapshot's source so that packs of one repository from any
 //! checkout number together, and how the working tree differs from the commit it has checked
 //! out (modified, staged, deleted and untracked files), so that a pack of uncommitted work is
-//! never labelled as that commit alone.
+//! never labelled as that commit alone. `codifier-pack` answers the same through the `git`
+//! command line instead ([`super::git_cli`]); both end in [`listed`] and [`clean_remote`].
 
 use std::path::Path;
 
@@ -19,7 +20,8 @@ pub const MAX_LISTED: usize = 50;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
-    /// Tracked, and its text (or type) differs from the commit, staged or not.
+    /// Tracked, and its text (or type) differs from the commit, staged or not, or is in a
+    /// merge conflict.
     Modified,
     /// New and staged, not yet committed.
     Added,
@@ -107,7 +109,7 @@ pub fn inspect(root: &Path) -> (Option<String>, Option<WorkingTree>) {
 
 /// A remote URL as stored: credentials taken out as for any URL we clone, `git@host:path`
 /// written as `ssh://`; a remote that is a local path is its path.
-fn clean_remote(url: &str) -> String {
+pub(crate) fn clean_remote(url: &str) -> String {
     let policy = SourcePolicy {
         allow_local: true,
         allow_private_network: true,
@@ -140,7 +142,7 @@ fn status(repo: &Repository, workdir: &Path, root: &Path) -> Option<WorkingTree>
         options.pathspec(format!("{prefix}/"));
     }
     let statuses = repo.statuses(Some(&mut options)).ok()?;
-    let mut changed: Vec<ChangedFile> = statuses
+    let changed: Vec<ChangedFile> = statuses
         .iter()
         .filter_map(|entry| {
             let path = entry.path()?;
@@ -155,14 +157,20 @@ fn status(repo: &Repository, workdir: &Path, root: &Path) -> Option<WorkingTree>
             })
         })
         .collect();
+    Some(listed(changed))
+}
+
+/// The report on `changed` (paths relative to the packed directory, each once): all counted,
+/// the first [`MAX_LISTED`] in path order named.
+pub(crate) fn listed(mut changed: Vec<ChangedFile>) -> WorkingTree {
     changed.sort_by(|a, b| a.path.cmp(&b.path));
     let count = changed.len() as u64;
     changed.truncate(MAX_LISTED);
-    Some(WorkingTree {
+    WorkingTree {
         dirty: count > 0,
         changed_count: count,
         changed,
-    })
+    }
 }
 
 fn change_of(status: Status) -> Option<Change> {
@@ -173,7 +181,8 @@ fn change_of(status: Status) -> Option<Change> {
     } else if status.contains(Status::WT_NEW) {
         Some(Change::Untracked)
     } else if status.intersects(
-        Status::INDEX_MODIFIED
+        Status::CONFLICTED
+            | Status::INDEX_MODIFIED
             | Status::INDEX_RENAMED
             | Status::INDEX_TYPECHANGE
             | Status::WT_MODIFIED

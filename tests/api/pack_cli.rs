@@ -8,7 +8,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::git_server::{FAKE_AWS_KEY, GitServer, nasty_repo, versioned_repo};
+use crate::git_server::{FAKE_AWS_KEY, GitServer, git, nasty_repo, versioned_repo};
 
 fn pack(args: &[&str], env: &[(&str, &str)]) -> Output {
     let data = tempfile::tempdir().unwrap();
@@ -345,6 +345,22 @@ fn codifier_pack_refuses_to_store_a_snapshot_and_names_the_command_that_does() {
 fn a_pack_of_uncommitted_work_says_so_and_names_the_files_while_a_clean_one_says_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (repo, _, head) = versioned_repo(dir.path());
+    // `codifier-pack` reports it (through `git`), not the libgit2 of a `codifier` it would
+    // send the pack back to: beside it is a fake that prints its arguments instead.
+    let (fake_dir, companion) = lone_companion();
+    fake_program(fake_dir.path(), "codifier");
+    let data = tempfile::tempdir().unwrap();
+    let pack = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(&companion);
+        command
+            .args(args)
+            .env("CODIFIER_DATA_DIR", data.path())
+            .env_remove("CODIFIER_PACK_BUILD");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
     let clean = pack(&[repo.to_str().unwrap(), "--style", "plain"], &[]);
     let (text, stderr) = succeeded(&clean);
     assert!(text.contains(&format!("Commit: {head} (main)\n")), "{text}");
@@ -376,4 +392,90 @@ fn a_pack_of_uncommitted_work_says_so_and_names_the_files_while_a_clean_one_says
         )),
         "no origin: the canonical path; {text}"
     );
+}
+
+#[test]
+fn codifier_pack_through_git_and_codifier_through_libgit2_write_the_same_pack_of_a_dirty_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _, _) = versioned_repo(dir.path());
+    let write = |path: &str, text: &str| {
+        let path = repo.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("lib/old name.py", "x = 1\n");
+    write("lib/gone.py", "y = 2\n");
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "three"]);
+    git(
+        &repo,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://ci:s3cret@example.com/team/app.git",
+        ],
+    );
+    write("version.txt", "three\n"); // modified
+    write("lib/staged é.py", "z = 3\n"); // added (staged)
+    git(&repo, &["add", "lib/staged é.py"]);
+    std::fs::remove_file(repo.join("src/app.py")).unwrap(); // deleted
+    write("lib/new/draft.md", "not yet\n"); // untracked, in an untracked directory
+    git(&repo, &["mv", "lib/old name.py", "lib/new name.py"]); // a rename: deleted and added
+    git(&repo, &["rm", "-q", "--cached", "lib/gone.py"]); // out of the index only: deleted
+
+    let (fake_dir, companion) = lone_companion();
+    fake_program(fake_dir.path(), "codifier");
+    let (_lone_dir, codifier) = lone_codifier();
+    for packed in [repo.clone(), repo.join("lib")] {
+        let args = [packed.to_str().unwrap(), "--style", "json", "--no-cache"];
+        let data = tempfile::tempdir().unwrap();
+        let through_libgit2 = run_pack(&codifier, data.path(), &args, &[]);
+        let (through_libgit2, _) = succeeded(&through_libgit2);
+        let through_git = std::process::Command::new(&companion)
+            .args(args)
+            .env("CODIFIER_DATA_DIR", data.path())
+            .env_remove("CODIFIER_PACK_BUILD")
+            .output()
+            .unwrap();
+        let (through_git, _) = succeeded(&through_git);
+        assert_eq!(through_git, through_libgit2, "packing {}", packed.display());
+        let pack: Value = serde_json::from_str(&through_git).unwrap();
+        let tree = &pack["summary"]["working_tree"];
+        let changed: Vec<String> = tree["changed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|file| format!("{} {}", file["path"].as_str().unwrap(), file["change"]))
+            .collect();
+        if packed == repo {
+            assert_eq!(
+                pack["summary"]["source"],
+                "https://example.com/team/app.git"
+            );
+            assert_eq!(
+                changed,
+                [
+                    "lib/gone.py \"deleted\"",
+                    "lib/new name.py \"added\"",
+                    "lib/new/draft.md \"untracked\"",
+                    "lib/old name.py \"deleted\"",
+                    "lib/staged é.py \"added\"",
+                    "src/app.py \"deleted\"",
+                    "version.txt \"modified\"",
+                ]
+            );
+        } else {
+            assert_eq!(
+                changed,
+                [
+                    "gone.py \"deleted\"",
+                    "new name.py \"added\"",
+                    "new/draft.md \"untracked\"",
+                    "old name.py \"deleted\"",
+                    "staged é.py \"added\"",
+                ]
+            );
+        }
+    }
 }
