@@ -119,7 +119,15 @@ pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
     if args.soak.soak_secs > 0 {
         let loaded = embedder.is_some();
         drop(embedder);
-        return soak::run(&config, &store, project.id, args.clients, loaded, &args.soak).await;
+        return soak::run(
+            &config,
+            &store,
+            project.id,
+            args.clients,
+            loaded,
+            &args.soak,
+        )
+        .await;
     }
     let mut rows = drive_server(&config, &store, embedder.clone(), project.id, &args).await?;
     let recall = match &embedder {

@@ -310,7 +310,11 @@ mod tests {
         store.revoke_api_key(&actor, prefix).await.unwrap();
         assert_eq!(verifier.verify(&key).await, Err(AuthFailure::Revoked));
         assert_eq!(verifier.verify(&key).await, Err(AuthFailure::Revoked));
-        assert_eq!(verifier.argon2_runs(), 1, "a revoked key costs no argon2 either");
+        assert_eq!(
+            verifier.argon2_runs(),
+            1,
+            "a revoked key costs no argon2 either"
+        );
     }
 
     #[tokio::test]
@@ -322,7 +326,10 @@ mod tests {
         assert!(verifier.verify(&key).await.is_ok());
         assert_eq!(verifier.argon2_runs(), 2);
         assert_eq!(verifier.verify(&wrong).await, Err(AuthFailure::Unknown));
-        assert!(verifier.verify(&key).await.is_ok(), "the proven key still works");
+        assert!(
+            verifier.verify(&key).await.is_ok(),
+            "the proven key still works"
+        );
         assert_eq!(verifier.argon2_runs(), 2);
     }
 

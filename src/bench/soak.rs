@@ -237,7 +237,8 @@ pub async fn run(
         .collect();
     let every = Duration::from_secs(args.soak_every_secs.max(1));
     let end = deadline + Duration::from_secs(args.soak_cooldown_secs);
-    let (mut peak, mut last) = (before, before);
+    let mut peak = before;
+    let mut last;
     let (mut calls_before, mut sampled) = (0, started);
     loop {
         let next = (sampled + every).min(end);
@@ -283,7 +284,12 @@ pub async fn run(
         calls as f64 / args.soak_secs.max(1) as f64,
         tally.sessions.load(Ordering::Relaxed)
     );
-    if let Some(error) = tally.first_error.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+    if let Some(error) = tally
+        .first_error
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+    {
         println!("first error: {error}");
     }
     println!(
@@ -329,7 +335,10 @@ type Session = rmcp::service::RunningService<RoleClient, ()>;
 
 async fn open(url: &str, key: &str) -> anyhow::Result<Session> {
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(key);
-    Ok(().serve(StreamableHttpClientTransport::from_config(config)).await?)
+    Ok(
+        ().serve(StreamableHttpClientTransport::from_config(config))
+            .await?,
+    )
 }
 
 /// One client: sessions of [`CALLS_PER_SESSION`] calls until `deadline`. Of its calls, half search
