@@ -3,12 +3,14 @@
 //! [`Store`] (then embedding it with the configured model and building the vector index), serving
 //! the real HTTP router on 127.0.0.1 with a throwaway operator token, driving `fetch_context`
 //! with concurrent MCP clients over Streamable HTTP ([`load`]), measuring the vector half's
-//! recall@10 against an exact scan, and printing what it measured.
+//! recall@10 against an exact scan, and printing what it measured. With `--soak-secs`, it runs
+//! the memory soak of [`soak`] instead of the latency scenarios.
 
 mod corpus;
 mod load;
 mod recall;
 mod seed;
+mod soak;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +57,8 @@ pub struct BenchArgs {
     /// The project to seed and read.
     #[arg(long, default_value = "bench")]
     pub project: String,
+    #[command(flatten)]
+    pub soak: soak::SoakArgs,
 }
 
 /// The 1, 5 and 15 minute load averages (Linux), to judge how busy the machine was.
@@ -120,6 +124,19 @@ pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
     );
     if args.seed_only {
         return Ok(());
+    }
+    if args.soak.soak_secs > 0 {
+        let loaded = embedder.is_some();
+        drop(embedder);
+        return soak::run(
+            &config,
+            &store,
+            project.id,
+            args.clients,
+            loaded,
+            &args.soak,
+        )
+        .await;
     }
     let mut rows = drive_server(&config, &store, embedder.clone(), project.id, &args).await?;
     let recall = match &embedder {

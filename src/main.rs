@@ -6,6 +6,7 @@ use codifier::packer::command::{self as pack, PackArgs};
 
 fn main() -> std::process::ExitCode {
     settle_candle_threads();
+    give_big_blocks_back();
     let cli = match Cli::parse() {
         Cli {
             command: Command::Pack(args),
@@ -63,3 +64,25 @@ fn settle_candle_threads() {
     // can read the environment while it changes.
     unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
 }
+
+/// glibc serves a block of 128 KiB or more with its own `mmap`, returned to the system on
+/// `free`, but its dynamic threshold rises to the size of each such block freed (up to 32 MiB):
+/// after the first argon2 check (19 MiB of working memory) blocks that size came from the
+/// arenas, where freed ones stayed resident, about 19 MB per check. Setting the threshold
+/// explicitly, to glibc's own starting value, turns the rise off (and the trim threshold's with
+/// it), so big blocks go back when freed. `MALLOC_MMAP_THRESHOLD_` in the environment, read by
+/// glibc itself, still wins.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn give_big_blocks_back() {
+    const THRESHOLD: libc::c_int = 128 * 1024;
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some() {
+        return;
+    }
+    // SAFETY: `mallopt` only changes the allocator's settings, and runs before any other thread
+    // exists. Failing (a zero result) leaves the default, which only keeps more memory.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn give_big_blocks_back() {}

@@ -1,7 +1,8 @@
 //! [`Remembered`]: facts that never change once learned — a project by the id or name it was
 //! asked for, the key that opened a session — kept in memory so the database is asked once per
-//! process. Only what was found is remembered (a miss may be created later), and the map is
-//! bounded: when full it starts again.
+//! process, or the one shared cell per API key prefix that the key verifier keeps its state in.
+//! Only what was found is remembered (a miss may be created later), and the map is bounded: when
+//! full it starts again.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -35,6 +36,21 @@ impl<V: Clone> Remembered<V> {
         entries.insert(key.to_owned(), value);
     }
 
+    /// The value under `key`, made by `make` and remembered if there was none: callers that
+    /// race for one key all get the same value.
+    pub fn get_or_insert_with(&self, key: &str, make: impl FnOnce() -> V) -> V {
+        let mut entries = self.lock();
+        if let Some(value) = entries.get(key) {
+            return value.clone();
+        }
+        if entries.len() >= CAPACITY {
+            entries.clear();
+        }
+        let value = make();
+        entries.insert(key.to_owned(), value.clone());
+        value
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, V>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -57,5 +73,13 @@ mod tests {
         remembered.remember("over", 0);
         assert_eq!(remembered.get("a"), None, "full: it started again");
         assert_eq!(remembered.get("over"), Some(0));
+    }
+
+    #[test]
+    fn get_or_insert_with_keeps_the_first_value_for_a_key() {
+        let remembered = Remembered::default();
+        assert_eq!(remembered.get_or_insert_with("a", || 1), 1);
+        assert_eq!(remembered.get_or_insert_with("a", || 2), 1);
+        assert_eq!(remembered.get("a"), Some(1));
     }
 }

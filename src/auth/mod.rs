@@ -1,7 +1,9 @@
 //! Who is calling and what they may do: the [`Identity`] every tool call carries, roles, and
-//! API keys (generation, argon2id hashing, verification with a short-lived cache).
+//! API keys (generation and argon2id hashing in [`keys`], verification that runs argon2 once per
+//! key and process in [`verifier`]).
 
 pub mod keys;
+pub mod verifier;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

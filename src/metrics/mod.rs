@@ -83,6 +83,7 @@ pub struct Metrics {
     store: Mutex<BTreeMap<&'static str, (Histogram, u64)>>,
     sessions: [AtomicI64; 3],
     sidecar_restarts: AtomicU64,
+    argon2_verifications: AtomicU64,
     /// Memories waiting for a vector, per project, as the embedding worker last counted them.
     embedding_backlog: Mutex<HashMap<uuid::Uuid, u64>>,
 }
@@ -125,6 +126,11 @@ impl Metrics {
     pub fn session_opened(&self, transport: Transport) -> Arc<SessionGauge> {
         self.sessions[transport as usize].fetch_add(1, Ordering::Relaxed);
         Arc::new(SessionGauge(transport))
+    }
+
+    /// Counts one argon2 check of a presented API key (run once per key and process).
+    pub fn argon2_verification(&self) {
+        self.argon2_verifications.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn sidecar_restarted(&self) {
@@ -207,6 +213,13 @@ impl Metrics {
             out,
             "codifier_sidecar_restarts_total {}",
             self.sidecar_restarts.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP codifier_api_key_argon2_verifications_total Argon2 checks of presented API keys (once per key and process; a wrong secret under an unproven prefix costs one too).\n");
+        out.push_str("# TYPE codifier_api_key_argon2_verifications_total counter\n");
+        let _ = writeln!(
+            out,
+            "codifier_api_key_argon2_verifications_total {}",
+            self.argon2_verifications.load(Ordering::Relaxed)
         );
         out.push_str("# HELP codifier_embedding_backlog Memories waiting for a vector of the configured model.\n");
         out.push_str("# TYPE codifier_embedding_backlog gauge\n");

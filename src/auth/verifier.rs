@@ -1,0 +1,353 @@
+//! [`KeyVerifier`]: how a bearer token becomes an [`Identity`], with argon2 run at most once per
+//! key and process.
+//!
+//! An argon2id check takes 19 MiB of working memory (the `argon2` crate's default cost) and tens
+//! of milliseconds of CPU. Re-running it whenever a short cache expired, and in parallel when
+//! several requests missed at once, cost about 19 MB of resident memory per re-check (glibc kept
+//! the freed blocks). So once a key has passed argon2, the SHA-256 digest of the presented text is
+//! remembered by the key's public prefix, beside the stored hash it was proven against:
+//! - within `CODIFIER_KEY_CACHE_SECONDS` of the last check, a request whose digest matches (in
+//!   constant time) is let in without asking the store;
+//! - after that, one lookup by prefix re-reads the key's row (revoked? still there? role and
+//!   project as they are now?) and the digest stands in for argon2, so a revocation still bites
+//!   within that time;
+//! - a different text under a proven prefix is refused at once: only one text verifies against a
+//!   stored hash, and the proven digest is that text's.
+//!
+//! Requests that miss together for one key wait for a single check (a per-prefix async lock), a
+//! wrong secret never replaces what was proven, and at most one argon2 check per core runs at a
+//! time, so the memory argon2 can take at once is bounded too.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+
+use super::Identity;
+use super::keys::{prefix_of, verify_hash};
+use crate::remembered::Remembered;
+use crate::store::{ApiKeySecret, Store};
+
+/// Why a bearer token was refused; each becomes a 401 that says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `Authorization: Bearer` header.
+    Missing,
+    /// The header is not `Bearer <key>`.
+    Malformed,
+    /// No key or operator token matches.
+    Unknown,
+    /// The key existed and was revoked.
+    Revoked,
+    /// The header still holds a `${…}` placeholder the client was meant to fill in.
+    Unexpanded,
+}
+
+impl AuthFailure {
+    pub fn code(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing_api_key",
+            AuthFailure::Malformed => "malformed_authorization",
+            AuthFailure::Unknown => "invalid_api_key",
+            AuthFailure::Revoked => "revoked_api_key",
+            AuthFailure::Unexpanded => "unexpanded_variable",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => {
+                "send an API key in the header `Authorization: Bearer <key>` (create one with `codifier keys create`)"
+            }
+            AuthFailure::Malformed => {
+                "the Authorization header must be `Bearer <key>` with nothing else"
+            }
+            AuthFailure::Unknown => {
+                "this API key is not known to the server: check it was copied whole"
+            }
+            AuthFailure::Revoked => "this API key was revoked: ask an admin for a new one",
+            AuthFailure::Unexpanded => {
+                "the Authorization header holds `${…}`: an environment variable was not expanded, so the client sent its name instead of the key. Set the variable where the client starts, or write the key into the client's configuration (`codifier connect <client> --key <key>`)"
+            }
+        }
+    }
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// A key that passed argon2 in this process.
+struct Proven {
+    /// SHA-256 of the key's text.
+    digest: [u8; 32],
+    /// The stored argon2 hash it passed against: another hash under the prefix must be proven anew.
+    hash: String,
+    /// What the store said at the last check, and when; `None` once the key was found revoked.
+    live: Option<(Identity, Instant)>,
+}
+
+/// What this process knows about one key prefix.
+#[derive(Default)]
+struct Slot {
+    proven: Mutex<Option<Proven>>,
+    /// Held while the store (and maybe argon2) is asked, so concurrent misses ask once.
+    checking: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    fn proven(&self) -> std::sync::MutexGuard<'_, Option<Proven>> {
+        self.proven.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The answer for `presented` without asking the store, when there is one.
+    fn answer(&self, presented: &[u8; 32], ttl: Duration) -> Option<Result<Identity, AuthFailure>> {
+        let proven = self.proven();
+        let proven = proven.as_ref()?;
+        if !bool::from(proven.digest.ct_eq(presented)) {
+            return Some(Err(AuthFailure::Unknown));
+        }
+        match &proven.live {
+            Some((identity, checked)) if checked.elapsed() < ttl => Some(Ok(identity.clone())),
+            _ => None,
+        }
+    }
+
+    /// The proven digest, if it was proven against `hash`.
+    fn digest_for(&self, hash: &str) -> Option<[u8; 32]> {
+        self.proven()
+            .as_ref()
+            .filter(|proven| proven.hash == hash)
+            .map(|proven| proven.digest)
+    }
+}
+
+/// Turns bearer tokens into identities; see the module documentation for what it remembers.
+pub struct KeyVerifier {
+    store: Arc<dyn Store>,
+    operator_digest: Option<[u8; 32]>,
+    ttl: Duration,
+    /// Only prefixes of stored keys get a slot, so made-up prefixes cannot crowd real ones out.
+    slots: Remembered<Arc<Slot>>,
+    argon2_permits: Semaphore,
+    argon2_runs: AtomicU64,
+}
+
+impl KeyVerifier {
+    pub fn new(store: Arc<dyn Store>, operator_token: Option<&str>, ttl: Duration) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+        Self {
+            store,
+            operator_digest: operator_token.map(digest),
+            ttl,
+            slots: Remembered::default(),
+            argon2_permits: Semaphore::new(cores),
+            argon2_runs: AtomicU64::new(0),
+        }
+    }
+
+    /// How many argon2 checks this verifier has run.
+    pub fn argon2_runs(&self) -> u64 {
+        self.argon2_runs.load(Ordering::Relaxed)
+    }
+
+    /// Verifies the value of an `Authorization` header.
+    pub async fn verify_header(&self, header: Option<&str>) -> Result<Identity, AuthFailure> {
+        let header = header.ok_or(AuthFailure::Missing)?;
+        if header.contains("${") {
+            return Err(AuthFailure::Unexpanded);
+        }
+        let (scheme, token) = header.split_once(' ').ok_or(AuthFailure::Malformed)?;
+        let token = token.trim();
+        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+            return Err(AuthFailure::Malformed);
+        }
+        self.verify(token).await
+    }
+
+    /// Verifies a bare key or operator token.
+    pub async fn verify(&self, token: &str) -> Result<Identity, AuthFailure> {
+        let presented = digest(token);
+        if let Some(operator) = &self.operator_digest {
+            // Digests have a fixed length, so the comparison time says nothing about the token.
+            if bool::from(operator.ct_eq(&presented)) {
+                return Ok(Identity::Operator);
+            }
+        }
+        let prefix = prefix_of(token).ok_or(AuthFailure::Unknown)?;
+        let slot = match self.slots.get(prefix) {
+            Some(slot) => slot,
+            None => {
+                self.lookup(prefix).await?.ok_or(AuthFailure::Unknown)?;
+                self.slots.get_or_insert_with(prefix, Arc::default)
+            }
+        };
+        if let Some(answer) = slot.answer(&presented, self.ttl) {
+            return answer;
+        }
+        let _checking = slot.checking.lock().await;
+        // Whoever held the lock before may have just checked this very key.
+        if let Some(answer) = slot.answer(&presented, self.ttl) {
+            return answer;
+        }
+        let Some(record) = self.lookup(prefix).await? else {
+            // The key is gone: should a key ever come back under this prefix, prove it anew.
+            *slot.proven() = None;
+            return Err(AuthFailure::Unknown);
+        };
+        match slot.digest_for(&record.hash) {
+            Some(proven) if bool::from(proven.ct_eq(&presented)) => {}
+            Some(_) => return Err(AuthFailure::Unknown),
+            None if self.argon2(token, &record.hash).await => {}
+            None => return Err(AuthFailure::Unknown),
+        }
+        let mut proven = Proven {
+            digest: presented,
+            hash: record.hash,
+            live: None,
+        };
+        if record.key.revoked_at.is_some() {
+            *slot.proven() = Some(proven);
+            return Err(AuthFailure::Revoked);
+        }
+        let identity = Identity::Key {
+            id: record.key.id,
+            prefix: record.key.prefix,
+            project_id: record.key.project_id,
+            role: record.key.role,
+        };
+        if let Err(error) = self.store.touch_api_key(record.key.id).await {
+            tracing::warn!(%error, "could not record the key's last use");
+        }
+        proven.live = Some((identity.clone(), Instant::now()));
+        *slot.proven() = Some(proven);
+        Ok(identity)
+    }
+
+    /// The stored key under `prefix`, if any; a store that fails makes the key unknown (and
+    /// forgets nothing proven, so a passing outage costs no argon2).
+    async fn lookup(&self, prefix: &str) -> Result<Option<ApiKeySecret>, AuthFailure> {
+        self.store.find_api_key(prefix).await.map_err(|error| {
+            tracing::error!(%error, "api key lookup failed");
+            AuthFailure::Unknown
+        })
+    }
+
+    /// Checks `token` against an argon2 `hash` on a blocking thread, one per core at a time.
+    async fn argon2(&self, token: &str, hash: &str) -> bool {
+        let Ok(_permit) = self.argon2_permits.acquire().await else {
+            return false;
+        };
+        self.argon2_runs.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::global().argon2_verification();
+        let (token, hash) = (token.to_owned(), hash.to_owned());
+        tokio::task::spawn_blocking(move || verify_hash(&token, &hash))
+            .await
+            .unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use crate::auth::keys::generate;
+    use crate::store::{Actor, NewApiKey};
+
+    /// A verifier over a fresh SQLite store holding one write key; returns the key's text too.
+    async fn verifier_with_a_key(
+        ttl: Duration,
+    ) -> (KeyVerifier, Arc<dyn Store>, String, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+        let store = crate::store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let actor = Actor {
+            label: "local".into(),
+            tool: "test".into(),
+        };
+        let project = store.create_project(&actor, "p", None).await.unwrap();
+        let generated = generate().unwrap();
+        let new = NewApiKey {
+            project_id: project.id,
+            prefix: generated.prefix,
+            hash: generated.hash,
+            role: Role::Write,
+            label: None,
+        };
+        store.create_api_key(&actor, &new).await.unwrap();
+        let verifier = KeyVerifier::new(store.clone(), None, ttl);
+        (verifier, store, generated.key, dir)
+    }
+
+    fn wrong_secret(key: &str) -> String {
+        let last = if key.ends_with('a') { 'b' } else { 'a' };
+        format!("{}{last}", &key[..key.len() - 1])
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_requests_for_one_key_run_argon2_once() {
+        let (verifier, _store, key, _dir) = verifier_with_a_key(Duration::from_secs(60)).await;
+        let verifier = Arc::new(verifier);
+        let checks: Vec<_> = (0..16)
+            .map(|_| {
+                let (verifier, key) = (verifier.clone(), key.clone());
+                tokio::spawn(async move { verifier.verify(&key).await })
+            })
+            .collect();
+        for check in checks {
+            assert!(matches!(check.await.unwrap(), Ok(Identity::Key { .. })));
+        }
+        assert_eq!(verifier.argon2_runs(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_expired_check_asks_the_store_again_but_not_argon2() {
+        let (verifier, store, key, _dir) = verifier_with_a_key(Duration::ZERO).await;
+        for _ in 0..3 {
+            assert!(verifier.verify(&key).await.is_ok());
+        }
+        assert_eq!(verifier.argon2_runs(), 1);
+        let actor = Actor {
+            label: "local".into(),
+            tool: "test".into(),
+        };
+        let prefix = prefix_of(&key).unwrap();
+        store.revoke_api_key(&actor, prefix).await.unwrap();
+        assert_eq!(verifier.verify(&key).await, Err(AuthFailure::Revoked));
+        assert_eq!(verifier.verify(&key).await, Err(AuthFailure::Revoked));
+        assert_eq!(
+            verifier.argon2_runs(),
+            1,
+            "a revoked key costs no argon2 either"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wrong_secret_under_a_proven_prefix_is_refused_without_argon2_or_harm() {
+        let (verifier, _store, key, _dir) = verifier_with_a_key(Duration::ZERO).await;
+        let wrong = wrong_secret(&key);
+        assert_eq!(verifier.verify(&wrong).await, Err(AuthFailure::Unknown));
+        assert_eq!(verifier.argon2_runs(), 1, "an unproven prefix costs argon2");
+        assert!(verifier.verify(&key).await.is_ok());
+        assert_eq!(verifier.argon2_runs(), 2);
+        assert_eq!(verifier.verify(&wrong).await, Err(AuthFailure::Unknown));
+        assert!(
+            verifier.verify(&key).await.is_ok(),
+            "the proven key still works"
+        );
+        assert_eq!(verifier.argon2_runs(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_made_up_prefix_costs_neither_argon2_nor_a_slot() {
+        let (verifier, _store, _key, _dir) = verifier_with_a_key(Duration::ZERO).await;
+        let made_up = format!("cdf_{}_{}", "z".repeat(10), "y".repeat(40));
+        assert_eq!(verifier.verify(&made_up).await, Err(AuthFailure::Unknown));
+        assert_eq!(verifier.argon2_runs(), 0);
+        assert!(verifier.slots.get("zzzzzzzzzz").is_none());
+    }
+}
