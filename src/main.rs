@@ -69,13 +69,15 @@ fn settle_candle_threads() {
 /// `free`, but its dynamic threshold rises to the size of each such block freed (up to 32 MiB):
 /// after the first argon2 check (19 MiB of working memory) blocks that size came from the
 /// arenas, where freed ones stayed resident, about 19 MB per check. Setting the threshold
-/// explicitly, to glibc's own starting value, turns the rise off (and the trim threshold's with
-/// it), so big blocks go back when freed. `MALLOC_MMAP_THRESHOLD_` in the environment, read by
+/// explicitly turns the rise off (and the trim threshold's with it), so big blocks go back when
+/// freed. It is 4 MiB rather than glibc's starting 128 KiB so that the local model's
+/// activations of a few hundred KiB keep being reused from the arenas instead of costing an
+/// `mmap` and fresh zeroed pages each. `MALLOC_MMAP_THRESHOLD_` in the environment, read by
 /// glibc itself, still wins.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn give_big_blocks_back() {
-    const THRESHOLD: libc::c_int = 128 * 1024;
+    const THRESHOLD: libc::c_int = 4 << 20;
     if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some() {
         return;
     }
