@@ -701,14 +701,17 @@ impl Store for SqliteStore {
     }
 
     async fn memories_by_ids(&self, project: Uuid, ids: &[Uuid]) -> StoreResult<Vec<Memory>> {
+        // CROSS JOIN from the ids: with `project_id = ?` the planner would otherwise walk
+        // every memory of the project through its index (2 s at 100,000).
+        let columns = MEMORY_COLUMNS.replace(", ", ", m.");
         let sql = format!(
-            "SELECT {MEMORY_COLUMNS} FROM memories WHERE project_id = ? AND deleted_at IS NULL \
-             AND id IN (SELECT value FROM json_each(?))"
+            "SELECT m.{columns} FROM json_each(?) AS wanted CROSS JOIN memories m \
+             ON m.id = wanted.value WHERE m.project_id = ? AND m.deleted_at IS NULL"
         );
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
         sqlx::query_as::<_, MemoryRow>(&sql)
-            .bind(project.to_string())
             .bind(serde_json::to_string(&ids).unwrap_or_default())
+            .bind(project.to_string())
             .fetch_all(&self.pool)
             .await?
             .into_iter()

@@ -209,8 +209,8 @@ impl VectorRow {
     }
 }
 
-const ROW_COLUMNS: &str = "rowid, project_id, memory_type, tags, created_at, \
-     deleted_at IS NULL AS live, embedding_model, embedding_dim, embedding";
+const ROW_COLUMNS: &str = "m.rowid AS rowid, m.project_id, m.memory_type, m.tags, m.created_at, \
+     m.deleted_at IS NULL AS live, m.embedding_model, m.embedding_dim, m.embedding";
 
 #[derive(Default)]
 struct State {
@@ -242,7 +242,11 @@ impl VectorCache {
         // One read transaction: the log position and the rows read belong to one snapshot.
         let mut tx = pool.begin().await?;
         let (last, first): (i64, Option<i64>) =
-            sqlx::query_as("SELECT COALESCE(MAX(seq), 0), MIN(seq) FROM memory_changes")
+            // Two subqueries: SQLite reads a lone MIN or MAX from the index end, not both at once.
+            sqlx::query_as(
+                "SELECT COALESCE((SELECT MAX(seq) FROM memory_changes), 0), \
+                 (SELECT MIN(seq) FROM memory_changes)",
+            )
                 .fetch_one(&mut *tx)
                 .await?;
         if last != state.seen {
@@ -301,11 +305,10 @@ impl VectorCache {
         }
         // The filters again, on the rows as they are now: nothing deleted or changed since the
         // cache was brought up to date is returned.
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "SELECT m.id, m.embedding FROM memories m WHERE m.rowid IN (SELECT value FROM json_each(",
-        );
+        // CROSS JOIN from the ids: the planner must not walk the project's index instead.
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT m.id, m.embedding FROM json_each(");
         sql.push_bind(serde_json::to_string(&rowids).unwrap_or_default())
-            .push(")) AND ");
+            .push(") AS wanted CROSS JOIN memories m ON m.rowid = wanted.value WHERE ");
         push_filters(&mut sql, project, filter);
         sql.push(" AND m.embedding_model = ")
             .push_bind(model.name.clone())
@@ -333,8 +336,8 @@ async fn apply_changes(tx: &mut SqliteConnection, state: &State, seen: i64) -> S
         return Ok(());
     }
     let sql = format!(
-        "SELECT {ROW_COLUMNS} FROM memories WHERE rowid IN \
-         (SELECT DISTINCT memory_rowid FROM memory_changes WHERE seq > ?)"
+        "SELECT {ROW_COLUMNS} FROM (SELECT DISTINCT memory_rowid FROM memory_changes \
+         WHERE seq > ?) AS changed CROSS JOIN memories m ON m.rowid = changed.memory_rowid"
     );
     let rows: Vec<VectorRow> = sqlx::query_as(&sql).bind(seen).fetch_all(&mut *tx).await?;
     let changed: Vec<i64> =
@@ -363,8 +366,8 @@ async fn apply_changes(tx: &mut SqliteConnection, state: &State, seen: i64) -> S
 /// vectors are never all held at once (154 MB at 100,000 × 384).
 async fn load(tx: &mut SqliteConnection, key: &SetKey) -> StoreResult<VectorSet> {
     let sql = format!(
-        "SELECT {ROW_COLUMNS} FROM memories WHERE project_id = ? AND deleted_at IS NULL \
-         AND embedding_model = ? AND embedding_dim = ?"
+        "SELECT {ROW_COLUMNS} FROM memories m WHERE m.project_id = ? AND m.deleted_at IS NULL \
+         AND m.embedding_model = ? AND m.embedding_dim = ?"
     );
     let mut set = VectorSet {
         dimensions: key.dimensions,
