@@ -15,6 +15,7 @@
 //! - [`playbooks`]: YAML-defined, resumable workflows: format, loader, templates, runner.
 //! - [`http`]: the axum router: auth, host checks, `/health`, Streamable HTTP and legacy SSE.
 //! - [`bench`]: `codifier bench`, the load and recall benchmark.
+//! - [`plural`]: counts with their noun, singular for one.
 //! - [`remembered`]: a bounded in-memory map of facts that never change (projects, session owners).
 
 pub mod app;
@@ -31,5 +32,6 @@ pub mod mcp;
 pub mod metrics;
 pub mod packer;
 pub mod playbooks;
+pub mod plural;
 pub mod remembered;
 pub mod store;

@@ -74,8 +74,8 @@ impl Skills for PackerSkills {
             token_count: summary.total_tokens,
             file_tree: snapshot.and_then(|s| s.file_tree).unwrap_or_default(),
             summary: Some(format!(
-                "{} files, {} tokens; largest: {}",
-                summary.file_count,
+                "{}, {} tokens; largest: {}",
+                crate::plural::count(summary.file_count as usize, "file"),
                 summary.total_tokens,
                 top.join(", ")
             )),

@@ -185,11 +185,4 @@ pub fn deleted(output: &DeleteMemoryOutput) -> String {
     )
 }
 
-/// `1 memory`, `2 memories`: a count and its noun, plural when the count is not one.
-pub fn count(n: usize, noun: &str) -> String {
-    match (n, noun.strip_suffix('y')) {
-        (1, _) => format!("1 {noun}"),
-        (_, Some(stem)) => format!("{n} {stem}ies"),
-        (_, None) => format!("{n} {noun}s"),
-    }
-}
+pub use crate::plural::count;

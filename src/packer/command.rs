@@ -368,9 +368,9 @@ fn report(
         .map(|path| path.display().to_string())
         .unwrap_or_else(|| "stdout".into());
     eprintln!(
-        "packed {}: {} files, {} bytes, {} tokens ({}) → {target}",
+        "packed {}: {}, {} bytes, {} tokens ({}) → {target}",
         summary.source,
-        summary.file_count,
+        crate::plural::count(summary.file_count as usize, "file"),
         summary.total_bytes,
         summary.total_tokens,
         summary.encoding.as_str()
@@ -382,7 +382,10 @@ fn report(
         eprintln!("  {:>9} tokens  {}", file.tokens, file.path);
     }
     if !summary.skipped.is_empty() {
-        eprintln!("left out {} files:", summary.skipped.len());
+        eprintln!(
+            "left out {}:",
+            crate::plural::count(summary.skipped.len(), "file")
+        );
         for file in summary.skipped.iter().take(20) {
             let detail = file
                 .detail

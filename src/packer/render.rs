@@ -72,14 +72,14 @@ fn notes(summary: &PackSummary) -> Vec<String> {
     );
     if !summary.skipped.is_empty() {
         notes.push(format!(
-            "{} files were left out (binary, too large, symbolic links, or holding credentials); the pack report lists them.",
-            summary.skipped.len()
+            "{} left out (binary, too large, symbolic links, or holding credentials); the pack report lists them.",
+            crate::plural::count(summary.skipped.len(), "file")
         ));
     }
     if !summary.redacted.is_empty() {
         notes.push(format!(
-            "{} files had credentials replaced by [REDACTED <kind>].",
-            summary.redacted.len()
+            "{} had credentials replaced by [REDACTED <kind>].",
+            crate::plural::count(summary.redacted.len(), "file")
         ));
     }
     notes

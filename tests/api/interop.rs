@@ -77,11 +77,16 @@ async fn every_tool_has_a_title_and_standard_schemas_whose_inputs_are_described_
             if schema["description"].as_str().is_none_or(str::is_empty) {
                 problems.push(format!("{name}.{field}: no description"));
             }
-            let bounded = ["limit", "max_rows", "confidence"];
+            let bounded = ["limit", "max_rows", "confidence", "page_bytes"];
             if bounded.contains(&field.as_str())
                 && (schema.get("minimum").is_none() || schema.get("maximum").is_none())
             {
                 problems.push(format!("{name}.{field}: no minimum and maximum"));
+            }
+            if ["page", "revision", "max_file_bytes"].contains(&field.as_str())
+                && schema.get("minimum").is_none()
+            {
+                problems.push(format!("{name}.{field}: no minimum"));
             }
         }
     }

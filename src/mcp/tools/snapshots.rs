@@ -40,6 +40,7 @@ pub struct PackRepoParams {
     /// Apply .gitignore, .git/info/exclude, .codifierignore and .repomixignore (default true).
     pub gitignore: Option<bool>,
     /// Leave out files larger than this many bytes (default and maximum: the server's limit).
+    #[schemars(range(min = 1))]
     pub max_file_bytes: Option<u64>,
     /// Files holding credentials: `exclude` them (default) or `redact` the credentials.
     pub secrets: Option<SecretMode>,
@@ -48,6 +49,7 @@ pub struct PackRepoParams {
     /// How read_snapshot lays out the text: `xml` (default), `markdown`, `plain` or `json`.
     pub style: Option<Style>,
     /// How many of the largest files the summary names (default 10, at most 100).
+    #[schemars(range(max = 100))]
     pub top_files: Option<u32>,
 }
 
@@ -78,8 +80,10 @@ pub struct ReadSnapshotParams {
     /// Only files whose paths match one of these globs, e.g. `["src/**/*.rs", "README.md"]`.
     pub files: Option<Vec<String>>,
     /// The page to read, from 1 (default 1); each result names the next page.
+    #[schemars(range(min = 1))]
     pub page: Option<u32>,
     /// Bytes of file text per page (default 100000, at most 1000000).
+    #[schemars(range(min = 1000, max = 1_000_000))]
     pub page_bytes: Option<u64>,
     /// Prefix each line with its number.
     pub line_numbers: Option<bool>,
@@ -257,8 +261,8 @@ fn render_pack(outcome: &PackOutcome) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{} files, {} bytes, **{} tokens** ({}); {} counts came from the cache. Took {} ms.",
-        summary.file_count,
+        "\n{}, {} bytes, **{} tokens** ({}); {} counts came from the cache. Took {} ms.",
+        crate::plural::count(summary.file_count as usize, "file"),
         summary.total_bytes,
         summary.total_tokens,
         summary.encoding.as_str(),
@@ -347,11 +351,11 @@ fn render_list(list: &SnapshotList) -> String {
         };
         let _ = writeln!(
             out,
-            "- `{}`: **{}** version {}{label}{commit}{dirty}; {} files, {} tokens; packed {}",
+            "- `{}`: **{}** version {}{label}{commit}{dirty}; {}, {} tokens; packed {}",
             snapshot.id,
             snapshot.url,
             snapshot.version,
-            snapshot.file_count,
+            crate::plural::count(snapshot.file_count as usize, "file"),
             snapshot.token_count,
             snapshot.created_at.format("%Y-%m-%d %H:%M UTC")
         );
