@@ -132,15 +132,21 @@ async fn health(server: &TestServer) -> Value {
 
 /// Polls `/health` until the embeddings reach `state` (panics with the last answer after 90 s).
 async fn wait_for_state(server: &TestServer, state: &str) -> Value {
+    wait_until(server, state, |health| health["state"] == state).await
+}
+
+/// Polls `/health` until `done` holds for the embeddings block (panics after 90 s, naming
+/// `what` and the last answer).
+async fn wait_until(server: &TestServer, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let mut last = Value::Null;
     for _ in 0..900 {
         last = health(server).await;
-        if last["state"] == state {
+        if done(&last) {
             return last;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the embeddings never became {state}: {last}");
+    panic!("the embeddings never became {what}: {last}");
 }
 
 /// No file of the download is left behind under a temporary name.
@@ -172,6 +178,12 @@ async fn a_server_without_the_model_fetches_it_in_the_background_and_then_embeds
         let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
         let downloading = wait_for_state(&server, "downloading").await;
         assert!(started.elapsed() < Duration::from_secs(10), "{backend:?}");
+        // The smaller files come first; the stand-in holds the weights back.
+        let downloading = wait_until(&server, "downloading the weights", |health| {
+            health["state"] == "downloading" && health["download"]["file"] == "model.safetensors"
+        })
+        .await;
+        assert_eq!(downloading["state"], "downloading", "{backend:?}");
         assert_eq!(downloading["provider"], "local");
         assert_eq!(downloading["model"], "all-MiniLM-L6-v2");
         assert_eq!(downloading["download"]["file"], "model.safetensors");
