@@ -176,7 +176,7 @@ async fn a_server_without_the_model_fetches_it_in_the_background_and_then_embeds
         let server = TestServer::start_with(backend, move |c| c.embeddings = embeddings).await;
         server.project("p").await;
         let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
-        let downloading = wait_for_state(&server, "downloading").await;
+        wait_for_state(&server, "downloading").await;
         assert!(started.elapsed() < Duration::from_secs(10), "{backend:?}");
         // The smaller files come first; the stand-in holds the weights back.
         let downloading = wait_until(&server, "downloading the weights", |health| {
