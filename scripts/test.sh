@@ -8,14 +8,16 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
-step "system packages: OpenSSL headers and pkg-config (git2's https/ssh transports), git (packer tests)"
+step "system packages: OpenSSL headers and pkg-config (git2's https/ssh transports), git (packer tests), npm (mcp-remote for the Claude Desktop entry)"
 # git2 links the system OpenSSL for https (vendoring it would add minutes to every cold build on
 # 2 cores); libgit2 and libssh2 themselves are built from the crates' bundled sources.
-if ! pkg-config --exists openssl 2>/dev/null || ! command -v git >/dev/null; then
+if ! pkg-config --exists openssl 2>/dev/null || ! command -v git >/dev/null \
+    || ! command -v npm >/dev/null; then
     as_root=""
     if [ "$(id -u)" -ne 0 ]; then as_root="sudo"; fi
     $as_root apt-get update -qq
     $as_root apt-get install -y -qq libssl-dev pkg-config git
+    command -v npm >/dev/null || $as_root apt-get install -y -qq nodejs npm
 fi
 
 step "provisioning Postgres 16 + pgvector and the Python venv"
