@@ -83,10 +83,13 @@ async fn every_tool_has_a_title_and_standard_schemas_whose_inputs_are_described_
             {
                 problems.push(format!("{name}.{field}: no minimum and maximum"));
             }
+            // Every unsigned field has `minimum: 0`; these start at 1.
             if ["page", "revision", "max_file_bytes"].contains(&field.as_str())
-                && schema.get("minimum").is_none()
+                && schema["minimum"]
+                    .as_f64()
+                    .is_none_or(|minimum| minimum < 1.0)
             {
-                problems.push(format!("{name}.{field}: no minimum"));
+                problems.push(format!("{name}.{field}: no minimum of 1"));
             }
         }
     }
