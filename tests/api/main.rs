@@ -26,6 +26,5 @@ mod reembed;
 mod research;
 mod sampling;
 mod search;
-mod session_store;
 mod store;
 mod word_search;
