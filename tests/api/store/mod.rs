@@ -7,8 +7,8 @@
 //! `scripts/test.sh` does in CI; without it they return at once (a fresh checkout's `cargo test`
 //! needs no database), except under `CI=true`, where a missing URL fails them.
 //!
-//! Snapshots and embedding jobs have no case here: they are tested through the tools that use
-//! them (`pack.rs`, `reembed.rs`).
+//! Snapshots and embedding jobs have no case here yet: they are tested through what uses them
+//! (`pack.rs` for snapshots; `reembed.rs`, `search.rs` and `models.rs` for embedding jobs).
 
 use crate::helpers::{Backend, backends};
 
