@@ -23,11 +23,11 @@ use uuid::Uuid;
 
 use crate::app;
 use crate::config::{Config, redact_url};
+use crate::domain::{Actor, EmbeddingModel, MemoryType};
+use crate::embeddings::Embedder;
 use crate::embeddings::service::Embeddings;
-use crate::embeddings::{Embedder, EmbeddingModel};
-use crate::knowledge::MemoryType;
 use crate::knowledge::memories::Services;
-use crate::store::{Actor, Store};
+use crate::store::Store;
 use load::Row;
 
 /// The options of `codifier bench`.

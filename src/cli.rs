@@ -8,10 +8,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::app;
-use crate::auth::{Identity, Role, keys};
+use crate::auth::{Identity, keys};
 use crate::config::Config;
+use crate::domain::{Actor, NewApiKey, Role};
 use crate::knowledge::{KnowledgeError, projects};
-use crate::store::{Actor, NewApiKey};
 
 /// Codifier: a shared MCP knowledge server for teams.
 #[derive(Debug, Parser)]
@@ -263,7 +263,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 pub(crate) async fn project_named(
     store: &std::sync::Arc<dyn crate::store::Store>,
     id_or_name: &str,
-) -> anyhow::Result<crate::store::Project> {
+) -> anyhow::Result<crate::domain::Project> {
     store
         .find_project(id_or_name.trim())
         .await?

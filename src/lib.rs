@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`cli`]: the `codifier` command line (serve, stdio, migrate, keys, projects, bench).
 //! - [`config`]: typed configuration read from the environment and flags.
+//! - [`domain`]: the records and their enums (projects, memories, keys and roles, sessions,
+//!   snapshots, embedding models); imports nothing else of ours.
 //! - [`app`]: builds the shared state and runs the HTTP server or the stdio server.
 //! - [`athena`]: the Athena sidecar (a long-lived `aws-athena-mcp` child), the SELECT-only SQL guard,
 //!   result caps and rendering.
@@ -25,6 +27,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod connect;
+pub mod domain;
 pub mod embeddings;
 pub mod http;
 pub mod knowledge;

@@ -11,12 +11,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::search::{self, SearchMode, SearchResult};
-use crate::auth::{Identity, Role};
-use crate::embeddings::service::Embeddings;
-use crate::store::{
+use crate::auth::Identity;
+use crate::domain::{
     Actor, Cursor, EmbeddingJob, Memory, MemoryDraft, MemoryFilter, MemoryPage, MemoryRevision,
-    Store, StoreError, WriteOutcome, embedding_text,
+    Role, WriteOutcome,
 };
+use crate::embeddings::service::Embeddings;
+use crate::store::{Store, StoreError, embedding_text};
 
 /// What memory services need besides the caller.
 #[derive(Clone)]

@@ -365,7 +365,7 @@ async fn the_claude_desktop_entry_logs_in_through_mcp_remote_as_printed() {
                 project_id: project.id,
                 prefix: generated.prefix,
                 hash: generated.hash,
-                role: codifier::auth::Role::Read,
+                role: codifier::domain::Role::Read,
                 label: None,
             },
         )

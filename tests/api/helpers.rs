@@ -231,7 +231,7 @@ impl TestServer {
     }
 
     /// Makes an API key for `project` with `role`; returns the secret.
-    pub async fn key(&self, project: uuid::Uuid, role: codifier::auth::Role) -> String {
+    pub async fn key(&self, project: uuid::Uuid, role: codifier::domain::Role) -> String {
         let generated = codifier::auth::keys::generate().expect("generate key");
         let new = codifier::store::NewApiKey {
             project_id: project,

@@ -9,11 +9,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{input_schema, output_schema};
-use crate::knowledge::MemoryType;
+use crate::domain::{Memory, MemoryType, WriteOutcome};
 use crate::knowledge::memories::{self, FetchInput, Fetched, MemoryChange, NearDuplicate};
 use crate::knowledge::search::{Explanation, SearchMode};
 use crate::mcp::{CodifierServer, render};
-use crate::store::{Memory, WriteOutcome};
 
 /// Arguments of `update_memory`.
 #[derive(Debug, Deserialize, JsonSchema)]

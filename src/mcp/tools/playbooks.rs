@@ -11,13 +11,13 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{input_schema, output_schema};
-use crate::auth::{Identity, Role};
+use crate::auth::Identity;
+use crate::domain::{Project, Role};
 use crate::knowledge::{KnowledgeError, projects};
 use crate::mcp::{CodifierServer, playbook_render, sampling};
 use crate::playbooks::runner::Caller;
 use crate::playbooks::view::{SessionSummary, SessionView};
 use crate::playbooks::{Advance, Start};
-use crate::store::Project;
 
 /// Arguments of `run_playbook`.
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -11,10 +11,9 @@ use uuid::Uuid;
 
 use super::{input_schema, output_schema};
 use crate::athena::{AthenaError, AthenaRequest, MAX_ROWS, Operation, QueryOutcome};
-use crate::auth::Role;
+use crate::domain::{Actor, Role};
 use crate::knowledge::{KnowledgeError, projects};
 use crate::mcp::CodifierServer;
-use crate::store::Actor;
 
 /// One table name, a comma-separated list, or an array of names.
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -8,9 +8,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{input_schema, output_schema};
+use crate::domain::{Memory, MemoryRevision};
 use crate::knowledge::memories;
 use crate::mcp::{CodifierServer, render};
-use crate::store::{Memory, MemoryRevision};
 
 /// Arguments of `memory_history`.
 #[derive(Debug, Deserialize, JsonSchema)]

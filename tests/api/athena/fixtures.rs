@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use codifier::athena::{Athena, AthenaConfig};
-use codifier::auth::Role;
+use codifier::domain::Role;
 use codifier::store::Store;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
