@@ -5,17 +5,19 @@
 //! - [`config`]: typed configuration read from the environment and flags.
 //! - [`domain`]: the records and their enums (projects, memories, keys and roles, sessions,
 //!   snapshots, embedding models); imports nothing else of ours.
-//! - [`app`]: builds the shared state and runs the HTTP server or the stdio server.
+//! - [`app`]: the application's state ([`app::App`]) and how it is built from the configuration.
 //! - [`athena`]: the Athena sidecar (a long-lived `aws-athena-mcp` child), the SELECT-only SQL guard,
 //!   result caps and rendering.
 //! - [`auth`]: who is calling ([`auth::Identity`]), API keys (argon2id) and the verified-key cache.
 //! - [`embeddings`]: the [`embeddings::Embedder`] trait: local model, OpenAI-compatible HTTP, or none.
-//! - [`knowledge`]: domain types and services for projects and memories; every call takes an identity.
+//! - [`knowledge`]: the services for projects, memories, search and snapshots; every call takes an
+//!   identity.
 //! - [`store`]: the [`store::Store`] trait and its SQLite and Postgres (row-level security) backends.
 //! - [`packer`]: the native repository packer (clone, walk, secrets, tokens, render); sync code.
 //! - [`mcp`]: the one rmcp handler ([`mcp::CodifierServer`]) and its tools.
 //! - [`playbooks`]: YAML-defined, resumable workflows: format, loader, templates, runner.
-//! - [`http`]: the axum router: auth, host checks, `/health`, Streamable HTTP and legacy SSE.
+//! - [`http`]: the axum router and server: auth, host checks, `/health`, Streamable HTTP and
+//!   legacy SSE.
 //! - [`bench`]: `codifier bench`, the load and recall benchmark.
 //! - [`plural`]: counts with their noun, singular for one.
 //! - [`remembered`]: a bounded in-memory map of facts that never change (projects, session owners).

@@ -3,15 +3,29 @@
 
 mod limits;
 pub mod memories;
-pub mod pack_skill;
 pub mod projects;
 pub mod search;
 pub mod snapshots;
 
+use std::sync::Arc;
+
 pub use limits::*;
+
+use crate::embeddings::service::Embeddings;
+use crate::store::Store;
 
 /// Where memory types live now; named here for the store's backends.
 pub use crate::domain::MemoryType;
+
+/// What the memory services need besides the caller: the store, the embeddings that index it,
+/// and when a new memory counts as a near duplicate.
+#[derive(Clone)]
+pub struct KnowledgeBase {
+    pub store: Arc<dyn Store>,
+    pub embeddings: Arc<Embeddings>,
+    /// Cosine similarity at or above which a new memory is reported as a near duplicate.
+    pub duplicate_threshold: f32,
+}
 
 /// Errors of the knowledge services, phrased for the caller to act on.
 #[derive(Debug, thiserror::Error)]

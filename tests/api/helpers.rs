@@ -192,7 +192,7 @@ impl TestServer {
         let shutdown = CancellationToken::new();
         let (task_store, task_shutdown) = (store.clone(), shutdown.clone());
         let task = tokio::spawn(async move {
-            codifier::app::serve(&config, task_store, listener, task_shutdown)
+            codifier::http::serve(&config, task_store, listener, task_shutdown)
                 .await
                 .expect("server ran");
         });

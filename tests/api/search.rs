@@ -483,10 +483,12 @@ async fn the_handshake_and_health_never_wait_for_the_model_and_early_writes_are_
             store.clone(),
             shutdown.clone(),
         );
-        let services = codifier::knowledge::memories::Services {
-            store: store.clone(),
-            embeddings: embeddings.clone(),
-            duplicate_threshold: 0.92,
+        let app = codifier::app::App {
+            knowledge: codifier::knowledge::KnowledgeBase {
+                store: store.clone(),
+                embeddings: embeddings.clone(),
+                duplicate_threshold: 0.92,
+            },
             athena: None,
             playbooks: codifier::playbooks::Engine::unwired(store.clone(), embeddings.clone())
                 .unwrap(),
@@ -496,7 +498,7 @@ async fn the_handshake_and_health_never_wait_for_the_model_and_early_writes_are_
         let address = listener.local_addr().unwrap();
         let server_shutdown = shutdown.clone();
         tokio::spawn(async move {
-            codifier::app::serve_services(&config, services, listener, server_shutdown).await
+            codifier::http::serve_app(&config, app, listener, server_shutdown).await
         });
 
         let started = std::time::Instant::now();

@@ -284,7 +284,7 @@ impl CodifierServer {
             };
             let id = params.id.as_deref();
             let written = memories::write(
-                &self.services,
+                &self.app.knowledge,
                 &identity,
                 "update_memory",
                 &project,
@@ -341,7 +341,7 @@ impl CodifierServer {
                 deleted: params.deleted,
             };
             let (project_id, fetched) =
-                memories::fetch(&self.services, &identity, &project, input).await?;
+                memories::fetch(&self.app.knowledge, &identity, &project, input).await?;
             Ok(FetchContextOutput::new(project_id, fetched, explain))
         };
         self.run_tool("fetch_context", arguments, ctx, action, render::fetched)

@@ -171,11 +171,7 @@ impl CodifierServer {
                 ));
             }
             let project = projects::resolve(&self.store, &identity, &wanted, role).await?;
-            let athena = self
-                .services
-                .athena
-                .clone()
-                .ok_or(AthenaError::NotConfigured)?;
+            let athena = self.app.athena.clone().ok_or(AthenaError::NotConfigured)?;
             let database = params.database.clone();
             let session = params.session_id;
             let key = params.key.clone().unwrap_or_else(|| {
@@ -196,7 +192,7 @@ impl CodifierServer {
                         tool: "query_data".into(),
                     };
                     let notice = self
-                        .services
+                        .app
                         .playbooks
                         .record(&project, &actor, session_id, &key, outcome.data())
                         .await?;

@@ -109,7 +109,7 @@ impl CodifierServer {
                 .await?;
             let (id, revision) = (&params.id, params.revision);
             let memory = memories::restore(
-                &self.services,
+                &self.app.knowledge,
                 &identity,
                 "restore_memory",
                 &project,

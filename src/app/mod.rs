@@ -1,5 +1,9 @@
-//! Putting the parts together: logging, opening and migrating the store, and running the HTTP
-//! server (on a bound listener, until a shutdown signal) or the stdio server.
+//! Putting the parts together: logging, opening and migrating the store, the application's
+//! state ([`App`]: the knowledge base, the Athena sidecar, the playbook engine and the packer's
+//! settings), and running the HTTP server (on a bound listener, until a shutdown signal) or the
+//! stdio server.
+
+pub mod pack_skill;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +17,7 @@ use crate::config::{Config, EmbeddingsConfig, LogFormat, redact_url};
 use crate::embeddings::fetch::FetchConfig;
 use crate::embeddings::service::{Embeddings, Loader, ModelFiles, Startup};
 use crate::embeddings::{Embedder, http::HttpEmbedder};
-use crate::knowledge::memories::Services;
+use crate::knowledge::KnowledgeBase;
 use crate::mcp::CodifierServer;
 use crate::store::{self, Store};
 
@@ -129,24 +133,46 @@ pub async fn fetch_model(dir: &Path, fetch: Option<&FetchConfig>) -> anyhow::Res
     Ok(())
 }
 
-/// The services tools call: the store, the embedding provider (loading in the background) and
-/// the playbook engine. Fails when a configured playbook or template does not load.
-pub fn start_services(
-    config: &Config,
-    store: Arc<dyn Store>,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<Services> {
-    let embeddings = start_embeddings(&config.embeddings, store.clone(), shutdown);
-    let athena = config.athena.clone().map(crate::athena::Athena::new);
-    let playbooks = playbook_engine(config, store.clone(), embeddings.clone(), athena.clone())?;
-    Ok(Services {
-        store,
-        embeddings,
-        duplicate_threshold: config.duplicate_threshold,
-        athena,
-        playbooks,
-        packer: config.packer.clone(),
-    })
+/// The application's state, shared by every connection: what tools and commands call.
+#[derive(Clone)]
+pub struct App {
+    /// The store and the embeddings that index it: what memory services need.
+    pub knowledge: KnowledgeBase,
+    /// The Athena sidecar client, when one is configured (`query_data`, playbook data queries).
+    pub athena: Option<Arc<crate::athena::Athena>>,
+    /// The playbook engine (catalog, runner and the capabilities its steps call).
+    pub playbooks: Arc<crate::playbooks::Engine>,
+    /// What the operator allows `pack_repo` (private networks, limits, forge tokens).
+    pub packer: crate::packer::PackerSettings,
+}
+
+impl App {
+    /// The store, the embedding provider (loading in the background) and the playbook engine.
+    /// Fails when a configured playbook or template does not load.
+    pub fn start(
+        config: &Config,
+        store: Arc<dyn Store>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let embeddings = start_embeddings(&config.embeddings, store.clone(), shutdown);
+        let athena = config.athena.clone().map(crate::athena::Athena::new);
+        let playbooks = playbook_engine(config, store.clone(), embeddings.clone(), athena.clone())?;
+        Ok(App {
+            knowledge: KnowledgeBase {
+                store,
+                embeddings,
+                duplicate_threshold: config.duplicate_threshold,
+            },
+            athena,
+            playbooks,
+            packer: config.packer.clone(),
+        })
+    }
+
+    /// The store every service reads and writes.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.knowledge.store
+    }
 }
 
 /// The playbook engine: the shipped playbooks plus CODIFIER_PLAYBOOKS_DIR / CODIFIER_TEMPLATES_DIR,
@@ -170,7 +196,7 @@ pub fn playbook_engine(
         Engine::new(
             Arc::new(catalog),
             store.clone(),
-            Arc::new(crate::knowledge::pack_skill::PackerSkills {
+            Arc::new(pack_skill::PackerSkills {
                 store: store.clone(),
                 settings: config.packer.clone(),
             }),
@@ -182,48 +208,6 @@ pub fn playbook_engine(
         )
         .with_sampling(settings.sampling.then_some(settings.sampling_timeout)),
     ))
-}
-
-/// Serves HTTP on `listener` until `shutdown` is cancelled, then drains in-flight requests.
-pub async fn serve(
-    config: &Config,
-    store: Arc<dyn Store>,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let services = start_services(config, store, &shutdown)?;
-    serve_services(config, services, listener, shutdown).await
-}
-
-/// Serves HTTP with services already built (their embedder may still be loading).
-pub async fn serve_services(
-    config: &Config,
-    services: Services,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let athena = services.athena.clone();
-    let router = crate::http::router(config, services, shutdown.clone());
-    let server =
-        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let grace = config.shutdown_grace;
-    let deadline = async {
-        shutdown.cancelled().await;
-        tokio::time::sleep(grace).await;
-    };
-    // After a shutdown signal the listener closes at once and open requests may finish, but
-    // only for `grace`: a stuck request must not keep the process from stopping.
-    let served = tokio::select! {
-        result = server => result.context("the HTTP server stopped with an error"),
-        () = deadline => {
-            tracing::warn!(grace_seconds = grace.as_secs(), "requests still open after the grace period were cut off");
-            Ok(())
-        }
-    };
-    if let Some(athena) = athena {
-        athena.shutdown().await;
-    }
-    served
 }
 
 /// `codifier reembed`: gives every memory a vector of the configured model, with progress.
@@ -296,7 +280,7 @@ pub async fn run_http(config: Config) -> anyhow::Result<()> {
             }
         });
     }
-    serve(&config, store, listener, shutdown).await?;
+    crate::http::serve(&config, store, listener, shutdown).await?;
     tracing::info!("codifier stopped");
     Ok(())
 }
@@ -325,8 +309,8 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let shutdown = CancellationToken::new();
-    let services = start_services(&config, store, &shutdown)?;
-    let service = CodifierServer::for_local(services)
+    let app = App::start(&config, store, &shutdown)?;
+    let service = CodifierServer::for_local(app)
         .counted(crate::metrics::Transport::Stdio)
         .serve(rmcp::transport::stdio())
         .await
