@@ -25,10 +25,8 @@
 pub mod app;
 pub mod athena;
 pub mod auth;
-pub mod bench;
 pub mod cli;
 pub mod config;
-pub mod connect;
 pub mod domain;
 pub mod embeddings;
 pub mod http;

@@ -5,20 +5,15 @@
 
 pub mod pack_skill;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use rmcp::ServiceExt;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, EmbeddingsConfig, LogFormat, redact_url};
-use crate::embeddings::fetch::FetchConfig;
 use crate::embeddings::service::{Embeddings, Loader, ModelFiles, Startup};
 use crate::embeddings::{Embedder, http::HttpEmbedder};
 use crate::knowledge::KnowledgeBase;
-use crate::mcp::CodifierServer;
 use crate::store::{self, Store};
 
 /// Starts logging to stderr (stdout is the MCP channel in stdio mode).
@@ -109,30 +104,6 @@ pub fn start_embeddings(
     Embeddings::start_with(startup, store, shutdown.child_token())
 }
 
-/// Fetches the local model's files into `dir` in the foreground (`codifier models fetch`,
-/// `codifier reembed`), with progress on stderr.
-pub async fn fetch_model(dir: &Path, fetch: Option<&FetchConfig>) -> anyhow::Result<()> {
-    let Some(fetch) = fetch else {
-        anyhow::ensure!(
-            crate::embeddings::local::files_present(dir),
-            "the model files are missing from {} and downloading is off (CODIFIER_MODEL_FETCH=off)",
-            dir.display()
-        );
-        return Ok(());
-    };
-    let report = |progress: &crate::embeddings::fetch::Progress| {
-        if progress.percent().is_multiple_of(10) {
-            eprintln!("  {progress} ({}%)", progress.percent());
-        }
-    };
-    match crate::embeddings::fetch::fetch(dir, fetch, &report).await {
-        Ok(Some(source)) => eprintln!("fetched and verified the model files from {source}"),
-        Ok(None) => eprintln!("the model files are already there and verified"),
-        Err(failure) => anyhow::bail!("{failure}"),
-    }
-    Ok(())
-}
-
 /// The application's state, shared by every connection: what tools and commands call.
 #[derive(Clone)]
 pub struct App {
@@ -208,116 +179,4 @@ pub fn playbook_engine(
         )
         .with_sampling(settings.sampling.then_some(settings.sampling_timeout)),
     ))
-}
-
-/// `codifier reembed`: gives every memory a vector of the configured model, with progress.
-/// Resumable: an interrupted run picks up where it stopped.
-pub async fn reembed(config: &Config) -> anyhow::Result<()> {
-    let store = open_store(config).await?;
-    if let EmbeddingsConfig::Local { model_dir, fetch } = &config.embeddings
-        && !crate::embeddings::local::files_present(model_dir)
-    {
-        fetch_model(model_dir, fetch.as_ref()).await?;
-    }
-    let loader = embedding_loader(&config.embeddings).context(
-        "no embedding provider is configured: set CODIFIER_EMBEDDINGS (local or openai)",
-    )?;
-    let embedder = tokio::task::spawn_blocking(loader).await??;
-    let model = embedder.model().clone();
-    eprintln!(
-        "embedding with {} ({} dimensions)",
-        model.name, model.dimensions
-    );
-    store.prepare_vectors(&model).await?;
-    let started = std::time::Instant::now();
-    let count =
-        crate::embeddings::service::backfill(&store, embedder.as_ref(), |project, done, total| {
-            eprintln!("  {project}: {done}/{total}");
-        })
-        .await?;
-    eprintln!(
-        "embedded {count} memories in {:.1} s; every memory now has a {} vector",
-        started.elapsed().as_secs_f64(),
-        model.name
-    );
-    Ok(())
-}
-
-/// `codifier serve`: bind, announce the address, serve until SIGINT or SIGTERM.
-pub async fn run_http(config: Config) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
-    let listener = TcpListener::bind(config.listen).await.with_context(|| {
-        format!(
-            "cannot listen on {} (CODIFIER_LISTEN / PORT)",
-            config.listen
-        )
-    })?;
-    let address = listener.local_addr()?;
-    if let Some(file) = &config.addr_file {
-        std::fs::write(file, address.to_string())
-            .with_context(|| format!("cannot write CODIFIER_ADDR_FILE {}", file.display()))?;
-    }
-    if config.operator_token.is_none() {
-        tracing::warn!(
-            "API_AUTH_TOKEN is not set: only API keys made with `codifier keys create` can connect"
-        );
-    }
-    tracing::info!(%address, allowed_hosts = ?config.allowed_hosts, "codifier listening: MCP at /mcp (Streamable HTTP) and /sse (legacy SSE)");
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
-    if let Some(metrics_address) = config.metrics_listen {
-        let metrics_listener = TcpListener::bind(metrics_address).await.with_context(|| {
-            format!("cannot listen on {metrics_address} (CODIFIER_METRICS_LISTEN)")
-        })?;
-        tracing::info!(address = %metrics_address, "metrics at /metrics (no key: keep this address private)");
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            let served = axum::serve(metrics_listener, crate::http::metrics_router())
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "the metrics listener stopped");
-            }
-        });
-    }
-    crate::http::serve(&config, store, listener, shutdown).await?;
-    tracing::info!("codifier stopped");
-    Ok(())
-}
-
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => return,
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutting down: finishing in-flight requests");
-    shutdown.cancel();
-}
-
-/// `codifier stdio`: MCP over stdin/stdout as the local user.
-pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
-    let shutdown = CancellationToken::new();
-    let app = App::start(&config, store, &shutdown)?;
-    let service = CodifierServer::for_local(app)
-        .counted(crate::metrics::Transport::Stdio)
-        .serve(rmcp::transport::stdio())
-        .await
-        .context("the MCP handshake on stdio failed")?;
-    service
-        .waiting()
-        .await
-        .context("the stdio session ended with an error")?;
-    Ok(())
 }
