@@ -32,8 +32,9 @@ use crate::store::Store;
 pub use error::ApiError;
 pub use serve::{serve, serve_app};
 
-/// The header carrying a request's id, in both directions.
-pub const REQUEST_ID: &str = "x-request-id";
+/// The header carrying a request's id, in both directions (named by the handler, whose log lines
+/// carry it).
+pub use crate::mcp::REQUEST_ID;
 
 /// What every HTTP handler shares.
 #[derive(Clone)]

@@ -239,7 +239,7 @@ impl CodifierServer {
     fn request_id(ctx: &RequestContext<RoleServer>) -> Option<String> {
         ctx.extensions
             .get::<axum::http::request::Parts>()
-            .and_then(|parts| parts.headers.get(crate::http::REQUEST_ID))
+            .and_then(|parts| parts.headers.get(REQUEST_ID))
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned)
     }
@@ -249,6 +249,10 @@ tokio::task_local! {
     /// The project a tool call resolved, for its log line ([`CodifierServer::project_for`]).
     static PROJECT_USED: std::cell::RefCell<Option<String>>;
 }
+
+/// The HTTP header carrying a request's id, in both directions: the HTTP layer sets it on every
+/// request and response, and each tool call's log line names it.
+pub const REQUEST_ID: &str = "x-request-id";
 
 /// The longest error message a tool-call log line carries.
 const LOGGED_ERROR_CHARS: usize = 300;
