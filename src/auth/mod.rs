@@ -1,5 +1,5 @@
-//! Who is calling and what they may do: the [`Identity`] every tool call carries, roles, and
-//! API keys (generation and argon2id hashing in [`keys`], verification that runs argon2 once per
+//! Who is calling and what they may do: the [`Identity`] every tool call carries (its role is a
+//! [`crate::domain::Role`]), and API keys (generation and argon2id hashing in [`keys`], verification that runs argon2 once per
 //! key and process in [`verifier`]).
 
 pub mod keys;

@@ -1,5 +1,6 @@
-//! Projects and memories: the domain types callers write, the limits they must respect, and the
-//! services that check the caller's identity before touching the store.
+//! Projects, memories, search and snapshots: the limits what callers write must respect, and the
+//! services that check the caller's identity before touching the store. The records themselves
+//! live in [`crate::domain`].
 
 mod limits;
 pub mod memories;
