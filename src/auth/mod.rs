@@ -1,6 +1,6 @@
 //! Who is calling and what they may do: the [`Identity`] every tool call carries (its role is a
-//! [`crate::domain::Role`]), and API keys (generation and argon2id hashing in [`keys`], verification that runs argon2 once per
-//! key and process in [`verifier`]).
+//! [`crate::domain::Role`]), and API keys (generation and argon2id hashing in [`keys`],
+//! verification that runs argon2 once per key and process in [`verifier`]).
 
 pub mod keys;
 pub mod verifier;
