@@ -1,7 +1,7 @@
 //! Turning text into vectors: the [`Embedder`] trait and its providers — a local sentence model
 //! run in pure Rust (no key; its files fetched once, see [`fetch`]), an OpenAI-compatible HTTP
-//! API, or none (full-text search only). Every vector is tagged with the [`EmbeddingModel`] that made it, so vectors of
-//! different models are never compared.
+//! API, or none (full-text search only). Every vector is tagged with the [`EmbeddingModel`] that
+//! made it, so vectors of different models are never compared.
 
 pub mod fetch;
 pub mod http;
@@ -10,6 +10,8 @@ pub mod service;
 
 use async_trait::async_trait;
 
+/// The model record and the comparison live in [`crate::domain`]; named here for the providers
+/// and the store's backends.
 pub use crate::domain::{EmbeddingModel, cosine};
 
 /// Why embedding failed.
