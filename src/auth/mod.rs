@@ -1,51 +1,19 @@
-//! Who is calling and what they may do: the [`Identity`] every tool call carries, roles, and
-//! API keys (generation and argon2id hashing in [`keys`], verification that runs argon2 once per
-//! key and process in [`verifier`]).
+//! Who is calling and what they may do: the [`Identity`] every tool call carries (its role is a
+//! [`crate::domain::Role`]), and API keys (generation and argon2id hashing in [`keys`],
+//! verification that runs argon2 once per key and process in [`verifier`]).
 
 pub mod keys;
 pub mod verifier;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::knowledge::KnowledgeError;
+/// Where roles live now; named here for the store's backends.
+pub use crate::domain::Role;
 
-/// What a project-scoped API key may do. Ordered: each role includes the ones before it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Read,
-    Write,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Read => "read",
-            Role::Write => "write",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "read" => Some(Role::Read),
-            "write" => Some(Role::Write),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Why [`Identity::authorize`] refused: a message that says which key would be allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AccessDenied(pub String);
 
 /// The caller of a request, established once by the transport and read by every tool.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +60,7 @@ impl Identity {
         project: Uuid,
         project_name: &str,
         needed: Role,
-    ) -> Result<(), KnowledgeError> {
+    ) -> Result<(), AccessDenied> {
         let Identity::Key {
             project_id, role, ..
         } = self
@@ -100,12 +68,12 @@ impl Identity {
             return Ok(());
         };
         if *project_id != project {
-            return Err(KnowledgeError::Forbidden(format!(
+            return Err(AccessDenied(format!(
                 "this API key belongs to another project and cannot act on project `{project_name}`: use a key made for that project"
             )));
         }
         if *role < needed {
-            return Err(KnowledgeError::Forbidden(format!(
+            return Err(AccessDenied(format!(
                 "this API key has the `{role}` role and this action needs `{needed}`: ask an admin for a key with the `{needed}` role"
             )));
         }

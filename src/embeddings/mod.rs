@@ -1,7 +1,7 @@
 //! Turning text into vectors: the [`Embedder`] trait and its providers — a local sentence model
 //! run in pure Rust (no key; its files fetched once, see [`fetch`]), an OpenAI-compatible HTTP
-//! API, or none (full-text search only). Every vector is tagged with the [`EmbeddingModel`] that made it, so vectors of
-//! different models are never compared.
+//! API, or none (full-text search only). Every vector is tagged with the [`EmbeddingModel`] that
+//! made it, so vectors of different models are never compared.
 
 pub mod fetch;
 pub mod http;
@@ -10,14 +10,9 @@ pub mod service;
 
 use async_trait::async_trait;
 
-/// Which model produced a vector: its name and dimension. Two vectors are comparable only when
-/// their models are equal.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct EmbeddingModel {
-    /// A stable name, e.g. `all-MiniLM-L6-v2` or `openai:text-embedding-3-small`.
-    pub name: String,
-    pub dimensions: usize,
-}
+/// The model record and the comparison live in [`crate::domain`]; named here for the providers
+/// and the store's backends.
+pub use crate::domain::{EmbeddingModel, cosine};
 
 /// Why embedding failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -51,11 +46,6 @@ pub fn normalize(vector: &mut [f32]) {
     if norm > 0.0 {
         vector.iter_mut().for_each(|x| *x /= norm);
     }
-}
-
-/// Cosine similarity of two unit vectors.
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Loads the local sentence model from `dir` (CPU-heavy: call it off the async workers).

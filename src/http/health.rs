@@ -13,7 +13,7 @@ use super::HttpState;
 
 pub async fn health(State(state): State<HttpState>) -> (StatusCode, Json<Value>) {
     let backend = state.store.backend();
-    let embeddings = state.services.embeddings.describe();
+    let embeddings = state.app.knowledge.embeddings.describe();
     let ping = tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await;
     match ping {
         Ok(Ok(())) => (

@@ -8,6 +8,7 @@ mod discovery;
 mod error;
 mod health;
 mod observe;
+mod serve;
 mod sessions;
 mod sse;
 
@@ -22,22 +23,24 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
+use crate::app::App;
 use crate::auth::keys::KeyVerifier;
 use crate::config::Config;
-use crate::knowledge::memories::Services;
 use crate::mcp::CodifierServer;
 use crate::store::Store;
 
 pub use error::ApiError;
+pub use serve::{serve, serve_app};
 
-/// The header carrying a request's id, in both directions.
-pub const REQUEST_ID: &str = "x-request-id";
+/// The header carrying a request's id, in both directions (named by the handler, whose log lines
+/// carry it).
+pub use crate::mcp::REQUEST_ID;
 
 /// What every HTTP handler shares.
 #[derive(Clone)]
 pub struct HttpState {
     pub store: Arc<dyn Store>,
-    pub services: Services,
+    pub app: App,
     pub verifier: Arc<KeyVerifier>,
     pub allowed_hosts: Arc<Vec<String>>,
     pub sse: sse::SseSessions,
@@ -52,8 +55,8 @@ pub struct HttpState {
 }
 
 /// Builds the router. `shutdown` ends open SSE streams and MCP sessions when cancelled.
-pub fn router(config: &Config, services: Services, shutdown: CancellationToken) -> Router {
-    let store = services.store.clone();
+pub fn router(config: &Config, app: App, shutdown: CancellationToken) -> Router {
+    let store = app.store().clone();
     let verifier = Arc::new(KeyVerifier::new(
         store.clone(),
         config.operator_token.as_deref(),
@@ -61,7 +64,7 @@ pub fn router(config: &Config, services: Services, shutdown: CancellationToken) 
     ));
     let state = HttpState {
         store: store.clone(),
-        services: services.clone(),
+        app: app.clone(),
         verifier,
         allowed_hosts: Arc::new(config.allowed_hosts.clone()),
         sse: sse::SseSessions::default(),
@@ -78,10 +81,10 @@ pub fn router(config: &Config, services: Services, shutdown: CancellationToken) 
     mcp_config.cancellation_token = shutdown.child_token();
     mcp_config.max_request_body_bytes = config.max_body_bytes;
     mcp_config.session_store = Some(Arc::new(sessions::StoredSessions::new(store.clone())));
-    let handler_services = services.clone();
+    let handler_app = app.clone();
     let mcp_service = StreamableHttpService::new(
         move || {
-            Ok(CodifierServer::for_http(handler_services.clone())
+            Ok(CodifierServer::for_http(handler_app.clone())
                 .counted(crate::metrics::Transport::StreamableHttp))
         },
         Arc::new(LocalSessionManager::default()),

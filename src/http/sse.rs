@@ -90,7 +90,7 @@ pub async fn open(
 
     let stop = state.shutdown.child_token();
     let handler =
-        CodifierServer::for_http(state.services.clone()).counted(crate::metrics::Transport::Sse);
+        CodifierServer::for_http(state.app.clone()).counted(crate::metrics::Transport::Sse);
     let transport = (
         to_client,
         tokio_stream::wrappers::ReceiverStream::new(from_client),

@@ -11,27 +11,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::search::{self, SearchMode, SearchResult};
-use crate::auth::{Identity, Role};
-use crate::embeddings::service::Embeddings;
-use crate::store::{
+use crate::auth::Identity;
+use crate::domain::{
     Actor, Cursor, EmbeddingJob, Memory, MemoryDraft, MemoryFilter, MemoryPage, MemoryRevision,
-    Store, StoreError, WriteOutcome, embedding_text,
+    Role, WriteOutcome,
 };
-
-/// What memory services need besides the caller.
-#[derive(Clone)]
-pub struct Services {
-    pub store: Arc<dyn Store>,
-    pub embeddings: Arc<Embeddings>,
-    /// Cosine similarity at or above which a new memory is reported as a near duplicate.
-    pub duplicate_threshold: f32,
-    /// The Athena sidecar client, when one is configured (`query_data`, playbook data queries).
-    pub athena: Option<Arc<crate::athena::Athena>>,
-    /// The playbook engine (catalog, runner and the capabilities its steps call).
-    pub playbooks: Arc<crate::playbooks::Engine>,
-    /// What the operator allows `pack_repo` (private networks, limits, forge tokens).
-    pub packer: crate::packer::PackerSettings,
-}
+use crate::store::{Store, StoreError, embedding_text};
 
 /// An existing memory that a new one nearly repeats.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -211,14 +196,14 @@ pub fn changed_fields(before: &Memory, after: &Memory) -> Vec<String> {
 /// or changed memory is embedded at once when a model is ready, and a near duplicate is named
 /// in the result; nothing is merged or deleted.
 pub async fn write(
-    services: &Services,
+    knowledge: &KnowledgeBase,
     identity: &Identity,
     tool: &str,
     project: &str,
     id: Option<&str>,
     change: MemoryChange,
 ) -> Result<WriteResult, KnowledgeError> {
-    let store = &services.store;
+    let store = &knowledge.store;
     let id = id.map(parse_memory_id).transpose()?;
     let actor = Actor {
         label: identity.label(),
@@ -255,8 +240,8 @@ pub async fn write(
         return Ok(result);
     }
     let project_id = result.memory.project_id;
-    let Some(embedder) = services.embeddings.current() else {
-        services.embeddings.wake();
+    let Some(embedder) = knowledge.embeddings.current() else {
+        knowledge.embeddings.wake();
         return Ok(result);
     };
     let job = EmbeddingJob {
@@ -269,7 +254,7 @@ pub async fn write(
         Ok(mut vectors) => vectors.pop().unwrap_or_default(),
         Err(error) => {
             tracing::warn!(%error, "embedding a new memory failed; the background worker will retry");
-            services.embeddings.wake();
+            knowledge.embeddings.wake();
             return Ok(result);
         }
     };
@@ -287,7 +272,7 @@ pub async fn write(
         .await?;
     result.embedded = true;
     let nearest = neighbours.into_iter().find(|c| c.id != result.memory.id);
-    if let Some(nearest) = nearest.filter(|c| c.score >= f64::from(services.duplicate_threshold))
+    if let Some(nearest) = nearest.filter(|c| c.score >= f64::from(knowledge.duplicate_threshold))
         && let Some(other) = store.get_memory(project_id, nearest.id).await?
     {
         result.near_duplicate = Some(NearDuplicate {
@@ -345,12 +330,12 @@ const SEARCH_CURSOR: &str = "search:";
 
 /// Reads memories of a project: newest first, or ranked by a `query` (hybrid by default).
 pub async fn fetch(
-    services: &Services,
+    knowledge: &KnowledgeBase,
     identity: &Identity,
     project: &str,
     input: FetchInput,
 ) -> Result<(Uuid, Fetched), KnowledgeError> {
-    let store = &services.store;
+    let store = &knowledge.store;
     let query = optional_text("query", input.query.as_deref(), MAX_QUERY_CHARS)?;
     let cursor = input
         .cursor
@@ -402,7 +387,7 @@ pub async fn fetch(
     };
     let found = search::search(
         store,
-        &services.embeddings,
+        &knowledge.embeddings,
         project.id,
         &filter,
         &query,
@@ -438,14 +423,14 @@ pub async fn history(
 /// Restores revision `revision` of a memory, or with no revision brings back a deleted memory
 /// (write role either way: a key that may delete may undo it).
 pub async fn restore(
-    services: &Services,
+    knowledge: &KnowledgeBase,
     identity: &Identity,
     tool: &str,
     project: &str,
     id: &str,
     revision: Option<i64>,
 ) -> Result<Memory, KnowledgeError> {
-    let store = &services.store;
+    let store = &knowledge.store;
     let id = parse_memory_id(id)?;
     let actor = Actor {
         label: identity.label(),
@@ -471,7 +456,7 @@ pub async fn restore(
             store.restore_deleted(project.id, &actor, id).await?
         }
     };
-    services.embeddings.wake();
+    knowledge.embeddings.wake();
     Ok(memory)
 }
 

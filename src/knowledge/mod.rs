@@ -1,57 +1,31 @@
-//! Projects and memories: the domain types callers write, the limits they must respect, and the
-//! services that check the caller's identity before touching the store.
+//! Projects, memories, search and snapshots: the limits what callers write must respect, and the
+//! services that check the caller's identity before touching the store. The records themselves
+//! live in [`crate::domain`].
 
 mod limits;
 pub mod memories;
-pub mod pack_skill;
 pub mod projects;
 pub mod search;
 pub mod snapshots;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub use limits::*;
 
-/// What kind of knowledge a memory holds (the names of Codifier v2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MemoryType {
-    Rule,
-    Document,
-    ApiContract,
-    Learning,
-    ResearchFinding,
-}
+use crate::embeddings::service::Embeddings;
+use crate::store::Store;
 
-impl MemoryType {
-    pub const ALL: [MemoryType; 5] = [
-        MemoryType::Rule,
-        MemoryType::Document,
-        MemoryType::ApiContract,
-        MemoryType::Learning,
-        MemoryType::ResearchFinding,
-    ];
+/// Where memory types live now; named here for the store's backends.
+pub use crate::domain::MemoryType;
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MemoryType::Rule => "rule",
-            MemoryType::Document => "document",
-            MemoryType::ApiContract => "api_contract",
-            MemoryType::Learning => "learning",
-            MemoryType::ResearchFinding => "research_finding",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
-    }
-}
-
-impl std::fmt::Display for MemoryType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// What the memory services need besides the caller: the store, the embeddings that index it,
+/// and when a new memory counts as a near duplicate.
+#[derive(Clone)]
+pub struct KnowledgeBase {
+    pub store: Arc<dyn Store>,
+    pub embeddings: Arc<Embeddings>,
+    /// Cosine similarity at or above which a new memory is reported as a near duplicate.
+    pub duplicate_threshold: f32,
 }
 
 /// Errors of the knowledge services, phrased for the caller to act on.
@@ -74,6 +48,12 @@ pub enum KnowledgeError {
     Store(crate::store::StoreError),
 }
 
+impl From<crate::auth::AccessDenied> for KnowledgeError {
+    fn from(denied: crate::auth::AccessDenied) -> Self {
+        KnowledgeError::Forbidden(denied.0)
+    }
+}
+
 impl From<crate::store::StoreError> for KnowledgeError {
     fn from(error: crate::store::StoreError) -> Self {
         use crate::store::StoreError;
@@ -82,18 +62,5 @@ impl From<crate::store::StoreError> for KnowledgeError {
             StoreError::Conflict(message) => KnowledgeError::Conflict(message),
             other => KnowledgeError::Store(other),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_memory_type_parses_from_its_own_name() {
-        for kind in MemoryType::ALL {
-            assert_eq!(MemoryType::parse(kind.as_str()), Some(kind));
-        }
-        assert_eq!(MemoryType::parse("Rule"), None);
     }
 }

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use super::{KnowledgeError, MAX_NAME_CHARS, optional_text, required_text};
-use crate::auth::{Identity, Role};
-use crate::store::{Actor, Project, Store};
+use crate::auth::Identity;
+use crate::domain::{Actor, Project, Role};
+use crate::store::Store;
 
 /// Creates a project. Only the operator (or the local user) may.
 pub async fn create(

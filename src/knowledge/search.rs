@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::KnowledgeError;
+use crate::domain::{Candidate, Memory, MemoryFilter};
 use crate::embeddings::service::Embeddings;
-use crate::store::{Candidate, Memory, MemoryFilter, Store};
+use crate::store::Store;
 
 /// The RRF constant: 60, as in the original paper and most hybrid engines.
 const RRF_K: f64 = 60.0;

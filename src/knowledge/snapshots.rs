@@ -12,15 +12,16 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{KnowledgeError, projects};
-use crate::auth::{Identity, Role};
+use crate::auth::Identity;
+use crate::domain::{
+    Actor, Cursor, NewSnapshotFile, Role, Snapshot, SnapshotChunk, SnapshotDraft,
+    SnapshotFileEntry, SnapshotFilter,
+};
 use crate::packer::{
     PackError, PackOptions, PackSummary, PackerSettings, RepoSource, SecretMode, SourcePolicy,
     TokenCache, tokens::Encoding,
 };
-use crate::store::{
-    Actor, Cursor, NewSnapshotFile, Snapshot, SnapshotChunk, SnapshotDraft, SnapshotFileEntry,
-    SnapshotFilter, Store,
-};
+use crate::store::Store;
 
 impl From<PackError> for KnowledgeError {
     fn from(error: PackError) -> Self {

@@ -18,15 +18,15 @@ use rmcp::{RoleServer, ServerHandler, tool_handler};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::app::App;
 use crate::auth::Identity;
 use crate::knowledge::KnowledgeError;
-use crate::knowledge::memories::Services;
 use crate::store::Store;
 
 /// The rmcp handler. One instance per MCP connection or session.
 #[derive(Clone)]
 pub struct CodifierServer {
-    services: Services,
+    app: App,
     store: Arc<dyn Store>,
     /// The identity for transports without HTTP parts (stdio); `None` over HTTP.
     local_identity: Option<Identity>,
@@ -39,16 +39,16 @@ pub struct CodifierServer {
 
 impl CodifierServer {
     /// A handler for HTTP transports: every request must carry an [`Identity`] in its parts.
-    pub fn for_http(services: Services) -> Self {
-        Self::new(services, None)
+    pub fn for_http(app: App) -> Self {
+        Self::new(app, None)
     }
 
     /// A handler for stdio: every call runs as the local user.
-    pub fn for_local(services: Services) -> Self {
-        Self::new(services, Some(Identity::Local))
+    pub fn for_local(app: App) -> Self {
+        Self::new(app, Some(Identity::Local))
     }
 
-    fn new(services: Services, local_identity: Option<Identity>) -> Self {
+    fn new(app: App, local_identity: Option<Identity>) -> Self {
         let mut tool_router = Self::project_tools()
             + Self::memory_tools()
             + Self::revision_tools()
@@ -61,7 +61,7 @@ impl CodifierServer {
             if tool.title.is_none() {
                 tool.title = tool.annotations.as_ref().and_then(|a| a.title.clone());
             }
-            if tool.name == "query_data" && services.athena.is_none() {
+            if tool.name == "query_data" && app.athena.is_none() {
                 let description = tool.description.as_deref().unwrap_or_default();
                 tool.description = Some(
                     format!("{description} No data warehouse is configured on this server, so every call is refused until the operator sets one up.")
@@ -70,8 +70,8 @@ impl CodifierServer {
             }
         }
         Self {
-            store: services.store.clone(),
-            services,
+            store: app.store().clone(),
+            app,
             local_identity,
             active_project: Arc::new(Mutex::new(None)),
             tool_router,
@@ -239,7 +239,7 @@ impl CodifierServer {
     fn request_id(ctx: &RequestContext<RoleServer>) -> Option<String> {
         ctx.extensions
             .get::<axum::http::request::Parts>()
-            .and_then(|parts| parts.headers.get(crate::http::REQUEST_ID))
+            .and_then(|parts| parts.headers.get(REQUEST_ID))
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned)
     }
@@ -249,6 +249,10 @@ tokio::task_local! {
     /// The project a tool call resolved, for its log line ([`CodifierServer::project_for`]).
     static PROJECT_USED: std::cell::RefCell<Option<String>>;
 }
+
+/// The HTTP header carrying a request's id, in both directions: the HTTP layer sets it on every
+/// request and response, and each tool call's log line names it.
+pub const REQUEST_ID: &str = "x-request-id";
 
 /// The longest error message a tool-call log line carries.
 const LOGGED_ERROR_CHARS: usize = 300;
@@ -343,7 +347,7 @@ impl ServerHandler for CodifierServer {
         _request: Option<rmcp::model::PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::ListPromptsResult, rmcp::ErrorData> {
-        Ok(prompts::list(&self.services.playbooks.catalog))
+        Ok(prompts::list(&self.app.playbooks.catalog))
     }
 
     async fn get_prompt(
@@ -355,7 +359,7 @@ impl ServerHandler for CodifierServer {
             rmcp::ErrorData::invalid_request("this request carries no verified API key", None)
         })?;
         let arguments = request.arguments.unwrap_or_default();
-        let catalog = &self.services.playbooks.catalog;
+        let catalog = &self.app.playbooks.catalog;
         prompts::get(catalog, &self.store, &identity, &request.name, arguments)
             .await
             .map(Into::into)

@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
+use crate::domain::SessionStatus;
 use crate::mcp::tools::PlaybookSessionsOutput;
 use crate::playbooks::view::{SessionView, StepState};
-use crate::store::SessionStatus;
 
 pub fn session(view: &SessionView) -> String {
     let mut out = String::new();
@@ -80,7 +80,7 @@ pub fn session(view: &SessionView) -> String {
             memory.title,
             memory.memory_type,
             memory.id,
-            if matches!(memory.outcome, crate::store::WriteOutcome::Unchanged) {
+            if matches!(memory.outcome, crate::domain::WriteOutcome::Unchanged) {
                 ": the same content was already stored"
             } else {
                 ""

@@ -7,12 +7,15 @@ use rmcp::model::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::auth::{Identity, Role as KeyRole};
+use crate::auth::Identity;
+
+use crate::domain::MemoryFilter;
+use crate::domain::Role as KeyRole;
 use crate::knowledge::projects;
 use crate::playbooks::Catalog;
 use crate::playbooks::spec::Playbook;
 use crate::playbooks::steps::input;
-use crate::store::{MemoryFilter, Store, content_text};
+use crate::store::{Store, content_text};
 
 fn argument(name: &str, description: &str, required: bool) -> PromptArgument {
     PromptArgument::new(name)

@@ -6,7 +6,7 @@ use super::tools::{
     DeleteMemoryOutput, FetchContextOutput, ManageProjectsOutput, MemoryHistoryOutput,
     ProjectOperation, RestoreMemoryOutput, UpdateMemoryOutput,
 };
-use crate::store::{Memory, Project, WriteOutcome};
+use crate::domain::{Memory, Project, WriteOutcome};
 
 fn project_line(out: &mut String, project: &Project, active: Option<uuid::Uuid>) {
     let marker = if Some(project.id) == active {

@@ -9,9 +9,10 @@ use rmcp::ErrorData;
 use rmcp::model::{ListResourcesResult, ReadResourceResult, Resource, ResourceContents};
 
 use crate::auth::Identity;
+use crate::domain::{Cursor, Snapshot, SnapshotFilter};
 use crate::knowledge::snapshots::{self, SnapshotInfo};
 use crate::knowledge::{KnowledgeError, projects};
-use crate::store::{Cursor, Snapshot, SnapshotFilter, Store};
+use crate::store::Store;
 
 /// How many resources one `resources/list` page holds.
 const PAGE: u32 = 50;

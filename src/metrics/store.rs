@@ -7,7 +7,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::embeddings::EmbeddingModel;
+use crate::domain::EmbeddingModel;
 use crate::store::model::*;
 use crate::store::{
     PlaybookSession, Snapshot, SnapshotChunk, SnapshotDraft, SnapshotFileEntry, SnapshotFileText,

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::PlaybookError;
 use super::spec::*;
 use super::templates::{BUILTIN_VARIABLES, Templates, text_variables};
-use crate::knowledge::MemoryType;
+use crate::domain::MemoryType;
 
 /// Parses and validates one playbook file's text. `file` names it in errors.
 pub fn parse(file: &str, text: &str, templates: &Templates) -> Result<Playbook, PlaybookError> {

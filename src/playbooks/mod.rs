@@ -4,7 +4,6 @@
 //! - [`loader`]: parsing and validation, with file, step and reason in every error.
 //! - [`templates`]: the generator templates (minijinja), embedded and overridable.
 //! - [`catalog`]: the playbooks and templates this server offers (embedded plus a directory).
-//! - [`cli`]: `codifier playbooks validate | list`.
 //! - [`runner`]: the engine over stored sessions: start, resume, advance, list, record.
 //! - `run`: one call's work on one session (the state machine itself).
 //! - `revise`: answering an earlier step again, the later steps that then run again, and the
@@ -14,7 +13,6 @@
 //! - [`view`]: what every runner call returns: the whole outline and the current prompt.
 
 pub mod catalog;
-pub mod cli;
 pub mod loader;
 #[cfg(test)]
 mod loader_tests;

@@ -13,8 +13,8 @@ use super::steps::automatic;
 use super::steps::input::{self, Accepted};
 use super::templates::{Templates, text_reads};
 use super::view;
+use crate::domain::SessionStatus;
 use crate::knowledge::KnowledgeError;
-use crate::store::SessionStatus;
 
 fn invalid(message: impl Into<String>) -> KnowledgeError {
     KnowledgeError::Invalid(message.into())

@@ -10,10 +10,11 @@ use super::steps::automatic::{self, Runtime};
 use super::steps::generate::{self, GenerateRequest};
 use super::steps::input::{self, Accepted};
 use super::view::{self, CurrentStep, ExpectedInput, SessionView, StoredMemory};
+use crate::domain::{
+    Actor, PlaybookSession, SessionStatus, StepMemory, now, session::set_collected,
+};
 use crate::knowledge::KnowledgeError;
 use crate::knowledge::memories::MemoryInput;
-use crate::store::sessions::set_collected;
-use crate::store::{Actor, PlaybookSession, SessionStatus, StepMemory, now};
 
 fn invalid(message: impl Into<String>) -> KnowledgeError {
     KnowledgeError::Invalid(message.into())

@@ -20,9 +20,10 @@ use super::steps::input;
 use super::steps::{DataQuery, Sampler, Skills, cap_result};
 use super::view::{self, SessionView};
 use crate::auth::Identity;
+use crate::domain::{Actor, PlaybookSession, Project, SessionStatus, now};
 use crate::embeddings::service::Embeddings;
 use crate::knowledge::KnowledgeError;
-use crate::store::{Actor, PlaybookSession, Project, SessionStatus, Store, now};
+use crate::store::Store;
 
 /// The playbook engine: the catalog, the store, and the capabilities steps call.
 pub struct Engine {

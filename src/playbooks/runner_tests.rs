@@ -13,8 +13,9 @@ use super::runner::{Advance, Caller, Engine, Start};
 use super::steps::{DataQuery, PackRequest, PackedRepository, Skills};
 use super::view::SessionView;
 use crate::auth::Identity;
+use crate::domain::{Actor, Project};
 use crate::embeddings::service::Embeddings;
-use crate::store::{Actor, Project, Store, sqlite::SqliteStore};
+use crate::store::{Store, sqlite::SqliteStore};
 
 #[derive(Default)]
 struct Warehouse {
@@ -187,7 +188,7 @@ async fn research_runs_its_data_queries_alone_and_their_results_reach_the_synthe
         "the results reach the synthesis"
     );
     let view = f.answer(&view, json!("# Findings")).await;
-    assert_eq!(view.status, crate::store::SessionStatus::Completed);
+    assert_eq!(view.status, crate::domain::SessionStatus::Completed);
 }
 
 #[tokio::test]
@@ -375,7 +376,7 @@ async fn answering_the_repositories_again_packs_again_and_regenerates_what_read_
     let view = f.answer(&view, json!("notes")).await;
     let view = f.answer(&view, json!("RULES-1")).await;
     let view = f.answer(&view, json!("ARCH-1")).await;
-    assert_eq!(view.status, crate::store::SessionStatus::Completed);
+    assert_eq!(view.status, crate::domain::SessionStatus::Completed);
 
     // A completed session reopens at the first step that reads the new answer; the user's own
     // answer in between (extra-context) is kept and not asked again.
@@ -416,7 +417,7 @@ async fn answering_the_repositories_again_packs_again_and_regenerates_what_read_
     assert_eq!(current(&view), "generate-architecture");
     assert!(generate_prompt(&view).contains("RULES-2"));
     let view = f.answer(&view, json!("ARCH-2")).await;
-    assert_eq!(view.status, crate::store::SessionStatus::Completed);
+    assert_eq!(view.status, crate::domain::SessionStatus::Completed);
 }
 
 #[tokio::test]

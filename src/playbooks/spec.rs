@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::knowledge::MemoryType;
+use crate::domain::MemoryType;
 
 /// A playbook file as written, before validation.
 #[derive(Debug, Deserialize)]

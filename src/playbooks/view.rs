@@ -8,8 +8,7 @@ use uuid::Uuid;
 
 use super::spec::{InputKind, InputSpec, Playbook};
 use super::steps::generate::GenerateRequest;
-use crate::knowledge::MemoryType;
-use crate::store::{PlaybookSession, SessionStatus, WriteOutcome};
+use crate::domain::{MemoryType, PlaybookSession, SessionStatus, WriteOutcome};
 
 /// Where one step of the outline stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::embeddings::EmbeddingModel;
+use crate::domain::EmbeddingModel;
 
 pub use model::*;
 pub use sessions::{PlaybookSession, SessionStatus, StepMemory};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use codifier::auth::Role;
+use codifier::domain::Role;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 

@@ -342,7 +342,7 @@ async fn the_claude_desktop_entry_logs_in_through_mcp_remote_as_printed() {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let serving = tokio::spawn({
         let (store, shutdown) = (store.clone(), shutdown.clone());
-        async move { codifier::app::serve(&config, store, listener, shutdown).await }
+        async move { codifier::http::serve(&config, store, listener, shutdown).await }
     });
     let project = codifier::knowledge::projects::create(
         &store,
@@ -365,7 +365,7 @@ async fn the_claude_desktop_entry_logs_in_through_mcp_remote_as_printed() {
                 project_id: project.id,
                 prefix: generated.prefix,
                 hash: generated.hash,
-                role: codifier::auth::Role::Read,
+                role: codifier::domain::Role::Read,
                 label: None,
             },
         )

@@ -192,7 +192,7 @@ impl TestServer {
         let shutdown = CancellationToken::new();
         let (task_store, task_shutdown) = (store.clone(), shutdown.clone());
         let task = tokio::spawn(async move {
-            codifier::app::serve(&config, task_store, listener, task_shutdown)
+            codifier::http::serve(&config, task_store, listener, task_shutdown)
                 .await
                 .expect("server ran");
         });
@@ -231,7 +231,7 @@ impl TestServer {
     }
 
     /// Makes an API key for `project` with `role`; returns the secret.
-    pub async fn key(&self, project: uuid::Uuid, role: codifier::auth::Role) -> String {
+    pub async fn key(&self, project: uuid::Uuid, role: codifier::domain::Role) -> String {
         let generated = codifier::auth::keys::generate().expect("generate key");
         let new = codifier::store::NewApiKey {
             project_id: project,

@@ -1,7 +1,7 @@
 //! Everyday use of the memory tools through an MCP client: partial updates by id, plain-text
 //! content, undoing a delete with a write key, and refusals that do not leak project names.
 
-use codifier::auth::Role;
+use codifier::domain::Role;
 use serde_json::{Value, json};
 
 use crate::clients::{self, call, ok, refused, text};

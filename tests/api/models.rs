@@ -209,7 +209,7 @@ async fn a_server_without_the_model_fetches_it_in_the_background_and_then_embeds
 
         // The memory written while downloading gets its vector, and meaning finds it.
         let project = server.store.find_project("p").await.unwrap().unwrap();
-        let model = codifier::embeddings::EmbeddingModel {
+        let model = codifier::domain::EmbeddingModel {
             name: "all-MiniLM-L6-v2".into(),
             dimensions: 384,
         };

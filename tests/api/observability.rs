@@ -3,7 +3,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use codifier::auth::Role;
+use codifier::domain::Role;
 use serde_json::json;
 
 use crate::clients::{self, call, ok, refused};

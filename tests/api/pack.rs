@@ -226,7 +226,7 @@ async fn a_remote_caller_can_pack_neither_local_paths_nor_internal_addresses() {
         )
         .await);
         assert!(message.contains("local operator"), "{message}");
-        let reader = server.key(project.id, codifier::auth::Role::Read).await;
+        let reader = server.key(project.id, codifier::domain::Role::Read).await;
         let read_only = clients::streamable(&server.url("/mcp"), &reader).await;
         let message = refused(
             &call(
@@ -385,7 +385,7 @@ async fn a_key_of_another_project_cannot_read_a_snapshot() {
                 .await;
         let owner = server.project("owner").await;
         let other = server.project("other").await;
-        let writer = server.key(owner.id, codifier::auth::Role::Write).await;
+        let writer = server.key(owner.id, codifier::domain::Role::Write).await;
         let client = clients::streamable(&server.url("/mcp"), &writer).await;
         let packed = ok(&call(
             &client,
@@ -394,7 +394,7 @@ async fn a_key_of_another_project_cannot_read_a_snapshot() {
         )
         .await);
         let snapshot = packed["snapshot_id"].as_str().unwrap();
-        let stranger = server.key(other.id, codifier::auth::Role::Admin).await;
+        let stranger = server.key(other.id, codifier::domain::Role::Admin).await;
         let stranger = clients::streamable(&server.url("/mcp"), &stranger).await;
         let message = refused(
             &call(
@@ -422,7 +422,7 @@ async fn brownfield_onboard_packs_the_repositories_itself_and_the_tree_reaches_t
             TestServer::start_with(backend, |config| config.packer.allow_private_network = true)
                 .await;
         let project = server.project("legacy").await;
-        let writer = server.key(project.id, codifier::auth::Role::Write).await;
+        let writer = server.key(project.id, codifier::domain::Role::Write).await;
         let client = clients::streamable(&server.url("/mcp"), &writer).await;
         let view = ok(&call(
             &client,
@@ -484,7 +484,7 @@ async fn snapshots_are_listed_newest_first_and_read_as_resources_only_by_their_p
                 .await;
         let owner = server.project("owner").await;
         let other = server.project("other").await;
-        let writer = server.key(owner.id, codifier::auth::Role::Write).await;
+        let writer = server.key(owner.id, codifier::domain::Role::Write).await;
         let client = clients::streamable(&server.url("/mcp"), &writer).await;
         let empty = ok(&call(&client, "list_snapshots", json!({})).await);
         assert_eq!(empty["count"], 0);
@@ -580,7 +580,7 @@ async fn snapshots_are_listed_newest_first_and_read_as_resources_only_by_their_p
         );
 
         // A key of another project sees only its own snapshot and reads nothing of ours.
-        let stranger = server.key(other.id, codifier::auth::Role::Admin).await;
+        let stranger = server.key(other.id, codifier::domain::Role::Admin).await;
         let stranger = clients::streamable(&server.url("/mcp"), &stranger).await;
         let theirs = stranger.list_all_resources().await.unwrap();
         assert_eq!(theirs.len(), 1);

@@ -388,7 +388,7 @@ async fn a_key_for_one_project_cannot_see_or_advance_another_projects_session() 
         json!({"playbook_id": "initialize-project", "project_id": "atlas"}),
     )
     .await);
-    let key = server.key(other.id, codifier::auth::Role::Write).await;
+    let key = server.key(other.id, codifier::domain::Role::Write).await;
     let client = clients::streamable(&server.url("/mcp"), &key).await;
     let message = refused(
         &call(
@@ -402,7 +402,7 @@ async fn a_key_for_one_project_cannot_see_or_advance_another_projects_session() 
     let message =
         refused(&call(&client, "playbook_sessions", json!({"project_id": "atlas"})).await);
     assert!(message.contains("cannot act on project"), "{message}");
-    let read = server.key(other.id, codifier::auth::Role::Read).await;
+    let read = server.key(other.id, codifier::domain::Role::Read).await;
     let reader = clients::streamable(&server.url("/mcp"), &read).await;
     let message = refused(
         &call(

@@ -26,7 +26,7 @@ async fn reads_and_writes_carry_on_after_the_server_closes_every_pooled_connecti
         .await
         .expect("project");
     let draft = MemoryDraft {
-        memory_type: codifier::knowledge::MemoryType::Rule,
+        memory_type: codifier::domain::MemoryType::Rule,
         title: "retry at begin".into(),
         content: json!({ "text": "a dead connection is replaced before the transaction starts" }),
         category: None,

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use codifier::auth::Identity;
+use codifier::domain::MemoryType;
 use codifier::embeddings::service::{Embeddings, backfill};
-use codifier::knowledge::MemoryType;
 use codifier::knowledge::search::{SearchMode, search};
 use codifier::store::{Actor, MemoryDraft, MemoryFilter};
 use serde::Deserialize;

@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use codifier::knowledge::MemoryType;
+use codifier::domain::MemoryType;
 use codifier::store::{Actor, MemoryDraft};
 use serde_json::json;
 

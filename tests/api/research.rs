@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use codifier::auth::Role;
+use codifier::domain::Role;
 use serde_json::{Value, json};
 
 use crate::athena::{AthenaServer, Moto, result_set, sidecar_config, sidecar_python};

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use codifier::auth::Role;
 use codifier::config::EmbeddingsConfig;
+use codifier::domain::Role;
 use codifier::embeddings::Embedder;
 use codifier::embeddings::http::HttpEmbedder;
 use serde_json::{Value, json};
@@ -383,7 +383,7 @@ async fn vectors_of_another_model_are_never_mixed_and_a_backfill_brings_memories
         };
         for title in ["Parking cars", "Green tea"] {
             let draft = codifier::store::MemoryDraft {
-                memory_type: codifier::knowledge::MemoryType::Learning,
+                memory_type: codifier::domain::MemoryType::Learning,
                 title: title.into(),
                 content: json!({"text": title}),
                 category: None,
@@ -483,10 +483,12 @@ async fn the_handshake_and_health_never_wait_for_the_model_and_early_writes_are_
             store.clone(),
             shutdown.clone(),
         );
-        let services = codifier::knowledge::memories::Services {
-            store: store.clone(),
-            embeddings: embeddings.clone(),
-            duplicate_threshold: 0.92,
+        let app = codifier::app::App {
+            knowledge: codifier::knowledge::KnowledgeBase {
+                store: store.clone(),
+                embeddings: embeddings.clone(),
+                duplicate_threshold: 0.92,
+            },
             athena: None,
             playbooks: codifier::playbooks::Engine::unwired(store.clone(), embeddings.clone())
                 .unwrap(),
@@ -496,7 +498,7 @@ async fn the_handshake_and_health_never_wait_for_the_model_and_early_writes_are_
         let address = listener.local_addr().unwrap();
         let server_shutdown = shutdown.clone();
         tokio::spawn(async move {
-            codifier::app::serve_services(&config, services, listener, server_shutdown).await
+            codifier::http::serve_app(&config, app, listener, server_shutdown).await
         });
 
         let started = std::time::Instant::now();
@@ -514,7 +516,7 @@ async fn the_handshake_and_health_never_wait_for_the_model_and_early_writes_are_
         let project = store.find_project("p").await.unwrap().unwrap();
 
         release.send(()).unwrap();
-        let model = codifier::embeddings::EmbeddingModel {
+        let model = codifier::domain::EmbeddingModel {
             name: "openai:slow".into(),
             dimensions: fake_embeddings::DIMENSIONS,
         };
@@ -537,7 +539,7 @@ async fn the_handshake_and_health_never_wait_for_the_model_and_early_writes_are_
 
 fn learning(title: &str, text: &str) -> codifier::store::MemoryDraft {
     codifier::store::MemoryDraft {
-        memory_type: codifier::knowledge::MemoryType::Learning,
+        memory_type: codifier::domain::MemoryType::Learning,
         title: title.into(),
         content: json!({ "text": text }),
         category: None,
@@ -699,7 +701,7 @@ fn word_memory(n: usize) -> codifier::store::MemoryDraft {
     }
     let mut draft = learning(&format!("memory {n}"), &words.join(" "));
     if !n.is_multiple_of(2) {
-        draft.memory_type = codifier::knowledge::MemoryType::Rule;
+        draft.memory_type = codifier::domain::MemoryType::Rule;
     }
     draft
 }
@@ -732,7 +734,7 @@ async fn on_sqlite_common_words_do_not_narrow_what_rarer_words_find() {
         ..Default::default()
     };
     let rules = MemoryFilter {
-        memory_type: Some(codifier::knowledge::MemoryType::Rule),
+        memory_type: Some(codifier::domain::MemoryType::Rule),
         ..everything.clone()
     };
     let lookup = |store: SqliteStore, filter: MemoryFilter, query: &'static str, all: bool| async move {

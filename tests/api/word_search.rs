@@ -2,7 +2,7 @@
 //! the common-word threshold only rank; the rarer words find. Whichever words are common, a
 //! search whose rarer words imply the common ones finds the same memories.
 
-use codifier::knowledge::MemoryType;
+use codifier::domain::MemoryType;
 use codifier::store::postgres::PgStore;
 use codifier::store::*;
 use serde_json::json;

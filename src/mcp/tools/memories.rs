@@ -9,11 +9,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{input_schema, output_schema};
-use crate::knowledge::MemoryType;
+use crate::domain::{Memory, MemoryType, WriteOutcome};
 use crate::knowledge::memories::{self, FetchInput, Fetched, MemoryChange, NearDuplicate};
 use crate::knowledge::search::{Explanation, SearchMode};
 use crate::mcp::{CodifierServer, render};
-use crate::store::{Memory, WriteOutcome};
 
 /// Arguments of `update_memory`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -285,7 +284,7 @@ impl CodifierServer {
             };
             let id = params.id.as_deref();
             let written = memories::write(
-                &self.services,
+                &self.app.knowledge,
                 &identity,
                 "update_memory",
                 &project,
@@ -342,7 +341,7 @@ impl CodifierServer {
                 deleted: params.deleted,
             };
             let (project_id, fetched) =
-                memories::fetch(&self.services, &identity, &project, input).await?;
+                memories::fetch(&self.app.knowledge, &identity, &project, input).await?;
             Ok(FetchContextOutput::new(project_id, fetched, explain))
         };
         self.run_tool("fetch_context", arguments, ctx, action, render::fetched)

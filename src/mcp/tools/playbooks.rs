@@ -11,13 +11,13 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{input_schema, output_schema};
-use crate::auth::{Identity, Role};
+use crate::auth::Identity;
+use crate::domain::{Project, Role};
 use crate::knowledge::{KnowledgeError, projects};
 use crate::mcp::{CodifierServer, playbook_render, sampling};
 use crate::playbooks::runner::Caller;
 use crate::playbooks::view::{SessionSummary, SessionView};
 use crate::playbooks::{Advance, Start};
-use crate::store::Project;
 
 /// Arguments of `run_playbook`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -185,7 +185,7 @@ impl CodifierServer {
                 tool: "run_playbook",
                 sampler: self.sampler(ctx),
             };
-            self.services.playbooks.start(caller, start).await
+            self.app.playbooks.start(caller, start).await
         };
         self.run_tool(
             "run_playbook",
@@ -240,7 +240,7 @@ impl CodifierServer {
                 tool: "advance_step",
                 sampler: self.sampler(ctx),
             };
-            self.services.playbooks.advance(caller, advance).await
+            self.app.playbooks.advance(caller, advance).await
         };
         self.run_tool(
             "advance_step",
@@ -282,7 +282,7 @@ impl CodifierServer {
             let project = self
                 .playbook_project(ctx, &identity, params.project_id.as_deref(), Role::Read)
                 .await?;
-            let sessions = self.services.playbooks.sessions(&project, limit).await?;
+            let sessions = self.app.playbooks.sessions(&project, limit).await?;
             Ok(PlaybookSessionsOutput {
                 project_id: project.id,
                 sessions,
@@ -305,6 +305,6 @@ impl CodifierServer {
         &self,
         ctx: &RequestContext<RoleServer>,
     ) -> Option<Arc<dyn crate::playbooks::steps::Sampler>> {
-        sampling::for_peer(&ctx.peer, self.services.playbooks.sampling_timeout)
+        sampling::for_peer(&ctx.peer, self.app.playbooks.sampling_timeout)
     }
 }

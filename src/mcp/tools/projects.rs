@@ -8,11 +8,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{input_schema, output_schema};
-use crate::auth::Role;
+use crate::domain::{Project, Role};
 use crate::knowledge::KnowledgeError;
 use crate::knowledge::projects;
 use crate::mcp::{CodifierServer, render};
-use crate::store::Project;
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

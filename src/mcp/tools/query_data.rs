@@ -11,10 +11,9 @@ use uuid::Uuid;
 
 use super::{input_schema, output_schema};
 use crate::athena::{AthenaError, AthenaRequest, MAX_ROWS, Operation, QueryOutcome};
-use crate::auth::Role;
+use crate::domain::{Actor, Role};
 use crate::knowledge::{KnowledgeError, projects};
 use crate::mcp::CodifierServer;
-use crate::store::Actor;
 
 /// One table name, a comma-separated list, or an array of names.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -172,11 +171,7 @@ impl CodifierServer {
                 ));
             }
             let project = projects::resolve(&self.store, &identity, &wanted, role).await?;
-            let athena = self
-                .services
-                .athena
-                .clone()
-                .ok_or(AthenaError::NotConfigured)?;
+            let athena = self.app.athena.clone().ok_or(AthenaError::NotConfigured)?;
             let database = params.database.clone();
             let session = params.session_id;
             let key = params.key.clone().unwrap_or_else(|| {
@@ -197,7 +192,7 @@ impl CodifierServer {
                         tool: "query_data".into(),
                     };
                     let notice = self
-                        .services
+                        .app
                         .playbooks
                         .record(&project, &actor, session_id, &key, outcome.data())
                         .await?;

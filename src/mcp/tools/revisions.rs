@@ -8,9 +8,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{input_schema, output_schema};
+use crate::domain::{Memory, MemoryRevision};
 use crate::knowledge::memories;
 use crate::mcp::{CodifierServer, render};
-use crate::store::{Memory, MemoryRevision};
 
 /// Arguments of `memory_history`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -109,7 +109,7 @@ impl CodifierServer {
                 .await?;
             let (id, revision) = (&params.id, params.revision);
             let memory = memories::restore(
-                &self.services,
+                &self.app.knowledge,
                 &identity,
                 "restore_memory",
                 &project,

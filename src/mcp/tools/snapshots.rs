@@ -117,7 +117,7 @@ impl CodifierServer {
             let project = self
                 .project_for(ctx, &identity, params.project_id.as_deref())
                 .await?;
-            let settings = &self.services.packer;
+            let settings = &self.app.packer;
             let defaults = PackOptions::default();
             let max_file_bytes = params
                 .max_file_bytes

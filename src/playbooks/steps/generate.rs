@@ -8,10 +8,12 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::knowledge::{KnowledgeError, MemoryType};
+use crate::knowledge::KnowledgeError;
+
+use crate::domain::{MemoryFilter, MemoryType, PlaybookSession, Project};
 use crate::playbooks::spec::{Action, ArtifactFormat, Playbook, Step};
 use crate::playbooks::templates::Templates;
-use crate::store::{MemoryFilter, PlaybookSession, Project, Store, content_text};
+use crate::store::{Store, content_text};
 
 /// How many of the project's memories a generator sees, and how much of each.
 const CONTEXT_MEMORIES: usize = 20;

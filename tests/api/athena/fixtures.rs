@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use codifier::athena::{Athena, AthenaConfig};
-use codifier::auth::Role;
+use codifier::domain::Role;
 use codifier::store::Store;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -141,12 +141,11 @@ impl AthenaServer {
             .expect("bind");
         let url = format!("http://{}/mcp", listener.local_addr().expect("address"));
         let shutdown = CancellationToken::new();
-        let services =
-            codifier::app::start_services(&config, store.clone(), &shutdown).expect("services");
-        let athena = services.athena.clone();
+        let app = codifier::app::App::start(&config, store.clone(), &shutdown).expect("app");
+        let athena = app.athena.clone();
         let serving = shutdown.clone();
         tokio::spawn(async move {
-            codifier::app::serve_services(&config, services, listener, serving)
+            codifier::http::serve_app(&config, app, listener, serving)
                 .await
                 .expect("server ran");
         });

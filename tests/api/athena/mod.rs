@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use codifier::athena::AthenaConfig;
-use codifier::auth::Role;
+use codifier::domain::Role;
 use serde_json::json;
 
 use crate::clients::{self, call, ok, refused};

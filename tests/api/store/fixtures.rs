@@ -4,7 +4,7 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use codifier::knowledge::MemoryType::{self, Learning};
+use codifier::domain::MemoryType::{self, Learning};
 use codifier::store::WriteOutcome::{self, Created};
 use codifier::store::*;
 use serde_json::{Value, json};

@@ -1,6 +1,6 @@
 //! API keys: created, found by prefix, listed per project, revoked by prefix or id, touched.
 
-use codifier::auth::Role;
+use codifier::domain::Role;
 use codifier::store::*;
 use uuid::Uuid;
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use codifier::knowledge::MemoryType::{ApiContract, Document, Rule};
+use codifier::domain::MemoryType::{ApiContract, Document, Rule};
 use codifier::store::WriteOutcome::{Unchanged, Updated};
 use codifier::store::*;
 use serde_json::json;

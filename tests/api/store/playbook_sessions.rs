@@ -2,7 +2,7 @@
 //! security on Postgres), saved only on the revision they were read at, with the memories a step
 //! produced written in the same transaction.
 
-use codifier::knowledge::MemoryType;
+use codifier::domain::MemoryType;
 use codifier::store::postgres::PgStore;
 use codifier::store::*;
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! Search: the filters of a fetch (type, every tag, text in any case) and the full-text
 //! candidates, following updates, deletes and restores within the project.
 
-use codifier::knowledge::MemoryType::{self, ApiContract, Document, Learning, Rule};
+use codifier::domain::MemoryType::{self, ApiContract, Document, Learning, Rule};
 use codifier::store::*;
 use serde_json::json;
 use uuid::Uuid;

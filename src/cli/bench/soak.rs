@@ -21,10 +21,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::corpus;
-use crate::auth::Role;
 use crate::config::Config;
-use crate::knowledge::MemoryType;
-use crate::store::{Actor, NewApiKey, Store};
+use crate::domain::{Actor, MemoryType, NewApiKey, Role};
+use crate::store::Store;
 
 /// Each client closes its session and opens a new one after this many calls.
 const CALLS_PER_SESSION: u64 = 25;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::snapshots::{self, PackRequest};
 use crate::auth::Identity;
+use crate::knowledge::snapshots::{self, PackRequest};
 use crate::packer::{PackOptions, PackerSettings, RepoSource};
 use crate::playbooks::steps::{self, PackedRepository, Skills};
 use crate::store::Store;

@@ -8,12 +8,11 @@ use uuid::Uuid;
 
 use super::{corpus, load, ms};
 use crate::config::Config;
+use crate::domain::{Candidate, EmbeddingModel, MemoryFilter, MemoryType};
 use crate::embeddings::Embedder;
-use crate::embeddings::EmbeddingModel;
-use crate::knowledge::MemoryType;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{Candidate, MemoryFilter, Store, StoreResult};
+use crate::store::{Store, StoreResult};
 
 /// A second handle on the benchmark's database that answers by scanning every vector.
 enum ExactScan {

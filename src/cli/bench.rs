@@ -22,12 +22,13 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::app;
+use crate::app::App;
 use crate::config::{Config, redact_url};
+use crate::domain::{Actor, EmbeddingModel, MemoryType};
+use crate::embeddings::Embedder;
 use crate::embeddings::service::Embeddings;
-use crate::embeddings::{Embedder, EmbeddingModel};
-use crate::knowledge::MemoryType;
-use crate::knowledge::memories::Services;
-use crate::store::{Actor, Store};
+use crate::knowledge::KnowledgeBase;
+use crate::store::Store;
 use load::Row;
 
 /// The options of `codifier bench`.
@@ -244,16 +245,18 @@ async fn drive_server(
     }
     let hybrid = embedder.is_some();
     let embeddings = embedder.map_or_else(Embeddings::disabled, Embeddings::ready);
-    let services = Services {
-        store: store.clone(),
+    let app = App {
         playbooks: crate::playbooks::Engine::unwired(store.clone(), embeddings.clone())?,
-        embeddings,
-        duplicate_threshold: config.duplicate_threshold,
+        knowledge: KnowledgeBase {
+            store: store.clone(),
+            embeddings,
+            duplicate_threshold: config.duplicate_threshold,
+        },
         athena: None,
         packer: config.packer.clone(),
     };
     let shutdown = CancellationToken::new();
-    let router = crate::http::router(&config, services, shutdown.clone());
+    let router = crate::http::router(&config, app, shutdown.clone());
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let url = format!("http://{}/mcp", listener.local_addr()?);
     let stop = shutdown.clone();

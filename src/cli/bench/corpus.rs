@@ -5,8 +5,7 @@
 
 use serde_json::json;
 
-use crate::knowledge::MemoryType;
-use crate::store::MemoryDraft;
+use crate::domain::{MemoryDraft, MemoryType};
 
 /// SplitMix64: a tiny deterministic generator (no dependency on a crate's stream stability).
 pub struct Rng(u64);

@@ -10,9 +10,10 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use super::{corpus, load, ms};
+use crate::domain::{Actor, EmbeddingModel, WriteOutcome};
+use crate::embeddings::Embedder;
 use crate::embeddings::service::backfill;
-use crate::embeddings::{Embedder, EmbeddingModel};
-use crate::store::{Actor, Store, WriteOutcome, embedding_text};
+use crate::store::{Store, embedding_text};
 
 /// Creates memories 0..n of the corpus in parallel batches; existing ones are left as they are.
 pub async fn seed(

@@ -3,11 +3,26 @@
 
 use serde_json::{Value, json};
 
-use super::catalog::{self, Catalog};
-use super::spec::{Action, Playbook};
-use super::templates::Templates;
-use crate::cli::PlaybooksCommand;
+use clap::Subcommand;
+
 use crate::config::Config;
+use crate::playbooks::catalog::{self, Catalog};
+use crate::playbooks::spec::{Action, Playbook};
+use crate::playbooks::templates::Templates;
+
+#[derive(Debug, Subcommand)]
+pub enum PlaybooksCommand {
+    /// Validate a playbook file: prints its outline, or the file, step and reason of each mistake.
+    Validate {
+        /// The playbook YAML file.
+        file: std::path::PathBuf,
+        /// A directory of extra `*.md.j2` templates (default: CODIFIER_TEMPLATES_DIR).
+        #[arg(long)]
+        templates: Option<std::path::PathBuf>,
+    },
+    /// List the playbooks this server offers (shipped, plus CODIFIER_PLAYBOOKS_DIR).
+    List,
+}
 
 fn outline(playbook: &Playbook) -> Value {
     let steps: Vec<Value> = playbook

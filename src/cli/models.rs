@@ -1,0 +1,88 @@
+//! `codifier models fetch` and `codifier reembed`: the local embedding model's files, and giving
+//! every memory a vector of the configured model.
+
+use std::path::Path;
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use crate::app;
+use crate::config::{Config, EmbeddingsConfig};
+use crate::embeddings::fetch::FetchConfig;
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Fetch the local model's files (all-MiniLM-L6-v2) into CODIFIER_MODEL_DIR (default: the
+    /// data directory) and verify their pinned digests, with progress on stderr; prints the
+    /// directory. `codifier serve` does the same in the background when they are missing.
+    Fetch,
+}
+
+/// Runs a `codifier models` command.
+pub async fn run(command: ModelsCommand) -> anyhow::Result<()> {
+    match command {
+        ModelsCommand::Fetch => {
+            let (dir, fetch) = crate::config::local_model_from_env()?;
+            fetch_model(&dir, fetch.as_ref()).await?;
+            println!("{}", dir.display());
+            Ok(())
+        }
+    }
+}
+
+/// Fetches the local model's files into `dir` in the foreground (`codifier models fetch`,
+/// `codifier reembed`), with progress on stderr.
+pub async fn fetch_model(dir: &Path, fetch: Option<&FetchConfig>) -> anyhow::Result<()> {
+    let Some(fetch) = fetch else {
+        anyhow::ensure!(
+            crate::embeddings::local::files_present(dir),
+            "the model files are missing from {} and downloading is off (CODIFIER_MODEL_FETCH=off)",
+            dir.display()
+        );
+        return Ok(());
+    };
+    let report = |progress: &crate::embeddings::fetch::Progress| {
+        if progress.percent().is_multiple_of(10) {
+            eprintln!("  {progress} ({}%)", progress.percent());
+        }
+    };
+    match crate::embeddings::fetch::fetch(dir, fetch, &report).await {
+        Ok(Some(source)) => eprintln!("fetched and verified the model files from {source}"),
+        Ok(None) => eprintln!("the model files are already there and verified"),
+        Err(failure) => anyhow::bail!("{failure}"),
+    }
+    Ok(())
+}
+
+/// `codifier reembed`: gives every memory a vector of the configured model, with progress.
+/// Resumable: an interrupted run picks up where it stopped.
+pub async fn reembed(config: &Config) -> anyhow::Result<()> {
+    let store = app::open_store(config).await?;
+    if let EmbeddingsConfig::Local { model_dir, fetch } = &config.embeddings
+        && !crate::embeddings::local::files_present(model_dir)
+    {
+        fetch_model(model_dir, fetch.as_ref()).await?;
+    }
+    let loader = app::embedding_loader(&config.embeddings).context(
+        "no embedding provider is configured: set CODIFIER_EMBEDDINGS (local or openai)",
+    )?;
+    let embedder = tokio::task::spawn_blocking(loader).await??;
+    let model = embedder.model().clone();
+    eprintln!(
+        "embedding with {} ({} dimensions)",
+        model.name, model.dimensions
+    );
+    store.prepare_vectors(&model).await?;
+    let started = std::time::Instant::now();
+    let count =
+        crate::embeddings::service::backfill(&store, embedder.as_ref(), |project, done, total| {
+            eprintln!("  {project}: {done}/{total}");
+        })
+        .await?;
+    eprintln!(
+        "embedded {count} memories in {:.1} s; every memory now has a {} vector",
+        started.elapsed().as_secs_f64(),
+        model.name
+    );
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! The records Codifier keeps and the enums they carry: projects, memories, API keys and roles,
+//! the audit log, playbook and MCP sessions, repository snapshots and embedding models. Every
+//! other module speaks in these types; this one imports nothing else of ours, so the store, the
+//! services and the transports can all depend on it without depending on each other.
+
+pub mod access;
+pub mod embedding;
+pub mod memory;
+pub mod project;
+pub mod session;
+pub mod snapshot;
+
+use chrono::{DateTime, Utc};
+
+pub use access::{Actor, ApiKey, ApiKeySecret, AuditEntry, NewApiKey, Role};
+pub use embedding::{EmbeddingJob, EmbeddingModel, cosine};
+pub use memory::{
+    Candidate, Cursor, Memory, MemoryDraft, MemoryFilter, MemoryPage, MemoryRevision, MemoryType,
+    WriteOutcome,
+};
+pub use project::Project;
+pub use session::{McpSessionRecord, PlaybookSession, SessionStatus, StepMemory};
+pub use snapshot::{
+    NewSnapshotFile, Snapshot, SnapshotChunk, SnapshotDraft, SnapshotFileEntry, SnapshotFileText,
+    SnapshotFilter,
+};
+
+/// The current time at the precision both stores keep (microseconds).
+pub fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
