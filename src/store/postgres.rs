@@ -5,7 +5,6 @@
 
 mod playbook_sessions;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,7 +18,6 @@ use super::*;
 use crate::auth::Role;
 use crate::embeddings::EmbeddingModel;
 use crate::knowledge::MemoryType;
-use crate::remembered::Remembered;
 
 mod snapshots;
 
@@ -38,9 +36,6 @@ pub struct PgStore {
     pool: PgPool,
     /// In how many memories a word is common for the text half (see [`COMMON_TERM`]).
     common_term: i64,
-    /// Projects found so far, by the id or name they were asked for: every tool call resolves
-    /// its project, and a project never changes once created (nothing renames or deletes one).
-    known_projects: Arc<Remembered<Project>>,
 }
 
 const MEMORY_COLUMNS: &str = "id, project_id, memory_type, title, content, category, description, \
@@ -397,7 +392,6 @@ impl PgStore {
         Ok(Self {
             pool,
             common_term: COMMON_TERM,
-            known_projects: Arc::default(),
         })
     }
 
@@ -524,7 +518,10 @@ impl Store for PgStore {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl ProjectStore for PgStore {
     async fn create_project(
         &self,
         actor: &Actor,
@@ -575,9 +572,6 @@ impl Store for PgStore {
     }
 
     async fn find_project(&self, id_or_name: &str) -> StoreResult<Option<Project>> {
-        if let Some(project) = self.known_projects.get(id_or_name) {
-            return Ok(Some(project));
-        }
         let row = sqlx::query_as::<_, ProjectRow>(
             "SELECT * FROM projects WHERE id = $1 OR name = $2 LIMIT 1",
         )
@@ -585,13 +579,12 @@ impl Store for PgStore {
         .bind(id_or_name)
         .fetch_optional(&self.pool)
         .await?;
-        let found = row.map(Project::from);
-        if let Some(project) = &found {
-            self.known_projects.remember(id_or_name, project.clone());
-        }
-        Ok(found)
+        Ok(row.map(Project::from))
     }
+}
 
+#[async_trait]
+impl MemoryStore for PgStore {
     async fn create_memory(
         &self,
         project: Uuid,
@@ -736,7 +729,10 @@ impl Store for PgStore {
         tx.commit().await?;
         Ok(memory)
     }
+}
 
+#[async_trait]
+impl AuditStore for PgStore {
     async fn list_audit(&self, project: Uuid, limit: u32) -> StoreResult<Vec<AuditEntry>> {
         let mut tx = self.scoped(project).await?;
         let rows: Vec<(
@@ -772,7 +768,10 @@ impl Store for PgStore {
             )
             .collect())
     }
+}
 
+#[async_trait]
+impl SearchStore for PgStore {
     async fn text_candidates(
         &self,
         project: Uuid,
@@ -936,7 +935,10 @@ impl Store for PgStore {
         end_read(tx);
         rows.into_iter().map(MemoryRow::into_memory).collect()
     }
+}
 
+#[async_trait]
+impl EmbeddingStore for PgStore {
     async fn prepare_vectors(&self, model: &EmbeddingModel) -> StoreResult<()> {
         let digest = <sha2::Sha256 as sha2::Digest>::digest(model.name.as_bytes());
         let sql = format!(
@@ -1021,7 +1023,10 @@ impl Store for PgStore {
         end_read(tx);
         Ok((done as u64, total as u64))
     }
+}
 
+#[async_trait]
+impl RevisionStore for PgStore {
     async fn memory_history(&self, project: Uuid, id: Uuid) -> StoreResult<Vec<MemoryRevision>> {
         let mut tx = self.scoped(project).await?;
         let rows: Vec<(i32, Value, String, Option<String>, DateTime<Utc>)> = sqlx::query_as(
@@ -1096,7 +1101,10 @@ impl Store for PgStore {
         tx.commit().await?;
         Ok(memory)
     }
+}
 
+#[async_trait]
+impl KeyStore for PgStore {
     async fn create_api_key(&self, actor: &Actor, key: &NewApiKey) -> StoreResult<ApiKey> {
         let mut tx = self.pool.begin().await?;
         let sql = format!(
@@ -1198,53 +1206,10 @@ impl Store for PgStore {
             .await?;
         Ok(())
     }
+}
 
-    async fn create_playbook_session(
-        &self,
-        project: Uuid,
-        actor: &Actor,
-        session: &PlaybookSession,
-    ) -> StoreResult<()> {
-        self.create_session(project, actor, session).await
-    }
-
-    async fn get_playbook_session(
-        &self,
-        project: Uuid,
-        id: Uuid,
-    ) -> StoreResult<Option<PlaybookSession>> {
-        self.get_session(project, id).await
-    }
-
-    async fn list_playbook_sessions(
-        &self,
-        project: Uuid,
-        limit: u32,
-    ) -> StoreResult<Vec<PlaybookSession>> {
-        self.list_sessions(project, limit).await
-    }
-
-    async fn save_playbook_session(
-        &self,
-        project: Uuid,
-        actor: &Actor,
-        session: PlaybookSession,
-        memories: &[StepMemory],
-    ) -> StoreResult<(PlaybookSession, Vec<(Memory, WriteOutcome)>)> {
-        self.save_session(project, actor, session, memories).await
-    }
-
-    async fn record_session_data(
-        &self,
-        project: Uuid,
-        actor: &Actor,
-        id: Uuid,
-        key: &str,
-        value: &Value,
-    ) -> StoreResult<PlaybookSession> {
-        self.record_data(project, actor, id, key, value).await
-    }
-
+#[async_trait]
+impl McpSessionStore for PgStore {
     async fn load_mcp_session(&self, id: &str) -> StoreResult<Option<McpSessionRecord>> {
         let row: Option<(Option<String>, Option<Value>, Option<Uuid>)> = sqlx::query_as(
             "SELECT owner, initialize_params, active_project_id FROM mcp_sessions WHERE id = $1",

@@ -421,7 +421,10 @@ impl Store for SqliteStore {
             .await?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl ProjectStore for SqliteStore {
     async fn create_project(
         &self,
         actor: &Actor,
@@ -490,7 +493,10 @@ impl Store for SqliteStore {
             .map(ProjectRow::into_project)
             .transpose()
     }
+}
 
+#[async_trait]
+impl MemoryStore for SqliteStore {
     async fn create_memory(
         &self,
         project: Uuid,
@@ -638,7 +644,10 @@ impl Store for SqliteStore {
         tx.commit().await?;
         Ok(memory)
     }
+}
 
+#[async_trait]
+impl AuditStore for SqliteStore {
     async fn list_audit(&self, project: Uuid, limit: u32) -> StoreResult<Vec<AuditEntry>> {
         let rows: Vec<(
             i64,
@@ -674,7 +683,10 @@ impl Store for SqliteStore {
             )
             .collect()
     }
+}
 
+#[async_trait]
+impl SearchStore for SqliteStore {
     async fn text_candidates(
         &self,
         project: Uuid,
@@ -718,7 +730,10 @@ impl Store for SqliteStore {
             .map(MemoryRow::into_memory)
             .collect()
     }
+}
 
+#[async_trait]
+impl EmbeddingStore for SqliteStore {
     async fn prepare_vectors(&self, _model: &EmbeddingModel) -> StoreResult<()> {
         Ok(())
     }
@@ -789,7 +804,10 @@ impl Store for SqliteStore {
         .await?;
         Ok((done as u64, total as u64))
     }
+}
 
+#[async_trait]
+impl RevisionStore for SqliteStore {
     async fn memory_history(&self, project: Uuid, id: Uuid) -> StoreResult<Vec<MemoryRevision>> {
         let rows: Vec<(i32, String, String, Option<String>, String)> = sqlx::query_as(
             "SELECT revision, snapshot, actor, tool, created_at FROM memory_revisions \
@@ -866,7 +884,10 @@ impl Store for SqliteStore {
         tx.commit().await?;
         Ok(memory)
     }
+}
 
+#[async_trait]
+impl KeyStore for SqliteStore {
     async fn create_api_key(&self, actor: &Actor, key: &NewApiKey) -> StoreResult<ApiKey> {
         let (id, at) = (Uuid::new_v4(), now());
         let mut tx = self.write_tx().await?;
@@ -976,53 +997,10 @@ impl Store for SqliteStore {
             .await?;
         Ok(())
     }
+}
 
-    async fn create_playbook_session(
-        &self,
-        project: Uuid,
-        actor: &Actor,
-        session: &PlaybookSession,
-    ) -> StoreResult<()> {
-        self.create_session(project, actor, session).await
-    }
-
-    async fn get_playbook_session(
-        &self,
-        project: Uuid,
-        id: Uuid,
-    ) -> StoreResult<Option<PlaybookSession>> {
-        self.get_session(project, id).await
-    }
-
-    async fn list_playbook_sessions(
-        &self,
-        project: Uuid,
-        limit: u32,
-    ) -> StoreResult<Vec<PlaybookSession>> {
-        self.list_sessions(project, limit).await
-    }
-
-    async fn save_playbook_session(
-        &self,
-        project: Uuid,
-        actor: &Actor,
-        session: PlaybookSession,
-        memories: &[StepMemory],
-    ) -> StoreResult<(PlaybookSession, Vec<(Memory, WriteOutcome)>)> {
-        self.save_session(project, actor, session, memories).await
-    }
-
-    async fn record_session_data(
-        &self,
-        project: Uuid,
-        actor: &Actor,
-        id: Uuid,
-        key: &str,
-        value: &Value,
-    ) -> StoreResult<PlaybookSession> {
-        self.record_data(project, actor, id, key, value).await
-    }
-
+#[async_trait]
+impl McpSessionStore for SqliteStore {
     async fn load_mcp_session(&self, id: &str) -> StoreResult<Option<McpSessionRecord>> {
         let row: Option<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
             "SELECT owner, initialize_params, active_project_id FROM mcp_sessions WHERE id = ?",

@@ -3,7 +3,7 @@
 //! rather than failing the call; and projects found once are not looked up again, so a lookup
 //! that missed must not be remembered.
 
-use codifier::store::{Actor, MemoryDraft, MemoryFilter, Store};
+use codifier::store::{Actor, MemoryDraft, MemoryFilter, MemoryStore, ProjectStore};
 use serde_json::json;
 use sqlx::Connection;
 

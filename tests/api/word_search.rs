@@ -4,7 +4,7 @@
 
 use codifier::knowledge::MemoryType;
 use codifier::store::postgres::PgStore;
-use codifier::store::{Actor, MemoryDraft, MemoryFilter, Store};
+use codifier::store::{Actor, MemoryDraft, MemoryFilter, MemoryStore, ProjectStore, SearchStore};
 use serde_json::json;
 use uuid::Uuid;
 

@@ -122,8 +122,9 @@ fn stale(id: Uuid) -> StoreError {
     ))
 }
 
-impl PgStore {
-    pub(super) async fn create_session(
+#[async_trait]
+impl PlaybookSessionStore for PgStore {
+    async fn create_playbook_session(
         &self,
         project: Uuid,
         actor: &Actor,
@@ -163,7 +164,7 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn get_session(
+    async fn get_playbook_session(
         &self,
         project: Uuid,
         id: Uuid,
@@ -172,7 +173,7 @@ impl PgStore {
         session_in(&mut tx, project, id, false).await
     }
 
-    pub(super) async fn list_sessions(
+    async fn list_playbook_sessions(
         &self,
         project: Uuid,
         limit: u32,
@@ -189,7 +190,7 @@ impl PgStore {
         rows.into_iter().map(SessionRow::into_session).collect()
     }
 
-    pub(super) async fn save_session(
+    async fn save_playbook_session(
         &self,
         project: Uuid,
         actor: &Actor,
@@ -233,7 +234,7 @@ impl PgStore {
         Ok((session, written))
     }
 
-    pub(super) async fn record_data(
+    async fn record_session_data(
         &self,
         project: Uuid,
         actor: &Actor,

@@ -127,8 +127,9 @@ fn stale(id: Uuid) -> StoreError {
     ))
 }
 
-impl SqliteStore {
-    pub(super) async fn create_session(
+#[async_trait]
+impl PlaybookSessionStore for SqliteStore {
+    async fn create_playbook_session(
         &self,
         project: Uuid,
         actor: &Actor,
@@ -167,7 +168,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn get_session(
+    async fn get_playbook_session(
         &self,
         project: Uuid,
         id: Uuid,
@@ -176,7 +177,7 @@ impl SqliteStore {
         session_in(&mut tx, project, id).await
     }
 
-    pub(super) async fn list_sessions(
+    async fn list_playbook_sessions(
         &self,
         project: Uuid,
         limit: u32,
@@ -192,7 +193,7 @@ impl SqliteStore {
         rows.into_iter().map(SessionRow::into_session).collect()
     }
 
-    pub(super) async fn save_session(
+    async fn save_playbook_session(
         &self,
         project: Uuid,
         actor: &Actor,
@@ -237,7 +238,7 @@ impl SqliteStore {
         Ok((session, written))
     }
 
-    pub(super) async fn record_data(
+    async fn record_session_data(
         &self,
         project: Uuid,
         actor: &Actor,

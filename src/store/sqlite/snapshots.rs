@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{SqliteStore, audit, parse_json, parse_ts, parse_uuid, ts};
 use crate::store::snapshots::*;
-use crate::store::{Actor, StoreError, StoreResult, now};
+use crate::store::{Actor, SnapshotStore, StoreError, StoreResult, now};
 
 const SNAPSHOT_COLUMNS: &str = "id, project_id, url, commit_sha, branch, version_label, version, \
      file_count, token_count, total_bytes, file_tree, encoding, style, report, created_at";
