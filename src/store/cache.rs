@@ -44,7 +44,7 @@ crate::forward_store!(ProjectCache, cached);
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Actor, ProjectStore};
+    use super::super::Actor;
 
     #[tokio::test]
     async fn the_cache_finds_a_project_created_after_a_lookup_missed_and_keeps_finding_it() {

@@ -1,9 +1,47 @@
-//! The [`Store`] trait and its two backends: embedded SQLite (the default) and Postgres with
-//! pgvector, where tenant isolation is enforced by row-level security.
+//! The store: small capability traits ([`ProjectStore`], [`MemoryStore`], [`RevisionStore`],
+//! [`AuditStore`], [`SearchStore`], [`EmbeddingStore`], [`KeyStore`], [`PlaybookSessionStore`],
+//! [`McpSessionStore`], [`SnapshotStore`]) combined into [`Store`], the one the application
+//! holds, and two backends: embedded SQLite (the default) and Postgres with pgvector, where
+//! tenant isolation is enforced by row-level security.
 //!
 //! Every tenant operation takes the project it acts in. The services above check that the caller
 //! may act there; the Postgres backend checks again in the database (RLS), so a bug above cannot
 //! read or change another project's rows.
+//!
+//! Layout:
+//! - `traits.rs`: the capability traits and [`Store`].
+//! - `sql/`: the SQL both databases accept, written once, and every capability over it,
+//!   implemented for any [`sql::Backend`]; `sql/values.rs` says how UUIDs, times and JSON cross
+//!   into each database (Postgres natively, SQLite as text).
+//! - `sqlite.rs` + `sqlite/`, `postgres.rs` + `postgres/`: what truly differs — connecting,
+//!   transactions (SQLite's up-front write lock; Postgres's tenant transactions under RLS), the
+//!   tag filter, and the search halves (FTS5 and a vector cache; the tsvector word planner and
+//!   pgvector).
+//! - `layer.rs` ([`forward_store!`](crate::forward_store)) and `cache.rs`: layers that wrap any
+//!   `Arc<dyn Store>` (the project cache here; the metrics layer lives in `metrics`).
+//!
+//! # Adding a table
+//! 1. A migration for each backend, numbered next: `migrations/sqlite/NNNN_name.sql` (UUIDs,
+//!    times and JSON as `TEXT`; times written by [`sql::values`] sort as text) and
+//!    `migrations/postgres/NNNN_name.sql` (`uuid`, `timestamptz`, `jsonb`). A tenant table on
+//!    Postgres must also, as `migrations/postgres/0001_foundation.sql` shows: `GRANT` its
+//!    operations to `codifier_tenant`, `ENABLE` and `FORCE ROW LEVEL SECURITY`, and
+//!    `CREATE POLICY tenant_scope … TO codifier_tenant USING (project_id =
+//!    nullif(current_setting('codifier.project_id', true), '')::uuid)` with the same
+//!    `WITH CHECK`. Without the policy the table is open to every project. Never edit a
+//!    migration that has shipped.
+//! 2. Its records in the domain module, and a capability trait in `traits.rs` (added to
+//!    [`Store`]'s supertraits and to the list in `layer.rs`).
+//! 3. One file in `sql/`: a row type whose columns use [`sql::Id`], [`sql::Time`],
+//!    [`sql::Json`] and [`sql::Tags`] where the databases differ, `$N` placeholders, and
+//!    `impl<B: Backend> NewStore for B`. Tenant statements run in `self.tenant(project, …)`
+//!    and still filter on `project_id` (the second guard, and SQLite's only one); tables no
+//!    project owns use `self.control()` or `self.connection()`; every change writes
+//!    [`sql::audit::audit`] in its transaction.
+//! 4. A backend adds code only for what its database does differently; give the fragment a
+//!    hook on [`sql::Backend`] (as `LOCK_ROWS`, `position_in` and `push_filters` are) rather
+//!    than a second implementation.
+//! 5. Tests in the store conformance suite run the new capability on both backends.
 
 pub mod cache;
 pub mod layer;
@@ -11,12 +49,16 @@ pub mod model;
 pub mod postgres;
 pub mod sessions;
 pub mod snapshots;
+pub(crate) mod sql;
 pub mod sqlite;
 mod traits;
 
 use std::sync::Arc;
 
+// The records' enums and the embedding model, until they move to the domain module.
+pub use crate::auth::Role;
 pub use crate::embeddings::EmbeddingModel;
+pub use crate::knowledge::MemoryType;
 
 pub use model::*;
 pub use sessions::{PlaybookSession, SessionStatus, StepMemory};
