@@ -9,13 +9,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use super::sql::memories::{MEMORY_COLUMNS, memories};
-use super::sql::{Access, Arg, Backend, Push, Sql};
+use super::sql::{Access, Arg, Backend, Push, Sql, Tx};
 use super::*;
 
 mod vectors;
@@ -174,38 +173,47 @@ impl PgStore {
 
 #[async_trait]
 impl Backend for PgStore {
-    type Conn = PgConnection;
-    type Tx = Transaction<'static, Postgres>;
-    type Pooled = PoolConnection<Postgres>;
+    type Db = Postgres;
 
+    const NAME: &'static str = "postgres";
     const LOCK_ROWS: &'static str = " FOR UPDATE";
     const SEARCH_TEXT: bool = false;
     const VECTOR_PLACEHOLDER: &'static str = "CAST($1 AS vector)";
 
-    async fn tenant(&self, project: Uuid, _access: Access) -> StoreResult<Self::Tx> {
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Also refuses a tenant role that bypasses row-level security.
+    async fn migrate_schema(&self) -> StoreResult<()> {
+        sqlx::migrate!("./migrations/postgres")
+            .run(&self.pool)
+            .await?;
+        let (bypasses,): (bool,) =
+            sqlx::query_as("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = $1")
+                .bind(TENANT_ROLE)
+                .fetch_one(&self.pool)
+                .await?;
+        if bypasses {
+            return Err(StoreError::Corrupt(format!(
+                "role {TENANT_ROLE} bypasses row-level security: run ALTER ROLE {TENANT_ROLE} NOSUPERUSER NOBYPASSRLS"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn tenant(&self, project: Uuid, _access: Access) -> StoreResult<Tx<Self>> {
         self.scoped(project).await
     }
 
-    async fn control(&self) -> StoreResult<Self::Tx> {
-        Ok(self.pool.begin().await?)
-    }
-
     /// From here on RLS applies to every statement of the transaction.
-    async fn enter_project(tx: &mut Self::Tx, project: Uuid) -> StoreResult<()> {
+    async fn enter_project(tx: &mut Tx<Self>, project: Uuid) -> StoreResult<()> {
         // Not kept as a prepared statement: its text differs per project.
         sqlx::query(&tenant_settings(project, &[]))
             .persistent(false)
             .execute(&mut **tx)
             .await?;
         Ok(())
-    }
-
-    async fn connection(&self) -> StoreResult<Self::Pooled> {
-        Ok(self.pool.acquire().await?)
-    }
-
-    async fn commit(tx: Self::Tx) -> StoreResult<()> {
-        Ok(tx.commit().await?)
     }
 
     fn push_filters(sql: &mut Sql, project: Uuid, filter: &MemoryFilter) {
@@ -222,35 +230,6 @@ impl Backend for PgStore {
 
     async fn prepare_index(&self, model: &EmbeddingModel) -> StoreResult<()> {
         self.create_vector_index(model).await
-    }
-}
-
-#[async_trait]
-impl Store for PgStore {
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn migrate(&self) -> StoreResult<()> {
-        sqlx::migrate!("./migrations/postgres")
-            .run(&self.pool)
-            .await?;
-        let (bypasses,): (bool,) =
-            sqlx::query_as("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = $1")
-                .bind(TENANT_ROLE)
-                .fetch_one(&self.pool)
-                .await?;
-        if bypasses {
-            return Err(StoreError::Corrupt(format!(
-                "role {TENANT_ROLE} bypasses row-level security: run ALTER ROLE {TENANT_ROLE} NOSUPERUSER NOBYPASSRLS"
-            )));
-        }
-        Ok(())
     }
 }
 

@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
 use super::sql::memories::{MEMORY_COLUMNS, memories};
-use super::sql::{Access, Arg, Backend, Push, Sql};
+use super::sql::{Access, Arg, Backend, Push, Sql, Tx};
 use super::*;
 
 mod vectors;
@@ -161,35 +160,33 @@ impl SqliteStore {
 
 #[async_trait]
 impl Backend for SqliteStore {
-    type Conn = SqliteConnection;
-    type Tx = Transaction<'static, Sqlite>;
-    type Pooled = PoolConnection<Sqlite>;
+    type Db = Sqlite;
 
+    const NAME: &'static str = "sqlite";
     const LOCK_ROWS: &'static str = "";
     const SEARCH_TEXT: bool = true;
     const VECTOR_PLACEHOLDER: &'static str = "$1";
 
-    async fn tenant(&self, _project: Uuid, access: Access) -> StoreResult<Self::Tx> {
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn migrate_schema(&self) -> StoreResult<()> {
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn tenant(&self, _project: Uuid, access: Access) -> StoreResult<Tx<Self>> {
         match access {
             Access::Read => Ok(self.pool.begin().await?),
             Access::Write => self.write_tx().await,
         }
     }
 
-    async fn control(&self) -> StoreResult<Self::Tx> {
-        self.write_tx().await
-    }
-
-    async fn enter_project(_tx: &mut Self::Tx, _project: Uuid) -> StoreResult<()> {
+    async fn enter_project(_tx: &mut Tx<Self>, _project: Uuid) -> StoreResult<()> {
         Ok(())
-    }
-
-    async fn connection(&self) -> StoreResult<Self::Pooled> {
-        Ok(self.pool.acquire().await?)
-    }
-
-    async fn commit(tx: Self::Tx) -> StoreResult<()> {
-        Ok(tx.commit().await?)
     }
 
     fn push_filters(sql: &mut Sql, project: Uuid, filter: &MemoryFilter) {
@@ -207,24 +204,10 @@ impl Backend for SqliteStore {
     async fn prepare_index(&self, _model: &EmbeddingModel) -> StoreResult<()> {
         Ok(())
     }
-}
 
-#[async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn migrate(&self) -> StoreResult<()> {
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&self.pool)
-            .await?;
-        Ok(())
+    /// Takes the write lock up front (see [`SqliteStore::write_tx`]).
+    async fn control(&self) -> StoreResult<Tx<Self>> {
+        self.write_tx().await
     }
 }
 

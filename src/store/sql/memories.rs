@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::audit::audit;
-use super::{Access, Backend, Conn, Id, Json, Sql, Tags, Time, is_unique};
+use super::{Access, Backend, Conn, Connection, Id, Json, Sql, Tags, Time, is_unique};
 use crate::store::{
     Actor, Memory, MemoryDraft, MemoryFilter, MemoryPage, MemoryRevision, MemoryStore, MemoryType,
     RevisionStore, StoreError, StoreResult, WriteOutcome, content_hash, content_text,
@@ -88,7 +88,7 @@ fn duplicate(other: Uuid) -> StoreError {
 /// Creates a memory inside an open project transaction, or returns the live memory with the same
 /// content. Shared by `create_memory` and the playbook steps that store what a session produced.
 pub(crate) async fn insert_memory<B: Backend>(
-    tx: &mut B::Conn,
+    tx: &mut Connection<B>,
     project: Uuid,
     actor: &Actor,
     draft: &MemoryDraft,
@@ -154,7 +154,7 @@ async fn write_revision(
 
 /// Writes `draft` over memory `id`, clearing its vector; returns the memory as written.
 async fn overwrite<B: Backend>(
-    tx: &mut B::Conn,
+    tx: &mut Connection<B>,
     id: Uuid,
     draft: &MemoryDraft,
     hash: &str,

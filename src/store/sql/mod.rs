@@ -14,9 +14,8 @@ pub(crate) mod projects;
 pub(crate) mod snapshots;
 pub(crate) mod values;
 
-use std::ops::DerefMut;
-
 use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, PgConnection, SqliteConnection};
@@ -24,7 +23,7 @@ use uuid::Uuid;
 
 pub(crate) use values::{Arg, Id, Json, Tags, Time};
 
-use super::{MemoryFilter, StoreError, StoreResult};
+use super::{MemoryFilter, SearchStore, Store, StoreError, StoreResult};
 
 /// A statement and the values it binds.
 #[derive(Debug, Clone, Default)]
@@ -156,31 +155,35 @@ pub(crate) enum Access {
     Write,
 }
 
-/// What a backend gives the shared implementations: its transactions, and the fragments of SQL
-/// that differ between the databases.
+/// A backend's open transaction (committed by [`Backend::commit`], else rolled back).
+pub(crate) type Tx<B> = sqlx::Transaction<'static, <B as Backend>::Db>;
+/// A backend's connection, which runs [`Sql`].
+pub(crate) type Connection<B> = <<B as Backend>::Db as sqlx::Database>::Connection;
+
+/// What a backend gives the shared implementations: its pool and transactions, and the
+/// fragments of SQL that differ between the databases.
 #[async_trait]
 pub(crate) trait Backend: Send + Sync + 'static {
-    type Conn: Conn;
-    /// An open transaction (committed by [`commit`](Self::commit), else rolled back).
-    type Tx: DerefMut<Target = Self::Conn> + Send;
-    /// A pooled connection for a single statement on the tables no project owns.
-    type Pooled: DerefMut<Target = Self::Conn> + Send;
+    type Db: sqlx::Database<Connection: Conn>;
 
+    /// The backend's name (`sqlite` or `postgres`), for health and logs.
+    const NAME: &'static str;
     /// `" FOR UPDATE"` where the database locks rows read for a later write; empty where a
     /// write transaction already holds the only write lock (SQLite).
     const LOCK_ROWS: &'static str;
     /// Whether memories carry the `search_text` column the full-text index reads (SQLite's
     /// FTS5); Postgres derives its index from the row in the database.
     const SEARCH_TEXT: bool;
+    /// The placeholder a stored vector is written through (`$1`, or a cast of it).
+    const VECTOR_PLACEHOLDER: &'static str;
 
+    fn pool(&self) -> &sqlx::Pool<Self::Db>;
+    /// Brings the schema up to date.
+    async fn migrate_schema(&self) -> StoreResult<()>;
     /// A transaction confined to one project (Postgres: row-level security).
-    async fn tenant(&self, project: Uuid, access: Access) -> StoreResult<Self::Tx>;
-    /// A transaction on the tables no project owns (projects, API keys).
-    async fn control(&self) -> StoreResult<Self::Tx>;
+    async fn tenant(&self, project: Uuid, access: Access) -> StoreResult<Tx<Self>>;
     /// Confines an open control transaction to `project` from here on.
-    async fn enter_project(tx: &mut Self::Tx, project: Uuid) -> StoreResult<()>;
-    async fn connection(&self) -> StoreResult<Self::Pooled>;
-    async fn commit(tx: Self::Tx) -> StoreResult<()>;
+    async fn enter_project(tx: &mut Tx<Self>, project: Uuid) -> StoreResult<()>;
     /// Appends the conditions every memory read shares — live, in the project, and the
     /// filter's type, tags and time range — for a query whose memories table is aliased `m`.
     fn push_filters(sql: &mut Sql, project: Uuid, filter: &MemoryFilter);
@@ -188,12 +191,43 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// needle: `instr(lower(content), ` or `strpos(lower(content::text), ` (a JSON column read
     /// as text).
     fn position_in(column: &str) -> String;
-    /// The placeholder a stored vector is written through (`$1`, or a cast of it).
-    const VECTOR_PLACEHOLDER: &'static str;
     /// A vector as this database stores it.
     fn vector_value(vector: &[f32]) -> Arg;
     /// Prepares the store to search vectors of `model` (Postgres: its HNSW index).
     async fn prepare_index(&self, model: &crate::store::EmbeddingModel) -> StoreResult<()>;
+
+    /// A transaction on the tables no project owns (projects, API keys).
+    async fn control(&self) -> StoreResult<Tx<Self>> {
+        Ok(self.pool().begin().await?)
+    }
+
+    /// A pooled connection for a single statement on the tables no project owns.
+    async fn connection(&self) -> StoreResult<PoolConnection<Self::Db>> {
+        Ok(self.pool().acquire().await?)
+    }
+
+    async fn commit(tx: Tx<Self>) -> StoreResult<()> {
+        Ok(tx.commit().await?)
+    }
+}
+
+#[async_trait]
+impl<B: Backend + SearchStore> Store for B {
+    fn backend(&self) -> &'static str {
+        B::NAME
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.connection()
+            .await?
+            .execute(Sql::new("SELECT 1"))
+            .await?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        self.migrate_schema().await
+    }
 }
 
 /// True when a store error is a unique-constraint violation.

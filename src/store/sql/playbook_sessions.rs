@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::audit::audit;
 use super::memories::insert_memory;
-use super::{Access, Backend, Conn, Id, Json, Sql, Time};
+use super::{Access, Backend, Conn, Connection, Id, Json, Sql, Time};
 use crate::store::sessions::{note_memory, set_collected};
 use crate::store::{
     Actor, Memory, PlaybookSession, PlaybookSessionStore, SessionStatus, StepMemory, StoreError,
@@ -58,7 +58,7 @@ impl SessionRow {
 
 /// The session `id` of `project`, its row locked for a write where the database locks rows.
 async fn session_in<B: Backend>(
-    tx: &mut B::Conn,
+    tx: &mut Connection<B>,
     project: Uuid,
     id: Uuid,
     lock: bool,
