@@ -9,7 +9,8 @@
 //! - [`auth`]: who is calling ([`auth::Identity`]), API keys (argon2id) and the verified-key cache.
 //! - [`embeddings`]: the [`embeddings::Embedder`] trait: local model, OpenAI-compatible HTTP, or none.
 //! - [`knowledge`]: domain types and services for projects and memories; every call takes an identity.
-//! - [`store`]: the [`store::Store`] trait and its SQLite and Postgres (row-level security) backends.
+//! - [`store`]: [`store::Store`] and its capability traits, the SQL both databases share, and
+//!   the SQLite and Postgres (row-level security) backends.
 //! - [`packer`]: the native repository packer (clone, walk, secrets, tokens, render); sync code.
 //! - [`mcp`]: the one rmcp handler ([`mcp::CodifierServer`]) and its tools.
 //! - [`playbooks`]: YAML-defined, resumable workflows: format, loader, templates, runner.
