@@ -6,7 +6,8 @@
 //! - [`plural`]: counts with their noun, singular for one.
 //! - [`remembered`]: a bounded in-memory map of facts that never change (projects, session owners).
 //! - [`packer`]: the native repository packer (clone, walk, secrets, tokens, render); sync code.
-//! - [`store`]: the [`store::Store`] trait and its SQLite and Postgres (row-level security) backends.
+//! - [`store`]: [`store::Store`] and its capability traits, the SQL both databases share, the
+//!   SQLite and Postgres (row-level security) backends and the project cache.
 //! - [`metrics`]: counters and timings for `/metrics`, and the store wrapper that times each call.
 //! - [`embeddings`]: the [`embeddings::Embedder`] trait (local model, HTTP, none) and its worker.
 //! - [`auth`]: who is calling ([`auth::Identity`]), API keys (argon2id) and the verified-key cache.

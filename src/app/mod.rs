@@ -31,12 +31,13 @@ pub fn init_tracing(config: &Config) {
     };
 }
 
-/// Opens the configured store and brings its schema up to date.
+/// Opens the configured store, timed for `/metrics`, and brings its schema up to date.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let shown = redact_url(&config.database_url);
     let store = store::connect(&config.database_url)
         .await
         .with_context(|| format!("cannot open the database at {shown} (DATABASE_URL)"))?;
+    let store: Arc<dyn Store> = Arc::new(crate::metrics::MeteredStore::new(store));
     store
         .migrate()
         .await

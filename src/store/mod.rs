@@ -1,28 +1,72 @@
-//! The [`Store`] trait and its two backends: embedded SQLite (the default) and Postgres with
-//! pgvector, where tenant isolation is enforced by row-level security.
+//! The store: small capability traits ([`ProjectStore`], [`MemoryStore`], [`RevisionStore`],
+//! [`AuditStore`], [`SearchStore`], [`EmbeddingStore`], [`KeyStore`], [`PlaybookSessionStore`],
+//! [`McpSessionStore`], [`SnapshotStore`]) combined into [`Store`], the one the application
+//! holds, and two backends: embedded SQLite (the default) and Postgres with pgvector, where
+//! tenant isolation is enforced by row-level security.
 //!
 //! Every tenant operation takes the project it acts in. The services above check that the caller
 //! may act there; the Postgres backend checks again in the database (RLS), so a bug above cannot
 //! read or change another project's rows.
+//!
+//! Layout:
+//! - `traits.rs`: the capability traits and [`Store`].
+//! - `sql/`: the SQL both databases accept, written once, and every capability over it,
+//!   implemented for any [`sql::Backend`]; `sql/values.rs` says how UUIDs, times and JSON cross
+//!   into each database (Postgres natively, SQLite as text).
+//! - `sqlite.rs` + `sqlite/`, `postgres.rs` + `postgres/`: what truly differs — connecting,
+//!   transactions (SQLite's up-front write lock; Postgres's tenant transactions under RLS), the
+//!   tag filter, and the search halves (FTS5 and a vector cache; the tsvector word planner and
+//!   pgvector).
+//! - `layer.rs` ([`forward_store!`](crate::forward_store)) and `cache.rs`: layers that wrap any
+//!   `Arc<dyn Store>` (the project cache here; the metrics layer lives in `metrics`).
+//!
+//! # Adding a table
+//! 1. A migration for each backend, numbered next: `migrations/sqlite/NNNN_name.sql` (UUIDs,
+//!    times and JSON as `TEXT`; times written by [`sql::values`] sort as text) and
+//!    `migrations/postgres/NNNN_name.sql` (`uuid`, `timestamptz`, `jsonb`). A tenant table on
+//!    Postgres must also, as `migrations/postgres/0001_foundation.sql` shows: `GRANT` its
+//!    operations to `codifier_tenant`, `ENABLE` and `FORCE ROW LEVEL SECURITY`, and
+//!    `CREATE POLICY tenant_scope … TO codifier_tenant USING (project_id =
+//!    nullif(current_setting('codifier.project_id', true), '')::uuid)` with the same
+//!    `WITH CHECK`. Without the policy the table is open to every project. Never edit a
+//!    migration that has shipped.
+//! 2. Its records in the domain module, and a capability trait in `traits.rs` (added to
+//!    [`Store`]'s supertraits and to the list in `layer.rs`).
+//! 3. One file in `sql/`: a row type whose columns use [`sql::Id`], [`sql::Time`],
+//!    [`sql::Json`] and [`sql::Tags`] where the databases differ, `$N` placeholders, and
+//!    `impl<B: Backend> NewStore for B`. Tenant statements run in `self.tenant(project, …)`
+//!    and still filter on `project_id` (the second guard, and SQLite's only one); tables no
+//!    project owns use `self.control()` or `self.connection()`; every change writes
+//!    [`sql::audit::audit`] in its transaction.
+//! 4. A backend adds code only for what its database does differently; give the fragment a
+//!    hook on [`sql::Backend`] (as `LOCK_ROWS`, `position_in` and `push_filters` are) rather
+//!    than a second implementation.
+//! 5. Tests in the store conformance suite run the new capability on both backends.
 
+pub mod cache;
+pub mod layer;
 pub mod model;
 pub mod postgres;
 pub mod sessions;
 pub mod snapshots;
+pub(crate) mod sql;
 pub mod sqlite;
+mod traits;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use uuid::Uuid;
-
-use crate::domain::EmbeddingModel;
+// The records' enums and the embedding model live in the domain module.
+pub use crate::domain::{EmbeddingModel, MemoryType, Role};
 
 pub use model::*;
 pub use sessions::{PlaybookSession, SessionStatus, StepMemory};
 pub use snapshots::{
     NewSnapshotFile, Snapshot, SnapshotChunk, SnapshotDraft, SnapshotFileEntry, SnapshotFileText,
-    SnapshotFilter, SnapshotStore,
+    SnapshotFilter,
+};
+pub use traits::{
+    AuditStore, EmbeddingStore, KeyStore, McpSessionStore, MemoryStore, PlaybookSessionStore,
+    ProjectStore, RevisionStore, SearchStore, SnapshotStore, Store,
 };
 
 /// What can go wrong in the store, by the kind a caller branches on.
@@ -42,187 +86,8 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The persistence interface shared by the SQLite and Postgres backends.
-#[async_trait]
-pub trait Store: SnapshotStore + Send + Sync + 'static {
-    /// Which backend this is (`sqlite` or `postgres`), for health and logs.
-    fn backend(&self) -> &'static str;
-    /// Answers when the database answers.
-    async fn ping(&self) -> StoreResult<()>;
-    /// Brings the schema up to date.
-    async fn migrate(&self) -> StoreResult<()>;
-
-    // Projects. Creating and listing every project is the operator's; a key sees only its own.
-    async fn create_project(
-        &self,
-        actor: &Actor,
-        name: &str,
-        org: Option<&str>,
-    ) -> StoreResult<Project>;
-    async fn list_projects(&self) -> StoreResult<Vec<Project>>;
-    /// Finds a project by id (when the text is a UUID) or else by exact name.
-    async fn find_project(&self, id_or_name: &str) -> StoreResult<Option<Project>>;
-
-    // Memories, always inside one project.
-    /// Creates a memory, or returns the existing one when the same content is already stored.
-    async fn create_memory(
-        &self,
-        project: Uuid,
-        actor: &Actor,
-        draft: &MemoryDraft,
-    ) -> StoreResult<(Memory, WriteOutcome)>;
-    /// Replaces the fields of an existing memory.
-    async fn update_memory(
-        &self,
-        project: Uuid,
-        actor: &Actor,
-        id: Uuid,
-        draft: &MemoryDraft,
-    ) -> StoreResult<(Memory, WriteOutcome)>;
-    async fn get_memory(&self, project: Uuid, id: Uuid) -> StoreResult<Option<Memory>>;
-    async fn fetch_memories(&self, project: Uuid, filter: &MemoryFilter)
-    -> StoreResult<MemoryPage>;
-    /// Hides a memory from every read; the row and its audit trail stay.
-    async fn delete_memory(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Memory>;
-    async fn list_audit(&self, project: Uuid, limit: u32) -> StoreResult<Vec<AuditEntry>>;
-
-    // Search halves. Both apply every filter of `filter` (type, tags, time range) and return
-    // candidates best first; the caller fuses them.
-    /// Full-text candidates containing every one of `terms` (`match_all`) or any of them
-    /// (already split into words).
-    async fn text_candidates(
-        &self,
-        project: Uuid,
-        filter: &MemoryFilter,
-        terms: &[String],
-        match_all: bool,
-        k: u32,
-    ) -> StoreResult<Vec<Candidate>>;
-    /// Nearest neighbours of `vector` among memories embedded by `model` (cosine similarity).
-    async fn vector_candidates(
-        &self,
-        project: Uuid,
-        filter: &MemoryFilter,
-        model: &EmbeddingModel,
-        vector: &[f32],
-        k: u32,
-    ) -> StoreResult<Vec<Candidate>>;
-    /// The live memories with these ids, in no particular order.
-    async fn memories_by_ids(&self, project: Uuid, ids: &[Uuid]) -> StoreResult<Vec<Memory>>;
-
-    // Embeddings.
-    /// Prepares the store to search vectors of `model` (Postgres: its HNSW index).
-    async fn prepare_vectors(&self, model: &EmbeddingModel) -> StoreResult<()>;
-    /// Live memories of a project with no vector of `model` yet, oldest first.
-    async fn pending_embeddings(
-        &self,
-        project: Uuid,
-        model: &EmbeddingModel,
-        limit: u32,
-    ) -> StoreResult<Vec<EmbeddingJob>>;
-    /// Records a memory's vector, unless its text changed since the job was read.
-    async fn store_embedding(
-        &self,
-        project: Uuid,
-        job: &EmbeddingJob,
-        model: &EmbeddingModel,
-        vector: &[f32],
-    ) -> StoreResult<()>;
-    /// How many of a project's live memories have a vector of `model`, and how many there are.
-    async fn embedding_progress(
-        &self,
-        project: Uuid,
-        model: &EmbeddingModel,
-    ) -> StoreResult<(u64, u64)>;
-
-    // Revisions and restore.
-    /// Earlier versions of a memory, newest first.
-    async fn memory_history(&self, project: Uuid, id: Uuid) -> StoreResult<Vec<MemoryRevision>>;
-    /// Makes revision `revision` the current version; the version it replaces becomes a revision.
-    async fn restore_revision(
-        &self,
-        project: Uuid,
-        actor: &Actor,
-        id: Uuid,
-        revision: i32,
-    ) -> StoreResult<Memory> {
-        let wanted = self
-            .memory_history(project, id)
-            .await?
-            .into_iter()
-            .find(|entry| entry.revision == revision)
-            .ok_or_else(|| StoreError::NotFound(format!("revision {revision} of memory {id}")))?;
-        let draft = MemoryDraft::from(&wanted.memory);
-        Ok(self.update_memory(project, actor, id, &draft).await?.0)
-    }
-    /// Deleted memories, most recently deleted first.
-    async fn list_deleted(&self, project: Uuid, limit: u32) -> StoreResult<Vec<Memory>>;
-    /// Brings back a deleted memory.
-    async fn restore_deleted(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Memory>;
-
-    // API keys.
-    async fn create_api_key(&self, actor: &Actor, key: &NewApiKey) -> StoreResult<ApiKey>;
-    async fn list_api_keys(&self, project: Option<Uuid>) -> StoreResult<Vec<ApiKey>>;
-    /// Revokes a key found by id or prefix; returns it, or `NotFound`.
-    async fn revoke_api_key(&self, actor: &Actor, id_or_prefix: &str) -> StoreResult<ApiKey>;
-    /// The key with this public prefix and its hash, revoked or not.
-    async fn find_api_key(&self, prefix: &str) -> StoreResult<Option<ApiKeySecret>>;
-    async fn touch_api_key(&self, id: Uuid) -> StoreResult<()>;
-
-    // Playbook sessions, always inside one project.
-    async fn create_playbook_session(
-        &self,
-        project: Uuid,
-        actor: &Actor,
-        session: &PlaybookSession,
-    ) -> StoreResult<()>;
-    async fn get_playbook_session(
-        &self,
-        project: Uuid,
-        id: Uuid,
-    ) -> StoreResult<Option<PlaybookSession>>;
-    /// A project's sessions, most recently changed first.
-    async fn list_playbook_sessions(
-        &self,
-        project: Uuid,
-        limit: u32,
-    ) -> StoreResult<Vec<PlaybookSession>>;
-    /// Saves a session's new state, which must carry the stored revision plus one (else
-    /// `Conflict`, and nothing changes), and creates the memories its steps produced in the same
-    /// transaction, noting each one's id as `memory_id` in its step's result.
-    async fn save_playbook_session(
-        &self,
-        project: Uuid,
-        actor: &Actor,
-        session: PlaybookSession,
-        memories: &[StepMemory],
-    ) -> StoreResult<(PlaybookSession, Vec<(Memory, WriteOutcome)>)>;
-    /// Keeps `value` under `key` in an active session's collected data (e.g. a `query_data`
-    /// result); the caller caps its size.
-    async fn record_session_data(
-        &self,
-        project: Uuid,
-        actor: &Actor,
-        id: Uuid,
-        key: &str,
-        value: &serde_json::Value,
-    ) -> StoreResult<PlaybookSession>;
-
-    // MCP sessions of the Streamable HTTP transport.
-    async fn load_mcp_session(&self, id: &str) -> StoreResult<Option<McpSessionRecord>>;
-    async fn save_mcp_session_params(
-        &self,
-        id: &str,
-        params: &serde_json::Value,
-    ) -> StoreResult<()>;
-    /// Records which key opened a session; a session already owned keeps its owner.
-    async fn claim_mcp_session(&self, id: &str, owner: &str) -> StoreResult<()>;
-    async fn set_mcp_session_project(&self, id: &str, project: Uuid) -> StoreResult<()>;
-    async fn delete_mcp_session(&self, id: &str) -> StoreResult<()>;
-}
-
-/// Opens the store a database URL names (`sqlite:` or `postgres:`/`postgresql:`), its
-/// operations timed for `/metrics`.
+/// Opens the store a database URL names (`sqlite:` or `postgres:`/`postgresql:`), behind the
+/// project cache. (The server also times it for `/metrics`: see `app::open_store`.)
 pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
         Arc::new(sqlite::SqliteStore::connect(url).await?)
@@ -231,7 +96,7 @@ pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     } else {
         anyhow::bail!("DATABASE_URL must start with sqlite: or postgres:")
     };
-    Ok(Arc::new(crate::metrics::MeteredStore::new(store)))
+    Ok(Arc::new(cache::ProjectCache::new(store)))
 }
 
 /// True when a database error is a unique-constraint violation.

@@ -4,6 +4,7 @@
 //! that missed must not be remembered.
 
 use codifier::store::*;
+
 use serde_json::json;
 use sqlx::Connection;
 

@@ -709,7 +709,7 @@ fn word_memory(n: usize) -> codifier::store::MemoryDraft {
 #[tokio::test]
 async fn on_sqlite_common_words_do_not_narrow_what_rarer_words_find() {
     use codifier::store::sqlite::SqliteStore;
-    use codifier::store::{MemoryFilter, Store};
+    use codifier::store::{MemoryFilter, MemoryStore, ProjectStore, SearchStore, Store};
     let database = crate::helpers::fresh_database(crate::helpers::Backend::Sqlite).await;
     let store = SqliteStore::connect(&database.url).await.unwrap();
     store.migrate().await.unwrap();

@@ -5,6 +5,7 @@
 use codifier::domain::MemoryType;
 use codifier::store::postgres::PgStore;
 use codifier::store::*;
+
 use serde_json::json;
 use uuid::Uuid;
 

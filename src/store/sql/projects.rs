@@ -1,0 +1,95 @@
+//! Projects: a control table (the unit of tenancy itself). Looking a project up by id or name
+//! differs little, but the lookup is cached by a layer ([`crate::store::cache`]).
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::audit::audit;
+use super::{Backend, Conn, Id, Json, Sql, Time, is_unique};
+use crate::store::{Actor, Project, ProjectStore, StoreError, StoreResult, now};
+
+const PROJECT_COLUMNS: &str = "id, name, org, metadata, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+struct ProjectRow {
+    id: Id,
+    name: String,
+    org: Option<String>,
+    metadata: Json,
+    created_at: Time,
+    updated_at: Time,
+}
+
+impl From<ProjectRow> for Project {
+    fn from(row: ProjectRow) -> Self {
+        Project {
+            id: row.id.0,
+            name: row.name,
+            org: row.org,
+            metadata: row.metadata.0,
+            created_at: row.created_at.0,
+            updated_at: row.updated_at.0,
+        }
+    }
+}
+
+#[async_trait]
+impl<B: Backend> ProjectStore for B {
+    async fn create_project(
+        &self,
+        actor: &Actor,
+        name: &str,
+        org: Option<&str>,
+    ) -> StoreResult<Project> {
+        let (id, at) = (Uuid::new_v4(), now());
+        let mut tx = self.control().await?;
+        let sql = Sql::new(format!(
+            "INSERT INTO projects (id, name, org, metadata, created_at, updated_at) \
+             VALUES ($1, $2, $3, '{{}}', $4, $4) RETURNING {PROJECT_COLUMNS}"
+        ))
+        .arg(id)
+        .arg(name)
+        .arg(org)
+        .arg(at);
+        let row: ProjectRow = tx.fetch_one(sql).await.map_err(|error| {
+            if is_unique(&error) {
+                StoreError::Conflict(format!(
+                    "a project named `{name}` already exists: choose another name"
+                ))
+            } else {
+                error
+            }
+        })?;
+        B::enter_project(&mut tx, id).await?;
+        let detail = serde_json::json!({ "name": name, "org": org });
+        audit(
+            &mut *tx,
+            id,
+            actor,
+            "project.create",
+            &id.to_string(),
+            detail,
+        )
+        .await?;
+        B::commit(tx).await?;
+        Ok(row.into())
+    }
+
+    async fn list_projects(&self) -> StoreResult<Vec<Project>> {
+        let sql = Sql::new(format!(
+            "SELECT {PROJECT_COLUMNS} FROM projects ORDER BY name"
+        ));
+        let rows: Vec<ProjectRow> = self.connection().await?.fetch_all(sql).await?;
+        Ok(rows.into_iter().map(Project::from).collect())
+    }
+
+    async fn find_project(&self, id_or_name: &str) -> StoreResult<Option<Project>> {
+        let sql = Sql::new(format!(
+            "SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1 OR name = $2 LIMIT 1"
+        ))
+        .arg(Uuid::parse_str(id_or_name).ok())
+        .arg(id_or_name);
+        let row: Option<ProjectRow> = self.connection().await?.fetch_optional(sql).await?;
+        Ok(row.map(Project::from))
+    }
+}

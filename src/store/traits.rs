@@ -1,0 +1,276 @@
+//! The store's capabilities, one small trait each, and [`Store`], the one the application holds:
+//! every capability plus the store's lifecycle. A backend implements each trait; a layer (see
+//! [`forward_store`](crate::forward_store)) wraps any `Arc<dyn Store>`.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::*;
+
+/// The persistence interface the application holds: every capability, plus the lifecycle.
+#[async_trait]
+pub trait Store:
+    ProjectStore
+    + MemoryStore
+    + RevisionStore
+    + AuditStore
+    + SearchStore
+    + EmbeddingStore
+    + KeyStore
+    + PlaybookSessionStore
+    + McpSessionStore
+    + SnapshotStore
+    + Send
+    + Sync
+    + 'static
+{
+    /// Which backend this is (`sqlite` or `postgres`), for health and logs.
+    fn backend(&self) -> &'static str;
+    /// Answers when the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Brings the schema up to date.
+    async fn migrate(&self) -> StoreResult<()>;
+}
+
+/// Projects. Creating and listing every project is the operator's; a key sees only its own.
+#[async_trait]
+pub trait ProjectStore: Send + Sync {
+    async fn create_project(
+        &self,
+        actor: &Actor,
+        name: &str,
+        org: Option<&str>,
+    ) -> StoreResult<Project>;
+    async fn list_projects(&self) -> StoreResult<Vec<Project>>;
+    /// Finds a project by id (when the text is a UUID) or else by exact name.
+    async fn find_project(&self, id_or_name: &str) -> StoreResult<Option<Project>>;
+}
+
+/// Memories, always inside one project.
+#[async_trait]
+pub trait MemoryStore: Send + Sync {
+    /// Creates a memory, or returns the existing one when the same content is already stored.
+    async fn create_memory(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        draft: &MemoryDraft,
+    ) -> StoreResult<(Memory, WriteOutcome)>;
+    /// Replaces the fields of an existing memory.
+    async fn update_memory(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        id: Uuid,
+        draft: &MemoryDraft,
+    ) -> StoreResult<(Memory, WriteOutcome)>;
+    async fn get_memory(&self, project: Uuid, id: Uuid) -> StoreResult<Option<Memory>>;
+    async fn fetch_memories(&self, project: Uuid, filter: &MemoryFilter)
+    -> StoreResult<MemoryPage>;
+    /// Hides a memory from every read; the row and its audit trail stay.
+    async fn delete_memory(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Memory>;
+}
+
+/// Earlier versions of memories and deleted memories, and bringing them back.
+#[async_trait]
+pub trait RevisionStore: MemoryStore {
+    /// Earlier versions of a memory, newest first.
+    async fn memory_history(&self, project: Uuid, id: Uuid) -> StoreResult<Vec<MemoryRevision>>;
+    /// Makes revision `revision` the current version; the version it replaces becomes a revision.
+    async fn restore_revision(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        id: Uuid,
+        revision: i32,
+    ) -> StoreResult<Memory> {
+        let wanted = self
+            .memory_history(project, id)
+            .await?
+            .into_iter()
+            .find(|entry| entry.revision == revision)
+            .ok_or_else(|| StoreError::NotFound(format!("revision {revision} of memory {id}")))?;
+        let draft = MemoryDraft::from(&wanted.memory);
+        Ok(self.update_memory(project, actor, id, &draft).await?.0)
+    }
+    /// Deleted memories, most recently deleted first.
+    async fn list_deleted(&self, project: Uuid, limit: u32) -> StoreResult<Vec<Memory>>;
+    /// Brings back a deleted memory.
+    async fn restore_deleted(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Memory>;
+}
+
+/// The audit log: who changed what. Every write of the other capabilities appends to it.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// A project's entries, newest first.
+    async fn list_audit(&self, project: Uuid, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+}
+
+/// The two halves of a hybrid search. Both apply every filter of `filter` (type, tags, time
+/// range) and return candidates best first; the caller fuses them.
+#[async_trait]
+pub trait SearchStore: Send + Sync {
+    /// Full-text candidates containing every one of `terms` (`match_all`) or any of them
+    /// (already split into words).
+    async fn text_candidates(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+        terms: &[String],
+        match_all: bool,
+        k: u32,
+    ) -> StoreResult<Vec<Candidate>>;
+    /// Nearest neighbours of `vector` among memories embedded by `model` (cosine similarity).
+    async fn vector_candidates(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+        model: &EmbeddingModel,
+        vector: &[f32],
+        k: u32,
+    ) -> StoreResult<Vec<Candidate>>;
+    /// The live memories with these ids, in no particular order.
+    async fn memories_by_ids(&self, project: Uuid, ids: &[Uuid]) -> StoreResult<Vec<Memory>>;
+}
+
+/// Embedding jobs: which memories lack a vector of a model, and storing the vectors.
+#[async_trait]
+pub trait EmbeddingStore: Send + Sync {
+    /// Prepares the store to search vectors of `model` (Postgres: its HNSW index).
+    async fn prepare_vectors(&self, model: &EmbeddingModel) -> StoreResult<()>;
+    /// Live memories of a project with no vector of `model` yet, oldest first.
+    async fn pending_embeddings(
+        &self,
+        project: Uuid,
+        model: &EmbeddingModel,
+        limit: u32,
+    ) -> StoreResult<Vec<EmbeddingJob>>;
+    /// Records a memory's vector, unless its text changed since the job was read.
+    async fn store_embedding(
+        &self,
+        project: Uuid,
+        job: &EmbeddingJob,
+        model: &EmbeddingModel,
+        vector: &[f32],
+    ) -> StoreResult<()>;
+    /// How many of a project's live memories have a vector of `model`, and how many there are.
+    async fn embedding_progress(
+        &self,
+        project: Uuid,
+        model: &EmbeddingModel,
+    ) -> StoreResult<(u64, u64)>;
+}
+
+/// API keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn create_api_key(&self, actor: &Actor, key: &NewApiKey) -> StoreResult<ApiKey>;
+    async fn list_api_keys(&self, project: Option<Uuid>) -> StoreResult<Vec<ApiKey>>;
+    /// Revokes a key found by id or prefix; returns it, or `NotFound`.
+    async fn revoke_api_key(&self, actor: &Actor, id_or_prefix: &str) -> StoreResult<ApiKey>;
+    /// The key with this public prefix and its hash, revoked or not.
+    async fn find_api_key(&self, prefix: &str) -> StoreResult<Option<ApiKeySecret>>;
+    async fn touch_api_key(&self, id: Uuid) -> StoreResult<()>;
+}
+
+/// Playbook sessions, always inside one project.
+#[async_trait]
+pub trait PlaybookSessionStore: Send + Sync {
+    async fn create_playbook_session(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        session: &PlaybookSession,
+    ) -> StoreResult<()>;
+    async fn get_playbook_session(
+        &self,
+        project: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Option<PlaybookSession>>;
+    /// A project's sessions, most recently changed first.
+    async fn list_playbook_sessions(
+        &self,
+        project: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<PlaybookSession>>;
+    /// Saves a session's new state, which must carry the stored revision plus one (else
+    /// `Conflict`, and nothing changes), and creates the memories its steps produced in the same
+    /// transaction, noting each one's id as `memory_id` in its step's result.
+    async fn save_playbook_session(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        session: PlaybookSession,
+        memories: &[StepMemory],
+    ) -> StoreResult<(PlaybookSession, Vec<(Memory, WriteOutcome)>)>;
+    /// Keeps `value` under `key` in an active session's collected data (e.g. a `query_data`
+    /// result); the caller caps its size.
+    async fn record_session_data(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        id: Uuid,
+        key: &str,
+        value: &Value,
+    ) -> StoreResult<PlaybookSession>;
+}
+
+/// MCP sessions of the Streamable HTTP transport.
+#[async_trait]
+pub trait McpSessionStore: Send + Sync {
+    async fn load_mcp_session(&self, id: &str) -> StoreResult<Option<McpSessionRecord>>;
+    async fn save_mcp_session_params(&self, id: &str, params: &Value) -> StoreResult<()>;
+    /// Records which key opened a session; a session already owned keeps its owner.
+    async fn claim_mcp_session(&self, id: &str, owner: &str) -> StoreResult<()>;
+    async fn set_mcp_session_project(&self, id: &str, project: Uuid) -> StoreResult<()>;
+    async fn delete_mcp_session(&self, id: &str) -> StoreResult<()>;
+}
+
+/// Repository snapshots and the shared token-count cache.
+#[async_trait]
+pub trait SnapshotStore: Send + Sync {
+    /// Writes a snapshot and the files received on `files` in one transaction, with the next
+    /// version number for `draft.url` in `project`. Nothing is kept unless `Done` arrives.
+    async fn save_snapshot(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        draft: &SnapshotDraft,
+        files: &mut tokio::sync::mpsc::Receiver<SnapshotChunk>,
+    ) -> StoreResult<Snapshot>;
+    async fn get_snapshot(&self, project: Uuid, id: Uuid) -> StoreResult<Option<Snapshot>>;
+    /// The project's snapshots, newest first (then by id), optionally of one URL and after a
+    /// cursor; at most `filter.limit`.
+    async fn list_snapshots(
+        &self,
+        project: Uuid,
+        filter: &SnapshotFilter,
+    ) -> StoreResult<Vec<Snapshot>>;
+    /// Every file of a snapshot, in order, without text.
+    async fn snapshot_files(
+        &self,
+        project: Uuid,
+        snapshot: Uuid,
+    ) -> StoreResult<Vec<SnapshotFileEntry>>;
+    /// The text of some files of a snapshot, in order.
+    async fn snapshot_texts(
+        &self,
+        project: Uuid,
+        snapshot: Uuid,
+        ordinals: &[i32],
+    ) -> StoreResult<Vec<SnapshotFileText>>;
+    /// Cached token counts for these blob ids.
+    async fn token_counts(
+        &self,
+        encoding: &str,
+        blob_ids: &[String],
+    ) -> StoreResult<HashMap<String, u64>>;
+    async fn record_token_counts(
+        &self,
+        encoding: &str,
+        counts: &[(String, u64)],
+    ) -> StoreResult<()>;
+}
