@@ -138,7 +138,7 @@ impl SqliteStore {
         let scored = tokio::task::spawn_blocking(move || {
             let mut scored: Vec<(String, f32)> = rows
                 .into_iter()
-                .map(|(id, blob)| (id, crate::embeddings::cosine(&query, &blob_vector(&blob))))
+                .map(|(id, blob)| (id, crate::domain::cosine(&query, &blob_vector(&blob))))
                 .collect();
             scored.sort_by(|a, b| b.1.total_cmp(&a.1));
             scored.truncate(k as usize);
