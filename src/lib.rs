@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`cli`]: the `codifier` command line (serve, stdio, migrate, keys, projects, bench).
 //! - [`config`]: typed configuration read from the environment and flags.
+//! - [`allocator`]: giving free memory back to the system when the server goes idle.
 //! - [`app`]: builds the shared state and runs the HTTP server or the stdio server.
 //! - [`athena`]: the Athena sidecar (a long-lived `aws-athena-mcp` child), the SELECT-only SQL guard,
 //!   result caps and rendering.
@@ -18,6 +19,7 @@
 //! - [`plural`]: counts with their noun, singular for one.
 //! - [`remembered`]: a bounded in-memory map of facts that never change (projects, session owners).
 
+pub mod allocator;
 pub mod app;
 pub mod athena;
 pub mod auth;

@@ -22,6 +22,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
+use crate::allocator::Activity;
 use crate::auth::keys::KeyVerifier;
 use crate::config::Config;
 use crate::knowledge::memories::Services;
@@ -32,6 +33,10 @@ pub use error::ApiError;
 
 /// The header carrying a request's id, in both directions.
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// After this long without a request the server gives its free memory back
+/// ([`crate::allocator::trim_when_idle`]).
+const QUIET_BEFORE_TRIM: Duration = Duration::from_secs(10);
 
 /// What every HTTP handler shares.
 #[derive(Clone)]
@@ -49,6 +54,8 @@ pub struct HttpState {
     pub public_url: Option<Arc<str>>,
     /// `CODIFIER_AUTHORIZATION_SERVERS`: OAuth authorization servers to name to clients.
     pub authorization_servers: Arc<Vec<String>>,
+    /// Requests seen, so free memory is given back when they stop.
+    pub activity: Arc<Activity>,
 }
 
 /// Builds the router. `shutdown` ends open SSE streams and MCP sessions when cancelled.
@@ -70,7 +77,20 @@ pub fn router(config: &Config, services: Services, shutdown: CancellationToken) 
         max_body_bytes: config.max_body_bytes,
         public_url: config.public_url.as_deref().map(Arc::from),
         authorization_servers: Arc::new(config.authorization_servers.clone()),
+        activity: Arc::default(),
     };
+    tokio::spawn({
+        let (activity, shutdown) = (state.activity.clone(), shutdown.clone());
+        async move {
+            crate::allocator::trim_when_idle(
+                &activity,
+                QUIET_BEFORE_TRIM,
+                shutdown,
+                crate::allocator::trim,
+            )
+            .await;
+        }
+    });
 
     let mut mcp_config =
         StreamableHttpServerConfig::default().with_allowed_hosts(config.allowed_hosts.clone());
@@ -79,12 +99,16 @@ pub fn router(config: &Config, services: Services, shutdown: CancellationToken) 
     mcp_config.max_request_body_bytes = config.max_body_bytes;
     mcp_config.session_store = Some(Arc::new(sessions::StoredSessions::new(store.clone())));
     let handler_services = services.clone();
+    let mut sessions = LocalSessionManager::default();
+    // A session nobody closed (a client that crashed or just dropped the connection) leaves
+    // memory after this long; a client that comes back is restored from the database.
+    sessions.session_config.keep_alive = Some(config.session_idle);
     let mcp_service = StreamableHttpService::new(
         move || {
             Ok(CodifierServer::for_http(handler_services.clone())
                 .counted(crate::metrics::Transport::StreamableHttp))
         },
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(sessions),
         mcp_config,
     );
 
@@ -123,7 +147,10 @@ pub fn router(config: &Config, services: Services, shutdown: CancellationToken) 
         .merge(protected)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(middleware::from_fn(observe::request_context))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::request_context,
+        ))
         .with_state(state)
 }
 
