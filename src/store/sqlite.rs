@@ -32,8 +32,6 @@ const IDLE_CONNECTION: Duration = Duration::from_secs(20);
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// The one connection every write of this process goes through (see [`Self::connect`]).
-    writer: SqlitePool,
     /// In how many memories a word is common for the text half (see [`COMMON_TERM`]).
     common_term: i64,
     /// The vectors searched so far, kept in memory (see [`vectors`]).
@@ -298,17 +296,10 @@ impl SqliteStore {
     /// deferred one that reads first and writes later fails at once with "database is locked"
     /// when another writer got there first, while this one waits up to the busy timeout.
     async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Opens (creating when missing) the database file a `sqlite:` URL names.
-    ///
-    /// Reads share a pool of connections; writes queue, first come first served, for one
-    /// connection of their own. SQLite lets one connection write at a time, and connections
-    /// that find the lock taken poll for it (sleeping up to 100 ms between tries), so with
-    /// writes spread over the read pool a write could lose the race again and again: under 8
-    /// clients, session records waited 1-2.5 s for the lock. The busy timeout remains for
-    /// other processes on the same file (the CLI, a second server).
     ///
     /// Each connection keeps its own page cache (up to 2 MB) and prepared statements; a
     /// connection idle for [`IDLE_CONNECTION`] is closed, so a server that went quiet gives
@@ -328,16 +319,10 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .idle_timeout(IDLE_CONNECTION)
-            .connect_with(options.clone())
-            .await?;
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .idle_timeout(IDLE_CONNECTION)
             .connect_with(options)
             .await?;
         Ok(Self {
             pool,
-            writer,
             common_term: COMMON_TERM,
             vectors: Arc::default(),
         })
@@ -791,7 +776,7 @@ impl Store for SqliteStore {
         .bind(project.to_string())
         .bind(job.id.to_string())
         .bind(ts(job.updated_at))
-        .execute(&self.writer)
+        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -995,7 +980,7 @@ impl Store for SqliteStore {
         sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
             .bind(ts(now()))
             .bind(id.to_string())
-            .execute(&self.writer)
+            .execute(&self.pool)
             .await?;
         Ok(())
     }
@@ -1074,7 +1059,7 @@ impl Store for SqliteStore {
         .bind(params.to_string())
         .bind(&at)
         .bind(&at)
-        .execute(&self.writer)
+        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -1089,7 +1074,7 @@ impl Store for SqliteStore {
         .bind(owner)
         .bind(&at)
         .bind(&at)
-        .execute(&self.writer)
+        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -1105,7 +1090,7 @@ impl Store for SqliteStore {
         .bind(project.to_string())
         .bind(&at)
         .bind(&at)
-        .execute(&self.writer)
+        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -1113,7 +1098,7 @@ impl Store for SqliteStore {
     async fn delete_mcp_session(&self, id: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM mcp_sessions WHERE id = ?")
             .bind(id)
-            .execute(&self.writer)
+            .execute(&self.pool)
             .await?;
         Ok(())
     }
