@@ -62,6 +62,9 @@ pub struct Config {
     pub authorization_servers: Vec<String>,
     /// `CODIFIER_SHUTDOWN_GRACE_SECONDS`: how long in-flight requests may finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// `CODIFIER_SESSION_IDLE_SECONDS`: how long a Streamable HTTP session stays in memory
+    /// without a message; its next request brings it back from the database.
+    pub session_idle: Duration,
     /// `CODIFIER_METRICS_LISTEN`: a separate address serving `/metrics` without a key (for a
     /// scraper on the operator's private network); without it `/metrics` needs the operator token.
     pub metrics_listen: Option<SocketAddr>,
@@ -137,6 +140,7 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("authorization_servers", &self.authorization_servers)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("session_idle", &self.session_idle)
             .field("metrics_listen", &self.metrics_listen)
             .field("athena", &self.athena)
             .field("playbooks", &self.playbooks)
@@ -264,6 +268,11 @@ impl Config {
             parse_var::<u64>("CODIFIER_SHUTDOWN_GRACE_SECONDS", "a number of seconds")?
                 .unwrap_or(10),
         );
+        let session_idle = Duration::from_secs(
+            parse_var::<u64>("CODIFIER_SESSION_IDLE_SECONDS", "a number of seconds")?
+                .unwrap_or(60)
+                .max(1),
+        );
         let log_format = match var("CODIFIER_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -305,6 +314,7 @@ impl Config {
             public_url,
             authorization_servers,
             shutdown_grace,
+            session_idle,
             metrics_listen: parse_var::<SocketAddr>(
                 "CODIFIER_METRICS_LISTEN",
                 "an address like 0.0.0.0:9091",

@@ -3,6 +3,7 @@
 //! # Layout
 //! Listed from the ground up: each module builds on those above it.
 //! - [`domain`]: the records and their enums (projects, memories, roles, sessions, snapshots).
+//! - [`allocator`]: giving free memory back to the system when the server goes idle.
 //! - [`plural`]: counts with their noun, singular for one.
 //! - [`remembered`]: a bounded in-memory map of facts that never change (projects, session owners).
 //! - [`packer`]: the native repository packer (clone, walk, secrets, tokens, render); sync code.
@@ -20,6 +21,7 @@
 //! - [`http`]: the axum router and server: auth, host checks, `/health`, Streamable HTTP, SSE.
 //! - [`cli`]: the `codifier` command line, one module per command group.
 
+pub mod allocator;
 pub mod app;
 pub mod athena;
 pub mod auth;

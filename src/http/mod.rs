@@ -23,6 +23,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
+use crate::allocator::Activity;
 use crate::app::App;
 use crate::auth::keys::KeyVerifier;
 use crate::config::Config;
@@ -35,6 +36,10 @@ pub use serve::{serve, serve_app};
 /// The header carrying a request's id, in both directions (named by the handler, whose log lines
 /// carry it).
 pub use crate::mcp::REQUEST_ID;
+
+/// After this long without a request the server gives its free memory back
+/// ([`crate::allocator::trim_when_idle`]).
+const QUIET_BEFORE_TRIM: Duration = Duration::from_secs(10);
 
 /// What every HTTP handler shares.
 #[derive(Clone)]
@@ -52,6 +57,8 @@ pub struct HttpState {
     pub public_url: Option<Arc<str>>,
     /// `CODIFIER_AUTHORIZATION_SERVERS`: OAuth authorization servers to name to clients.
     pub authorization_servers: Arc<Vec<String>>,
+    /// Requests seen, so free memory is given back when they stop.
+    pub activity: Arc<Activity>,
 }
 
 /// Builds the router. `shutdown` ends open SSE streams and MCP sessions when cancelled.
@@ -73,7 +80,20 @@ pub fn router(config: &Config, app: App, shutdown: CancellationToken) -> Router 
         max_body_bytes: config.max_body_bytes,
         public_url: config.public_url.as_deref().map(Arc::from),
         authorization_servers: Arc::new(config.authorization_servers.clone()),
+        activity: Arc::default(),
     };
+    tokio::spawn({
+        let (activity, shutdown) = (state.activity.clone(), shutdown.clone());
+        async move {
+            crate::allocator::trim_when_idle(
+                &activity,
+                QUIET_BEFORE_TRIM,
+                shutdown,
+                crate::allocator::trim,
+            )
+            .await;
+        }
+    });
 
     let mut mcp_config =
         StreamableHttpServerConfig::default().with_allowed_hosts(config.allowed_hosts.clone());
@@ -82,12 +102,16 @@ pub fn router(config: &Config, app: App, shutdown: CancellationToken) -> Router 
     mcp_config.max_request_body_bytes = config.max_body_bytes;
     mcp_config.session_store = Some(Arc::new(sessions::StoredSessions::new(store.clone())));
     let handler_app = app.clone();
+    let mut sessions = LocalSessionManager::default();
+    // A session nobody closed (a client that crashed or just dropped the connection) leaves
+    // memory after this long; a client that comes back is restored from the database.
+    sessions.session_config.keep_alive = Some(config.session_idle);
     let mcp_service = StreamableHttpService::new(
         move || {
             Ok(CodifierServer::for_http(handler_app.clone())
                 .counted(crate::metrics::Transport::StreamableHttp))
         },
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(sessions),
         mcp_config,
     );
 
@@ -126,7 +150,10 @@ pub fn router(config: &Config, app: App, shutdown: CancellationToken) -> Router 
         .merge(protected)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(middleware::from_fn(observe::request_context))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::request_context,
+        ))
         .with_state(state)
 }
 

@@ -1,19 +1,20 @@
 //! Observability at the HTTP edge: every request gets an id (the caller's `x-request-id` when it
 //! is a sane token, else a new one) that is logged, echoed in the response and visible to the
-//! tool handlers; and `/metrics` serves the Prometheus registry, to the operator token only on
-//! the public port, or to anyone on the separate `CODIFIER_METRICS_LISTEN` address.
+//! tool handlers, and is counted as activity ([`crate::allocator::trim_when_idle`]); and
+//! `/metrics` serves the Prometheus registry, to the operator token only on the public port, or
+//! to anyone on the separate `CODIFIER_METRICS_LISTEN` address.
 
 use std::time::Instant;
 
 use axum::Extension;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{ApiError, REQUEST_ID};
+use super::{ApiError, HttpState, REQUEST_ID};
 use crate::auth::Identity;
 
 fn sane_request_id(value: &HeaderValue) -> Option<String> {
@@ -26,8 +27,14 @@ fn sane_request_id(value: &HeaderValue) -> Option<String> {
     sane.then(|| text.to_owned())
 }
 
-/// Gives the request an id, runs it inside a span carrying that id, logs its outcome.
-pub async fn request_context(mut request: Request, next: Next) -> Response {
+/// Gives the request an id, runs it inside a span carrying that id, logs its outcome; counts it
+/// as activity (the server gives free memory back when requests stop).
+pub async fn request_context(
+    State(state): State<HttpState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    state.activity.touch();
     let id = request
         .headers()
         .get(REQUEST_ID)

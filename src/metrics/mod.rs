@@ -84,6 +84,7 @@ pub struct Metrics {
     sessions: [AtomicI64; 3],
     sidecar_restarts: AtomicU64,
     argon2_verifications: AtomicU64,
+    allocator_trims: AtomicU64,
     /// Memories waiting for a vector, per project, as the embedding worker last counted them.
     embedding_backlog: Mutex<HashMap<uuid::Uuid, u64>>,
 }
@@ -131,6 +132,11 @@ impl Metrics {
     /// Counts one argon2 check of a presented API key (run once per key and process).
     pub fn argon2_verification(&self) {
         self.argon2_verifications.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one time the server gave its free memory back after going idle.
+    pub fn allocator_trimmed(&self) {
+        self.allocator_trims.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn sidecar_restarted(&self) {
@@ -220,6 +226,13 @@ impl Metrics {
             out,
             "codifier_api_key_argon2_verifications_total {}",
             self.argon2_verifications.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP codifier_allocator_trims_total Times the server gave its free memory back to the system after requests stopped.\n");
+        out.push_str("# TYPE codifier_allocator_trims_total counter\n");
+        let _ = writeln!(
+            out,
+            "codifier_allocator_trims_total {}",
+            self.allocator_trims.load(Ordering::Relaxed)
         );
         out.push_str("# HELP codifier_embedding_backlog Memories waiting for a vector of the configured model.\n");
         out.push_str("# TYPE codifier_embedding_backlog gauge\n");

@@ -24,6 +24,9 @@ mod word_search;
 pub use vectors::MAX_CACHED_VECTORS;
 pub use word_search::COMMON_TERM;
 
+/// How long a pooled connection may sit unused before it is closed ([`SqliteStore::connect`]).
+const IDLE_CONNECTION: Duration = Duration::from_secs(20);
+
 /// The SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -86,6 +89,10 @@ impl SqliteStore {
     }
 
     /// Opens (creating when missing) the database file a `sqlite:` URL names.
+    ///
+    /// Each connection keeps its own page cache (up to 2 MB) and prepared statements; a
+    /// connection idle for [`IDLE_CONNECTION`] is closed, so a server that went quiet gives
+    /// that memory back. Opening one again costs about a millisecond.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -100,6 +107,7 @@ impl SqliteStore {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .idle_timeout(IDLE_CONNECTION)
             .connect_with(options)
             .await?;
         Ok(Self {

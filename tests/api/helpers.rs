@@ -144,6 +144,7 @@ pub fn test_config(database_url: &str) -> Config {
         public_url: None,
         authorization_servers: Vec::new(),
         shutdown_grace: Duration::from_secs(5),
+        session_idle: Duration::from_secs(60),
         metrics_listen: None,
         athena: None,
         playbooks: codifier::config::PlaybooksConfig::default(),

@@ -11,6 +11,7 @@ mod discovery;
 mod fake_embeddings;
 mod git_server;
 mod helpers;
+mod idle_sessions;
 mod interop;
 mod mcp;
 mod memory_updates;
