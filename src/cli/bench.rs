@@ -333,6 +333,9 @@ async fn drive_server(
             "\n== Scenario: {name} == (load average before: {load_before})\n{}",
             load::table(&scenario)
         );
+        if let Some(cpu) = measured.cpu_per_call {
+            println!("CPU per call (this process: server, store and clients): {cpu:.2} ms");
+        }
         if let Some(error) = &measured.first_error {
             println!("first error: {error}");
         }

@@ -41,6 +41,19 @@ pub struct Measured {
     pub errors: u64,
     pub first_error: Option<String>,
     pub elapsed: Duration,
+    /// CPU time this process (server, store and clients alike) spent per successful call, in
+    /// ms; `None` where /proc is missing.
+    pub cpu_per_call: Option<f64>,
+}
+
+/// The CPU time (user + system) this process has used so far, in seconds (Linux /proc).
+fn process_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name (which may hold spaces) and its closing parenthesis.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // Linux reports these in USER_HZ, 100 per second on every architecture it supports.
+    Some(ticks / 100.0)
 }
 
 /// Every client calls `fetch_context` with the argument sets in turn until `duration` is over.
@@ -52,6 +65,7 @@ pub async fn drive(
     mode: Option<&'static str>,
 ) -> Measured {
     let started = Instant::now();
+    let cpu_before = process_cpu_secs();
     let deadline = started + duration;
     let tasks: Vec<_> = clients
         .iter()
@@ -133,6 +147,10 @@ pub async fn drive(
         }
     }
     all.elapsed = started.elapsed();
+    all.cpu_per_call = cpu_before
+        .zip(process_cpu_secs())
+        .filter(|_| !all.total.is_empty())
+        .map(|(before, after)| (after - before) * 1000.0 / all.total.len() as f64);
     all
 }
 
@@ -212,5 +230,22 @@ mod tests {
         assert_eq!(percentile(&mut samples, 99.0), 99.0);
         assert_eq!(percentile(&mut samples, 100.0), 100.0);
         assert!(percentile(&mut [], 50.0).is_nan());
+    }
+
+    #[test]
+    fn the_process_cpu_time_grows_with_work() {
+        let before = process_cpu_secs().expect("/proc/self/stat is readable on Linux");
+        // Spin until the process has used 50 ms more CPU; on a busy machine that may take
+        // longer than 50 ms of wall time, so the deadline is generous.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut x = 0u64;
+        let mut now = before;
+        while now < before + 0.05 && Instant::now() < deadline {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+            now = process_cpu_secs().expect("/proc/self/stat is readable on Linux");
+        }
+        assert!(now >= before + 0.05, "{before} s -> {now} s of CPU in 30 s");
     }
 }
