@@ -7,8 +7,9 @@ pub mod verifier;
 
 use uuid::Uuid;
 
+use crate::domain::Role;
+
 /// Where roles live now; named here for the store's backends.
-pub use crate::domain::Role;
 
 /// Why [`Identity::authorize`] refused: a message that says which key would be allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -253,8 +253,8 @@ impl KeyVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Role;
     use crate::auth::keys::generate;
+    use crate::domain::Role;
     use crate::store::{Actor, NewApiKey};
 
     /// A verifier over a fresh SQLite store holding one write key; returns the key's text too.

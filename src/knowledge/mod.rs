@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 pub use limits::*;
 
+use crate::domain::MemoryType;
 use crate::embeddings::service::Embeddings;
 use crate::store::Store;
 
 /// Where memory types live now; named here for the store's backends.
-pub use crate::domain::MemoryType;
 
 /// What the memory services need besides the caller: the store, the embeddings that index it,
 /// and when a new memory counts as a near duplicate.

@@ -32,8 +32,8 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use super::{blob_vector, parse_ts, parse_uuid, push_filters};
-use crate::embeddings::EmbeddingModel;
-use crate::knowledge::MemoryType;
+use crate::domain::EmbeddingModel;
+use crate::domain::MemoryType;
 use crate::store::{Candidate, MemoryFilter, StoreError, StoreResult};
 
 /// The most vectors the cache holds over every project and model (~0.5 KB each at 384
@@ -354,7 +354,7 @@ impl VectorCache {
             .map(|(id, blob)| {
                 Ok(Candidate {
                     id: parse_uuid(&id)?,
-                    score: f64::from(crate::embeddings::cosine(vector, &blob_vector(&blob))),
+                    score: f64::from(crate::domain::cosine(vector, &blob_vector(&blob))),
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
@@ -482,7 +482,7 @@ mod tests {
         let mut exact: Vec<(f32, i64)> = vectors
             .iter()
             .enumerate()
-            .map(|(n, v)| (crate::embeddings::cosine(&query, v), n as i64))
+            .map(|(n, v)| (crate::domain::cosine(&query, v), n as i64))
             .collect();
         exact.sort_by(|a, b| b.0.total_cmp(&a.0));
         let found = set.nearest(&query, &MemoryFilter::default(), 5);
@@ -523,7 +523,7 @@ mod tests {
             .iter()
             .enumerate()
             .filter(|(n, _)| n % 5 == 2)
-            .map(|(n, v)| (crate::embeddings::cosine(&query, v), n as i64))
+            .map(|(n, v)| (crate::domain::cosine(&query, v), n as i64))
             .collect();
         exact.sort_by(|a, b| b.0.total_cmp(&a.0));
         let found = set.nearest(&query, &by_type, 20);
