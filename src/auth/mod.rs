@@ -9,8 +9,6 @@ use uuid::Uuid;
 
 use crate::domain::Role;
 
-/// Where roles live now; named here for the store's backends.
-
 /// Why [`Identity::authorize`] refused: a message that says which key would be allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

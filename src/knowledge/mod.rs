@@ -16,8 +16,6 @@ use crate::domain::MemoryType;
 use crate::embeddings::service::Embeddings;
 use crate::store::Store;
 
-/// Where memory types live now; named here for the store's backends.
-
 /// What the memory services need besides the caller: the store, the embeddings that index it,
 /// and when a new memory counts as a near duplicate.
 #[derive(Clone)]
