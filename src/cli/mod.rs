@@ -13,6 +13,8 @@ use crate::config::Config;
 use crate::knowledge::{KnowledgeError, projects};
 use crate::store::{Actor, NewApiKey};
 
+pub mod pack;
+
 /// Codifier: a shared MCP knowledge server for teams.
 #[derive(Debug, Parser)]
 #[command(name = "codifier", version, about, long_about = None)]
@@ -46,7 +48,7 @@ pub enum Command {
     Connect(crate::connect::ConnectArgs),
     /// Pack a repository (URL or local directory) into one AI-readable document, written to a
     /// file or stdout; with --project, store it as a snapshot instead.
-    Pack(Box<crate::packer::command::PackArgs>),
+    Pack(Box<pack::PackArgs>),
     /// Benchmark: seed a project, serve on 127.0.0.1 and measure fetch_context latency and recall.
     Bench(crate::bench::BenchArgs),
     /// Check playbook files and list the playbooks this server offers.
@@ -167,15 +169,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Connect(_) => unreachable!("handled before the configuration is read"),
-        Command::Pack(args) if args.project.is_some() => {
-            crate::packer::command::store_snapshot(config, *args).await
-        }
-        Command::Pack(args) => {
-            tokio::task::spawn_blocking(move || {
-                crate::packer::command::write_pack(*args, &crate::packer::Libgit2)
-            })
-            .await?
-        }
+        Command::Pack(args) if args.project.is_some() => pack::store_snapshot(config, *args).await,
+        Command::Pack(args) => tokio::task::spawn_blocking(move || pack::write_pack(*args)).await?,
         Command::Migrate => {
             app::open_store(&config).await?;
             eprintln!(
