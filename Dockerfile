@@ -16,8 +16,8 @@ COPY migrations migrations
 COPY playbooks playbooks
 COPY templates templates
 COPY examples examples
-RUN cargo build --release --locked --bin codifier --bin codifier-pack \
- && strip target/release/codifier target/release/codifier-pack
+RUN cargo build --release --locked --bin codifier \
+ && strip target/release/codifier
 
 # Python packages and model files, built where pip and venv are available; copied as-is into a
 # runtime with the same Debian and Python, so the venv's interpreter path stays valid.
@@ -37,7 +37,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /data --create-home codifier
 COPY --from=python /opt/codifier /opt/codifier
-COPY --from=build /src/target/release/codifier /src/target/release/codifier-pack /usr/local/bin/
+COPY --from=build /src/target/release/codifier /usr/local/bin/
 COPY playbooks /opt/codifier/playbooks
 COPY templates /opt/codifier/templates
 ENV PORT=8080 \

@@ -19,44 +19,8 @@ fn main() {
         "cl100k_base",
         &bpe_openai::cl100k_base().bpe,
     );
-    // Relative relocations packed as RELR (glibc 2.36+): the loader reads a few KB instead of
-    // 1.6 MB of `.rela.dyn` at every start, which every command (and `codifier pack`'s peak
-    // memory) pays for. Only for glibc Linux, the target the Dockerfile builds.
-    let target = |key: &str| std::env::var(key).unwrap_or_default();
-    if target("CARGO_CFG_TARGET_OS") == "linux" && target("CARGO_CFG_TARGET_ENV") == "gnu" {
-        println!("cargo::rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
-    }
-    // Which sources this build is of: `codifier pack` hands over only to a `codifier-pack`
-    // built from the same ones (src/packer/command.rs).
-    println!("cargo::rustc-env=CODIFIER_BUILD_ID={:016x}", sources_hash());
     println!("cargo::rerun-if-changed=build.rs");
-    println!("cargo::rerun-if-changed=src");
-    println!("cargo::rerun-if-changed=Cargo.toml");
-    println!("cargo::rerun-if-changed=Cargo.lock");
-}
-
-/// A hash of every file's path and contents under `src/`, and of the manifest and lock file.
-fn sources_hash() -> u64 {
-    use std::hash::{Hash, Hasher};
-    fn files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).expect("src/ is readable").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                files(&path, found);
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    let mut found = vec!["build.rs".into(), "Cargo.toml".into(), "Cargo.lock".into()];
-    files(Path::new("src"), &mut found);
-    found.sort();
-    let mut hasher = std::hash::DefaultHasher::new();
-    for path in found {
-        path.hash(&mut hasher);
-        std::fs::read(&path).unwrap_or_default().hash(&mut hasher);
-    }
-    hasher.finish()
+    println!("cargo::rerun-if-changed=src/packer/vocab_table.rs");
 }
 
 fn dump(out: &Path, name: &str, bpe: &bpe_openai::byte_pair_encoding::BytePairEncoding) {

@@ -11,13 +11,16 @@
 # Settings: XML output, exact o200k token counts, secret scan on where the tool has one
 # (codifier: on; repomix: its secretlint check, on by default; code2prompt: has none).
 #
-# Environment: RUNS (default 5), WORK (default a new temp dir), REPOMIX (a repomix binary; else
-# npm installs it into WORK), CODE2PROMPT (a code2prompt binary; else `cargo install` into WORK,
+# Environment: RUNS (default 5), WORK (default a new temp dir), TOOLS (which to run, default
+# "codifier codifier-cached floor repomix code2prompt"), REPOMIX (a repomix binary; else npm
+# installs it into WORK), CODE2PROMPT (a code2prompt binary; else `cargo install` into WORK,
 # which compiles for many minutes).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ $# -ge 1 ] || { echo "usage: $0 <checkout-dir>..." >&2; exit 2; }
 RUNS=${RUNS:-5}
+read -r -a TOOLS <<<"${TOOLS:-codifier codifier-cached floor repomix code2prompt}"
+wants() { [[ " ${TOOLS[*]} " == *" $1 "* ]]; }
 WORK=${WORK:-$(mktemp -d -t codifier-bench-XXXXXX)}
 mkdir -p "$WORK"
 echo "work directory: $WORK" >&2
@@ -25,11 +28,11 @@ echo "work directory: $WORK" >&2
 cargo build --release --bins --example pack_floor >&2
 CODIFIER="${CARGO_TARGET_DIR:-$PWD/target}/release/codifier"
 FLOOR="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/pack_floor"
-if [ -z "${REPOMIX:-}" ]; then
+if wants repomix && [ -z "${REPOMIX:-}" ]; then
     npm install --silent --prefix "$WORK/npm" repomix >&2
     REPOMIX="$WORK/npm/node_modules/.bin/repomix"
 fi
-if [ -z "${CODE2PROMPT:-}" ]; then
+if wants code2prompt && [ -z "${CODE2PROMPT:-}" ]; then
     cargo install --quiet code2prompt --root "$WORK/c2p" >&2
     CODE2PROMPT="$WORK/c2p/bin/code2prompt"
 fi
@@ -82,18 +85,19 @@ EOF
         [codifier]="$CODIFIER pack $aligned --no-cache -o $out/codifier.xml"
         [codifier-cached]="$CODIFIER pack $aligned -o $out/codifier-cached.xml"
         [floor]="$FLOOR $aligned $out/floor.xml"
-        [repomix]="$REPOMIX $aligned --style xml -o $out/repomix.xml --quiet"
+        [repomix]="${REPOMIX:-repomix} $aligned --style xml -o $out/repomix.xml --quiet"
         # code2prompt 4.3 counts with cl100k at most (no o200k) and copies to the clipboard
         # only when asked (-c).
-        [code2prompt]="$CODE2PROMPT $aligned --output-format xml --output-file $out/code2prompt.xml --encoding cl100k"
+        [code2prompt]="${CODE2PROMPT:-code2prompt} $aligned --output-format xml --output-file $out/code2prompt.xml --encoding cl100k"
     )
     # The cached variant reads a warm token-count cache (a re-pack of an unchanged repository).
     export CODIFIER_DATA_DIR="$WORK/data"
     ${cmd[codifier-cached]} 2>/dev/null
+    named=()
+    for tool in "${TOOLS[@]}"; do named+=(-n "$tool" "${cmd[$tool]}"); done
     hyperfine --style basic --runs "$RUNS" --warmup 1 --export-json "$WORK/$name-times.json" \
-        -n codifier "${cmd[codifier]}" -n codifier-cached "${cmd[codifier-cached]}" \
-        -n floor "${cmd[floor]}" -n repomix "${cmd[repomix]}" -n code2prompt "${cmd[code2prompt]}" >&2
-    for tool in codifier codifier-cached floor repomix code2prompt; do
+        "${named[@]}" >&2
+    for tool in "${TOOLS[@]}"; do
         median=$(python3 -c "import json,sys; r=[x for x in json.load(open(sys.argv[1]))['results'] if x['command']==sys.argv[2]][0]; print(f\"{r['median']:.2f}\")" "$WORK/$name-times.json" "$tool")
         # shellcheck disable=SC2086
         peak=$(peak_rss_mb ${cmd[$tool]})

@@ -2,7 +2,6 @@
 
 use clap::Parser;
 use codifier::cli::{Cli, Command};
-use codifier::packer::command::{self as pack, PackArgs};
 
 fn main() -> std::process::ExitCode {
     settle_candle_threads();
@@ -10,7 +9,7 @@ fn main() -> std::process::ExitCode {
     let cli = match Cli::parse() {
         Cli {
             command: Command::Pack(args),
-        } if args.project.is_none() => return write_pack(*args),
+        } if args.project.is_none() => return finish(codifier::cli::pack::write_pack(*args)),
         cli => cli,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -24,18 +23,6 @@ fn main() -> std::process::ExitCode {
         }
     };
     finish(runtime.block_on(codifier::cli::run(cli)))
-}
-
-/// `codifier pack` to a file or stdout: in the small `codifier-pack` beside this executable when
-/// it is there, else here, on this thread, without starting the async runtime.
-fn write_pack(args: PackArgs) -> std::process::ExitCode {
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|command| command == "pack")
-    {
-        pack::hand_over(&args.source, std::env::args_os().skip(2));
-    }
-    finish(pack::write_pack(args, &codifier::packer::Libgit2))
 }
 
 fn finish(outcome: anyhow::Result<()>) -> std::process::ExitCode {

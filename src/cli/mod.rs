@@ -8,12 +8,14 @@
 //! - [`models`]: `models fetch` and `reembed`.
 //! - [`connect`]: `connect <client>`, the configuration an MCP client needs.
 //! - [`bench`]: `bench`, the load, recall and soak benchmark.
-//! - `migrate` and `pack` are run from here.
+//! - [`pack`]: `pack`, a repository packed to a file, stdout or a snapshot.
+//! - `migrate` is run from here.
 
 pub mod bench;
 pub mod connect;
 pub mod keys;
 pub mod models;
+pub mod pack;
 pub mod playbooks;
 pub mod projects;
 pub mod serve;
@@ -62,7 +64,7 @@ pub enum Command {
     Connect(connect::ConnectArgs),
     /// Pack a repository (URL or local directory) into one AI-readable document, written to a
     /// file or stdout; with --project, store it as a snapshot instead.
-    Pack(Box<crate::packer::command::PackArgs>),
+    Pack(Box<pack::PackArgs>),
     /// Benchmark: seed a project, serve on 127.0.0.1 and measure fetch_context latency and recall.
     Bench(bench::BenchArgs),
     /// Check playbook files and list the playbooks this server offers.
@@ -110,15 +112,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Playbooks(command) => playbooks::run(&config, command),
         Command::Models(command) => models::run(command).await,
         Command::Connect(_) => unreachable!("handled before the configuration is read"),
-        Command::Pack(args) if args.project.is_some() => {
-            crate::packer::command::store_snapshot(config, *args).await
-        }
-        Command::Pack(args) => {
-            tokio::task::spawn_blocking(move || {
-                crate::packer::command::write_pack(*args, &crate::packer::Libgit2)
-            })
-            .await?
-        }
+        Command::Pack(args) if args.project.is_some() => pack::store_snapshot(config, *args).await,
+        Command::Pack(args) => tokio::task::spawn_blocking(move || pack::write_pack(*args)).await?,
         Command::Migrate => {
             app::open_store(&config).await?;
             eprintln!(

@@ -14,16 +14,11 @@ pub fn local_head(root: &Path) -> (Option<String>, Option<String>) {
 }
 
 /// What [`local_head`] reads without libgit2; `None` when only libgit2 can tell.
-pub fn from_files(root: &Path) -> Option<(Option<String>, Option<String>)> {
+pub(crate) fn from_files(root: &Path) -> Option<(Option<String>, Option<String>)> {
     match find_git_dir(root) {
         None => Some((None, None)),
         Some(git_dir) => read_head(&git_dir),
     }
-}
-
-/// Whether `root` is in a git repository (as far as its `.git` says).
-pub fn in_repository(root: &Path) -> bool {
-    find_git_dir(root).is_some()
 }
 
 /// The git directory of the repository containing `root`.
@@ -189,20 +184,13 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         assert_eq!(local_head(temp.path()), (None, None));
         assert_eq!(from_files(temp.path()), Some((None, None)));
-        let path = temp.path().to_str().unwrap();
-        assert!(!super::super::command::needs_libgit2(path));
     }
 
     #[test]
-    fn a_reftable_repository_is_left_to_libgit2_and_so_to_codifier_itself() {
+    fn a_reftable_repository_is_left_to_libgit2() {
         let temp = tempfile::tempdir().unwrap();
         git(temp.path(), &["init", "-q", "--ref-format=reftable"]);
         git(temp.path(), &["commit", "-q", "--allow-empty", "-m", "one"]);
         assert_eq!(from_files(temp.path()), None);
-        let path = temp.path().to_str().unwrap();
-        assert!(super::super::command::needs_libgit2(path));
-        assert!(super::super::command::needs_libgit2(
-            "https://example.com/a.git"
-        ));
     }
 }

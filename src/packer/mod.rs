@@ -16,9 +16,6 @@ pub mod bpe;
 #[cfg(test)]
 mod bpe_tests;
 pub mod clone;
-pub mod command;
-pub mod count_file;
-pub mod git_cli;
 pub mod head;
 mod pretokenize;
 pub mod render;
@@ -216,58 +213,8 @@ pub struct Prepared {
     _checkout: Option<tempfile::TempDir>,
 }
 
-/// What [`prepare_with`] needs libgit2 for: cloning, and the commit of a local repository whose
-/// files [`head`] cannot read. `codifier-pack` packs without it, so that it links neither
-/// libgit2 nor OpenSSL (see [`command`]).
-pub trait Git {
-    fn clone(
-        &self,
-        remote: &source::RemoteUrl,
-        options: &PackOptions,
-        credentials: &clone::Credentials,
-    ) -> Result<clone::Cloned, PackError>;
-    fn local_head(&self, root: &Path) -> (Option<String>, Option<String>);
-    /// The `origin` remote of the repository whose top is `root`, and how the working tree
-    /// under `root` differs from HEAD ([`worktree::inspect`]).
-    fn inspect(&self, root: &Path) -> (Option<String>, Option<WorkingTree>);
-}
-
-/// Git through libgit2.
-pub struct Libgit2;
-
-impl Git for Libgit2 {
-    fn clone(
-        &self,
-        remote: &source::RemoteUrl,
-        options: &PackOptions,
-        credentials: &clone::Credentials,
-    ) -> Result<clone::Cloned, PackError> {
-        clone::clone(remote, options, credentials)
-    }
-
-    fn local_head(&self, root: &Path) -> (Option<String>, Option<String>) {
-        head::local_head(root)
-    }
-
-    fn inspect(&self, root: &Path) -> (Option<String>, Option<WorkingTree>) {
-        worktree::inspect(root)
-    }
-}
-
 /// Fetches (or opens) the source, walks, scans and counts it. `progress` hears each stage.
 pub fn prepare(
-    source: &RepoSource,
-    options: &PackOptions,
-    credentials: &clone::Credentials,
-    cache: &dyn TokenCache,
-    progress: &dyn Fn(Progress),
-) -> Result<Prepared, PackError> {
-    prepare_with(&Libgit2, source, options, credentials, cache, progress)
-}
-
-/// [`prepare`], with `git` doing what needs git.
-pub fn prepare_with(
-    git: &dyn Git,
     source: &RepoSource,
     options: &PackOptions,
     credentials: &clone::Credentials,
@@ -277,7 +224,7 @@ pub fn prepare_with(
     let (root, checkout, commit_sha, branch, label, working_tree) = match source {
         RepoSource::Remote(remote) => {
             progress(Progress::Cloning);
-            let cloned = git.clone(remote, options, credentials)?;
+            let cloned = clone::clone(remote, options, credentials)?;
             let root = cloned.dir.path().to_path_buf();
             let label = source.display();
             (
@@ -299,8 +246,8 @@ pub fn prepare_with(
                     path.display()
                 )));
             }
-            let (commit, branch) = git.local_head(&root);
-            let (origin, working_tree) = git.inspect(&root);
+            let (commit, branch) = head::local_head(&root);
+            let (origin, working_tree) = worktree::inspect(&root);
             let label = origin.unwrap_or_else(|| root.display().to_string());
             let working_tree = working_tree.filter(|_| commit.is_some());
             (root, None, commit, branch, label, working_tree)

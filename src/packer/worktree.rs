@@ -2,8 +2,7 @@
 //! credentials), which becomes the snapshot's source so that packs of one repository from any
 //! checkout number together, and how the working tree differs from the commit it has checked
 //! out (modified, staged, deleted and untracked files), so that a pack of uncommitted work is
-//! never labelled as that commit alone. `codifier-pack` answers the same through the `git`
-//! command line instead ([`super::git_cli`]); both end in [`listed`] and [`clean_remote`].
+//! never labelled as that commit alone.
 
 use std::path::Path;
 

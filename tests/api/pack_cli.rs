@@ -1,9 +1,9 @@
 //! `codifier pack` from the command line: a nasty local repository to an XML file, JSON on
 //! stdout, a `file://` clone at a tag, the total-size limit, and a clone over smart HTTP with a
-//! token that never reaches the output or the logs; the hand-over to `codifier-pack`, the
-//! token-count cache file, and a dirty working tree marked in the pack.
+//! token that never reaches the output or the logs; the token-count cache file, and a dirty
+//! working tree marked in the pack.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
@@ -169,137 +169,10 @@ async fn the_pack_command_clones_over_http_with_a_token_that_never_reaches_outpu
     );
 }
 
-/// The program `built` alone in a new directory under `name` (hard-linked, else copied), so
-/// that a test decides what lies beside it.
-fn alone(name: &str, built: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let lone = dir.path().join(name);
-    if std::fs::hard_link(built, &lone).is_err() {
-        std::fs::copy(built, &lone).unwrap();
-    }
-    (dir, lone)
-}
-
-fn lone_codifier() -> (tempfile::TempDir, PathBuf) {
-    alone("codifier", env!("CARGO_BIN_EXE_codifier"))
-}
-
-fn lone_companion() -> (tempfile::TempDir, PathBuf) {
-    alone("codifier-pack", env!("CARGO_BIN_EXE_codifier-pack"))
-}
-
 /// The summary `--json-summary` prints on stderr.
 fn summary(output: &Output) -> Value {
     let (_, stderr) = succeeded(output);
     serde_json::from_str(stderr.trim()).unwrap_or_else(|_| panic!("a JSON summary: {stderr}"))
-}
-
-/// A shell script standing in for `name` in `dir`: it prints its arguments, one per line.
-fn fake_program(dir: &Path, name: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(name);
-    let script = format!("#!/bin/sh\nprintf '{name} got %s\\n' \"$@\"\n");
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-#[test]
-fn the_pack_command_hands_over_to_codifier_pack_beside_it_with_the_same_arguments() {
-    let (dir, codifier) = lone_codifier();
-    fake_program(dir.path(), "codifier-pack");
-    let data = tempfile::tempdir().unwrap();
-    let output = run_pack(
-        &codifier,
-        data.path(),
-        &["some/repo", "--style", "json"],
-        &[],
-    );
-    let (stdout, _) = succeeded(&output);
-    assert_eq!(
-        stdout,
-        "codifier-pack got some/repo\ncodifier-pack got --style\ncodifier-pack got json\n"
-    );
-}
-
-/// What a lone `codifier-pack` prints for `args`, beside a fake `codifier`: the fake's lines
-/// when it sends the pack back. `build` is the build `codifier` expected, if any.
-fn companion_beside_a_fake_codifier(args: &[&str], build: Option<&str>) -> String {
-    let (dir, companion) = lone_companion();
-    fake_program(dir.path(), "codifier");
-    let mut command = std::process::Command::new(&companion);
-    command.args(args).env_remove("CODIFIER_PACK_BUILD");
-    if let Some(build) = build {
-        command.env("CODIFIER_PACK_BUILD", build);
-    }
-    succeeded(&command.output().unwrap()).0
-}
-
-#[test]
-fn a_codifier_pack_from_another_build_sends_the_pack_back_to_codifier() {
-    let args = ["some/repo", "--no-cache"];
-    assert_eq!(
-        companion_beside_a_fake_codifier(&args, Some("another-build")),
-        "codifier got pack\ncodifier got some/repo\ncodifier got --no-cache\n"
-    );
-}
-
-#[test]
-fn codifier_pack_sends_a_url_back_to_codifier_which_clones_it_by_itself() {
-    let url = "https://example.com/team/app.git";
-    assert_eq!(
-        companion_beside_a_fake_codifier(&[url], None),
-        format!("codifier got pack\ncodifier got {url}\n")
-    );
-    // And `codifier` clones a URL itself rather than handing it over.
-    let repos = tempfile::tempdir().unwrap();
-    let (repo, _, _) = versioned_repo(repos.path());
-    let url = format!("file://{}", repo.display());
-    let (lone_dir, codifier) = lone_codifier();
-    fake_program(lone_dir.path(), "codifier-pack");
-    let data = tempfile::tempdir().unwrap();
-    let (stdout, _) = succeeded(&run_pack(
-        &codifier,
-        data.path(),
-        &[&url, "--style", "plain"],
-        &[],
-    ));
-    assert!(stdout.contains("File: version.txt\n"), "{stdout}");
-}
-
-#[test]
-fn the_pack_command_packs_by_itself_when_its_companion_sent_the_pack_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = nasty_repo(dir.path());
-    let (lone_dir, codifier) = lone_codifier();
-    fake_program(lone_dir.path(), "codifier-pack");
-    let data = tempfile::tempdir().unwrap();
-    let output = run_pack(
-        &codifier,
-        data.path(),
-        &[repo.to_str().unwrap(), "--style", "json"],
-        &[("CODIFIER_PACK_BUILD", "another-build")],
-    );
-    let (stdout, _) = succeeded(&output);
-    let pack: Value = serde_json::from_str(&stdout).expect("the pack itself, not the fake's");
-    assert_eq!(pack["summary"]["file_count"], 7);
-}
-
-#[test]
-fn the_pack_command_packs_by_itself_the_same_text_when_codifier_pack_is_not_beside_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = nasty_repo(dir.path());
-    let args = [repo.to_str().unwrap(), "--style", "json", "--no-cache"];
-    let (_lone_dir, codifier) = lone_codifier();
-    let data = tempfile::tempdir().unwrap();
-    let (alone, _) = succeeded(&run_pack(&codifier, data.path(), &args, &[]));
-    let companion = std::process::Command::new(env!("CARGO_BIN_EXE_codifier-pack"))
-        .args(args)
-        .output()
-        .unwrap();
-    let (handed_over, _) = succeeded(&companion);
-    assert_eq!(alone, handed_over);
-    let pack: Value = serde_json::from_str(&alone).unwrap();
-    assert_eq!(pack["summary"]["file_count"], 7);
 }
 
 #[test]
@@ -330,37 +203,9 @@ fn packing_a_repository_again_takes_every_count_from_the_cache_file() {
 }
 
 #[test]
-fn codifier_pack_refuses_to_store_a_snapshot_and_names_the_command_that_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_codifier-pack"))
-        .args([dir.path().to_str().unwrap(), "--project", "demo"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("codifier pack --project"), "{stderr}");
-}
-
-#[test]
 fn a_pack_of_uncommitted_work_says_so_and_names_the_files_while_a_clean_one_says_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (repo, _, head) = versioned_repo(dir.path());
-    // `codifier-pack` reports it (through `git`), not the libgit2 of a `codifier` it would
-    // send the pack back to: beside it is a fake that prints its arguments instead.
-    let (fake_dir, companion) = lone_companion();
-    fake_program(fake_dir.path(), "codifier");
-    let data = tempfile::tempdir().unwrap();
-    let pack = |args: &[&str], env: &[(&str, &str)]| {
-        let mut command = std::process::Command::new(&companion);
-        command
-            .args(args)
-            .env("CODIFIER_DATA_DIR", data.path())
-            .env_remove("CODIFIER_PACK_BUILD");
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        command.output().unwrap()
-    };
     let clean = pack(&[repo.to_str().unwrap(), "--style", "plain"], &[]);
     let (text, stderr) = succeeded(&clean);
     assert!(text.contains(&format!("Commit: {head} (main)\n")), "{text}");
@@ -395,7 +240,7 @@ fn a_pack_of_uncommitted_work_says_so_and_names_the_files_while_a_clean_one_says
 }
 
 #[test]
-fn codifier_pack_through_git_and_codifier_through_libgit2_write_the_same_pack_of_a_dirty_tree() {
+fn the_pack_command_names_every_kind_of_change_relative_to_the_packed_directory() {
     let dir = tempfile::tempdir().unwrap();
     let (repo, _, _) = versioned_repo(dir.path());
     let write = |path: &str, text: &str| {
@@ -424,24 +269,11 @@ fn codifier_pack_through_git_and_codifier_through_libgit2_write_the_same_pack_of
     git(&repo, &["mv", "lib/old name.py", "lib/new name.py"]); // a rename: deleted and added
     git(&repo, &["rm", "-q", "--cached", "lib/gone.py"]); // out of the index only: deleted
 
-    let (fake_dir, companion) = lone_companion();
-    fake_program(fake_dir.path(), "codifier");
-    let (_lone_dir, codifier) = lone_codifier();
     for packed in [repo.clone(), repo.join("lib")] {
         let args = [packed.to_str().unwrap(), "--style", "json", "--no-cache"];
-        let data = tempfile::tempdir().unwrap();
-        let through_libgit2 = run_pack(&codifier, data.path(), &args, &[]);
-        let (through_libgit2, _) = succeeded(&through_libgit2);
-        let through_git = std::process::Command::new(&companion)
-            .args(args)
-            .env("CODIFIER_DATA_DIR", data.path())
-            .env_remove("CODIFIER_PACK_BUILD")
-            .output()
-            .unwrap();
-        let (through_git, _) = succeeded(&through_git);
-        assert_eq!(through_git, through_libgit2, "packing {}", packed.display());
-        let pack: Value = serde_json::from_str(&through_git).unwrap();
-        let tree = &pack["summary"]["working_tree"];
+        let (text, _) = succeeded(&pack(&args, &[]));
+        let json: Value = serde_json::from_str(&text).unwrap();
+        let tree = &json["summary"]["working_tree"];
         let changed: Vec<String> = tree["changed"]
             .as_array()
             .unwrap()
@@ -450,7 +282,7 @@ fn codifier_pack_through_git_and_codifier_through_libgit2_write_the_same_pack_of
             .collect();
         if packed == repo {
             assert_eq!(
-                pack["summary"]["source"],
+                json["summary"]["source"],
                 "https://example.com/team/app.git"
             );
             assert_eq!(

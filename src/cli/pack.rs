@@ -1,27 +1,25 @@
 //! `codifier pack <url|path>`: the packer from the command line, for the local operator. Writes
-//! the packed text to a file or stdout (streaming), shows progress on a terminal, and prints a
-//! summary on stderr; the small `codifier-pack` program beside `codifier` does this part (see
-//! [`hand_over`]). With `--project` it stores a snapshot instead, as `pack_repo` does.
+//! the packed text to a file or stdout (streaming, on the calling thread, without the database
+//! or an async runtime), shows progress on a terminal, and prints a summary on stderr, with
+//! token counts cached in a file ([`count_file`]). With `--project` it stores a snapshot
+//! instead, as `pack_repo` does.
 
-use std::ffi::OsString;
+mod count_file;
+
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 
-use super::clone::{Cloned, Credentials};
-use super::count_file::FileTokenCache;
-use super::git_cli;
-use super::source::RemoteUrl;
-use super::{
-    Encoding, Git, PackOptions, PackerSettings, Progress, RepoSource, SecretMode, SourcePolicy,
-    Style,
-};
 use crate::auth::Identity;
 use crate::config::Config;
 use crate::knowledge::snapshots::{self, PackRequest};
+use crate::packer::{
+    self, Encoding, PackOptions, PackSummary, PackerSettings, Progress, RepoSource, SecretMode,
+    SourcePolicy, Style,
+};
+use count_file::FileTokenCache;
 
 /// Options of `codifier pack`.
 #[derive(Debug, Args)]
@@ -106,155 +104,11 @@ impl PackArgs {
     }
 }
 
-/// The companion program that packs to a file or stdout, installed beside `codifier`.
-pub const COMPANION: &str = "codifier-pack";
-
-/// Which sources this executable was built from (a hash `build.rs` computes).
-pub const BUILD_ID: &str = env!("CODIFIER_BUILD_ID");
-
-/// Set by `codifier` when it hands a pack to [`COMPANION`] (to the build it expects), and by a
-/// companion sending a pack back: `codifier` packs by itself whenever it is set.
-const EXPECTED_BUILD: &str = "CODIFIER_PACK_BUILD";
-
-/// Hands `codifier pack` over to [`COMPANION`] beside the running executable, replacing this
-/// process (its exit status and output are the pack's). The companion is a small program without
-/// libgit2 or OpenSSL: a pack pages in a few MB of code instead of touching the server's
-/// executable all over. Returns when there is no companion to run, when the source needs
-/// libgit2 ([`needs_libgit2`]: a URL to clone, a repository whose HEAD only libgit2 reads, any
-/// repository when no `git` is on `PATH`), or when a companion
-/// from another build sent the pack back; the caller then packs in its own process. `args` are
-/// the arguments after `pack`.
-pub fn hand_over(source: &str, args: impl IntoIterator<Item = OsString>) {
-    if std::env::var_os(EXPECTED_BUILD).is_some() || needs_libgit2(source) {
-        return;
-    }
-    if let Some(companion) = beside_this_executable(COMPANION) {
-        // `exec` returns only if the program could not start.
-        let _ = exec(
-            Command::new(companion)
-                .args(args)
-                .env(EXPECTED_BUILD, BUILD_ID),
-        );
-    }
-}
-
-/// Whether packing `source` needs libgit2: a URL (cloned), a directory whose HEAD git's files
-/// alone do not say, or a directory in a repository when no `git` is on `PATH` (the companion
-/// asks `git` for the `origin` remote and whether the working tree still matches its commit,
-/// [`git_cli`]). A source that does not parse does not: the pack reports the mistake.
-pub fn needs_libgit2(source: &str) -> bool {
-    match RepoSource::parse(source, LOCAL_OPERATOR) {
-        Ok(RepoSource::Local(path)) => path.canonicalize().is_ok_and(|root| {
-            super::head::from_files(&root).is_none()
-                || (super::head::in_repository(&root) && !git_cli::on_path())
-        }),
-        Ok(RepoSource::Remote(_)) => true,
-        Err(_) => false,
-    }
-}
-
-/// The companion's work: sends the pack back to the `codifier` beside it when it needs libgit2,
-/// when `git` could not answer, or when `codifier` expected another build (`codifier` then
-/// packs by itself), else packs.
-pub fn companion(args: PackArgs, raw: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
-    let other_build = std::env::var_os(EXPECTED_BUILD).is_some_and(|expected| expected != BUILD_ID);
-    if !other_build
-        && !needs_libgit2(&args.source)
-        && let Some(git) = WithoutLibgit2::inspecting(&args.source)
-    {
-        return write_pack(args, &git);
-    }
-    let codifier = beside_this_executable("codifier").with_context(|| {
-        format!("{COMPANION} cannot pack this without the codifier beside it: run `codifier pack`")
-    })?;
-    let error = exec(
-        Command::new(codifier)
-            .arg("pack")
-            .args(raw)
-            .env(EXPECTED_BUILD, BUILD_ID),
-    );
-    Err(anyhow::anyhow!(
-        "{COMPANION} cannot hand the pack to codifier ({error}): run `codifier pack`"
-    ))
-}
-
-/// Git for the companion, which links no libgit2. It is never asked to clone, nor to read a HEAD
-/// git's files do not answer: [`companion`] sends those packs back to `codifier` first. What
-/// libgit2 would say of the working tree, `git` said before the pack began ([`git_cli`]).
-struct WithoutLibgit2 {
-    /// The packed directory (canonical), and its `origin` remote and working tree.
-    inspected: Option<(PathBuf, Inspected)>,
-}
-
-type Inspected = (Option<String>, Option<super::WorkingTree>);
-
-impl WithoutLibgit2 {
-    /// Asks `git` about `source` when it is a local directory; `None` when `git` could not say,
-    /// so that libgit2 must.
-    fn inspecting(source: &str) -> Option<Self> {
-        let root = match RepoSource::parse(source, LOCAL_OPERATOR) {
-            Ok(RepoSource::Local(path)) => path.canonicalize().ok(),
-            _ => None,
-        };
-        let Some(root) = root.filter(|root| root.is_dir()) else {
-            // Nothing to inspect: the pack reports what is wrong with the source.
-            return Some(Self { inspected: None });
-        };
-        let inspected = git_cli::inspect(&root).ok()?;
-        Some(Self {
-            inspected: Some((root, inspected)),
-        })
-    }
-}
-
-impl Git for WithoutLibgit2 {
-    fn clone(
-        &self,
-        _: &RemoteUrl,
-        _: &PackOptions,
-        _: &Credentials,
-    ) -> Result<Cloned, super::PackError> {
-        Err(super::PackError::Invalid(format!(
-            "{COMPANION} packs local directories only: clone with `codifier pack`"
-        )))
-    }
-
-    fn local_head(&self, root: &Path) -> (Option<String>, Option<String>) {
-        super::head::from_files(root).unwrap_or_default()
-    }
-
-    fn inspect(&self, root: &Path) -> Inspected {
-        match &self.inspected {
-            Some((inspected_root, inspected)) if inspected_root == root => inspected.clone(),
-            _ => git_cli::inspect(root).unwrap_or_default(),
-        }
-    }
-}
-
 /// The person at the terminal may pack local paths and hosts on their own network.
 const LOCAL_OPERATOR: SourcePolicy = SourcePolicy {
     allow_local: true,
     allow_private_network: true,
 };
-
-fn beside_this_executable(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    Some(exe.parent()?.join(name)).filter(|path| path.is_file())
-}
-
-/// Replaces this process with `command`; returns only on failure.
-fn exec(command: &mut Command) -> std::io::Error {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        command.exec()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = command;
-        std::io::Error::other("handing a pack over needs exec (Unix)")
-    }
-}
 
 /// `codifier pack --project`: packs and stores a snapshot, as `pack_repo` does.
 pub async fn store_snapshot(config: Config, args: PackArgs) -> anyhow::Result<()> {
@@ -284,12 +138,7 @@ pub async fn store_snapshot(config: Config, args: PackArgs) -> anyhow::Result<()
 /// `codifier pack` without `--project`: packs to a file or stdout, on this thread (with rayon
 /// for the counting), with token counts cached in a file in the data directory. Needs neither
 /// the database nor an async runtime.
-pub fn write_pack(args: PackArgs, git: &dyn Git) -> anyhow::Result<()> {
-    if args.project.is_some() {
-        anyhow::bail!(
-            "{COMPANION} writes packs only: store a snapshot with `codifier pack --project`"
-        );
-    }
+pub fn write_pack(args: PackArgs) -> anyhow::Result<()> {
     let settings = PackerSettings::from_env()?;
     let options = args.options(&settings);
     let cache: Option<FileTokenCache> = if args.no_cache {
@@ -311,15 +160,8 @@ pub fn write_pack(args: PackArgs, git: &dyn Git) -> anyhow::Result<()> {
     };
     let source = RepoSource::parse(&args.source, LOCAL_OPERATOR)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
-    let prepared = super::prepare_with(
-        git,
-        &source,
-        &options,
-        &settings.credentials,
-        &cache,
-        &progress,
-    )
-    .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let prepared = packer::prepare(&source, &options, &settings.credentials, &cache, &progress)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
     match &args.output {
         Some(path) => {
             let file = std::fs::File::create(path)
@@ -356,7 +198,7 @@ fn show(step: Progress) {
 }
 
 fn report(
-    summary: &super::PackSummary,
+    summary: &PackSummary,
     output: Option<&std::path::Path>,
     json: bool,
 ) -> anyhow::Result<()> {

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use super::tokens::{Encoding, TokenCache};
+use crate::packer::{Encoding, TokenCache};
 
 const RECORD: usize = 20 + 1 + 8;
 /// 1.9 MB of records (two repositories of biome's 28,000 files); past this the file keeps only
