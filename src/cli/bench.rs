@@ -271,7 +271,7 @@ async fn drive_server(
     let filters: Vec<JsonObject> = corpus::TOPIC_TAGS
         .iter()
         .flat_map(|tag| {
-            MemoryType::ALL.map(|kind| {
+            MemoryType::KNOWLEDGE.map(|kind| {
                 object(
                     json!({"project_id": project, "memory_type": kind, "tags": [tag], "limit": 20}),
                 )

@@ -16,10 +16,38 @@ pub enum MemoryType {
     ApiContract,
     Learning,
     ResearchFinding,
+    /// A gotcha of a stack: its `content` is a [`SharpEdge`](super::guardrail::SharpEdge).
+    SharpEdge,
+    /// A check run on code: its `content` is a [`Validation`](super::guardrail::Validation).
+    Validation,
+    /// A decision an agent recorded: its `content` is a [`Decision`](super::guardrail::Decision).
+    Decision,
+    /// An open or resolved problem: its `content` is an [`Issue`](super::guardrail::Issue).
+    Issue,
+    /// What a working session did, recorded at its end (`content` `{"text": …}`).
+    SessionSummary,
+    /// A skill of the shared library: its `content` is a [`Skill`](super::guardrail::Skill).
+    /// Only the library project holds skills.
+    Skill,
 }
 
 impl MemoryType {
-    pub const ALL: [MemoryType; 5] = [
+    pub const ALL: [MemoryType; 11] = [
+        MemoryType::Rule,
+        MemoryType::Document,
+        MemoryType::ApiContract,
+        MemoryType::Learning,
+        MemoryType::ResearchFinding,
+        MemoryType::SharpEdge,
+        MemoryType::Validation,
+        MemoryType::Decision,
+        MemoryType::Issue,
+        MemoryType::SessionSummary,
+        MemoryType::Skill,
+    ];
+
+    /// The five kinds of knowledge of Codifier v2, before the guardrail kinds were added.
+    pub const KNOWLEDGE: [MemoryType; 5] = [
         MemoryType::Rule,
         MemoryType::Document,
         MemoryType::ApiContract,
@@ -34,6 +62,12 @@ impl MemoryType {
             MemoryType::ApiContract => "api_contract",
             MemoryType::Learning => "learning",
             MemoryType::ResearchFinding => "research_finding",
+            MemoryType::SharpEdge => "sharp_edge",
+            MemoryType::Validation => "validation",
+            MemoryType::Decision => "decision",
+            MemoryType::Issue => "issue",
+            MemoryType::SessionSummary => "session_summary",
+            MemoryType::Skill => "skill",
         }
     }
 

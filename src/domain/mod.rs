@@ -1,10 +1,12 @@
 //! The records Codifier keeps and the enums they carry: projects, memories, API keys and roles,
-//! the audit log, playbook and MCP sessions, repository snapshots and embedding models. Every
+//! the audit log, playbook and MCP sessions, repository snapshots, embedding models, and the
+//! guardrail records (skills, sharp edges, validations, decisions, issues). Every
 //! other module speaks in these types; this one imports nothing else of ours, so the store, the
 //! services and the transports can all depend on it without depending on each other.
 
 pub mod access;
 pub mod embedding;
+pub mod guardrail;
 pub mod memory;
 pub mod project;
 pub mod session;

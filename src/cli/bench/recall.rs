@@ -110,7 +110,7 @@ pub async fn recall(
             10,
         );
         let by_type = MemoryFilter {
-            memory_type: Some(MemoryType::ALL[i % 5]),
+            memory_type: Some(MemoryType::KNOWLEDGE[i % 5]),
             ..everything
         };
         let exact = exact_store

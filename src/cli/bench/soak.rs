@@ -379,7 +379,7 @@ async fn client(
                     "fetch_context",
                     json!({
                         "project_id": project,
-                        "memory_type": MemoryType::ALL[rng.below(5)],
+                        "memory_type": MemoryType::KNOWLEDGE[rng.below(5)],
                         "tags": [corpus::TOPIC_TAGS[rng.below(corpus::TOPIC_TAGS.len())]],
                         "limit": 20,
                     }),

@@ -221,7 +221,7 @@ mod tests {
             })
             .collect();
         for (n, vector) in vectors.iter().enumerate() {
-            let kind = MemoryType::ALL[n % 5];
+            let kind = MemoryType::KNOWLEDGE[n % 5];
             set.insert(
                 Entry {
                     kind,
@@ -232,7 +232,7 @@ mod tests {
         }
         let query: Vec<f32> = (0..48).map(|d| ((d * 5) % 9) as f32 - 4.0).collect();
         let by_type = MemoryFilter {
-            memory_type: Some(MemoryType::ALL[2]),
+            memory_type: Some(MemoryType::KNOWLEDGE[2]),
             ..MemoryFilter::default()
         };
         let mut exact: Vec<(f32, i64)> = vectors
