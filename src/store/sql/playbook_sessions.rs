@@ -9,10 +9,10 @@ use uuid::Uuid;
 use super::audit::audit;
 use super::memories::insert_memory;
 use super::{Access, Backend, Conn, Connection, Id, Json, Sql, Time};
-use crate::store::sessions::{note_memory, set_collected};
+use crate::store::sessions::set_collected;
 use crate::store::{
-    Actor, Memory, PlaybookSession, PlaybookSessionStore, SessionStatus, StepMemory, StoreError,
-    StoreResult, WriteOutcome, now,
+    Actor, Memory, PlaybookSession, PlaybookSessionStore, SessionStatus, StepMemory, StepResults,
+    StoreError, StoreResult, WriteOutcome, now,
 };
 
 const SESSION_COLUMNS: &str = "id, project_id, playbook_id, playbook_version, current_step, \
@@ -44,7 +44,9 @@ impl SessionRow {
             playbook_version: self.playbook_version.unwrap_or_default(),
             current_step: self.current_step,
             collected_data: self.collected_data.0,
-            step_results: self.step_results.0,
+            step_results: serde_json::from_value(self.step_results.0).map_err(|error| {
+                StoreError::Corrupt(format!("step results of session {}: {error}", self.id.0))
+            })?,
             status: SessionStatus::parse(&self.status)
                 .ok_or_else(|| StoreError::Corrupt(format!("session status {}", self.status)))?,
             revision: self.revision,
@@ -54,6 +56,12 @@ impl SessionRow {
             updated_at: self.updated_at.0,
         })
     }
+}
+
+/// Step results as the `step_results` column keeps them (a JSON object by step id).
+fn results_json(results: &StepResults) -> StoreResult<Value> {
+    serde_json::to_value(results)
+        .map_err(|error| StoreError::Corrupt(format!("step results do not serialize: {error}")))
 }
 
 /// The session `id` of `project`, its row locked for a write where the database locks rows.
@@ -86,7 +94,7 @@ async fn write_session(
     )
     .arg(session.current_step)
     .arg(&session.collected_data)
-    .arg(&session.step_results)
+    .arg(results_json(&session.step_results)?)
     .arg(session.status.as_str())
     .arg(session.revision)
     .arg(&session.last_step_id)
@@ -147,7 +155,7 @@ impl<B: Backend> PlaybookSessionStore for B {
         .arg(&session.playbook_version)
         .arg(session.current_step)
         .arg(&session.collected_data)
-        .arg(&session.step_results)
+        .arg(results_json(&session.step_results)?)
         .arg(session.status.as_str())
         .arg(session.revision)
         .arg(&session.last_step_id)
@@ -204,7 +212,7 @@ impl<B: Backend> PlaybookSessionStore for B {
         for memory in memories {
             let (stored, outcome) =
                 insert_memory::<B>(&mut tx, project, actor, &memory.draft).await?;
-            if let Some(replaced) = note_memory(&mut session, &memory.step_id, stored.id) {
+            if let Some(replaced) = session.step_results.note_memory(&memory.step_id, stored.id) {
                 retire_memory(&mut *tx, project, actor, replaced, stored.id).await?;
             }
             written.push((stored, outcome));
