@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
 use super::sql::memories::{MEMORY_COLUMNS, memories};
@@ -205,7 +205,7 @@ impl SearchStore for SqliteStore {
             .await
     }
 
-    /// A scan of every stored vector, past the cache.
+    /// A scan of every stored vector, past the cache ([`vectors`] keeps in memory).
     async fn exact_vector_candidates(
         &self,
         project: Uuid,
@@ -214,7 +214,14 @@ impl SearchStore for SqliteStore {
         vector: &[f32],
         k: u32,
     ) -> StoreResult<Vec<Candidate>> {
-        vectors::exact_nearest(&self.pool, project, filter, model, vector, k).await
+        let mut sql =
+            QueryBuilder::<Sqlite>::new("SELECT m.id, m.embedding FROM memories m WHERE ");
+        vectors::push_vector_filters(&mut sql, project, filter, model);
+        let rows: Vec<(String, Vec<u8>)> = sql.build_query_as().fetch_all(&self.pool).await?;
+        let query = vector.to_vec();
+        tokio::task::spawn_blocking(move || vectors::rank(rows, &query, k))
+            .await
+            .map_err(|error| StoreError::Corrupt(format!("vector scan failed: {error}")))?
     }
 
     async fn memories_by_ids(&self, project: Uuid, ids: &[Uuid]) -> StoreResult<Vec<Memory>> {

@@ -81,6 +81,19 @@ async fn session_in<B: Backend>(
     row.map(SessionRow::into_session).transpose()
 }
 
+/// Binds what a session's run changes, in the order both writes list the columns: current
+/// step, collected data, step results, status, revision, last step id, last input digest.
+fn state_args(sql: Sql, session: &PlaybookSession) -> StoreResult<Sql> {
+    Ok(sql
+        .arg(session.current_step)
+        .arg(&session.collected_data)
+        .arg(results_json(&session.step_results)?)
+        .arg(session.status.as_str())
+        .arg(session.revision)
+        .arg(&session.last_step_id)
+        .arg(&session.last_input_digest))
+}
+
 /// Writes a session's state over the row at `expected` revision; false when the row moved on.
 async fn write_session(
     tx: &mut impl Conn,
@@ -91,18 +104,12 @@ async fn write_session(
         "UPDATE sessions SET current_step = $1, collected_data = $2, step_results = $3, \
          status = $4, revision = $5, last_step_id = $6, last_input_digest = $7, updated_at = $8 \
          WHERE project_id = $9 AND id = $10 AND revision = $11",
-    )
-    .arg(session.current_step)
-    .arg(&session.collected_data)
-    .arg(results_json(&session.step_results)?)
-    .arg(session.status.as_str())
-    .arg(session.revision)
-    .arg(&session.last_step_id)
-    .arg(&session.last_input_digest)
-    .arg(session.updated_at)
-    .arg(session.project_id)
-    .arg(session.id)
-    .arg(expected);
+    );
+    let sql = state_args(sql, session)?
+        .arg(session.updated_at)
+        .arg(session.project_id)
+        .arg(session.id)
+        .arg(expected);
     Ok(tx.execute(sql).await? == 1)
 }
 
@@ -152,16 +159,10 @@ impl<B: Backend> PlaybookSessionStore for B {
         .arg(session.id)
         .arg(project)
         .arg(&session.playbook_id)
-        .arg(&session.playbook_version)
-        .arg(session.current_step)
-        .arg(&session.collected_data)
-        .arg(results_json(&session.step_results)?)
-        .arg(session.status.as_str())
-        .arg(session.revision)
-        .arg(&session.last_step_id)
-        .arg(&session.last_input_digest)
-        .arg(session.created_at)
-        .arg(session.updated_at);
+        .arg(&session.playbook_version);
+        let sql = state_args(sql, session)?
+            .arg(session.created_at)
+            .arg(session.updated_at);
         tx.execute(sql).await?;
         let detail = serde_json::json!({ "playbook_id": session.playbook_id, "version": session.playbook_version });
         let target = session.id.to_string();

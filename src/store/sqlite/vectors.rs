@@ -206,27 +206,8 @@ impl VectorCache {
     }
 }
 
-/// The exact nearest neighbours by a scan of every stored vector, past the cache: what
-/// `codifier bench` measures the cache's recall against.
-pub async fn exact_nearest(
-    pool: &SqlitePool,
-    project: Uuid,
-    filter: &MemoryFilter,
-    model: &EmbeddingModel,
-    vector: &[f32],
-    k: u32,
-) -> StoreResult<Vec<Candidate>> {
-    let mut sql = QueryBuilder::<Sqlite>::new("SELECT m.id, m.embedding FROM memories m WHERE ");
-    push_vector_filters(&mut sql, project, filter, model);
-    let rows: Vec<(String, Vec<u8>)> = sql.build_query_as().fetch_all(pool).await?;
-    let query = vector.to_vec();
-    tokio::task::spawn_blocking(move || rank(rows, &query, k))
-        .await
-        .map_err(|error| StoreError::Corrupt(format!("vector scan failed: {error}")))?
-}
-
 /// The filters of a vector read: `filter`'s, and vectors of `model` only.
-fn push_vector_filters(
+pub(super) fn push_vector_filters(
     sql: &mut QueryBuilder<'_, Sqlite>,
     project: Uuid,
     filter: &MemoryFilter,
@@ -241,7 +222,11 @@ fn push_vector_filters(
 
 /// The best `k` of `rows` (memory id, stored vector) by cosine similarity to `vector`, best
 /// first, ties by id.
-fn rank(rows: Vec<(String, Vec<u8>)>, vector: &[f32], k: u32) -> StoreResult<Vec<Candidate>> {
+pub(super) fn rank(
+    rows: Vec<(String, Vec<u8>)>,
+    vector: &[f32],
+    k: u32,
+) -> StoreResult<Vec<Candidate>> {
     let mut scored = rows
         .into_iter()
         .map(|(id, blob)| {
