@@ -127,6 +127,7 @@ impl StepResults {
         self.get(step_id).and_then(|result| result.status)
     }
 
+    /// The result of `step_id` to change, if the step has one.
     pub fn get_mut(&mut self, step_id: &str) -> Option<&mut StepResult> {
         self.0.get_mut(step_id)
     }
