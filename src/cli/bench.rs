@@ -141,9 +141,7 @@ pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
     }
     let mut rows = drive_server(&config, &store, embedder.clone(), project.id, &args).await?;
     let recall = match &embedder {
-        Some(embedder) => {
-            Some(recall::recall(&config, &store, project.id, embedder.as_ref()).await?)
-        }
+        Some(embedder) => Some(recall::recall(&store, project.id, embedder.as_ref()).await?),
         None => None,
     };
     println!(

@@ -21,7 +21,10 @@ pub use memory::{
     WriteOutcome,
 };
 pub use project::Project;
-pub use session::{McpSessionRecord, PlaybookSession, SessionStatus, StepMemory};
+pub use session::{
+    McpSessionRecord, PlaybookSession, SessionStatus, StepMemory, StepResult, StepResults,
+    StepStatus,
+};
 pub use snapshot::{
     NewSnapshotFile, Snapshot, SnapshotChunk, SnapshotDraft, SnapshotFileEntry, SnapshotFileText,
     SnapshotFilter,

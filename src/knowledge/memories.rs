@@ -476,7 +476,7 @@ pub async fn delete(
         tool: tool.to_owned(),
     };
     match store.delete_memory(project.id, &actor, id).await {
-        Err(StoreError::NotFound(_)) if is_deleted(store, project.id, id).await? => {
+        Err(StoreError::NotFound(_)) if store.find_deleted(project.id, id).await?.is_some() => {
             Err(KnowledgeError::Conflict(format!(
                 "memory {id} is already deleted: bring it back with restore_memory and this `id` (no `revision`)"
             )))
@@ -486,18 +486,4 @@ pub async fn delete(
         ))),
         other => Ok(other?),
     }
-}
-
-/// How many of the most recently deleted memories [`is_deleted`] looks through.
-const DELETED_LOOKBACK: u32 = 1_000;
-
-/// Whether `id` is among the project's recently deleted memories (only asked when a delete
-/// found nothing, to say "already deleted" rather than "not found").
-async fn is_deleted(
-    store: &Arc<dyn Store>,
-    project: Uuid,
-    id: Uuid,
-) -> Result<bool, KnowledgeError> {
-    let deleted = store.list_deleted(project, DELETED_LOOKBACK).await?;
-    Ok(deleted.iter().any(|memory| memory.id == id))
 }

@@ -5,7 +5,8 @@
 //! - [`templates`]: the generator templates (minijinja), embedded and overridable.
 //! - [`catalog`]: the playbooks and templates this server offers (embedded plus a directory).
 //! - [`runner`]: the engine over stored sessions: start, resume, advance, list, record.
-//! - `run`: one call's work on one session (the state machine itself).
+//! - `run`: one call's work on one session (the state machine itself); in `run/`, what an
+//!   accepted answer changes, the steps the server runs alone, and the reply.
 //! - `revise`: answering an earlier step again, the later steps that then run again, and the
 //!   repository URLs checked when a step that feeds a pack is answered.
 //! - [`steps`]: what each kind of step does, and the [`steps::Skills`] / [`steps::DataQuery`] /

@@ -6,14 +6,13 @@
 
 use std::collections::BTreeSet;
 
-use super::run::{Run, mark};
+use super::run::Run;
 use super::runner::{Advance, Caller, Engine};
 use super::spec::{Action, Playbook, SkillName, Step};
 use super::steps::automatic;
 use super::steps::input::{self, Accepted};
 use super::templates::{Templates, text_reads};
-use super::view;
-use crate::domain::SessionStatus;
+use crate::domain::{SessionStatus, StepStatus};
 use crate::knowledge::KnowledgeError;
 
 fn invalid(message: impl Into<String>) -> KnowledgeError {
@@ -200,13 +199,12 @@ impl Run<'_> {
         let mut next = self.remember_call(&step.id, digest);
         let memories = self.collect(&mut next, step, accepted, None)?;
         if let Some(result) = next.step_results.get_mut(&step.id) {
-            let revisions = result["revisions"].as_u64().unwrap_or(0) + 1;
-            result["revisions"] = revisions.into();
+            result.revisions += 1;
         }
         let mut again = Vec::new();
         for (index, key) in dependents(playbook, templates, index) {
             let dependent = &playbook.steps[index];
-            if view::step_result(&next, &dependent.id).is_null() {
+            if next.step_results.get(&dependent.id).is_none() {
                 // Not reached yet: it will read the new answer when it runs.
                 continue;
             }
@@ -217,10 +215,9 @@ impl Run<'_> {
                 "runs again: it reads `{key}`, which changed when step `{}` was answered again",
                 step.id
             );
-            mark(&mut next, &dependent.id, "pending", Some(&note), None);
-            if let Some(result) = next.step_results.get_mut(&dependent.id) {
-                result["runs_again"] = true.into();
-            }
+            next.step_results
+                .mark(&dependent.id, StepStatus::Pending, Some(&note), None)
+                .runs_again = true;
             next.current_step = next.current_step.min(index as i32);
             again.push(dependent.title.clone());
         }

@@ -20,7 +20,7 @@ use super::steps::input;
 use super::steps::{DataQuery, Sampler, Skills, cap_result};
 use super::view::{self, SessionView};
 use crate::auth::Identity;
-use crate::domain::{Actor, PlaybookSession, Project, SessionStatus, now};
+use crate::domain::{Actor, PlaybookSession, Project, SessionStatus, StepResults, now};
 use crate::embeddings::service::Embeddings;
 use crate::knowledge::KnowledgeError;
 use crate::store::Store;
@@ -199,7 +199,7 @@ impl Engine {
             playbook_version: playbook.version.clone(),
             current_step: 0,
             collected_data: json!({}),
-            step_results: json!({}),
+            step_results: StepResults::default(),
             status: SessionStatus::Active,
             revision: 0,
             last_step_id: None,

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::spec::{InputKind, InputSpec, Playbook};
 use super::steps::generate::GenerateRequest;
-use crate::domain::{MemoryType, PlaybookSession, SessionStatus, WriteOutcome};
+use crate::domain::{MemoryType, PlaybookSession, SessionStatus, StepStatus, WriteOutcome};
 
 /// Where one step of the outline stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -116,10 +116,12 @@ pub struct SessionView {
     pub collected_keys: Vec<String>,
 }
 
-/// A step's recorded result (`status`, `memory_id`, `note`, `error`).
-pub fn step_result<'a>(session: &'a PlaybookSession, step_id: &str) -> &'a Value {
-    static NULL: Value = Value::Null;
-    session.step_results.get(step_id).unwrap_or(&NULL)
+/// Whether `step_id` has run to an end the session moves past (done or skipped).
+pub fn is_settled(session: &PlaybookSession, step_id: &str) -> bool {
+    matches!(
+        session.step_results.status(step_id),
+        Some(StepStatus::Done | StepStatus::Skipped)
+    )
 }
 
 /// The outline of `playbook` as `session` stands.
@@ -129,12 +131,16 @@ pub fn outline(playbook: &Playbook, session: &PlaybookSession) -> Vec<OutlineSte
         .iter()
         .enumerate()
         .map(|(index, step)| {
-            let result = step_result(session, &step.id);
-            let recorded = match result["status"].as_str() {
-                Some("done") => Some(StepState::Done),
-                Some("skipped") => Some(StepState::Skipped),
-                Some("failed") => Some(StepState::Failed),
-                _ => None,
+            let result = session
+                .step_results
+                .get(&step.id)
+                .cloned()
+                .unwrap_or_default();
+            let recorded = match result.status {
+                Some(StepStatus::Done) => Some(StepState::Done),
+                Some(StepStatus::Skipped) => Some(StepState::Skipped),
+                Some(StepStatus::Failed) => Some(StepState::Failed),
+                Some(StepStatus::Pending) | None => None,
             };
             let is_current =
                 session.status == SessionStatus::Active && index == session.current_step as usize;
@@ -145,10 +151,6 @@ pub fn outline(playbook: &Playbook, session: &PlaybookSession) -> Vec<OutlineSte
                 (false, Some(state)) => state,
                 (false, None) => StepState::Pending,
             };
-            let note = result["error"]
-                .as_str()
-                .or_else(|| result["note"].as_str())
-                .map(str::to_owned);
             OutlineStep {
                 number: index + 1,
                 id: step.id.clone(),
@@ -156,11 +158,11 @@ pub fn outline(playbook: &Playbook, session: &PlaybookSession) -> Vec<OutlineSte
                 action: step.action.name().to_owned(),
                 state,
                 automatic: step.action.runs_alone(),
-                memory_id: result["memory_id"].as_str().map(str::to_owned),
-                note,
-                revisions: result["revisions"].as_u64().unwrap_or(0),
-                runs_again: result["runs_again"].as_bool().unwrap_or(false),
-                outcomes: result.get("outcomes").cloned(),
+                memory_id: result.memory_id.map(|id| id.to_string()),
+                note: result.error.or(result.note),
+                revisions: result.revisions,
+                runs_again: result.runs_again,
+                outcomes: result.outcomes,
             }
         })
         .collect()
@@ -222,12 +224,7 @@ pub fn summary(playbook: Option<&Playbook>, session: &PlaybookSession) -> Sessio
             Some(playbook) => playbook
                 .steps
                 .iter()
-                .filter(|step| {
-                    matches!(
-                        step_result(session, &step.id)["status"].as_str(),
-                        Some("done" | "skipped")
-                    )
-                })
+                .filter(|step| is_settled(session, &step.id))
                 .count(),
             None => session.current_step.max(0) as usize,
         },

@@ -49,6 +49,7 @@ macro_rules! forward_store {
                 fn memory_history(project: Uuid, id: Uuid) -> Vec<MemoryRevision>;
                 fn restore_revision(project: Uuid, actor: &Actor, id: Uuid, revision: i32) -> Memory;
                 fn list_deleted(project: Uuid, limit: u32) -> Vec<Memory>;
+                fn find_deleted(project: Uuid, id: Uuid) -> Option<Memory>;
                 fn restore_deleted(project: Uuid, actor: &Actor, id: Uuid) -> Memory;
             });
             $crate::forward_store!(@impl $layer, $hook, AuditStore {
@@ -58,6 +59,7 @@ macro_rules! forward_store {
                 fn text_candidates(project: Uuid, filter: &MemoryFilter, terms: &[String], match_all: bool, k: u32) -> Vec<Candidate>;
                 fn vector_candidates(project: Uuid, filter: &MemoryFilter, model: &EmbeddingModel, vector: &[f32], k: u32) -> Vec<Candidate>;
                 fn memories_by_ids(project: Uuid, ids: &[Uuid]) -> Vec<Memory>;
+                fn exact_vector_candidates(project: Uuid, filter: &MemoryFilter, model: &EmbeddingModel, vector: &[f32], k: u32) -> Vec<Candidate>;
             });
             $crate::forward_store!(@impl $layer, $hook, EmbeddingStore {
                 fn prepare_vectors(model: &EmbeddingModel) -> ();

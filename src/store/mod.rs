@@ -59,7 +59,9 @@ use std::sync::Arc;
 pub use crate::domain::{EmbeddingModel, MemoryType, Role};
 
 pub use model::*;
-pub use sessions::{PlaybookSession, SessionStatus, StepMemory};
+pub use sessions::{
+    PlaybookSession, SessionStatus, StepMemory, StepResult, StepResults, StepStatus,
+};
 pub use snapshots::{
     NewSnapshotFile, Snapshot, SnapshotChunk, SnapshotDraft, SnapshotFileEntry, SnapshotFileText,
     SnapshotFilter,

@@ -258,6 +258,18 @@ impl SearchStore for PgStore {
         self.nearest(project, filter, model, vector, k, false).await
     }
 
+    /// A full scan, with index scans turned off for the transaction.
+    async fn exact_vector_candidates(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+        model: &EmbeddingModel,
+        vector: &[f32],
+        k: u32,
+    ) -> StoreResult<Vec<Candidate>> {
+        self.nearest(project, filter, model, vector, k, true).await
+    }
+
     async fn memories_by_ids(&self, project: Uuid, ids: &[Uuid]) -> StoreResult<Vec<Memory>> {
         let mut tx = self.scoped(project).await?;
         let sql = Sql::new(format!(

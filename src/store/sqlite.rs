@@ -123,47 +123,6 @@ impl SqliteStore {
         self.common_term = memories.max(1);
         self
     }
-
-    /// The exact nearest neighbours by a scan of every stored vector (no cache), for measuring
-    /// the cached search's recall. Only `codifier bench` uses it.
-    pub async fn exact_vector_candidates(
-        &self,
-        project: Uuid,
-        filter: &MemoryFilter,
-        model: &EmbeddingModel,
-        vector: &[f32],
-        k: u32,
-    ) -> StoreResult<Vec<Candidate>> {
-        let mut sql =
-            QueryBuilder::<Sqlite>::new("SELECT m.id, m.embedding FROM memories m WHERE ");
-        push_filters(&mut sql, project, filter);
-        sql.push(" AND m.embedding_model = ")
-            .push_bind(model.name.clone())
-            .push(" AND m.embedding_dim = ")
-            .push_bind(model.dimensions as i64);
-        let rows: Vec<(String, Vec<u8>)> = sql.build_query_as().fetch_all(&self.pool).await?;
-        let query = vector.to_vec();
-        let scored = tokio::task::spawn_blocking(move || {
-            let mut scored: Vec<(String, f32)> = rows
-                .into_iter()
-                .map(|(id, blob)| (id, crate::domain::cosine(&query, &blob_vector(&blob))))
-                .collect();
-            scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-            scored.truncate(k as usize);
-            scored
-        })
-        .await
-        .map_err(|error| StoreError::Corrupt(format!("vector scan failed: {error}")))?;
-        scored
-            .into_iter()
-            .map(|(id, score)| {
-                Ok(Candidate {
-                    id: parse_uuid(&id)?,
-                    score: f64::from(score),
-                })
-            })
-            .collect()
-    }
 }
 
 #[async_trait]
@@ -244,6 +203,25 @@ impl SearchStore for SqliteStore {
         self.vectors
             .nearest(&self.pool, project, filter, model, vector, k)
             .await
+    }
+
+    /// A scan of every stored vector, past the cache ([`vectors`] keeps in memory).
+    async fn exact_vector_candidates(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+        model: &EmbeddingModel,
+        vector: &[f32],
+        k: u32,
+    ) -> StoreResult<Vec<Candidate>> {
+        let mut sql =
+            QueryBuilder::<Sqlite>::new("SELECT m.id, m.embedding FROM memories m WHERE ");
+        vectors::push_vector_filters(&mut sql, project, filter, model);
+        let rows: Vec<(String, Vec<u8>)> = sql.build_query_as().fetch_all(&self.pool).await?;
+        let query = vector.to_vec();
+        tokio::task::spawn_blocking(move || vectors::rank(rows, &query, k))
+            .await
+            .map_err(|error| StoreError::Corrupt(format!("vector scan failed: {error}")))?
     }
 
     async fn memories_by_ids(&self, project: Uuid, ids: &[Uuid]) -> StoreResult<Vec<Memory>> {

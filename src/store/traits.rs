@@ -98,6 +98,8 @@ pub trait RevisionStore: MemoryStore {
     }
     /// Deleted memories, most recently deleted first.
     async fn list_deleted(&self, project: Uuid, limit: u32) -> StoreResult<Vec<Memory>>;
+    /// The deleted memory `id` of `project`; `None` when it is live or was never there.
+    async fn find_deleted(&self, project: Uuid, id: Uuid) -> StoreResult<Option<Memory>>;
     /// Brings back a deleted memory.
     async fn restore_deleted(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Memory>;
 }
@@ -134,6 +136,17 @@ pub trait SearchStore: Send + Sync {
     ) -> StoreResult<Vec<Candidate>>;
     /// The live memories with these ids, in no particular order.
     async fn memories_by_ids(&self, project: Uuid, ids: &[Uuid]) -> StoreResult<Vec<Memory>>;
+    /// The exact nearest neighbours, by scanning every stored vector (no index, no cache), for
+    /// measuring [`vector_candidates`](Self::vector_candidates)' recall. Only `codifier bench`
+    /// uses it.
+    async fn exact_vector_candidates(
+        &self,
+        project: Uuid,
+        filter: &MemoryFilter,
+        model: &EmbeddingModel,
+        vector: &[f32],
+        k: u32,
+    ) -> StoreResult<Vec<Candidate>>;
 }
 
 /// Embedding jobs: which memories lack a vector of a model, and storing the vectors.

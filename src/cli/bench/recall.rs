@@ -7,50 +7,9 @@ use std::time::Instant;
 use uuid::Uuid;
 
 use super::{corpus, load, ms};
-use crate::config::Config;
-use crate::domain::{Candidate, EmbeddingModel, MemoryFilter, MemoryType};
+use crate::domain::{Candidate, MemoryFilter, MemoryType};
 use crate::embeddings::Embedder;
-use crate::store::postgres::PgStore;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{Store, StoreResult};
-
-/// A second handle on the benchmark's database that answers by scanning every vector.
-enum ExactScan {
-    Postgres(PgStore),
-    Sqlite(SqliteStore),
-}
-
-impl ExactScan {
-    async fn connect(config: &Config, backend: &str) -> anyhow::Result<Self> {
-        Ok(if backend == "postgres" {
-            Self::Postgres(PgStore::connect(&config.database_url).await?)
-        } else {
-            Self::Sqlite(SqliteStore::connect(&config.database_url).await?)
-        })
-    }
-
-    async fn exact_vector_candidates(
-        &self,
-        project: Uuid,
-        filter: &MemoryFilter,
-        model: &EmbeddingModel,
-        vector: &[f32],
-        k: u32,
-    ) -> StoreResult<Vec<Candidate>> {
-        match self {
-            Self::Postgres(store) => {
-                store
-                    .exact_vector_candidates(project, filter, model, vector, k)
-                    .await
-            }
-            Self::Sqlite(store) => {
-                store
-                    .exact_vector_candidates(project, filter, model, vector, k)
-                    .await
-            }
-        }
-    }
-}
+use crate::store::Store;
 
 /// The share of the exact top `k` the index returns, over `exact` and `found` lists. A found id
 /// tied in similarity with the exact k-th neighbour counts as a hit.
@@ -67,13 +26,11 @@ fn recall_at(exact: &[Candidate], found: &[Candidate], k: usize) -> f64 {
 
 /// Recall@10 of the vector half over 100 sample queries, against an exact scan.
 pub async fn recall(
-    config: &Config,
     store: &Arc<dyn Store>,
     project: Uuid,
     embedder: &dyn Embedder,
 ) -> anyhow::Result<f64> {
     println!("\n== Vector recall ==");
-    let exact_store = ExactScan::connect(config, store.backend()).await?;
     let model = embedder.model();
     let queries = corpus::queries(100, 7);
     let mut vectors = Vec::new();
@@ -88,7 +45,7 @@ pub async fn recall(
             ..MemoryFilter::default()
         };
         let started = Instant::now();
-        let exact = exact_store
+        let exact = store
             .exact_vector_candidates(project, &everything, model, vector, 10)
             .await?;
         exact_ms.push(ms(started));
@@ -113,7 +70,7 @@ pub async fn recall(
             memory_type: Some(MemoryType::KNOWLEDGE[i % 5]),
             ..everything
         };
-        let exact = exact_store
+        let exact = store
             .exact_vector_candidates(project, &by_type, model, vector, 10)
             .await?;
         filtered += recall_at(

@@ -70,14 +70,9 @@ pub fn context(
 fn own_memories(session: &PlaybookSession) -> BTreeSet<String> {
     session
         .step_results
-        .as_object()
-        .map(|results| {
-            results
-                .values()
-                .filter_map(|result| result["memory_id"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+        .iter()
+        .filter_map(|(_, result)| result.memory_id.map(|id| id.to_string()))
+        .collect()
 }
 
 /// The project's newest memories of the step's types that the session did not write itself,

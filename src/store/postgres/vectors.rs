@@ -41,19 +41,6 @@ impl PgStore {
         Ok(())
     }
 
-    /// The exact nearest neighbours (a full scan, no HNSW index), for measuring the index's
-    /// recall. Only `codifier bench` uses it; searches go through `vector_candidates`.
-    pub async fn exact_vector_candidates(
-        &self,
-        project: Uuid,
-        filter: &MemoryFilter,
-        model: &EmbeddingModel,
-        vector: &[f32],
-        k: u32,
-    ) -> StoreResult<Vec<Candidate>> {
-        self.nearest(project, filter, model, vector, k, true).await
-    }
-
     /// Nearest neighbours by cosine similarity: through the model's HNSW index, or with
     /// `exact` by scanning every row (index scans turned off for the transaction).
     pub(super) async fn nearest(

@@ -102,24 +102,15 @@ pub(crate) async fn insert_memory<B: Backend>(
     } else {
         ("", "")
     };
-    let mut sql = Sql::new(format!(
+    let sql = Sql::new(format!(
         "INSERT INTO memories (id, project_id, memory_type, title, content, category, \
          description, confidence, tags, source_role, content_hash, created_at, updated_at\
          {search_column}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12\
          {search_value}) RETURNING {MEMORY_COLUMNS}"
     ))
     .arg(Uuid::new_v4())
-    .arg(project)
-    .arg(draft.memory_type.as_str())
-    .arg(&draft.title)
-    .arg(&draft.content)
-    .arg(&draft.category)
-    .arg(&draft.description)
-    .arg(draft.confidence)
-    .arg(&draft.tags)
-    .arg(&draft.source_role)
-    .arg(&hash)
-    .arg(now());
+    .arg(project);
+    let mut sql = draft_args(sql, draft).arg(&hash).arg(now());
     if B::SEARCH_TEXT {
         sql = sql.arg(content_text(&draft.content));
     }
@@ -128,6 +119,19 @@ pub(crate) async fn insert_memory<B: Backend>(
     let target = memory.id.to_string();
     audit(tx, project, actor, "memory.create", &target, detail).await?;
     Ok((memory, WriteOutcome::Created))
+}
+
+/// Binds a draft's fields, in the order both writes list their columns: type, title, content,
+/// category, description, confidence, tags, source role.
+fn draft_args(sql: Sql, draft: &MemoryDraft) -> Sql {
+    sql.arg(draft.memory_type.as_str())
+        .arg(&draft.title)
+        .arg(&draft.content)
+        .arg(&draft.category)
+        .arg(&draft.description)
+        .arg(draft.confidence)
+        .arg(&draft.tags)
+        .arg(&draft.source_role)
 }
 
 /// Keeps the version a write replaces as the memory's next revision.
@@ -164,23 +168,13 @@ async fn overwrite<B: Backend>(
     } else {
         ""
     };
-    let mut sql = Sql::new(format!(
+    let sql = Sql::new(format!(
         "UPDATE memories SET memory_type = $1, title = $2, content = $3, category = $4, \
          description = $5, confidence = $6, tags = $7, source_role = $8, content_hash = $9, \
          updated_at = $10, embedding = NULL, embedding_model = NULL, embedding_dim = NULL{search} \
          WHERE id = $11 RETURNING {MEMORY_COLUMNS}"
-    ))
-    .arg(draft.memory_type.as_str())
-    .arg(&draft.title)
-    .arg(&draft.content)
-    .arg(&draft.category)
-    .arg(&draft.description)
-    .arg(draft.confidence)
-    .arg(&draft.tags)
-    .arg(&draft.source_role)
-    .arg(hash)
-    .arg(now())
-    .arg(id);
+    ));
+    let mut sql = draft_args(sql, draft).arg(hash).arg(now()).arg(id);
     if B::SEARCH_TEXT {
         sql = sql.arg(content_text(&draft.content));
     }
@@ -348,6 +342,18 @@ impl<B: Backend> RevisionStore for B {
         .arg(project)
         .arg(i64::from(limit));
         memories(&mut *tx, sql).await
+    }
+
+    async fn find_deleted(&self, project: Uuid, id: Uuid) -> StoreResult<Option<Memory>> {
+        let mut tx = self.tenant(project, Access::Read).await?;
+        let sql = Sql::new(format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories WHERE project_id = $1 AND id = $2 \
+             AND deleted_at IS NOT NULL"
+        ))
+        .arg(project)
+        .arg(id);
+        let row: Option<MemoryRow> = tx.fetch_optional(sql).await?;
+        row.map(MemoryRow::into_memory).transpose()
     }
 
     async fn restore_deleted(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Memory> {

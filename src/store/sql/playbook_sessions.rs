@@ -9,10 +9,10 @@ use uuid::Uuid;
 use super::audit::audit;
 use super::memories::insert_memory;
 use super::{Access, Backend, Conn, Connection, Id, Json, Sql, Time};
-use crate::store::sessions::{note_memory, set_collected};
+use crate::store::sessions::set_collected;
 use crate::store::{
-    Actor, Memory, PlaybookSession, PlaybookSessionStore, SessionStatus, StepMemory, StoreError,
-    StoreResult, WriteOutcome, now,
+    Actor, Memory, PlaybookSession, PlaybookSessionStore, SessionStatus, StepMemory, StepResults,
+    StoreError, StoreResult, WriteOutcome, now,
 };
 
 const SESSION_COLUMNS: &str = "id, project_id, playbook_id, playbook_version, current_step, \
@@ -44,7 +44,9 @@ impl SessionRow {
             playbook_version: self.playbook_version.unwrap_or_default(),
             current_step: self.current_step,
             collected_data: self.collected_data.0,
-            step_results: self.step_results.0,
+            step_results: serde_json::from_value(self.step_results.0).map_err(|error| {
+                StoreError::Corrupt(format!("step results of session {}: {error}", self.id.0))
+            })?,
             status: SessionStatus::parse(&self.status)
                 .ok_or_else(|| StoreError::Corrupt(format!("session status {}", self.status)))?,
             revision: self.revision,
@@ -54,6 +56,12 @@ impl SessionRow {
             updated_at: self.updated_at.0,
         })
     }
+}
+
+/// Step results as the `step_results` column keeps them (a JSON object by step id).
+fn results_json(results: &StepResults) -> StoreResult<Value> {
+    serde_json::to_value(results)
+        .map_err(|error| StoreError::Corrupt(format!("step results do not serialize: {error}")))
 }
 
 /// The session `id` of `project`, its row locked for a write where the database locks rows.
@@ -73,6 +81,19 @@ async fn session_in<B: Backend>(
     row.map(SessionRow::into_session).transpose()
 }
 
+/// Binds what a session's run changes, in the order both writes list the columns: current
+/// step, collected data, step results, status, revision, last step id, last input digest.
+fn state_args(sql: Sql, session: &PlaybookSession) -> StoreResult<Sql> {
+    Ok(sql
+        .arg(session.current_step)
+        .arg(&session.collected_data)
+        .arg(results_json(&session.step_results)?)
+        .arg(session.status.as_str())
+        .arg(session.revision)
+        .arg(&session.last_step_id)
+        .arg(&session.last_input_digest))
+}
+
 /// Writes a session's state over the row at `expected` revision; false when the row moved on.
 async fn write_session(
     tx: &mut impl Conn,
@@ -83,18 +104,12 @@ async fn write_session(
         "UPDATE sessions SET current_step = $1, collected_data = $2, step_results = $3, \
          status = $4, revision = $5, last_step_id = $6, last_input_digest = $7, updated_at = $8 \
          WHERE project_id = $9 AND id = $10 AND revision = $11",
-    )
-    .arg(session.current_step)
-    .arg(&session.collected_data)
-    .arg(&session.step_results)
-    .arg(session.status.as_str())
-    .arg(session.revision)
-    .arg(&session.last_step_id)
-    .arg(&session.last_input_digest)
-    .arg(session.updated_at)
-    .arg(session.project_id)
-    .arg(session.id)
-    .arg(expected);
+    );
+    let sql = state_args(sql, session)?
+        .arg(session.updated_at)
+        .arg(session.project_id)
+        .arg(session.id)
+        .arg(expected);
     Ok(tx.execute(sql).await? == 1)
 }
 
@@ -144,16 +159,10 @@ impl<B: Backend> PlaybookSessionStore for B {
         .arg(session.id)
         .arg(project)
         .arg(&session.playbook_id)
-        .arg(&session.playbook_version)
-        .arg(session.current_step)
-        .arg(&session.collected_data)
-        .arg(&session.step_results)
-        .arg(session.status.as_str())
-        .arg(session.revision)
-        .arg(&session.last_step_id)
-        .arg(&session.last_input_digest)
-        .arg(session.created_at)
-        .arg(session.updated_at);
+        .arg(&session.playbook_version);
+        let sql = state_args(sql, session)?
+            .arg(session.created_at)
+            .arg(session.updated_at);
         tx.execute(sql).await?;
         let detail = serde_json::json!({ "playbook_id": session.playbook_id, "version": session.playbook_version });
         let target = session.id.to_string();
@@ -204,7 +213,7 @@ impl<B: Backend> PlaybookSessionStore for B {
         for memory in memories {
             let (stored, outcome) =
                 insert_memory::<B>(&mut tx, project, actor, &memory.draft).await?;
-            if let Some(replaced) = note_memory(&mut session, &memory.step_id, stored.id) {
+            if let Some(replaced) = session.step_results.note_memory(&memory.step_id, stored.id) {
                 retire_memory(&mut *tx, project, actor, replaced, stored.id).await?;
             }
             written.push((stored, outcome));

@@ -200,25 +200,45 @@ impl VectorCache {
         let mut sql = QueryBuilder::<Sqlite>::new("SELECT m.id, m.embedding FROM json_each(");
         sql.push_bind(serde_json::to_string(&rowids).unwrap_or_default())
             .push(") AS wanted CROSS JOIN memories m ON m.rowid = wanted.value WHERE ");
-        push_filters(&mut sql, project, filter);
-        sql.push(" AND m.embedding_model = ")
-            .push_bind(model.name.clone())
-            .push(" AND m.embedding_dim = ")
-            .push_bind(model.dimensions as i64);
+        push_vector_filters(&mut sql, project, filter, model);
         let rows: Vec<(String, Vec<u8>)> = sql.build_query_as().fetch_all(pool).await?;
-        let mut scored = rows
-            .into_iter()
-            .map(|(id, blob)| {
-                Ok(Candidate {
-                    id: parse_uuid(&id)?,
-                    score: f64::from(crate::domain::cosine(vector, &blob_vector(&blob))),
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-        scored.truncate(k as usize);
-        Ok(scored)
+        rank(rows, vector, k)
     }
+}
+
+/// The filters of a vector read: `filter`'s, and vectors of `model` only.
+pub(super) fn push_vector_filters(
+    sql: &mut QueryBuilder<'_, Sqlite>,
+    project: Uuid,
+    filter: &MemoryFilter,
+    model: &EmbeddingModel,
+) {
+    push_filters(sql, project, filter);
+    sql.push(" AND m.embedding_model = ")
+        .push_bind(model.name.clone())
+        .push(" AND m.embedding_dim = ")
+        .push_bind(model.dimensions as i64);
+}
+
+/// The best `k` of `rows` (memory id, stored vector) by cosine similarity to `vector`, best
+/// first, ties by id.
+pub(super) fn rank(
+    rows: Vec<(String, Vec<u8>)>,
+    vector: &[f32],
+    k: u32,
+) -> StoreResult<Vec<Candidate>> {
+    let mut scored = rows
+        .into_iter()
+        .map(|(id, blob)| {
+            Ok(Candidate {
+                id: parse_uuid(&id)?,
+                score: f64::from(crate::domain::cosine(vector, &blob_vector(&blob))),
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    scored.truncate(k as usize);
+    Ok(scored)
 }
 
 /// Reads the rows changed after `seen` and applies them to every loaded set.

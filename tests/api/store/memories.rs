@@ -8,7 +8,7 @@ use codifier::store::*;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::fixtures::{Ctx, draft, fields, filter, outcome, pause, with};
+use super::fixtures::{Ctx, actor, draft, fields, filter, outcome, pause, with};
 use crate::helpers::Backend;
 
 store_cases!(
@@ -17,6 +17,7 @@ store_cases!(
     an_update_changes_the_fields_and_moves_updated_at_but_not_created_at,
     an_update_to_the_content_of_another_memory_is_a_conflict_and_changes_nothing,
     a_deleted_memory_is_hidden_and_its_content_can_be_stored_again,
+    a_deleted_memory_is_found_by_id_in_its_own_project_only,
     pages_walk_every_memory_newest_first_exactly_once,
     a_project_never_reads_or_changes_another_projects_memories,
 );
@@ -112,6 +113,25 @@ async fn a_deleted_memory_is_hidden_and_its_content_can_be_stored_again(b: Backe
     assert_eq!(outcome(&unknown), "not found", "{b:?}: unknown");
     let recreated = t.create(t.p, &gone).await.id;
     assert_ne!(recreated, id, "{b:?}: stored again, new id");
+}
+
+async fn a_deleted_memory_is_found_by_id_in_its_own_project_only(b: Backend) {
+    let t = Ctx::new(b).await;
+    let other = t.project("b").await;
+    let id = t.create(t.p, &draft("gone", &[])).await.id;
+    let live = t.create(t.p, &draft("live", &[])).await.id;
+    let store = &t.s;
+    let find = |p, id| async move { store.find_deleted(p, id).await.expect("find") };
+    assert_eq!(find(t.p, id).await, None, "{b:?}: not deleted yet");
+    let deleted = t.delete(t.p, id).await.expect("delete");
+    assert_eq!(find(t.p, id).await, Some(deleted), "{b:?}: deleted");
+    assert_eq!(find(t.p, live).await, None, "{b:?}: a live memory");
+    assert_eq!(find(other, id).await, None, "{b:?}: from another project");
+    assert_eq!(find(t.p, Uuid::new_v4()).await, None, "{b:?}: unknown id");
+    t.s.restore_deleted(t.p, &actor(), id)
+        .await
+        .expect("restore");
+    assert_eq!(find(t.p, id).await, None, "{b:?}: restored");
 }
 
 async fn pages_walk_every_memory_newest_first_exactly_once(b: Backend) {

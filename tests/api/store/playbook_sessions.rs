@@ -29,7 +29,7 @@ fn session(project: Uuid) -> PlaybookSession {
         playbook_version: "1.0".into(),
         current_step: 0,
         collected_data: json!({}),
-        step_results: json!({}),
+        step_results: StepResults::default(),
         status: SessionStatus::Active,
         revision: 0,
         last_step_id: None,
@@ -89,8 +89,8 @@ async fn a_session_is_saved_only_on_its_revision_and_only_in_its_project(backend
         .await
         .unwrap();
     assert_eq!(
-        saved.step_results["description"]["memory_id"],
-        written[0].0.id.to_string()
+        saved.step_results.get("description").unwrap().memory_id,
+        Some(written[0].0.id)
     );
 
     // The same revision again is stale: a conflict, and its memory is not written.
