@@ -4,8 +4,9 @@
 //! and drives a mixed load over real MCP sessions on Streamable HTTP: searches with a query,
 //! filter-only reads, creates, updates and deletes, each client opening a new session every
 //! [`CALLS_PER_SESSION`] calls and closing the old one. Every few seconds it prints the child's
-//! resident memory (`VmRSS`, `VmHWM` from `/proc/<pid>/status`), and goes on for a cool-down
-//! after the load stops, to see the memory come back.
+//! resident memory (`VmRSS`, `VmHWM` from `/proc/<pid>/status`, and `VmRSS` split into its
+//! anonymous pages, `RssAnon`: the heap, and its file pages, `RssFile`: the executable and mapped
+//! files), and goes on for a cool-down after the load stops, to see the memory come back.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,6 +57,10 @@ pub struct SoakArgs {
 struct Resident {
     rss: f64,
     hwm: f64,
+    /// Anonymous pages: the heap, thread stacks, anonymous maps.
+    anon: f64,
+    /// File-backed pages: the executable's and libraries' code, mapped files.
+    file: f64,
 }
 
 fn resident(pid: u32) -> Option<Resident> {
@@ -68,6 +73,8 @@ fn resident(pid: u32) -> Option<Resident> {
     Some(Resident {
         rss: field("VmRSS:")?,
         hwm: field("VmHWM:")?,
+        anon: field("RssAnon:")?,
+        file: field("RssFile:")?,
     })
 }
 
@@ -217,12 +224,21 @@ pub async fn run(
         binary.display()
     );
     println!(
-        "pre-load: VmRSS {:.1} MB, VmHWM {:.1} MB",
-        before.rss, before.hwm
+        "pre-load: VmRSS {:.1} MB (RssAnon {:.1}, RssFile {:.1}), VmHWM {:.1} MB",
+        before.rss, before.anon, before.file, before.hwm
     );
     println!(
-        "| {:>6} | {:<7} | {:>9} | {:>9} | {:>8} | {:>7} | {:>8} | {:>6} |",
-        "s", "phase", "VmRSS MB", "VmHWM MB", "calls", "calls/s", "sessions", "errors"
+        "| {:>6} | {:<7} | {:>9} | {:>7} | {:>7} | {:>9} | {:>8} | {:>7} | {:>8} | {:>6} |",
+        "s",
+        "phase",
+        "VmRSS MB",
+        "anon MB",
+        "file MB",
+        "VmHWM MB",
+        "calls",
+        "calls/s",
+        "sessions",
+        "errors"
     );
 
     let tally = Arc::new(Tally::default());
@@ -249,10 +265,12 @@ pub async fn run(
         let calls = tally.calls.load(Ordering::Relaxed);
         let rate = (calls - calls_before) as f64 / (now - sampled).as_secs_f64();
         println!(
-            "| {:>6.0} | {:<7} | {:>9.1} | {:>9.1} | {:>8} | {:>7.1} | {:>8} | {:>6} |",
+            "| {:>6.0} | {:<7} | {:>9.1} | {:>7.1} | {:>7.1} | {:>9.1} | {:>8} | {:>7.1} | {:>8} | {:>6} |",
             (now - started).as_secs_f64(),
             if now <= deadline { "load" } else { "rest" },
             last.rss,
+            last.anon,
+            last.file,
             last.hwm,
             calls,
             rate,
@@ -302,6 +320,10 @@ pub async fn run(
         last.rss,
         before.rss,
         verdict(change <= 20.0)
+    );
+    println!(
+        "  of which anonymous (heap) {:.1} MB (pre-load {:.1}), file pages {:.1} MB (pre-load {:.1})",
+        last.anon, before.anon, last.file, before.file
     );
     anyhow::ensure!(errors == 0, "{errors} calls failed during the soak");
     anyhow::ensure!(
