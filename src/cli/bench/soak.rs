@@ -43,6 +43,13 @@ pub struct SoakArgs {
     /// Keep sampling for this long after the load stops.
     #[arg(long, default_value_t = 60)]
     pub soak_cooldown_secs: u64,
+    /// Before the load, one client runs the same mix for this long and the server then rests
+    /// as long as the cool-down; the pre-load figure is taken after that rest, so it holds what
+    /// any use leaves (code pages read from the executable, connections' schemas, lazily built
+    /// tables) and the comparison shows what the load itself left behind (0: no warm-up, the
+    /// pre-load figure is the cold start's).
+    #[arg(long, default_value_t = 5)]
+    pub soak_warmup_secs: u64,
     /// Fail when the server's peak resident memory (VmHWM) passes this many MB (default: 150
     /// without an embedding model, 300 with one).
     #[arg(long)]
@@ -216,13 +223,53 @@ pub async fn run(
     };
     let mut server = start_server(config, &binary).await?;
     let pid = server.pid;
-    let before = settled(pid).await?;
+    let cold = settled(pid).await?;
     println!(
         "\n== Soak: {clients} clients for {} s, then {} s of rest; server pid {pid} ({}) ==",
         args.soak_secs,
         args.soak_cooldown_secs,
         binary.display()
     );
+    println!(
+        "cold start: VmRSS {:.1} MB (RssAnon {:.1}, RssFile {:.1})",
+        cold.rss, cold.anon, cold.file
+    );
+    let before = if args.soak_warmup_secs > 0 {
+        let warm = Arc::new(Tally::default());
+        let until = Instant::now() + Duration::from_secs(args.soak_warmup_secs);
+        client(
+            server.url.clone(),
+            key.clone(),
+            project,
+            clients,
+            until,
+            warm.clone(),
+        )
+        .await;
+        if let Some(error) = warm
+            .first_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            anyhow::bail!("the warm-up failed: {error}");
+        }
+        tokio::time::sleep(Duration::from_secs(args.soak_cooldown_secs)).await;
+        let warmed = resident(pid).context("the server exited after the warm-up")?;
+        println!(
+            "after a warm-up ({} calls by 1 client in {} s) and {} s of rest: VmRSS {:.1} MB \
+             (RssAnon {:.1}, RssFile {:.1})",
+            warm.calls.load(Ordering::Relaxed),
+            args.soak_warmup_secs,
+            args.soak_cooldown_secs,
+            warmed.rss,
+            warmed.anon,
+            warmed.file
+        );
+        warmed
+    } else {
+        cold
+    };
     println!(
         "pre-load: VmRSS {:.1} MB (RssAnon {:.1}, RssFile {:.1}), VmHWM {:.1} MB",
         before.rss, before.anon, before.file, before.hwm
@@ -322,8 +369,14 @@ pub async fn run(
         verdict(change <= 20.0)
     );
     println!(
-        "  of which anonymous (heap) {:.1} MB (pre-load {:.1}), file pages {:.1} MB (pre-load {:.1})",
-        last.anon, before.anon, last.file, before.file
+        "  of which anonymous (heap) {:.1} MB (pre-load {:.1}), file pages {:.1} MB (pre-load {:.1}); \
+         against the cold start ({:.1} MB): {:+.1}%",
+        last.anon,
+        before.anon,
+        last.file,
+        before.file,
+        cold.rss,
+        (last.rss / cold.rss - 1.0) * 100.0
     );
     anyhow::ensure!(errors == 0, "{errors} calls failed during the soak");
     anyhow::ensure!(
