@@ -22,7 +22,7 @@ mod vectors;
 mod word_search;
 
 pub use vectors::MAX_CACHED_VECTORS;
-pub use word_search::COMMON_TERM;
+pub use word_search::{COMMON_TERM, RANKED_MATCHES};
 
 /// How long a pooled connection may sit unused before it is closed ([`SqliteStore::connect`]).
 const IDLE_CONNECTION: Duration = Duration::from_secs(20);
@@ -33,6 +33,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// In how many memories a word is common for the text half (see [`COMMON_TERM`]).
     common_term: i64,
+    /// How many of a lookup's matches the text half ranks (see [`RANKED_MATCHES`]).
+    ranked_matches: i64,
     /// The vectors searched so far, kept in memory (see [`vectors`]).
     vectors: Arc<vectors::VectorCache>,
 }
@@ -113,6 +115,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             common_term: COMMON_TERM,
+            ranked_matches: RANKED_MATCHES,
             vectors: Arc::default(),
         })
     }
@@ -121,6 +124,13 @@ impl SqliteStore {
     /// [`COMMON_TERM`]), so tests on a few memories can reach every plan of the lookup.
     pub fn with_common_term(mut self, memories: i64) -> Self {
         self.common_term = memories.max(1);
+        self
+    }
+
+    /// Sets how many matches, the newest, the text half ranks (default [`RANKED_MATCHES`]), so
+    /// tests on a few memories can reach the bound.
+    pub fn with_ranked_matches(mut self, matches: i64) -> Self {
+        self.ranked_matches = matches.max(1);
         self
     }
 }

@@ -27,5 +27,6 @@ mod reembed;
 mod research;
 mod sampling;
 mod search;
+mod sqlite_word_search;
 mod store;
 mod word_search;

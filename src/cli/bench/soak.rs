@@ -4,8 +4,9 @@
 //! and drives a mixed load over real MCP sessions on Streamable HTTP: searches with a query,
 //! filter-only reads, creates, updates and deletes, each client opening a new session every
 //! [`CALLS_PER_SESSION`] calls and closing the old one. Every few seconds it prints the child's
-//! resident memory (`VmRSS`, `VmHWM` from `/proc/<pid>/status`), and goes on for a cool-down
-//! after the load stops, to see the memory come back.
+//! resident memory (`VmRSS`, `VmHWM` from `/proc/<pid>/status`, and `VmRSS` split into its
+//! anonymous pages, `RssAnon`: the heap, and its file pages, `RssFile`: the executable and mapped
+//! files), and goes on for a cool-down after the load stops, to see the memory come back.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +43,13 @@ pub struct SoakArgs {
     /// Keep sampling for this long after the load stops.
     #[arg(long, default_value_t = 60)]
     pub soak_cooldown_secs: u64,
+    /// Before the load, one client runs the same mix for this long and the server then rests
+    /// as long as the cool-down; the pre-load figure is taken after that rest, so it holds what
+    /// any use leaves (code pages read from the executable, connections' schemas, lazily built
+    /// tables) and the comparison shows what the load itself left behind (0: no warm-up, the
+    /// pre-load figure is the cold start's).
+    #[arg(long, default_value_t = 5)]
+    pub soak_warmup_secs: u64,
     /// Fail when the server's peak resident memory (VmHWM) passes this many MB (default: 150
     /// without an embedding model, 300 with one).
     #[arg(long)]
@@ -56,6 +64,10 @@ pub struct SoakArgs {
 struct Resident {
     rss: f64,
     hwm: f64,
+    /// Anonymous pages: the heap, thread stacks, anonymous maps.
+    anon: f64,
+    /// File-backed pages: the executable's and libraries' code, mapped files.
+    file: f64,
 }
 
 fn resident(pid: u32) -> Option<Resident> {
@@ -68,6 +80,8 @@ fn resident(pid: u32) -> Option<Resident> {
     Some(Resident {
         rss: field("VmRSS:")?,
         hwm: field("VmHWM:")?,
+        anon: field("RssAnon:")?,
+        file: field("RssFile:")?,
     })
 }
 
@@ -209,7 +223,7 @@ pub async fn run(
     };
     let mut server = start_server(config, &binary).await?;
     let pid = server.pid;
-    let before = settled(pid).await?;
+    let cold = settled(pid).await?;
     println!(
         "\n== Soak: {clients} clients for {} s, then {} s of rest; server pid {pid} ({}) ==",
         args.soak_secs,
@@ -217,12 +231,61 @@ pub async fn run(
         binary.display()
     );
     println!(
-        "pre-load: VmRSS {:.1} MB, VmHWM {:.1} MB",
-        before.rss, before.hwm
+        "cold start: VmRSS {:.1} MB (RssAnon {:.1}, RssFile {:.1})",
+        cold.rss, cold.anon, cold.file
+    );
+    let before = if args.soak_warmup_secs > 0 {
+        let warm = Arc::new(Tally::default());
+        let until = Instant::now() + Duration::from_secs(args.soak_warmup_secs);
+        client(
+            server.url.clone(),
+            key.clone(),
+            project,
+            clients,
+            until,
+            warm.clone(),
+        )
+        .await;
+        if let Some(error) = warm
+            .first_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            anyhow::bail!("the warm-up failed: {error}");
+        }
+        tokio::time::sleep(Duration::from_secs(args.soak_cooldown_secs)).await;
+        let warmed = resident(pid).context("the server exited after the warm-up")?;
+        println!(
+            "after a warm-up ({} calls by 1 client in {} s) and {} s of rest: VmRSS {:.1} MB \
+             (RssAnon {:.1}, RssFile {:.1})",
+            warm.calls.load(Ordering::Relaxed),
+            args.soak_warmup_secs,
+            args.soak_cooldown_secs,
+            warmed.rss,
+            warmed.anon,
+            warmed.file
+        );
+        warmed
+    } else {
+        cold
+    };
+    println!(
+        "pre-load: VmRSS {:.1} MB (RssAnon {:.1}, RssFile {:.1}), VmHWM {:.1} MB",
+        before.rss, before.anon, before.file, before.hwm
     );
     println!(
-        "| {:>6} | {:<7} | {:>9} | {:>9} | {:>8} | {:>7} | {:>8} | {:>6} |",
-        "s", "phase", "VmRSS MB", "VmHWM MB", "calls", "calls/s", "sessions", "errors"
+        "| {:>6} | {:<7} | {:>9} | {:>7} | {:>7} | {:>9} | {:>8} | {:>7} | {:>8} | {:>6} |",
+        "s",
+        "phase",
+        "VmRSS MB",
+        "anon MB",
+        "file MB",
+        "VmHWM MB",
+        "calls",
+        "calls/s",
+        "sessions",
+        "errors"
     );
 
     let tally = Arc::new(Tally::default());
@@ -249,10 +312,12 @@ pub async fn run(
         let calls = tally.calls.load(Ordering::Relaxed);
         let rate = (calls - calls_before) as f64 / (now - sampled).as_secs_f64();
         println!(
-            "| {:>6.0} | {:<7} | {:>9.1} | {:>9.1} | {:>8} | {:>7.1} | {:>8} | {:>6} |",
+            "| {:>6.0} | {:<7} | {:>9.1} | {:>7.1} | {:>7.1} | {:>9.1} | {:>8} | {:>7.1} | {:>8} | {:>6} |",
             (now - started).as_secs_f64(),
             if now <= deadline { "load" } else { "rest" },
             last.rss,
+            last.anon,
+            last.file,
             last.hwm,
             calls,
             rate,
@@ -302,6 +367,16 @@ pub async fn run(
         last.rss,
         before.rss,
         verdict(change <= 20.0)
+    );
+    println!(
+        "  of which anonymous (heap) {:.1} MB (pre-load {:.1}), file pages {:.1} MB (pre-load {:.1}); \
+         against the cold start ({:.1} MB): {:+.1}%",
+        last.anon,
+        before.anon,
+        last.file,
+        before.file,
+        cold.rss,
+        (last.rss / cold.rss - 1.0) * 100.0
     );
     anyhow::ensure!(errors == 0, "{errors} calls failed during the soak");
     anyhow::ensure!(

@@ -9,9 +9,14 @@
 //! all find. Unlike Postgres, a common word does not rank either (weighing it is the cost being
 //! avoided); its weight in bm25 is small precisely because it is common.
 //!
-//! Ranking then runs inside FTS5 alone over the best-ranked window of matches, and only that
-//! window is joined with `memories` for the project and the caller's filters; when the filters
-//! leave too few of it, the lookup runs again over every match.
+//! Ranking then runs inside FTS5 alone, and only the best-ranked window of matches is joined
+//! with `memories` for the project and the caller's filters; when the filters leave too few of
+//! it, the lookup runs again over every match. bm25 costs about a microsecond per match it
+//! ranks, so the first lookup ranks at most [`RANKED_MATCHES`] matches: the newest (FTS5 reads
+//! matches by descending row id and stops there). At 100,000 memories a query whose rarer words
+//! each sit in a few thousand memories matched up to ~3,600 of them, and ranking them all was
+//! most of a text search's cost (README, Benchmark); the bound keeps that cost flat as a
+//! project grows, and among that many memories holding every word the newest are a fair pick.
 
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
@@ -21,6 +26,9 @@ use crate::store::{Candidate, MemoryFilter, StoreResult};
 
 /// In how many memories of the file a word is common for the text half (as on Postgres).
 pub const COMMON_TERM: i64 = 4096;
+
+/// The most matches the first lookup ranks (the newest ones); see the module documentation.
+pub const RANKED_MATCHES: i64 = 500;
 
 /// One word as an FTS5 phrase: quoted, so nothing in it is read as query syntax.
 fn phrase(term: &str) -> String {
@@ -108,7 +116,8 @@ impl SqliteStore {
     }
 
     /// The best `k` matches of `expression` that pass the filters, ranked by bm25 (title
-    /// weighted twice), among the best `window` matches of the whole file (or all of them).
+    /// weighted twice), among the best `window` of the newest [`RANKED_MATCHES`] matches of the
+    /// whole file (or among all of them).
     async fn ranked(
         &self,
         project: Uuid,
@@ -118,13 +127,19 @@ impl SqliteStore {
         k: u32,
     ) -> StoreResult<Vec<Candidate>> {
         let mut sql = QueryBuilder::<Sqlite>::new(
-            "WITH ranked AS MATERIALIZED (SELECT rowid, bm25(memories_fts, 2.0, 1.0) AS rank \
-             FROM memories_fts WHERE memories_fts MATCH ",
+            "WITH ranked AS MATERIALIZED (SELECT rowid, rank FROM (SELECT rowid, \
+             bm25(memories_fts, 2.0, 1.0) AS rank FROM memories_fts WHERE memories_fts MATCH ",
         );
         sql.push_bind(expression.to_owned());
-        if let Some(window) = window {
-            sql.push(" ORDER BY rank LIMIT ").push_bind(window);
-        }
+        match window {
+            // A subquery with its own LIMIT is not flattened: bm25 runs on the newest matches only.
+            Some(window) => sql
+                .push(" ORDER BY rowid DESC LIMIT ")
+                .push_bind(self.ranked_matches)
+                .push(") ORDER BY rank LIMIT ")
+                .push_bind(window),
+            None => sql.push(")"),
+        };
         // CROSS JOIN keeps the matches as the outer loop: the planner must never walk the
         // project's memories and probe the index for each.
         sql.push(

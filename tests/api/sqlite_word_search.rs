@@ -1,0 +1,67 @@
+//! The SQLite text half ranks at most a bounded number of matches, the newest, so a search's cost
+//! stays flat as a project grows; below the bound every match is ranked.
+
+use codifier::domain::MemoryType;
+use codifier::store::sqlite::SqliteStore;
+use codifier::store::{
+    Actor, MemoryDraft, MemoryFilter, MemoryStore, ProjectStore, SearchStore, Store,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+/// Memory `n`: "deploy" repeated more often the older the memory, in a text that is shorter the
+/// older it is, so bm25 ranks the oldest first.
+fn memory(n: usize) -> MemoryDraft {
+    let mut words = vec!["deploy"; 6 - n];
+    words.extend(std::iter::repeat_n("filler", n * 4));
+    MemoryDraft {
+        memory_type: MemoryType::Learning,
+        title: format!("note {n}"),
+        content: json!({ "text": words.join(" ") }),
+        category: None,
+        description: None,
+        confidence: 1.0,
+        tags: Vec::new(),
+        source_role: None,
+    }
+}
+
+async fn ranked(store: &SqliteStore, project: Uuid) -> Vec<Uuid> {
+    let filter = MemoryFilter {
+        limit: 50,
+        ..Default::default()
+    };
+    let words = vec!["deploy".to_owned()];
+    let found = store
+        .text_candidates(project, &filter, &words, true, 50)
+        .await
+        .expect("text candidates");
+    found.into_iter().map(|c| c.id).collect()
+}
+
+#[tokio::test]
+async fn on_sqlite_a_word_search_ranks_only_the_newest_matches_past_its_bound() {
+    let database = crate::helpers::fresh_database(crate::helpers::Backend::Sqlite).await;
+    let store = SqliteStore::connect(&database.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let actor = Actor {
+        label: "local".into(),
+        tool: "test".into(),
+    };
+    let project = store.create_project(&actor, "p", None).await.unwrap().id;
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        let (memory, _) = store
+            .create_memory(project, &actor, &memory(n))
+            .await
+            .unwrap();
+        ids.push(memory.id);
+    }
+
+    // Under the bound every match is ranked: the oldest, with the most "deploy", first.
+    assert_eq!(ranked(&store, project).await, ids);
+
+    // Past it only the newest three are ranked, still best first.
+    let bounded = store.clone().with_ranked_matches(3);
+    assert_eq!(ranked(&bounded, project).await, ids[3..].to_vec());
+}
