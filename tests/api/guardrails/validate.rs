@@ -1,7 +1,7 @@
 //! `validate_code` and `guardrail_stats` through an MCP client, on every backend: a project's
 //! own validations (written with `update_memory`) grouped by severity with their lines, the
 //! `applies_to` prefilter, a pattern built to backtrack forever stopped by its budget, and
-//! telemetry that stays in its project.
+//! telemetry that stays in its project (and is mirrored on `/metrics`).
 
 use std::time::{Duration, Instant};
 
@@ -202,6 +202,20 @@ async fn a_pattern_built_to_backtrack_forever_finishes_within_its_budget() {
     }
 }
 
+/// The guardrail blocks `/metrics` has counted in this process so far.
+async fn blocks_on_metrics(server: &TestServer) -> f64 {
+    let response = reqwest::Client::new()
+        .get(server.url("/metrics"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .expect("metrics");
+    let text = response.text().await.expect("metrics text");
+    let series = "codifier_guardrail_events_total{kind=\"guardrail_block\"}";
+    let value = text.lines().find_map(|line| line.strip_prefix(series));
+    value.map_or(0.0, |value| value.trim().parse().expect("a number"))
+}
+
 #[tokio::test]
 async fn guardrail_stats_count_blocks_by_check_and_severity_in_their_own_project_only() {
     for backend in backends() {
@@ -215,9 +229,15 @@ async fn guardrail_stats_count_blocks_by_check_and_severity_in_their_own_project
         let key_b = server.key(b.id, Role::Read).await;
         let key_b = clients::streamable(&server.url("/mcp"), &key_b).await;
 
+        let counted = blocks_on_metrics(&server).await;
         for _ in 0..2 {
             validate(&key_a, "a", "src/app.ts", CODE).await;
         }
+        let added = blocks_on_metrics(&server).await - counted;
+        assert!(
+            added >= 2.0,
+            "{backend:?}: /metrics counted {added} more blocks"
+        );
         validate(&key_b, "b", "src/app.ts", "const clean = 1;\n").await;
 
         let stats = ok(&call(&key_a, "guardrail_stats", json!({"days": 7})).await);
