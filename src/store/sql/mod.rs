@@ -13,6 +13,7 @@ pub(crate) mod memory_batch;
 pub(crate) mod playbook_sessions;
 pub(crate) mod projects;
 pub(crate) mod snapshots;
+pub(crate) mod telemetry;
 pub(crate) mod values;
 
 use async_trait::async_trait;
