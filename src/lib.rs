@@ -15,7 +15,8 @@
 //! - [`knowledge`]: the project, memory, search and snapshot services; every call takes an identity.
 //! - [`playbooks`]: YAML-defined, resumable workflows: format, loader, templates, runner.
 //! - [`guardrails`]: checks on code (patterns within a backtracking budget) and the telemetry of
-//!   working sessions, for the skills library and a project's own guardrails.
+//!   working sessions, for the skills library and a project's own guardrails; the shared skills
+//!   library and its import.
 //! - [`athena`]: the Athena sidecar, the SELECT-only SQL guard, result caps and rendering.
 //! - [`config`]: typed configuration read from the environment and flags.
 //! - [`app`]: the application's state ([`app::App`]) and how it is built from the configuration.

@@ -55,6 +55,7 @@ impl CodifierServer {
             + Self::query_data_tools()
             + Self::playbook_tools()
             + Self::snapshot_tools()
+            + Self::guardrail_library_tools()
             + Self::guardrail_validate_tools();
         for route in tool_router.map.values_mut() {
             let tool = &mut route.attr;
