@@ -41,6 +41,7 @@ macro_rules! forward_store {
             $crate::forward_store!(@impl $layer, $hook, MemoryStore {
                 fn create_memory(project: Uuid, actor: &Actor, draft: &MemoryDraft) -> (Memory, WriteOutcome);
                 fn update_memory(project: Uuid, actor: &Actor, id: Uuid, draft: &MemoryDraft) -> (Memory, WriteOutcome);
+                fn put_memories(project: Uuid, actor: &Actor, items: &[(Uuid, MemoryDraft)]) -> Vec<(Memory, WriteOutcome)>;
                 fn get_memory(project: Uuid, id: Uuid) -> Option<Memory>;
                 fn fetch_memories(project: Uuid, filter: &MemoryFilter) -> MemoryPage;
                 fn delete_memory(project: Uuid, actor: &Actor, id: Uuid) -> Memory;
@@ -96,6 +97,10 @@ macro_rules! forward_store {
                 fn snapshot_texts(project: Uuid, snapshot: Uuid, ordinals: &[i32]) -> Vec<SnapshotFileText>;
                 fn token_counts(encoding: &str, blob_ids: &[String]) -> HashMap<String, u64>;
                 fn record_token_counts(encoding: &str, counts: &[(String, u64)]) -> ();
+            });
+            $crate::forward_store!(@impl $layer, $hook, TelemetryStore {
+                fn record_guardrail_events(project: Uuid, events: &[NewGuardrailEvent]) -> ();
+                fn guardrail_event_counts(project: Uuid, since: chrono::DateTime<chrono::Utc>) -> Vec<GuardrailEventCount>;
             });
         };
     };

@@ -9,9 +9,11 @@ pub(crate) mod embeddings;
 pub(crate) mod keys;
 pub(crate) mod mcp_sessions;
 pub(crate) mod memories;
+pub(crate) mod memory_batch;
 pub(crate) mod playbook_sessions;
 pub(crate) mod projects;
 pub(crate) mod snapshots;
+pub(crate) mod telemetry;
 pub(crate) mod values;
 
 use async_trait::async_trait;

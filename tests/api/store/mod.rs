@@ -48,8 +48,11 @@ mod mcp_sessions;
 mod memories;
 mod playbook_sessions;
 mod projects;
+mod put_memories;
 mod row_level_security;
 mod search;
+mod telemetry;
+mod telemetry_rls;
 
 /// Whether this run has a Postgres to test on: `TEST_DATABASE_URL` is set (under `CI=true` an
 /// unset one panics, so CI never passes a Postgres case it did not run).
