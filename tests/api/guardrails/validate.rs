@@ -136,8 +136,29 @@ async fn a_file_meets_only_the_checks_whose_applies_to_globs_match_its_path() {
         three_checks(&client, "p").await;
         let py = check("py-print", "error", r"print\(", &["**/*.py"]);
         validation(&client, "p", py, &[]).await;
+        // update_memory refuses a pattern that does not compile, so one stored before that
+        // check (or by another writer) is written straight through the store.
         let broken = check("broken", "error", r"print(", &["**/*.py"]);
-        validation(&client, "p", broken, &[]).await;
+        let project = server.store.find_project("p").await.unwrap().unwrap().id;
+        let draft = codifier::store::MemoryDraft {
+            memory_type: codifier::domain::MemoryType::Validation,
+            title: "Check broken".into(),
+            content: broken,
+            category: None,
+            description: None,
+            confidence: 1.0,
+            tags: vec![],
+            source_role: None,
+        };
+        let actor = codifier::store::Actor {
+            label: "local".into(),
+            tool: "test".into(),
+        };
+        server
+            .store
+            .create_memory(project, &actor, &draft)
+            .await
+            .unwrap();
 
         let python = validate(&client, "p", "tools/build.py", "print(1)\n# TODO x\n").await;
         assert_eq!(
