@@ -115,7 +115,7 @@ fn summarize(days: u32, counts: &[GuardrailEventCount]) -> GuardrailStats {
             count,
         })
         .collect();
-    escape_hatch_triggers.sort_by(|a, b| b.count.cmp(&a.count));
+    escape_hatch_triggers.sort_by_key(|trigger| std::cmp::Reverse(trigger.count));
     GuardrailStats {
         days,
         totals,

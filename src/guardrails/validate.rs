@@ -93,10 +93,13 @@ pub struct ValidationReport {
     pub summary: String,
 }
 
+/// A project's checks and the id of the audit entry that was its newest when they were read.
+type Cached = (Option<i64>, Arc<CheckSet>);
+
 /// The compiled checks of each project, each under its project's newest audit entry.
 #[derive(Default)]
 pub struct Validator {
-    cache: Mutex<HashMap<Uuid, (Option<i64>, Arc<CheckSet>)>>,
+    cache: Mutex<HashMap<Uuid, Cached>>,
 }
 
 impl Validator {

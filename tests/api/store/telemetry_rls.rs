@@ -3,7 +3,6 @@
 
 use codifier::domain::guardrail::Severity;
 use codifier::store::postgres::PgStore;
-use codifier::store::*;
 
 use super::fixtures::Ctx;
 use super::telemetry::block;
