@@ -1,12 +1,28 @@
 //! A project's own guardrail memories as `update_memory` writes them: the `content` of a
-//! `sharp_edge` or `validation` must be its record (with a pattern that compiles), and a
-//! `skill` is never written there (skills come from `codifier skills import`).
+//! `sharp_edge` or `validation` must be its record (with a pattern that compiles; a severity in
+//! either vocabulary is stored as critical, error, warning or info), and a `skill` is never
+//! written there (skills come from `codifier skills import`).
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::domain::MemoryType;
-use crate::domain::guardrail::{SharpEdge, Validation};
+use crate::domain::guardrail::{Severity, SharpEdge, Validation};
+
+/// The content of a memory of `kind` a caller writes into a project, checked, with its
+/// severity in the records' words (`high` becomes `error`, …); `Err` says which field to fix.
+pub fn normalize(kind: MemoryType, mut content: Value) -> Result<Value, String> {
+    if matches!(kind, MemoryType::SharpEdge | MemoryType::Validation)
+        && let Some(Value::String(written)) = content.get("severity")
+    {
+        let severity = Severity::parse(written).ok_or_else(|| {
+            format!("`content.severity` is `{written}`: send critical, error, warning or info (or high, medium, low)")
+        })?;
+        content["severity"] = Value::from(severity.as_str());
+    }
+    check(kind, &content)?;
+    Ok(content)
+}
 
 /// Checks the content of a memory of `kind` a caller writes into a project; `Err` says which
 /// field to fix.
@@ -87,12 +103,12 @@ mod tests {
     fn a_projects_sharp_edge_needs_a_summary_and_a_pattern_that_compiles() {
         let good = json!({"id": "e1", "summary": "s", "severity": "high",
             "detection_pattern": "fetch\\((?!.*timeout)"});
-        let wrong_severity = check(MemoryType::SharpEdge, &good).unwrap_err();
-        assert!(
-            wrong_severity.contains("content.severity"),
-            "{wrong_severity}"
-        );
+        let stored = normalize(MemoryType::SharpEdge, good.clone()).unwrap();
+        assert_eq!(stored["severity"], "error");
         let mut good = good;
+        good["severity"] = json!("severe");
+        let wrong = normalize(MemoryType::SharpEdge, good.clone()).unwrap_err();
+        assert!(wrong.contains("content.severity"), "{wrong}");
         good["severity"] = json!("error");
         assert_eq!(check(MemoryType::SharpEdge, &good), Ok(()));
         good["detection_pattern"] = json!("(unclosed");

@@ -466,17 +466,19 @@ async fn a_projects_own_sharp_edges_and_validations_are_checked_and_skills_are_r
             broken.contains("content.detection_pattern"),
             "{backend:?}: {broken}"
         );
-        let check = json!({"id": "v", "name": "n", "message": "m", "severity": "high",
+        let check = json!({"id": "v", "name": "n", "message": "m", "severity": "severe",
             "patterns": ["console\\.log"]});
         let severity = refused(&call(&client, "update_memory", write("validation", check)).await);
         assert!(
             severity.contains("content.severity"),
             "{backend:?}: {severity}"
         );
-        let check = json!({"id": "v", "name": "n", "message": "m", "severity": "warning",
+        let check = json!({"id": "v", "name": "n", "message": "m", "severity": "MEDIUM",
             "patterns": ["console\\.log(?!\\(\\))"], "applies_to": ["src/**/*.ts"]});
         let stored = ok(&call(&client, "update_memory", write("validation", check)).await);
         assert_eq!(stored["outcome"], "created", "{backend:?}");
+        let severity = &stored["memory"]["content"]["severity"];
+        assert_eq!(severity, "warning", "{backend:?}: in the records' words");
     }
 }
 
