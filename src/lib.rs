@@ -14,6 +14,8 @@
 //! - [`auth`]: who is calling ([`auth::Identity`]), API keys (argon2id) and the verified-key cache.
 //! - [`knowledge`]: the project, memory, search and snapshot services; every call takes an identity.
 //! - [`playbooks`]: YAML-defined, resumable workflows: format, loader, templates, runner.
+//! - [`guardrails`]: checks on code (patterns within a backtracking budget) and the telemetry of
+//!   working sessions, for the skills library and a project's own guardrails.
 //! - [`athena`]: the Athena sidecar, the SELECT-only SQL guard, result caps and rendering.
 //! - [`config`]: typed configuration read from the environment and flags.
 //! - [`app`]: the application's state ([`app::App`]) and how it is built from the configuration.
@@ -29,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod embeddings;
+pub mod guardrails;
 pub mod http;
 pub mod knowledge;
 pub mod mcp;

@@ -116,6 +116,8 @@ pub struct App {
     pub playbooks: Arc<crate::playbooks::Engine>,
     /// What the operator allows `pack_repo` (private networks, limits, forge tokens).
     pub packer: crate::packer::PackerSettings,
+    /// The compiled validations of each project, for `validate_code`.
+    pub validator: Arc<crate::guardrails::validate::Validator>,
 }
 
 impl App {
@@ -138,6 +140,7 @@ impl App {
             athena,
             playbooks,
             packer: config.packer.clone(),
+            validator: Default::default(),
         })
     }
 

@@ -254,6 +254,7 @@ async fn drive_server(
         },
         athena: None,
         packer: config.packer.clone(),
+        validator: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let router = crate::http::router(&config, app, shutdown.clone());

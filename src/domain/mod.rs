@@ -11,6 +11,8 @@ pub mod memory;
 pub mod project;
 pub mod session;
 pub mod snapshot;
+/// Guardrail telemetry events.
+pub mod telemetry;
 
 use chrono::{DateTime, Utc};
 
@@ -26,6 +28,7 @@ pub use snapshot::{
     NewSnapshotFile, Snapshot, SnapshotChunk, SnapshotDraft, SnapshotFileEntry, SnapshotFileText,
     SnapshotFilter,
 };
+pub use telemetry::{GuardrailEventCount, GuardrailEventKind, NewGuardrailEvent};
 
 /// The current time at the precision both stores keep (microseconds).
 pub fn now() -> DateTime<Utc> {

@@ -54,7 +54,8 @@ impl CodifierServer {
             + Self::revision_tools()
             + Self::query_data_tools()
             + Self::playbook_tools()
-            + Self::snapshot_tools();
+            + Self::snapshot_tools()
+            + Self::guardrail_validate_tools();
         for route in tool_router.map.values_mut() {
             let tool = &mut route.attr;
             // Clients show the top-level `title`; the annotation's is the older place for it.

@@ -1,8 +1,8 @@
 //! Prometheus metrics for `/metrics`: tool calls by name and outcome with latency histograms,
 //! open MCP sessions by transport, store operation latency, Athena sidecar restarts and the
-//! embedding backlog. One registry per process ([`global`]); rendering follows the Prometheus
-//! text exposition format 0.0.4. No labels come from callers' input, so cardinality is bounded
-//! by the set of tools and store operations.
+//! embedding backlog, and guardrail events by kind. One registry per process ([`global`]);
+//! rendering follows the Prometheus text exposition format 0.0.4. No labels come from callers'
+//! input, so cardinality is bounded by the set of tools, store operations and event kinds.
 
 mod store;
 
@@ -87,6 +87,8 @@ pub struct Metrics {
     allocator_trims: AtomicU64,
     /// Memories waiting for a vector, per project, as the embedding worker last counted them.
     embedding_backlog: Mutex<HashMap<uuid::Uuid, u64>>,
+    /// Guardrail events recorded, by kind (a fixed set of names, never caller input).
+    guardrail_events: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::default);
@@ -155,6 +157,15 @@ impl Metrics {
         } else {
             backlog.insert(project, waiting);
         }
+    }
+
+    /// Counts one recorded guardrail event of `kind` (`session_start`, `guardrail_block`, …).
+    pub fn guardrail_event(&self, kind: &'static str) {
+        let mut events = self
+            .guardrail_events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *events.entry(kind).or_default() += 1;
     }
 
     /// The whole registry in the Prometheus text format.
@@ -245,6 +256,19 @@ impl Metrics {
                 .values()
                 .sum::<u64>()
         );
+        out.push_str("# HELP codifier_guardrail_events_total Guardrail events recorded (sessions, blocks, overrides, sharp edges surfaced, escape hatches), by kind.\n");
+        out.push_str("# TYPE codifier_guardrail_events_total counter\n");
+        let events = self
+            .guardrail_events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for (kind, count) in &events {
+            let _ = writeln!(
+                out,
+                "codifier_guardrail_events_total{{kind=\"{kind}\"}} {count}"
+            );
+        }
         out
     }
 }

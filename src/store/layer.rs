@@ -96,6 +96,10 @@ macro_rules! forward_store {
                 fn token_counts(encoding: &str, blob_ids: &[String]) -> HashMap<String, u64>;
                 fn record_token_counts(encoding: &str, counts: &[(String, u64)]) -> ();
             });
+            $crate::forward_store!(@impl $layer, $hook, TelemetryStore {
+                fn record_guardrail_events(project: Uuid, events: &[NewGuardrailEvent]) -> ();
+                fn guardrail_event_counts(project: Uuid, since: chrono::DateTime<chrono::Utc>) -> Vec<GuardrailEventCount>;
+            });
         };
     };
     (@impl $layer:ty, $hook:ident, $store_trait:ident {

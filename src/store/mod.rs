@@ -1,6 +1,6 @@
 //! The store: small capability traits ([`ProjectStore`], [`MemoryStore`], [`RevisionStore`],
 //! [`AuditStore`], [`SearchStore`], [`EmbeddingStore`], [`KeyStore`], [`PlaybookSessionStore`],
-//! [`McpSessionStore`], [`SnapshotStore`]) combined into [`Store`], the one the application
+//! [`McpSessionStore`], [`SnapshotStore`], [`TelemetryStore`]) combined into [`Store`], the one the application
 //! holds, and two backends: embedded SQLite (the default) and Postgres with pgvector, where
 //! tenant isolation is enforced by row-level security.
 //!
@@ -58,6 +58,7 @@ use std::sync::Arc;
 // The records' enums and the embedding model live in the domain module.
 pub use crate::domain::{EmbeddingModel, MemoryType, Role};
 
+pub use crate::domain::{GuardrailEventCount, GuardrailEventKind, NewGuardrailEvent};
 pub use model::*;
 pub use sessions::{PlaybookSession, SessionStatus, StepMemory};
 pub use snapshots::{
@@ -66,7 +67,7 @@ pub use snapshots::{
 };
 pub use traits::{
     AuditStore, EmbeddingStore, KeyStore, McpSessionStore, MemoryStore, PlaybookSessionStore,
-    ProjectStore, RevisionStore, SearchStore, SnapshotStore, Store,
+    ProjectStore, RevisionStore, SearchStore, SnapshotStore, Store, TelemetryStore,
 };
 
 /// What can go wrong in the store, by the kind a caller branches on.

@@ -23,6 +23,7 @@ pub trait Store:
     + PlaybookSessionStore
     + McpSessionStore
     + SnapshotStore
+    + TelemetryStore
     + Send
     + Sync
     + 'static
@@ -281,4 +282,22 @@ pub trait SnapshotStore: Send + Sync {
         encoding: &str,
         counts: &[(String, u64)],
     ) -> StoreResult<()>;
+}
+
+/// Guardrail telemetry, always inside one project.
+#[async_trait]
+pub trait TelemetryStore: Send + Sync {
+    /// Records events in one transaction, all at the same time (now).
+    async fn record_guardrail_events(
+        &self,
+        project: Uuid,
+        events: &[NewGuardrailEvent],
+    ) -> StoreResult<()>;
+    /// How many events of each kind, subject and severity the project had since `since`, most
+    /// frequent first.
+    async fn guardrail_event_counts(
+        &self,
+        project: Uuid,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<GuardrailEventCount>>;
 }

@@ -10,6 +10,7 @@ mod connect;
 mod discovery;
 mod fake_embeddings;
 mod git_server;
+mod guardrails;
 mod helpers;
 mod idle_sessions;
 mod interop;

@@ -18,6 +18,7 @@ async fn the_memory_lifecycle_works(client: &Client, project: &str) {
             "advance_step",
             "delete_memory",
             "fetch_context",
+            "guardrail_stats",
             "list_snapshots",
             "manage_projects",
             "memory_history",
@@ -27,7 +28,8 @@ async fn the_memory_lifecycle_works(client: &Client, project: &str) {
             "read_snapshot",
             "restore_memory",
             "run_playbook",
-            "update_memory"
+            "update_memory",
+            "validate_code"
         ]
     );
     for tool in &tools {

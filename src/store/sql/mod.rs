@@ -12,6 +12,7 @@ pub(crate) mod memories;
 pub(crate) mod playbook_sessions;
 pub(crate) mod projects;
 pub(crate) mod snapshots;
+pub(crate) mod telemetry;
 pub(crate) mod values;
 
 use async_trait::async_trait;

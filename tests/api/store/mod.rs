@@ -50,6 +50,7 @@ mod playbook_sessions;
 mod projects;
 mod row_level_security;
 mod search;
+mod telemetry;
 
 /// Whether this run has a Postgres to test on: `TEST_DATABASE_URL` is set (under `CI=true` an
 /// unset one panics, so CI never passes a Postgres case it did not run).
