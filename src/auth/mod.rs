@@ -8,6 +8,7 @@ pub mod verifier;
 use uuid::Uuid;
 
 use crate::domain::Role;
+use crate::domain::guardrail::LIBRARY_PROJECT;
 
 /// Why [`Identity::authorize`] refused: a message that says which key would be allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,13 +54,23 @@ impl Identity {
         matches!(self, Identity::Operator | Identity::Local)
     }
 
-    /// Checks that the caller may act in `project` with at least `needed`.
+    /// Checks that the caller may act in `project` with at least `needed`. Everyone may read
+    /// the skills library ([`LIBRARY_PROJECT`]) and nobody may change it this way: only
+    /// `codifier skills import`, which opens the store itself, writes it.
     pub fn authorize(
         &self,
         project: Uuid,
         project_name: &str,
         needed: Role,
     ) -> Result<(), AccessDenied> {
+        if project == LIBRARY_PROJECT {
+            return match needed {
+                Role::Read => Ok(()),
+                _ => Err(AccessDenied(
+                    "the skills library is read-only here: it changes only with `codifier skills import` on the server".into(),
+                )),
+            };
+        }
         let Identity::Key {
             project_id, role, ..
         } = self
@@ -113,6 +124,20 @@ mod tests {
             .authorize(Uuid::new_v4(), "other", Role::Read)
             .unwrap_err();
         assert!(error.to_string().contains("another project"), "{error}");
+    }
+
+    #[test]
+    fn every_caller_reads_the_skills_library_and_none_changes_it() {
+        let key = key(Uuid::new_v4(), Role::Admin);
+        for identity in [key, Identity::Operator, Identity::Local] {
+            assert!(identity.authorize(LIBRARY_PROJECT, "l", Role::Read).is_ok());
+            for needed in [Role::Write, Role::Admin] {
+                let error = identity
+                    .authorize(LIBRARY_PROJECT, "l", needed)
+                    .unwrap_err();
+                assert!(error.to_string().contains("skills import"), "{error}");
+            }
+        }
     }
 
     #[test]

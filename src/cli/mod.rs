@@ -136,7 +136,8 @@ fn local_actor(command: &str) -> Actor {
 }
 
 /// The project a command names by id or name; when there is none, the error points at the
-/// command line's own listing (the services' messages name MCP tools).
+/// command line's own listing (the services' messages name MCP tools). The skills library is no
+/// project a command acts on (`codifier skills import` writes it).
 pub(crate) async fn project_named(
     store: &std::sync::Arc<dyn crate::store::Store>,
     id_or_name: &str,
@@ -144,6 +145,7 @@ pub(crate) async fn project_named(
     store
         .find_project(id_or_name.trim())
         .await?
+        .filter(|project| project.id != crate::domain::guardrail::LIBRARY_PROJECT)
         .with_context(|| {
             format!(
                 "no project has the id or name `{id_or_name}`: `codifier projects list` shows them"

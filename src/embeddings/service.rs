@@ -330,7 +330,15 @@ pub async fn backfill(
     let backlog = |project: uuid::Uuid, waiting: u64| {
         crate::metrics::global().set_embedding_backlog(project, waiting)
     };
-    for project in store.list_projects().await? {
+    // The skills library is no one's project, but its memories are searched by meaning too.
+    let mut projects = store.list_projects().await?;
+    if let Some(library) = store
+        .find_project(&crate::domain::guardrail::LIBRARY_PROJECT.to_string())
+        .await?
+    {
+        projects.push(library);
+    }
+    for project in projects {
         loop {
             let jobs = store
                 .pending_embeddings(project.id, &model, BACKFILL_BATCH)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{KnowledgeError, MAX_NAME_CHARS, optional_text, required_text};
 use crate::auth::Identity;
+use crate::domain::guardrail::LIBRARY_PROJECT;
 use crate::domain::{Actor, Project, Role};
 use crate::store::Store;
 
@@ -30,7 +31,8 @@ pub async fn create(
     Ok(store.create_project(&actor, &name, org.as_deref()).await?)
 }
 
-/// The projects the caller can see: all for the operator, its own for a key.
+/// The projects the caller can see: all for the operator, its own for a key; never the skills
+/// library, which is no project of anyone's.
 pub async fn list(
     store: &Arc<dyn Store>,
     identity: &Identity,
@@ -43,6 +45,8 @@ pub async fn list(
 }
 
 /// Finds the project a call names (by id or name) and checks the caller may act there with `needed`.
+/// The skills library is never found this way (it is read through the guardrail tools), so no
+/// call acts on it or switches to it.
 ///
 /// A key bound to one project gets the same answer for any other project, whether it exists or
 /// not, so a key cannot learn which project names are in use.
@@ -53,7 +57,10 @@ pub async fn resolve(
     needed: Role,
 ) -> Result<Project, KnowledgeError> {
     let wanted = required_text("project_id", id_or_name, MAX_NAME_CHARS)?;
-    let found = store.find_project(&wanted).await?;
+    let found = store
+        .find_project(&wanted)
+        .await?
+        .filter(|project| project.id != LIBRARY_PROJECT);
     if let Some(bound) = identity.bound_project()
         && found.as_ref().is_none_or(|project| project.id != bound)
     {

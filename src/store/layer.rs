@@ -42,6 +42,7 @@ macro_rules! forward_store {
             $crate::forward_store!(@impl $layer, $hook, MemoryStore {
                 fn create_memory(project: Uuid, actor: &Actor, draft: &MemoryDraft) -> (Memory, WriteOutcome);
                 fn update_memory(project: Uuid, actor: &Actor, id: Uuid, draft: &MemoryDraft) -> (Memory, WriteOutcome);
+                fn put_memories(project: Uuid, actor: &Actor, items: &[(Uuid, MemoryDraft)]) -> Vec<(Memory, WriteOutcome)>;
                 fn get_memory(project: Uuid, id: Uuid) -> Option<Memory>;
                 fn fetch_memories(project: Uuid, filter: &MemoryFilter) -> MemoryPage;
                 fn delete_memory(project: Uuid, actor: &Actor, id: Uuid) -> Memory;

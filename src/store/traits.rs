@@ -45,6 +45,8 @@ pub trait ProjectStore: Send + Sync {
         name: &str,
         org: Option<&str>,
     ) -> StoreResult<Project>;
+    /// Every project, by name; never the skills library
+    /// ([`LIBRARY_PROJECT`](crate::domain::guardrail::LIBRARY_PROJECT)), which is no one's.
     async fn list_projects(&self) -> StoreResult<Vec<Project>>;
     /// Finds a project by id (when the text is a UUID) or else by exact name.
     async fn find_project(&self, id_or_name: &str) -> StoreResult<Option<Project>>;
@@ -76,6 +78,17 @@ pub trait MemoryStore: Send + Sync {
         id: Uuid,
         draft: &MemoryDraft,
     ) -> StoreResult<(Memory, WriteOutcome)>;
+    /// Writes memories whose ids the caller chose, all in one transaction (any error writes
+    /// none): each is inserted with its id, updated in place when it changed (a revision and an
+    /// audit entry, as `update_memory`), brought back when it was deleted (`Created`), or left
+    /// `Unchanged`. A new one whose type, title and content a live memory already has returns
+    /// that memory `Unchanged`, as `create_memory` does. One result per item, in order.
+    async fn put_memories(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        items: &[(Uuid, MemoryDraft)],
+    ) -> StoreResult<Vec<(Memory, WriteOutcome)>>;
     async fn get_memory(&self, project: Uuid, id: Uuid) -> StoreResult<Option<Memory>>;
     async fn fetch_memories(&self, project: Uuid, filter: &MemoryFilter)
     -> StoreResult<MemoryPage>;

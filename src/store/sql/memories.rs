@@ -61,7 +61,7 @@ pub(crate) async fn memories(tx: &mut impl Conn, sql: Sql) -> StoreResult<Vec<Me
 }
 
 /// One live memory of `project` whose `column` is `$2` (`suffix` after, e.g. a row lock).
-async fn memory_where(
+pub(super) async fn memory_where(
     tx: &mut impl Conn,
     project: Uuid,
     column: &str,
@@ -79,7 +79,7 @@ async fn memory_where(
 }
 
 /// The conflict of writing content another live memory of the project already has.
-fn duplicate(other: Uuid) -> StoreError {
+pub(super) fn duplicate(other: Uuid) -> StoreError {
     StoreError::Conflict(format!(
         "memory {other} already has this type, title and content: update that one or delete it first"
     ))
@@ -97,6 +97,19 @@ pub(crate) async fn insert_memory<B: Backend>(
     if let Some(existing) = memory_where(tx, project, "content_hash", &hash, "").await? {
         return Ok((existing, WriteOutcome::Unchanged));
     }
+    let memory = insert_row::<B>(tx, project, actor, Uuid::new_v4(), draft, &hash).await?;
+    Ok((memory, WriteOutcome::Created))
+}
+
+/// Inserts memory `id` (whose content hash is `hash`) and its audit entry.
+pub(super) async fn insert_row<B: Backend>(
+    tx: &mut Connection<B>,
+    project: Uuid,
+    actor: &Actor,
+    id: Uuid,
+    draft: &MemoryDraft,
+    hash: &str,
+) -> StoreResult<Memory> {
     let (search_column, search_value) = if B::SEARCH_TEXT {
         (", search_text", ", $13")
     } else {
@@ -108,7 +121,7 @@ pub(crate) async fn insert_memory<B: Backend>(
          {search_column}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12\
          {search_value}) RETURNING {MEMORY_COLUMNS}"
     ))
-    .arg(Uuid::new_v4())
+    .arg(id)
     .arg(project)
     .arg(draft.memory_type.as_str())
     .arg(&draft.title)
@@ -118,7 +131,7 @@ pub(crate) async fn insert_memory<B: Backend>(
     .arg(draft.confidence)
     .arg(&draft.tags)
     .arg(&draft.source_role)
-    .arg(&hash)
+    .arg(hash)
     .arg(now());
     if B::SEARCH_TEXT {
         sql = sql.arg(content_text(&draft.content));
@@ -127,11 +140,11 @@ pub(crate) async fn insert_memory<B: Backend>(
     let detail = memory_audit_detail(None, &memory);
     let target = memory.id.to_string();
     audit(tx, project, actor, "memory.create", &target, detail).await?;
-    Ok((memory, WriteOutcome::Created))
+    Ok(memory)
 }
 
 /// Keeps the version a write replaces as the memory's next revision.
-async fn write_revision(
+pub(super) async fn write_revision(
     tx: &mut impl Conn,
     project: Uuid,
     actor: &Actor,
@@ -153,7 +166,7 @@ async fn write_revision(
 }
 
 /// Writes `draft` over memory `id`, clearing its vector; returns the memory as written.
-async fn overwrite<B: Backend>(
+pub(super) async fn overwrite<B: Backend>(
     tx: &mut Connection<B>,
     id: Uuid,
     draft: &MemoryDraft,
@@ -235,6 +248,21 @@ impl<B: Backend> MemoryStore for B {
         .await?;
         B::commit(tx).await?;
         Ok((after, WriteOutcome::Updated))
+    }
+
+    async fn put_memories(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        items: &[(Uuid, MemoryDraft)],
+    ) -> StoreResult<Vec<(Memory, WriteOutcome)>> {
+        let mut tx = self.tenant(project, Access::Write).await?;
+        let mut written = Vec::with_capacity(items.len());
+        for (id, draft) in items {
+            written.push(super::memory_batch::put::<B>(&mut tx, project, actor, *id, draft).await?);
+        }
+        B::commit(tx).await?;
+        Ok(written)
     }
 
     async fn get_memory(&self, project: Uuid, id: Uuid) -> StoreResult<Option<Memory>> {

@@ -9,6 +9,7 @@ pub(crate) mod embeddings;
 pub(crate) mod keys;
 pub(crate) mod mcp_sessions;
 pub(crate) mod memories;
+pub(crate) mod memory_batch;
 pub(crate) mod playbook_sessions;
 pub(crate) mod projects;
 pub(crate) mod snapshots;

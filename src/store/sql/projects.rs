@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::audit::audit;
 use super::{Backend, Conn, Id, Json, Sql, Time, is_unique};
+use crate::domain::guardrail::LIBRARY_PROJECT;
 use crate::store::{Actor, Project, ProjectStore, StoreError, StoreResult, now};
 
 const PROJECT_COLUMNS: &str = "id, name, org, metadata, created_at, updated_at";
@@ -77,9 +78,11 @@ impl<B: Backend> ProjectStore for B {
     }
 
     async fn list_projects(&self) -> StoreResult<Vec<Project>> {
+        // The skills library is a project row (its memories need one) but no one's project.
         let sql = Sql::new(format!(
-            "SELECT {PROJECT_COLUMNS} FROM projects ORDER BY name"
-        ));
+            "SELECT {PROJECT_COLUMNS} FROM projects WHERE id <> $1 ORDER BY name"
+        ))
+        .arg(LIBRARY_PROJECT);
         let rows: Vec<ProjectRow> = self.connection().await?.fetch_all(sql).await?;
         Ok(rows.into_iter().map(Project::from).collect())
     }

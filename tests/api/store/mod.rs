@@ -48,6 +48,7 @@ mod mcp_sessions;
 mod memories;
 mod playbook_sessions;
 mod projects;
+mod put_memories;
 mod row_level_security;
 mod search;
 mod telemetry;
