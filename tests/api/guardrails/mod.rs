@@ -1,5 +1,7 @@
 //! Guardrails through a real MCP client, one file per part: the skills library (`library.rs`),
-//! validating code and its telemetry (`validate.rs`).
+//! validating code and its telemetry (`validate.rs`), the working-session tools (`agent.rs`).
 
+mod agent;
+mod agent_pack;
 mod library;
 mod validate;
