@@ -52,6 +52,7 @@ mod put_memories;
 mod row_level_security;
 mod search;
 mod telemetry;
+mod telemetry_rls;
 
 /// Whether this run has a Postgres to test on: `TEST_DATABASE_URL` is set (under `CI=true` an
 /// unset one panics, so CI never passes a Postgres case it did not run).

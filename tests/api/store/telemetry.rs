@@ -1,9 +1,8 @@
 //! Guardrail telemetry: events recorded in a project are counted by kind, subject and severity
-//! over a window, in that project only (on Postgres, row-level security confines them too).
+//! over a window, in that project only (`telemetry_rls.rs`: row-level security on Postgres).
 
 use chrono::{Duration, Utc};
 use codifier::domain::guardrail::Severity;
-use codifier::store::postgres::PgStore;
 use codifier::store::*;
 use serde_json::json;
 use uuid::Uuid;
@@ -15,9 +14,12 @@ store_cases!(
     events_are_counted_by_kind_subject_and_severity_in_their_own_project,
     a_window_that_starts_after_the_events_counts_none
 );
-store_cases!(postgres only: row_level_security_hides_another_projects_guardrail_events);
 
-fn event(kind: GuardrailEventKind, subject: &str, severity: Option<Severity>) -> NewGuardrailEvent {
+pub(super) fn event(
+    kind: GuardrailEventKind,
+    subject: &str,
+    severity: Option<Severity>,
+) -> NewGuardrailEvent {
     NewGuardrailEvent {
         kind,
         tool: "validate_code".into(),
@@ -28,13 +30,17 @@ fn event(kind: GuardrailEventKind, subject: &str, severity: Option<Severity>) ->
     }
 }
 
-fn block(check: &str, severity: Severity) -> NewGuardrailEvent {
+pub(super) fn block(check: &str, severity: Severity) -> NewGuardrailEvent {
     event(GuardrailEventKind::GuardrailBlock, check, Some(severity))
 }
 
+type Row<'a> = (&'static str, &'a str, Option<Severity>, u64);
+
 /// (kind, subject, severity, count) of each count, in the store's order.
-fn rows(counts: &[GuardrailEventCount]) -> Vec<(&str, &str, Option<Severity>, u64)> {
-    let row = |c: &GuardrailEventCount| (c.kind.as_str(), c.subject.as_str(), c.severity, c.count);
+fn rows(counts: &[GuardrailEventCount]) -> Vec<Row<'_>> {
+    fn row(c: &GuardrailEventCount) -> Row<'_> {
+        (c.kind.as_str(), c.subject.as_str(), c.severity, c.count)
+    }
     counts.iter().map(row).collect()
 }
 
@@ -91,25 +97,4 @@ async fn a_window_that_starts_after_the_events_counts_none(b: Backend) {
             .await
             .expect("counts");
     assert!(counts.is_empty(), "{b:?}: {counts:?}");
-}
-
-async fn row_level_security_hides_another_projects_guardrail_events(backend: Backend) {
-    let t = Ctx::new(backend).await;
-    let pg = PgStore::connect(&t.db.url).await.expect("connect");
-    let (a, b) = (t.p, t.project("b").await);
-    t.s.record_guardrail_events(a, &[block("mine", Severity::Error)])
-        .await
-        .expect("a");
-    let theirs = [block("theirs", Severity::Error), block("x", Severity::Info)];
-    t.s.record_guardrail_events(b, &theirs).await.expect("b");
-    let mut tx = pg.scoped(a).await.expect("scope A");
-    let all: i64 = sqlx::query_scalar("SELECT count(*) FROM guardrail_events")
-        .fetch_one(&mut *tx)
-        .await
-        .expect("count");
-    assert_eq!(all, 1, "no filter, only A's events");
-    let forged = "INSERT INTO guardrail_events (project_id, kind, tool, subject, detail, at) \
-                  VALUES ($1, 'guardrail_block', 'x', 'forged', '{}', now())";
-    let forged = sqlx::query(forged).bind(b).execute(&mut *tx).await;
-    assert!(forged.is_err(), "A cannot write B's events");
 }
