@@ -11,12 +11,13 @@
 //!   sessions left, [`skills_fit`] the skills that fit);
 //! - [`watch_out`]: the sharp edges to mind before changing code;
 //! - [`unstick`]: for attempts going round in circles ([`similarity`] measures them,
-//!   [`unstick_advice`] finds known patterns and alternatives);
+//!   [`unstick_advice`] finds known patterns, [`alternatives`] what to try instead);
 //! - [`remember`]: what a session leaves for the next, in one transaction.
 //!
 //! What they share: [`stack`] (which stack a skill belongs to), [`index`] (the library kept in
 //! memory, rebuilt when an import changes it) and [`edges`] (gathering and ranking sharp edges).
 
+pub mod alternatives;
 pub mod checks;
 pub mod context;
 pub mod edges;

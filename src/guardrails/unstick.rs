@@ -10,10 +10,11 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::alternatives::{self, Alternative};
 use super::edges::EdgeSource;
 use super::index::LibraryCache;
 use super::similarity::{self, Method};
-use super::unstick_advice::{self, Alternative, KnownPattern};
+use super::unstick_advice::{self, KnownPattern};
 use crate::knowledge::{
     KnowledgeBase, KnowledgeError, MAX_CONTENT_BYTES, MAX_SHORT_TEXT_CHARS, required_text,
 };
@@ -140,18 +141,18 @@ pub async fn unstick(
     let skills: Vec<String> = {
         let mut seen = HashSet::new();
         let from_edges = known.iter().filter_map(|k| k.skill.clone());
-        let from_task = unstick_advice::skills_for_task(&index, &request.task_description);
+        let from_task = alternatives::skills_for_task(&index, &request.task_description);
         from_edges
             .chain(from_task)
             .filter(|skill| seen.insert(skill.clone()))
             .collect()
     };
     let should_reset = circular && request.attempts.len() >= RESET_AFTER;
-    let mut alternatives = unstick_advice::alternatives(store, &known, &skills).await?;
+    let mut offered = alternatives::alternatives(store, &known, &skills).await?;
     if should_reset {
-        alternatives.insert(0, unstick_advice::reset_alternative());
+        offered.insert(0, alternatives::reset_alternative());
     }
-    alternatives.truncate(unstick_advice::MAX_ALTERNATIVES);
+    offered.truncate(alternatives::MAX_ALTERNATIVES);
     let diagnosis = diagnosis(&analyzed, &known);
     let reset_reason = should_reset.then(|| {
         format!(
@@ -164,7 +165,7 @@ pub async fn unstick(
         attempts_analyzed: analyzed,
         known_patterns: known,
         diagnosis,
-        alternatives,
+        alternatives: offered,
         should_reset,
         reset_reason,
     })

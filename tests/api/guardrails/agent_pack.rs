@@ -1,15 +1,17 @@
-//! Puts a small skills pack (the public layout: `<group>/<skill>/skill.yaml` and
-//! `sharp-edges.yaml`) into a test server's library, as the library's memories are filled
-//! (`codifier::domain::guardrail`), through the store's one-transaction write.
+//! What the working-session tests share: a server with a small skills pack (the public layout:
+//! `<group>/<skill>/skill.yaml` and `sharp-edges.yaml`) in its library, written as the
+//! library's memories are filled (`codifier::domain::guardrail`) through the store's
+//! one-transaction write, and small readers of results and telemetry.
 
 use std::path::Path;
 
 use codifier::domain::guardrail::{
     LIBRARY_PROJECT, LibraryItem, Severity, SharpEdge, Skill, library_item_id,
 };
-use codifier::domain::{Actor, MemoryDraft, MemoryType};
+use codifier::domain::{Actor, GuardrailEventKind, MemoryDraft, MemoryType};
 use serde_json::Value;
 
+use crate::clients::{Client, call, ok};
 use crate::helpers::TestServer;
 
 fn yaml(path: &Path) -> Value {
@@ -128,4 +130,41 @@ pub async fn import_pack(server: &TestServer, dir: &str) {
         .put_memories(LIBRARY_PROJECT, &actor, &items)
         .await
         .expect("the pack is written");
+}
+
+pub(super) const PACK: &str = "tests/fixtures/skills/agent";
+
+/// A server with the fixture pack imported and a project `p` (its id returned).
+pub(super) async fn server_with_library(backend: crate::helpers::Backend) -> (TestServer, String) {
+    let server = TestServer::start(backend).await;
+    import_pack(&server, PACK).await;
+    let project = server.project("p").await;
+    (server, project.id.to_string())
+}
+
+pub(super) fn ids(list: &Value, field: &str) -> Vec<String> {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|item| item[field].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+pub(super) async fn events(server: &TestServer, project: &str, kind: GuardrailEventKind) -> u64 {
+    let project = project.parse().expect("a project id");
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    let counts = server
+        .store
+        .guardrail_event_counts(project, since)
+        .await
+        .expect("event counts");
+    counts
+        .iter()
+        .filter(|c| c.kind == kind)
+        .map(|c| c.count)
+        .sum()
+}
+
+pub(super) async fn remember(client: &Client, arguments: Value) -> Value {
+    ok(&call(client, "remember", arguments).await)
 }
