@@ -9,6 +9,7 @@
 //! - [`connect`]: `connect <client>`, the configuration an MCP client needs.
 //! - [`bench`]: `bench`, the load, recall and soak benchmark.
 //! - [`pack`]: `pack`, a repository packed to a file, stdout or a snapshot.
+//! - [`skills`]: `skills import`, the shared skills library from a skills tree.
 //! - `migrate` is run from here.
 
 pub mod bench;
@@ -19,6 +20,7 @@ pub mod pack;
 pub mod playbooks;
 pub mod projects;
 pub mod serve;
+pub mod skills;
 
 use std::net::SocketAddr;
 
@@ -73,6 +75,9 @@ pub enum Command {
     /// The local embedding model's files.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// The shared skills library every project reads (guardrails).
+    #[command(subcommand)]
+    Skills(skills::SkillsCommand),
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -124,6 +129,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Projects(command) => projects::run(&config, command).await,
         Command::Keys(command) => keys::run(&config, command).await,
+        Command::Skills(command) => skills::run(&config, command).await,
     }
 }
 

@@ -1,6 +1,10 @@
 //! Guardrails for coding agents, on top of the knowledge services: the shared skills library
 //! and a project's own guardrail memories put to work.
 //!
+//! The library and a project's own: [`library`] (the library as memories of the reserved
+//! project, its readers), [`import`] (`codifier skills import`), [`own`] (the checks a
+//! project's own sharp edges and validations pass before they are stored).
+//!
 //! Checks on code: [`pattern`] (one pattern compiled once and matched within a backtracking
 //! budget), [`needles`] (the literals that rule patterns out before they run), [`checks`] (a
 //! project's compiled validations run on a file) and [`validate`] (the `validate_code` service
@@ -21,8 +25,11 @@ pub mod alternatives;
 pub mod checks;
 pub mod context;
 pub mod edges;
+pub mod import;
 pub mod index;
+pub mod library;
 pub mod needles;
+pub mod own;
 pub mod pattern;
 pub mod recent;
 pub mod remember;

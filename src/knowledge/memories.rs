@@ -69,6 +69,8 @@ impl MemoryInput {
         let source_role =
             optional_text("source_role", self.source_role.as_deref(), MAX_NAME_CHARS)?;
         content(&self.content)?;
+        crate::guardrails::own::check(memory_type, &self.content)
+            .map_err(KnowledgeError::Invalid)?;
         Ok(MemoryDraft {
             memory_type,
             title,

@@ -57,6 +57,7 @@ impl CodifierServer {
             + Self::query_data_tools()
             + Self::playbook_tools()
             + Self::snapshot_tools()
+            + Self::guardrail_library_tools()
             + Self::guardrail_validate_tools()
             + Self::guardrail_agent_tools();
         for route in tool_router.map.values_mut() {

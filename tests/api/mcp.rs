@@ -18,6 +18,7 @@ async fn the_memory_lifecycle_works(client: &Client, project: &str) {
             "advance_step",
             "delete_memory",
             "fetch_context",
+            "find_skills",
             "guardrail_stats",
             "list_snapshots",
             "load_context",

@@ -7,6 +7,7 @@
 //! strict validators (the TypeScript SDK's Ajv) do not know and warn about on every connection.
 
 mod guardrails_agent;
+mod guardrails_library;
 mod guardrails_validate;
 mod memories;
 mod playbooks;

@@ -282,7 +282,7 @@ async fn a_key_for_one_project_never_sees_another_projects_edges_issues_or_decis
             &client,
             "update_memory",
             json!({"project_id": "p", "memory_type": "sharp_edge", "title": "Our grid re-renders on every keystroke",
-                   "content": {"summary": "Our grid re-renders on every keystroke", "severity": "critical",
+                   "content": {"id": "grid-rerender", "summary": "Our grid re-renders on every keystroke", "severity": "critical",
                                "situation": "Typing into the grid filter", "detection_pattern": "onKeyUp"},
                    "tags": ["react"]}),
         )
