@@ -128,7 +128,7 @@ pub async fn load_context(
         }
     };
     let Some(mut project) = project else {
-        return Ok(without_project(knowledge, library, description, hints, candidates).await?);
+        return without_project(knowledge, library, description, hints, candidates).await;
     };
     let mut stack_saved = false;
     if identity

@@ -43,10 +43,15 @@ pub struct WatchOut {
     pub code_check: Option<CodeCheck>,
 }
 
+/// A request, checked: the stack names, and the situation and code when sent.
+struct Checked {
+    names: Vec<String>,
+    situation: Option<String>,
+    code: Option<String>,
+}
+
 /// Reads the request, naming the first field that is wrong.
-fn parse(
-    request: WatchOutRequest,
-) -> Result<(Vec<String>, Option<String>, Option<String>), KnowledgeError> {
+fn parse(request: WatchOutRequest) -> Result<Checked, KnowledgeError> {
     let stack_text = required_text("stack", &request.stack, MAX_NAME_CHARS)?;
     let names = stack::parse_names([stack_text.as_str()]);
     if names.is_empty() {
@@ -68,7 +73,11 @@ fn parse(
             code.len()
         )));
     }
-    Ok((names, situation, code))
+    Ok(Checked {
+        names,
+        situation,
+        code,
+    })
 }
 
 /// Finds the edges for `request` in the library and, when there is one, `project` (already
@@ -79,7 +88,11 @@ pub async fn watch_out(
     project: Option<Uuid>,
     request: WatchOutRequest,
 ) -> Result<WatchOut, KnowledgeError> {
-    let (names, situation, code) = parse(request)?;
+    let Checked {
+        names,
+        situation,
+        code,
+    } = parse(request)?;
     let store = &knowledge.store;
     let index = library.current(store).await?;
     let mut candidates = edges::library_candidates(&index, &names);
