@@ -14,9 +14,9 @@
 //! - [`auth`]: who is calling ([`auth::Identity`]), API keys (argon2id) and the verified-key cache.
 //! - [`knowledge`]: the project, memory, search and snapshot services; every call takes an identity.
 //! - [`playbooks`]: YAML-defined, resumable workflows: format, loader, templates, runner.
-//! - [`guardrails`]: checks on code (patterns within a backtracking budget) and the telemetry of
-//!   working sessions, for the skills library and a project's own guardrails; the shared skills
-//!   library and its import.
+//! - [`guardrails`]: the shared skills library and its import, and a project's own guardrails,
+//!   put to work for coding agents: checks on code (patterns within a backtracking budget),
+//!   telemetry, and the working session (context, sharp edges, getting unstuck, remembering).
 //! - [`athena`]: the Athena sidecar, the SELECT-only SQL guard, result caps and rendering.
 //! - [`config`]: typed configuration read from the environment and flags.
 //! - [`app`]: the application's state ([`app::App`]) and how it is built from the configuration.

@@ -51,6 +51,12 @@ impl<V: Clone> Remembered<V> {
         value
     }
 
+    /// Forgets every entry whose value `stale` picks (a fact that did change after all, such as
+    /// a project's metadata).
+    pub fn forget_where(&self, stale: impl Fn(&V) -> bool) {
+        self.lock().retain(|_, value| !stale(value));
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, V>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -118,6 +118,8 @@ pub struct App {
     pub packer: crate::packer::PackerSettings,
     /// The compiled validations of each project, for `validate_code`.
     pub validator: Arc<crate::guardrails::validate::Validator>,
+    /// The skills library as the guardrail tools read it, rebuilt when an import changes it.
+    pub library: Arc<crate::guardrails::index::LibraryCache>,
 }
 
 impl App {
@@ -141,6 +143,7 @@ impl App {
             playbooks,
             packer: config.packer.clone(),
             validator: Default::default(),
+            library: Arc::default(),
         })
     }
 

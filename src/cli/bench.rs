@@ -253,6 +253,7 @@ async fn drive_server(
         athena: None,
         packer: config.packer.clone(),
         validator: Default::default(),
+        library: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let router = crate::http::router(&config, app, shutdown.clone());

@@ -3,11 +3,13 @@
 //! never know which transport carried the call. The caller's [`Identity`] comes from the HTTP
 //! request parts the transport attaches to each request, or is the local user over stdio.
 
+mod guardrails_render;
 mod playbook_render;
 mod prompts;
 mod render;
 mod resources;
 mod sampling;
+mod session_prompt;
 mod tools;
 
 use std::sync::{Arc, Mutex};
@@ -56,7 +58,8 @@ impl CodifierServer {
             + Self::playbook_tools()
             + Self::snapshot_tools()
             + Self::guardrail_library_tools()
-            + Self::guardrail_validate_tools();
+            + Self::guardrail_validate_tools()
+            + Self::guardrail_agent_tools();
         for route in tool_router.map.values_mut() {
             let tool = &mut route.attr;
             // Clients show the top-level `title`; the annotation's is the older place for it.
@@ -338,7 +341,10 @@ impl ServerHandler for CodifierServer {
              to pack a repository into a snapshot, list_snapshots to find the project's snapshots \
              (also listed as resources) and read_snapshot to read one back. \
              Guided playbooks (also offered as prompts): run_playbook starts or resumes one, \
-             advance_step answers its current step, playbook_sessions lists a project's sessions."
+             advance_step answers its current step, playbook_sessions lists a project's sessions. \
+             Working sessions for coding agents (the start-session prompt walks through one): \
+             load_context to start, watch_out before changing code, unstick when attempts \
+             repeat, remember at the end."
                 .into(),
         );
         info

@@ -23,9 +23,9 @@ fn argument(name: &str, description: &str, required: bool) -> PromptArgument {
         .with_required(required)
 }
 
-/// Every playbook and every template, as prompts.
+/// The working-session prompt, every playbook and every template, as prompts.
 pub fn list(catalog: &Catalog) -> ListPromptsResult {
-    let mut prompts = Vec::new();
+    let mut prompts = vec![super::session_prompt::prompt()];
     for playbook in catalog.playbooks() {
         let mut arguments = vec![argument(
             "project_id",
@@ -155,6 +155,9 @@ pub async fn get(
     name: &str,
     arguments: Map<String, Value>,
 ) -> Result<GetPromptResult, ErrorData> {
+    if name == super::session_prompt::NAME {
+        return Ok(super::session_prompt::get(&arguments));
+    }
     if let Some(playbook) = catalog.get(name) {
         let text = playbook_message(playbook, &arguments);
         return Ok(

@@ -1,7 +1,8 @@
 //! [`ProjectCache`]: a layer over any store that remembers the projects it found. Every tool call
-//! resolves its project, and a project never changes once created (nothing renames or deletes
-//! one), so each is read from the database once per process. Only projects found are kept: one
-//! missing now may be created later.
+//! resolves its project, and a project's id and name never change once created (nothing renames
+//! or deletes one), so each is read from the database once per process. Only projects found are
+//! kept: one missing now may be created later. Its `metadata` may change
+//! (`update_project_metadata`): this process then forgets the project and reads it again.
 
 use std::sync::Arc;
 
@@ -34,6 +35,11 @@ macro_rules! cached {
             $layer.known.remember($id_or_name, project.clone());
         }
         Ok(found)
+    }};
+    ($layer:ident, update_project_metadata($actor:ident, $project:ident, $changes:ident)) => {{
+        let updated = $layer.inner.update_project_metadata($actor, $project, $changes).await;
+        $layer.known.forget_where(|known| known.id == $project);
+        updated
     }};
     ($layer:ident, $name:ident($($arg:ident),*)) => {
         $layer.inner.$name($($arg),*).await

@@ -37,6 +37,7 @@ macro_rules! forward_store {
                 fn create_project(actor: &Actor, name: &str, org: Option<&str>) -> Project;
                 fn list_projects() -> Vec<Project>;
                 fn find_project(id_or_name: &str) -> Option<Project>;
+                fn update_project_metadata(actor: &Actor, project: Uuid, changes: &serde_json::Map<String, Value>) -> Project;
             });
             $crate::forward_store!(@impl $layer, $hook, MemoryStore {
                 fn create_memory(project: Uuid, actor: &Actor, draft: &MemoryDraft) -> (Memory, WriteOutcome);

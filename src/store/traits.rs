@@ -50,6 +50,14 @@ pub trait ProjectStore: Send + Sync {
     async fn list_projects(&self) -> StoreResult<Vec<Project>>;
     /// Finds a project by id (when the text is a UUID) or else by exact name.
     async fn find_project(&self, id_or_name: &str) -> StoreResult<Option<Project>>;
+    /// Sets top-level keys of a project's `metadata` object (`null` removes a key), audited as
+    /// `project.update`; returns the project as it now is (unchanged when nothing differs).
+    async fn update_project_metadata(
+        &self,
+        actor: &Actor,
+        project: Uuid,
+        changes: &serde_json::Map<String, Value>,
+    ) -> StoreResult<Project>;
 }
 
 /// Memories, always inside one project.

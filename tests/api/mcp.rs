@@ -21,16 +21,20 @@ async fn the_memory_lifecycle_works(client: &Client, project: &str) {
             "find_skills",
             "guardrail_stats",
             "list_snapshots",
+            "load_context",
             "manage_projects",
             "memory_history",
             "pack_repo",
             "playbook_sessions",
             "query_data",
             "read_snapshot",
+            "remember",
             "restore_memory",
             "run_playbook",
+            "unstick",
             "update_memory",
-            "validate_code"
+            "validate_code",
+            "watch_out"
         ]
     );
     for tool in &tools {

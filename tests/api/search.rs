@@ -493,6 +493,7 @@ async fn the_handshake_and_health_never_wait_for_the_model_and_early_writes_are_
             playbooks: codifier::playbooks::Engine::unwired(store.clone(), embeddings.clone())
                 .unwrap(),
             packer: Default::default(),
+            library: Default::default(),
             validator: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

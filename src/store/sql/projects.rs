@@ -2,6 +2,7 @@
 //! differs little, but the lookup is cached by a layer ([`crate::store::cache`]).
 
 use async_trait::async_trait;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::audit::audit;
@@ -94,5 +95,47 @@ impl<B: Backend> ProjectStore for B {
         .arg(id_or_name);
         let row: Option<ProjectRow> = self.connection().await?.fetch_optional(sql).await?;
         Ok(row.map(Project::from))
+    }
+
+    async fn update_project_metadata(
+        &self,
+        actor: &Actor,
+        project: Uuid,
+        changes: &Map<String, Value>,
+    ) -> StoreResult<Project> {
+        let mut tx = self.control().await?;
+        let sql = Sql::new(format!(
+            "SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1{}",
+            B::LOCK_ROWS
+        ))
+        .arg(project);
+        let row: Option<ProjectRow> = tx.fetch_optional(sql).await?;
+        let current =
+            Project::from(row.ok_or_else(|| StoreError::NotFound(format!("project {project}")))?);
+        let mut metadata = current.metadata.as_object().cloned().unwrap_or_default();
+        for (key, value) in changes {
+            match value {
+                Value::Null => metadata.remove(key),
+                value => metadata.insert(key.clone(), value.clone()),
+            };
+        }
+        let metadata = Value::Object(metadata);
+        if metadata == current.metadata {
+            return Ok(current);
+        }
+        let sql = Sql::new(format!(
+            "UPDATE projects SET metadata = $2, updated_at = $3 WHERE id = $1 \
+             RETURNING {PROJECT_COLUMNS}"
+        ))
+        .arg(project)
+        .arg(&metadata)
+        .arg(now());
+        let row: ProjectRow = tx.fetch_one(sql).await?;
+        B::enter_project(&mut tx, project).await?;
+        let detail = serde_json::json!({ "before": current.metadata, "after": metadata });
+        let target = project.to_string();
+        audit(&mut *tx, project, actor, "project.update", &target, detail).await?;
+        B::commit(tx).await?;
+        Ok(row.into())
     }
 }

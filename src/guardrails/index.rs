@@ -1,0 +1,224 @@
+//! [`LibraryIndex`]: the shared library as the agent tools read it, kept in memory — each
+//! skill's name, description and where it belongs (stack, tags, triggers), and each sharp edge
+//! without its long `why` and `solution` (read from the store for the few a call shows).
+//!
+//! [`LibraryCache`] builds it once per import: each call asks the store for the library's newest
+//! audit entry (one short query; every import that changes something writes one) and rebuilds
+//! only when that moved, so an import run by `codifier skills import` in another process is seen
+//! at the next call. Only the library, which every key may read, is kept here; a project's own
+//! records are always read from the store within that project's scope.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use uuid::Uuid;
+
+use super::pattern::Pattern;
+use super::stack::{self, Membership};
+use crate::domain::guardrail::{LIBRARY_PROJECT, Severity, SharpEdge, Skill};
+use crate::domain::{Cursor, Memory, MemoryFilter, MemoryType};
+use crate::store::{Store, StoreResult};
+
+/// A library skill, without its patterns, handoffs and identity.
+#[derive(Debug, Clone)]
+pub struct SkillEntry {
+    pub memory_id: Uuid,
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub stack: Vec<String>,
+    pub tags: Vec<String>,
+    pub triggers: Vec<String>,
+}
+
+/// A library sharp edge, without its `why` and `solution`.
+#[derive(Debug, Clone)]
+pub struct EdgeEntry {
+    pub memory_id: Uuid,
+    pub skill: String,
+    pub id: String,
+    pub summary: String,
+    pub severity: Option<Severity>,
+    pub situation: String,
+    pub symptoms: Vec<String>,
+    pub detection_pattern: Option<String>,
+}
+
+/// The library's skills and sharp edges.
+#[derive(Debug, Default)]
+pub struct LibraryIndex {
+    pub skills: Vec<SkillEntry>,
+    pub edges: Vec<EdgeEntry>,
+    /// Position in `skills` of each skill id.
+    by_id: HashMap<String, usize>,
+    /// Each edge's compiled detection pattern, once a call needed it.
+    patterns: Vec<OnceLock<Option<Pattern>>>,
+}
+
+impl LibraryIndex {
+    fn new(skills: Vec<SkillEntry>, edges: Vec<EdgeEntry>) -> Self {
+        let by_id = skills
+            .iter()
+            .enumerate()
+            .map(|(index, skill)| (skill.id.clone(), index))
+            .collect();
+        let patterns = edges.iter().map(|_| OnceLock::new()).collect();
+        Self {
+            skills,
+            edges,
+            by_id,
+            patterns,
+        }
+    }
+
+    pub fn skill(&self, id: &str) -> Option<&SkillEntry> {
+        self.by_id.get(id).map(|index| &self.skills[*index])
+    }
+
+    /// How strongly a skill belongs to any of the (normalized) stack `names`.
+    pub fn membership(&self, skill: &SkillEntry, names: &[String]) -> Option<Membership> {
+        stack::membership(names, &skill.stack, &skill.tags, &skill.triggers)
+    }
+
+    /// The skills of the stack `names`, each with how strongly it belongs.
+    pub fn skills_in(&self, names: &[String]) -> Vec<(&SkillEntry, Membership)> {
+        self.skills
+            .iter()
+            .filter_map(|skill| Some((skill, self.membership(skill, names)?)))
+            .collect()
+    }
+
+    /// The sharp edges (by position in `edges`) of the skills of the stack `names`, each with
+    /// its skill's membership.
+    pub fn edges_in(&self, names: &[String]) -> Vec<(usize, Membership)> {
+        let skills: HashMap<&str, Membership> = self
+            .skills_in(names)
+            .into_iter()
+            .map(|(skill, membership)| (skill.id.as_str(), membership))
+            .collect();
+        self.edges
+            .iter()
+            .enumerate()
+            .filter_map(|(at, edge)| Some((at, *skills.get(edge.skill.as_str())?)))
+            .collect()
+    }
+
+    /// The compiled `detection_pattern` of the edge at `at` (compiled on first use and kept);
+    /// `None` when it has none or it does not compile.
+    pub fn edge_pattern(&self, at: usize) -> Option<&Pattern> {
+        let edge = self.edges.get(at)?;
+        self.patterns[at]
+            .get_or_init(|| {
+                let source = edge.detection_pattern.as_deref()?;
+                Pattern::compile(source).ok()
+            })
+            .as_ref()
+    }
+}
+
+/// The newest [`LibraryIndex`] of one store, rebuilt when the library changes.
+#[derive(Default)]
+pub struct LibraryCache {
+    /// The newest library audit entry the index was built after, and the index.
+    built: tokio::sync::Mutex<Option<(Option<i64>, Arc<LibraryIndex>)>>,
+}
+
+/// Memories read per page while building the index.
+const PAGE: u32 = 500;
+
+impl LibraryCache {
+    /// The index of the library as it is now.
+    pub async fn current(&self, store: &Arc<dyn Store>) -> StoreResult<Arc<LibraryIndex>> {
+        let version = store
+            .list_audit(LIBRARY_PROJECT, 1)
+            .await?
+            .first()
+            .map(|entry| entry.id);
+        let mut built = self.built.lock().await;
+        if let Some((at, index)) = built.as_ref()
+            && *at == version
+        {
+            return Ok(index.clone());
+        }
+        let index = Arc::new(build(store).await?);
+        *built = Some((version, index.clone()));
+        Ok(index)
+    }
+}
+
+/// Reads every library skill and sharp edge. A record that does not parse is left out (the
+/// import wrote it, so it should not happen; it is logged).
+async fn build(store: &Arc<dyn Store>) -> StoreResult<LibraryIndex> {
+    let started = std::time::Instant::now();
+    let skills: Vec<SkillEntry> = every(store, MemoryType::Skill)
+        .await?
+        .into_iter()
+        .filter_map(|memory| {
+            let skill: Skill = parsed(&memory)?;
+            Some(SkillEntry {
+                memory_id: memory.id,
+                id: skill.id,
+                name: skill.name,
+                description: skill.description,
+                stack: skill.stack,
+                tags: skill.tags,
+                triggers: skill.triggers,
+            })
+        })
+        .collect();
+    let edges: Vec<EdgeEntry> = every(store, MemoryType::SharpEdge)
+        .await?
+        .into_iter()
+        .filter_map(|memory| {
+            let edge: SharpEdge = parsed(&memory)?;
+            Some(EdgeEntry {
+                memory_id: memory.id,
+                skill: edge.skill.or(memory.category)?,
+                id: edge.id,
+                summary: edge.summary,
+                severity: edge.severity,
+                situation: edge.situation,
+                symptoms: edge.symptoms,
+                detection_pattern: edge.detection_pattern,
+            })
+        })
+        .collect();
+    tracing::info!(
+        skills = skills.len(),
+        sharp_edges = edges.len(),
+        took_ms = started.elapsed().as_millis() as u64,
+        "read the skills library"
+    );
+    Ok(LibraryIndex::new(skills, edges))
+}
+
+/// Every live library memory of one type.
+async fn every(store: &Arc<dyn Store>, kind: MemoryType) -> StoreResult<Vec<Memory>> {
+    let mut all = Vec::new();
+    let mut after: Option<Cursor> = None;
+    loop {
+        let filter = MemoryFilter {
+            memory_type: Some(kind),
+            limit: PAGE,
+            after,
+            ..MemoryFilter::default()
+        };
+        let page = store.fetch_memories(LIBRARY_PROJECT, &filter).await?;
+        all.extend(page.memories);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// A memory's record, or `None` (logged) when its content is not one.
+pub fn parsed<T: serde::de::DeserializeOwned>(memory: &Memory) -> Option<T> {
+    match serde_json::from_value(memory.content.clone()) {
+        Ok(record) => Some(record),
+        Err(error) => {
+            tracing::warn!(memory = %memory.id, kind = %memory.memory_type, %error, "a guardrail memory does not hold its record");
+            None
+        }
+    }
+}
