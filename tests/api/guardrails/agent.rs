@@ -207,7 +207,7 @@ async fn remember_writes_its_parts_in_one_transaction_so_a_failing_part_leaves_n
         let loaded = ok(&call(&client, "load_context", json!({"project_id": "p"})).await);
         assert_eq!(
             ids(&loaded["open_issues"], "id"),
-            [second.clone()],
+            std::slice::from_ref(&second),
             "{backend:?}: still open"
         );
 
