@@ -71,7 +71,9 @@ pub struct RememberParams {
     /// The project's id or name; may be left out after `manage_projects switch` or with a key
     /// bound to one project.
     pub project_id: Option<String>,
+    /// A decision to record: what was decided and why.
     pub decision: Option<DecisionParam>,
+    /// An issue to open, or to resolve (by `id`, or the open issue that matches best).
     pub issue: Option<IssueParam>,
     /// What this session did, for the next one.
     pub session_summary: Option<String>,
