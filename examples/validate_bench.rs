@@ -1,10 +1,14 @@
 //! Latency of `validate_code` with a whole skills library loaded: validates a generated
 //! 2,000-line TypeScript file (`src/features/orders.ts`) many times and prints p50 and p99.
 //!
+//!     cargo run --release --example validate_bench -- --mcp sqlite:/tmp/library.db
 //!     cargo run --release --example validate_bench -- --database sqlite:/tmp/library.db
 //!     cargo run --release --example validate_bench -- --pack /tmp/pack
 //!
-//! `--database` opens a store whose library was imported with `codifier skills import` and runs
+//! `--mcp` starts `codifier stdio` (the binary built next to this example) on a store whose
+//! library was imported, and calls the `validate_code` tool through an MCP client, as an agent
+//! does: each run is the whole call path (JSON-RPC over stdio, the tool's argument checks, the
+//! service, the Markdown and structured result). `--database` opens a store whose library was imported with `codifier skills import` and runs
 //! the whole service (the cache check against the store, the checks, the telemetry write) in a
 //! project of its own. `--pack` reads the `validations.yaml` files of a skills tree directly and
 //! runs the compiled checks alone (no store). `--runs N` sets the measured runs (default 200).
@@ -16,6 +20,7 @@ use std::time::{Duration, Instant};
 use codifier::auth::Identity;
 use codifier::domain::guardrail::{Severity, Validation};
 use codifier::guardrails::checks::{Check, CheckSet};
+use codifier::guardrails::index::LibraryCache;
 use codifier::guardrails::validate::{self, Request, Validator};
 
 const PATH: &str = "src/features/orders.ts";
@@ -31,12 +36,14 @@ async fn main() -> anyhow::Result<()> {
     let runs: usize = value("--runs").map_or(Ok(200), |n| n.parse())?;
     let code = typescript(LINES);
     println!("file: {PATH}, {} lines, {} bytes", LINES, code.len());
-    if let Some(url) = value("--database") {
+    if let Some(url) = value("--mcp") {
+        over_mcp(&url, &code, runs).await
+    } else if let Some(url) = value("--database") {
         with_store(&url, &code, runs).await
     } else if let Some(dir) = value("--pack") {
         with_pack(Path::new(&dir), &code, runs)
     } else {
-        anyhow::bail!("usage: validate_bench (--database URL | --pack DIR) [--runs N]")
+        anyhow::bail!("usage: validate_bench (--mcp URL | --database URL | --pack DIR) [--runs N]")
     }
 }
 
@@ -50,10 +57,9 @@ async fn with_store(url: &str, code: &str, runs: usize) -> anyhow::Result<()> {
     };
     let project = store.create_project(&actor, &name, None).await?.id;
     let validator = Validator::default();
+    let cache = LibraryCache::default();
     let started = Instant::now();
-    let library = validator
-        .checks(store.as_ref(), codifier::domain::guardrail::LIBRARY_PROJECT)
-        .await?;
+    let library = cache.checks(store.as_ref()).await?;
     println!(
         "library: {} runnable checks ({} skipped), loaded and compiled in {:?}",
         library.checks().len(),
@@ -71,6 +77,7 @@ async fn with_store(url: &str, code: &str, runs: usize) -> anyhow::Result<()> {
         let started = Instant::now();
         let report = validate::validate(
             &validator,
+            &cache,
             store.as_ref(),
             &Identity::Local,
             project,
@@ -86,6 +93,63 @@ async fn with_store(url: &str, code: &str, runs: usize) -> anyhow::Result<()> {
         println!("{}", report.summary);
     }
     print_times("validate_code (service, SQLite store)", &mut times);
+    Ok(())
+}
+
+/// Calls `validate_code` through `codifier stdio` (the binary next to this example's folder).
+async fn over_mcp(url: &str, code: &str, runs: usize) -> anyhow::Result<()> {
+    use rmcp::ServiceExt;
+    use rmcp::model::CallToolRequestParams;
+    let exe = std::env::current_exe()?;
+    let binary = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("codifier"))
+        .filter(|path| path.exists())
+        .ok_or_else(|| anyhow::anyhow!("build the server first: cargo build --release --bin codifier"))?;
+    let mut command = tokio::process::Command::new(&binary);
+    command
+        .arg("stdio")
+        .env("DATABASE_URL", url)
+        .env("CODIFIER_LOG", "warn")
+        .env("CODIFIER_EMBEDDINGS", "none")
+        .env_remove("API_AUTH_TOKEN");
+    let transport = rmcp::transport::TokioChildProcess::new(command)?;
+    let client = ().serve(transport).await?;
+    let call = |tool: &'static str, arguments: serde_json::Value| {
+        let serde_json::Value::Object(arguments) = arguments else {
+            unreachable!("arguments are an object")
+        };
+        client.call_tool(CallToolRequestParams::new(tool).with_arguments(arguments))
+    };
+    let name = format!("validate-bench-{}", uuid::Uuid::new_v4());
+    let created = call(
+        "manage_projects",
+        serde_json::json!({"operation": "create", "name": name}),
+    )
+    .await?;
+    anyhow::ensure!(created.is_error != Some(true), "create: {:?}", created.content);
+    let arguments = serde_json::json!({"project_id": name, "code": code, "file_path": PATH});
+    let mut times = Vec::with_capacity(runs);
+    let mut last = None;
+    for run in 0..runs + 5 {
+        let started = Instant::now();
+        let result = call("validate_code", arguments.clone()).await?;
+        let took = started.elapsed();
+        anyhow::ensure!(result.is_error != Some(true), "validate_code: {:?}", result.content);
+        if run == 0 {
+            println!("first call (reads and compiles the library): {took:?}");
+        }
+        if run >= 5 {
+            times.push(took);
+        }
+        last = result.structured_content;
+    }
+    if let Some(report) = last {
+        println!("{}", report["summary"].as_str().unwrap_or_default());
+    }
+    print_times("validate_code (MCP over stdio, release server)", &mut times);
+    client.cancel().await?;
     Ok(())
 }
 

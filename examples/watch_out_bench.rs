@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let first = watch_out(&knowledge, &library, None, calls[0].clone()).await?;
     let first_took = started.elapsed();
-    let index = library.current(&knowledge.store).await?;
+    let index = library.current(knowledge.store.as_ref()).await?;
     println!(
         "library: {} skills, {} sharp edges; first call (reads the library): {:.1} ms, {} edges",
         index.skills.len(),

@@ -17,8 +17,11 @@
 //! - `title`: a skill's name, a sharp edge's summary, a validation's name, a decision's `what`,
 //!   the first line of an issue's description;
 //! - `category`: the skill id of a library item (`None` for a project's own);
-//! - `tags`: a skill's stack and tags, lowercased (a library sharp edge or validation carries
-//!   its skill's), plus the severity's name where there is one;
+//! - `tags`: for a library item, its skill's `stack`, `tags` and `triggers`, each lowercased
+//!   (a library sharp edge or validation carries its skill's), the tag `skill:<id>` of its
+//!   skill, and the severity's name where there is one; for a project's own sharp edge or
+//!   validation, the stack names it applies to and its severity's name (none: the whole
+//!   project);
 //! - `description`: a skill's description, a sharp edge's situation, a validation's message.
 
 use serde::{Deserialize, Serialize};
@@ -136,19 +139,25 @@ pub struct Skill {
 }
 
 /// A gotcha (the `content` of a `sharp_edge` memory): the situation it bites in, why, how to
-/// avoid it, what it looks like when it has bitten, and a pattern that spots it in code.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// avoid it, what it looks like when it has bitten, and a pattern that spots it in code. The
+/// agent tools show it as it is stored (flattened into their views), so its schema is theirs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct SharpEdge {
     /// The skill it comes from; `None` for a project's own.
     pub skill: Option<String>,
     /// Its id within the skill (or the project).
     pub id: String,
+    /// The gotcha in one line.
     pub summary: String,
     pub severity: Option<Severity>,
+    /// When it bites.
     pub situation: String,
+    /// Why it bites.
     pub why: String,
+    /// What to do instead.
     pub solution: String,
+    /// What it looks like once it has bitten (error messages, behaviour).
     pub symptoms: Vec<String>,
     /// A regular expression that finds code where the edge may bite.
     pub detection_pattern: Option<String>,

@@ -6,7 +6,9 @@
 //!
 //! A project's stack lives in its `metadata` (`stack`, a list of names): `stack_hints` sent by a
 //! key that may write sets it (and a description the project lacks becomes its `description`);
-//! a read key's hints count for that call only. With no project named, active or bound to the
+//! a read key's hints count for that call only. The stack is read from the database at each
+//! call, never from a process's project cache, so a stack another process set is seen at once.
+//! With no project named, active or bound to the
 //! key, a `project_description` finds the project it describes among those the caller sees.
 
 use std::collections::HashSet;
@@ -127,9 +129,10 @@ pub async fn load_context(
             (found, candidates, FoundBy::Description)
         }
     };
-    let Some(mut project) = project else {
+    let Some(project) = project else {
         return without_project(knowledge, library, description, hints, candidates).await;
     };
+    let mut project = as_stored(knowledge, project).await?;
     let mut stack_saved = false;
     if identity
         .authorize(project.id, &project.name, Role::Write)
@@ -174,7 +177,7 @@ pub async fn load_context(
             .map(str::to_owned)
     });
     let recent = super::recent::read(store, project.id).await?;
-    let index = library.current(store).await?;
+    let index = library.current(store.as_ref()).await?;
     let ranker = match &about {
         Some(about) => Some(Ranker::new(&knowledge.embeddings, about).await),
         None => None,
@@ -223,8 +226,8 @@ pub async fn load_context(
 
 /// Severity first, then relevance to the description, then the tie-break.
 fn by_severity(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
-    edges::severity_rank(a.severity)
-        .cmp(&edges::severity_rank(b.severity))
+    edges::severity_rank(a.edge.severity)
+        .cmp(&edges::severity_rank(b.edge.severity))
         .then_with(|| b.relevance.total_cmp(&a.relevance))
         .then_with(|| edges::tie_break(a, b))
 }
@@ -248,6 +251,18 @@ fn hints(hints: &[String]) -> Result<Vec<String>, KnowledgeError> {
         }
     }
     Ok(out)
+}
+
+/// The project as the database holds it now. The store's project cache keeps what it read
+/// once per process, and another process (a second server, `codifier` on the command line) may
+/// have changed the project's metadata since — its stack above all. So the stack is read again
+/// at each session start: one query over the projects table (no memories), uncached.
+async fn as_stored(knowledge: &KnowledgeBase, project: Project) -> Result<Project, KnowledgeError> {
+    let stored = knowledge.store.list_projects().await?;
+    Ok(stored
+        .into_iter()
+        .find(|listed| listed.id == project.id)
+        .unwrap_or(project))
 }
 
 /// A project's stack, as saved in its metadata.
@@ -326,7 +341,7 @@ async fn without_project(
 ) -> Result<LoadedContext, KnowledgeError> {
     let store = &knowledge.store;
     let names = stack::parse_names(hints.iter().map(String::as_str));
-    let index = library.current(store).await?;
+    let index = library.current(store.as_ref()).await?;
     let ranker = match &description {
         Some(about) => Some(Ranker::new(&knowledge.embeddings, about).await),
         None => None,

@@ -28,22 +28,14 @@ pub enum EdgeSource {
     Project,
 }
 
-/// A sharp edge, whole, as a tool shows it.
+/// A sharp edge, whole, as a tool shows it: the stored record's fields, and where it comes from.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct EdgeView {
     /// The memory holding it (`fetch_context` or `find_skills` show more).
     pub memory_id: Uuid,
     pub source: EdgeSource,
-    /// The skill it comes from (library edges).
-    pub skill: Option<String>,
-    pub id: String,
-    pub summary: String,
-    pub severity: Option<Severity>,
-    pub situation: String,
-    pub why: String,
-    pub solution: String,
-    pub symptoms: Vec<String>,
-    pub detection_pattern: Option<String>,
+    #[serde(flatten)]
+    pub edge: SharpEdge,
     /// Whether `detection_pattern` matches the code sent with the call.
     pub matches_current_code: bool,
 }
@@ -53,19 +45,15 @@ pub struct EdgeView {
 pub struct Candidate {
     pub memory_id: Uuid,
     pub source: EdgeSource,
-    pub skill: Option<String>,
-    pub id: String,
-    pub summary: String,
-    pub severity: Option<Severity>,
-    pub situation: String,
-    pub symptoms: Vec<String>,
-    pub detection_pattern: Option<String>,
+    /// The record; a library edge's comes from the index, without `why` and `solution` until
+    /// it is shown (`whole` false).
+    pub edge: SharpEdge,
+    /// Whether `edge` holds every field (a project's own edge, read from the store).
+    pub whole: bool,
     /// Its position in the library index (library edges).
     pub library_edge: Option<usize>,
     /// How its skill (or, for a project's edge, its tags) ties it to the stack.
     pub membership: Membership,
-    /// The project's own edge, whole (a library edge is read again when shown).
-    pub whole: Option<SharpEdge>,
     /// Fused search score against the call's text (0 when neither half found it).
     pub relevance: f64,
     pub matches_current_code: bool,
@@ -82,20 +70,14 @@ pub fn library_candidates(index: &LibraryIndex, names: &[String]) -> Vec<Candida
 
 /// The library edge at position `at` of the index as a candidate.
 pub fn library_candidate(index: &LibraryIndex, at: usize, membership: Membership) -> Candidate {
-    let edge = &index.edges[at];
+    let entry = &index.edges[at];
     Candidate {
-        memory_id: edge.memory_id,
+        memory_id: entry.memory_id,
         source: EdgeSource::Library,
-        skill: Some(edge.skill.clone()),
-        id: edge.id.clone(),
-        summary: edge.summary.clone(),
-        severity: edge.severity,
-        situation: edge.situation.clone(),
-        symptoms: edge.symptoms.clone(),
-        detection_pattern: edge.detection_pattern.clone(),
+        edge: entry.edge.clone(),
+        whole: false,
         library_edge: Some(at),
         membership,
-        whole: None,
         relevance: 0.0,
         matches_current_code: false,
     }
@@ -153,19 +135,14 @@ pub fn project_candidate(memory: &Memory, membership: Membership) -> Candidate {
     if edge.severity.is_none() {
         edge.severity = memory.tags.iter().find_map(|tag| Severity::parse(tag));
     }
+    edge.skill = None;
     Candidate {
         memory_id: memory.id,
         source: EdgeSource::Project,
-        skill: None,
-        id: edge.id.clone(),
-        summary: edge.summary.clone(),
-        severity: edge.severity,
-        situation: edge.situation.clone(),
-        symptoms: edge.symptoms.clone(),
-        detection_pattern: edge.detection_pattern.clone(),
+        edge,
+        whole: true,
         library_edge: None,
         membership,
-        whole: Some(edge),
         relevance: 0.0,
         matches_current_code: false,
     }
@@ -279,7 +256,7 @@ pub fn tie_break(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
     own(a)
         .cmp(&own(b))
         .then_with(|| b.membership.cmp(&a.membership))
-        .then_with(|| a.summary.cmp(&b.summary))
+        .then_with(|| a.edge.summary.cmp(&b.edge.summary))
         .then_with(|| a.memory_id.cmp(&b.memory_id))
 }
 
@@ -287,7 +264,7 @@ pub fn tie_break(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
 pub async fn views(store: &Arc<dyn Store>, chosen: Vec<Candidate>) -> StoreResult<Vec<EdgeView>> {
     let library_ids: Vec<Uuid> = chosen
         .iter()
-        .filter(|c| c.whole.is_none())
+        .filter(|c| !c.whole)
         .map(|c| c.memory_id)
         .collect();
     let mut whole: HashMap<Uuid, SharpEdge> = HashMap::new();
@@ -300,24 +277,15 @@ pub async fn views(store: &Arc<dyn Store>, chosen: Vec<Candidate>) -> StoreResul
     }
     Ok(chosen
         .into_iter()
-        .map(|candidate| {
-            let edge = candidate
-                .whole
-                .clone()
-                .or_else(|| whole.remove(&candidate.memory_id))
-                .unwrap_or_default();
+        .map(|mut candidate| {
+            if let Some(stored) = whole.remove(&candidate.memory_id) {
+                candidate.edge.why = stored.why;
+                candidate.edge.solution = stored.solution;
+            }
             EdgeView {
                 memory_id: candidate.memory_id,
                 source: candidate.source,
-                skill: candidate.skill,
-                id: candidate.id,
-                summary: candidate.summary,
-                severity: candidate.severity,
-                situation: candidate.situation,
-                why: edge.why,
-                solution: edge.solution,
-                symptoms: candidate.symptoms,
-                detection_pattern: candidate.detection_pattern,
+                edge: candidate.edge,
                 matches_current_code: candidate.matches_current_code,
             }
         })
@@ -346,6 +314,7 @@ pub fn match_code(index: &LibraryIndex, candidates: &mut [Candidate], code: &str
             Some(at) => index.edge_pattern(at),
             None => {
                 own = candidate
+                    .edge
                     .detection_pattern
                     .as_deref()
                     .and_then(|source| Pattern::compile(source).ok());

@@ -2,10 +2,11 @@
 //! skill's name, description and where it belongs (stack, tags, triggers), and each sharp edge
 //! without its long `why` and `solution` (read from the store for the few a call shows).
 //!
-//! [`LibraryCache`] builds it once per import: each call asks the store for the library's newest
-//! audit entry (one short query; every import that changes something writes one) and rebuilds
-//! only when that moved, so an import run by `codifier skills import` in another process is seen
-//! at the next call. Only the library, which every key may read, is kept here; a project's own
+//! [`LibraryCache`] is the server's one copy of the library, for the agent tools and for
+//! `validate_code` alike, built once per import: each call asks the store for the library's
+//! newest audit entry (one short query; every import that changes something writes one) and
+//! rebuilds only when that moved, so an import run by `codifier skills import` in another
+//! process is seen at the next call. Only the library, which every key may read, is kept here; a project's own
 //! records are always read from the store within that project's scope.
 
 use std::collections::HashMap;
@@ -13,9 +14,10 @@ use std::sync::{Arc, OnceLock};
 
 use uuid::Uuid;
 
+use super::checks::CheckSet;
 use super::pattern::Pattern;
 use super::stack::{self, Membership};
-use crate::domain::guardrail::{LIBRARY_PROJECT, Severity, SharpEdge, Skill};
+use crate::domain::guardrail::{LIBRARY_PROJECT, SharpEdge, Skill};
 use crate::domain::{Cursor, Memory, MemoryFilter, MemoryType};
 use crate::store::{Store, StoreResult};
 
@@ -31,17 +33,13 @@ pub struct SkillEntry {
     pub triggers: Vec<String>,
 }
 
-/// A library sharp edge, without its `why` and `solution`.
+/// A library sharp edge: its record without `why` and `solution` (empty here), under the id
+/// of its skill.
 #[derive(Debug, Clone)]
 pub struct EdgeEntry {
     pub memory_id: Uuid,
     pub skill: String,
-    pub id: String,
-    pub summary: String,
-    pub severity: Option<Severity>,
-    pub situation: String,
-    pub symptoms: Vec<String>,
-    pub detection_pattern: Option<String>,
+    pub edge: SharpEdge,
 }
 
 /// The library's skills and sharp edges.
@@ -109,46 +107,81 @@ impl LibraryIndex {
         let edge = self.edges.get(at)?;
         self.patterns[at]
             .get_or_init(|| {
-                let source = edge.detection_pattern.as_deref()?;
+                let source = edge.edge.detection_pattern.as_deref()?;
                 Pattern::compile(source).ok()
             })
             .as_ref()
     }
 }
 
-/// The newest [`LibraryIndex`] of one store, rebuilt when the library changes.
+/// The library as one import left it: the index and the compiled checks, each read on first use.
+#[derive(Default)]
+struct Version {
+    index: tokio::sync::OnceCell<Arc<LibraryIndex>>,
+    checks: tokio::sync::OnceCell<Arc<CheckSet>>,
+}
+
+/// The one in-memory copy of the library for every tool of a server — [`LibraryIndex`] for the
+/// agent tools, the compiled [`CheckSet`] for `validate_code` — under the id of the library's
+/// newest audit entry, and read again when that moved.
 #[derive(Default)]
 pub struct LibraryCache {
-    /// The newest library audit entry the index was built after, and the index.
-    built: tokio::sync::Mutex<Option<(Option<i64>, Arc<LibraryIndex>)>>,
+    /// The newest library audit entry when the version was made, and the version.
+    built: std::sync::Mutex<Option<(Option<i64>, Arc<Version>)>>,
 }
 
 /// Memories read per page while building the index.
 const PAGE: u32 = 500;
 
+/// The id of `project`'s newest audit entry: every memory write, import, restore or delete
+/// writes one, so it moves whenever the project's memories change.
+pub async fn newest_audit(store: &dyn Store, project: Uuid) -> StoreResult<Option<i64>> {
+    Ok(store
+        .list_audit(project, 1)
+        .await?
+        .first()
+        .map(|entry| entry.id))
+}
+
 impl LibraryCache {
-    /// The index of the library as it is now.
-    pub async fn current(&self, store: &Arc<dyn Store>) -> StoreResult<Arc<LibraryIndex>> {
-        let version = store
-            .list_audit(LIBRARY_PROJECT, 1)
-            .await?
-            .first()
-            .map(|entry| entry.id);
-        let mut built = self.built.lock().await;
-        if let Some((at, index)) = built.as_ref()
-            && *at == version
+    /// The library as it is now (one short query when nothing changed).
+    async fn version(&self, store: &dyn Store) -> StoreResult<Arc<Version>> {
+        let newest = newest_audit(store, LIBRARY_PROJECT).await?;
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, version)) = built.as_ref()
+            && *at == newest
         {
-            return Ok(index.clone());
+            return Ok(version.clone());
         }
-        let index = Arc::new(build(store).await?);
-        *built = Some((version, index.clone()));
-        Ok(index)
+        let version = Arc::new(Version::default());
+        *built = Some((newest, version.clone()));
+        Ok(version)
+    }
+
+    /// The index of the library as it is now.
+    pub async fn current(&self, store: &dyn Store) -> StoreResult<Arc<LibraryIndex>> {
+        let version = self.version(store).await?;
+        let index = version
+            .index
+            .get_or_try_init(|| async { build(store).await.map(Arc::new) })
+            .await?;
+        Ok(index.clone())
+    }
+
+    /// The library's runnable validations, compiled (each pattern on first use).
+    pub async fn checks(&self, store: &dyn Store) -> StoreResult<Arc<CheckSet>> {
+        let version = self.version(store).await?;
+        let checks = version
+            .checks
+            .get_or_try_init(|| async { super::validate::compile(store, LIBRARY_PROJECT).await })
+            .await?;
+        Ok(checks.clone())
     }
 }
 
 /// Reads every library skill and sharp edge. A record that does not parse is left out (the
 /// import wrote it, so it should not happen; it is logged).
-async fn build(store: &Arc<dyn Store>) -> StoreResult<LibraryIndex> {
+async fn build(store: &dyn Store) -> StoreResult<LibraryIndex> {
     let started = std::time::Instant::now();
     let skills: Vec<SkillEntry> = every(store, MemoryType::Skill)
         .await?
@@ -170,16 +203,15 @@ async fn build(store: &Arc<dyn Store>) -> StoreResult<LibraryIndex> {
         .await?
         .into_iter()
         .filter_map(|memory| {
-            let edge: SharpEdge = parsed(&memory)?;
+            let mut edge: SharpEdge = parsed(&memory)?;
+            let skill = edge.skill.clone().or(memory.category)?;
+            edge.skill = Some(skill.clone());
+            edge.why = String::new();
+            edge.solution = String::new();
             Some(EdgeEntry {
                 memory_id: memory.id,
-                skill: edge.skill.or(memory.category)?,
-                id: edge.id,
-                summary: edge.summary,
-                severity: edge.severity,
-                situation: edge.situation,
-                symptoms: edge.symptoms,
-                detection_pattern: edge.detection_pattern,
+                skill,
+                edge,
             })
         })
         .collect();
@@ -193,7 +225,7 @@ async fn build(store: &Arc<dyn Store>) -> StoreResult<LibraryIndex> {
 }
 
 /// Every live library memory of one type.
-async fn every(store: &Arc<dyn Store>, kind: MemoryType) -> StoreResult<Vec<Memory>> {
+async fn every(store: &dyn Store, kind: MemoryType) -> StoreResult<Vec<Memory>> {
     let mut all = Vec::new();
     let mut after: Option<Cursor> = None;
     loop {

@@ -3,11 +3,12 @@
 //! the skills that fit a stack and a description, and the sharp edges and validations of a
 //! skill or a stack — for `find_skills`, `load_context`, `watch_out` and `validate_code`.
 //!
-//! A skill belongs to a stack name when its `stack`, `tags` or `triggers` hold that name (any
-//! case): real packs use all three. So every library memory carries, as tags, its skill's
-//! stack, tags and triggers lowercased (at most [`MAX_TAGS`] of them), the tag `skill:<id>` of
-//! its skill, and its severity's name where it has one; a stack's skills, edges and checks are
-//! then one tag filter away in either store.
+//! A skill belongs to a stack name when its `stack`, `tags` or `triggers` hold that name
+//! ([`stack::membership`], the one rule every tool uses: any case and spelling, a trigger by
+//! one of its words). Every library memory also carries, as tags, its skill's stack, tags and
+//! triggers lowercased (at most [`MAX_TAGS`] of them), the tag `skill:<id>` of its skill, and
+//! its severity's name where it has one, for `tags` filters and `validate_code`'s
+//! `check_types`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use super::stack::{self, Membership};
 use crate::domain::guardrail::{LIBRARY_PROJECT, SharpEdge, Skill, Validation};
 use crate::domain::{Memory, MemoryDraft, MemoryFilter, MemoryType};
 use crate::knowledge::KnowledgeBase;
@@ -164,15 +166,14 @@ pub async fn skill(
         .and_then(|memory| items(vec![memory]).pop()))
 }
 
-/// The sharp edges of the skill `skill` (by its id), or of every skill of a stack
-/// (`stack: Some`), best first: by severity, then summary.
+/// The sharp edges of the skill `skill` (by its id), best first: by severity, then summary.
 pub async fn sharp_edges(
     store: &Arc<dyn Store>,
-    skill: Option<&str>,
-    stack: Option<&str>,
+    skill: &str,
 ) -> Result<Vec<Item<SharpEdge>>, KnowledgeError> {
+    let scope = [skill_tag(skill)];
     let mut found: Vec<Item<SharpEdge>> =
-        items(all_of(store, Some(MemoryType::SharpEdge), &scope(skill, stack)).await?);
+        items(all_of(store, Some(MemoryType::SharpEdge), &scope).await?);
     found.sort_by(|a, b| {
         rank(a.record.severity)
             .cmp(&rank(b.record.severity))
@@ -181,28 +182,20 @@ pub async fn sharp_edges(
     Ok(found)
 }
 
-/// The validations of a skill or a stack, as [`sharp_edges`] finds them, most severe first.
+/// The validations of the skill `skill` (by its id), most severe first.
 pub async fn validations(
     store: &Arc<dyn Store>,
-    skill: Option<&str>,
-    stack: Option<&str>,
+    skill: &str,
 ) -> Result<Vec<Item<Validation>>, KnowledgeError> {
+    let scope = [skill_tag(skill)];
     let mut found: Vec<Item<Validation>> =
-        items(all_of(store, Some(MemoryType::Validation), &scope(skill, stack)).await?);
+        items(all_of(store, Some(MemoryType::Validation), &scope).await?);
     found.sort_by(|a, b| {
         rank(a.record.severity)
             .cmp(&rank(b.record.severity))
             .then_with(|| a.record.id.cmp(&b.record.id))
     });
     Ok(found)
-}
-
-fn scope(skill: Option<&str>, stack: Option<&str>) -> Vec<String> {
-    skill
-        .map(skill_tag)
-        .into_iter()
-        .chain(stack.map(stack_tag))
-        .collect()
 }
 
 fn rank(severity: Option<crate::domain::guardrail::Severity>) -> usize {
@@ -233,21 +226,18 @@ pub struct FoundSkill {
 /// The skills that fit a stack and a description: with a query, ranked by meaning and words
 /// among the skills of the stacks (all skills without stacks); without one, the stacks' skills
 /// by how directly they belong (declared `stack` first, then `tags`, then `triggers`) and name.
+/// A skill belongs to a stack as [`stack::membership`] says, for every tool alike.
 pub async fn find_skills(
     knowledge: &KnowledgeBase,
     wanted: &SkillQuery,
 ) -> Result<Vec<FoundSkill>, KnowledgeError> {
     let store = &knowledge.store;
     let tags: Vec<String> = wanted.tags.iter().map(|t| stack_tag(t)).collect();
-    let stacks: Vec<String> = wanted
-        .stacks
-        .iter()
-        .map(|s| stack_tag(s))
-        .filter(|s| !s.is_empty())
-        .collect();
-    let fits = |memory: &Memory| {
-        stacks.is_empty() || stacks.iter().any(|stack| memory.tags.contains(stack))
+    let names = stack::parse_names(wanted.stacks.iter().map(String::as_str));
+    let membership = |skill: &Skill| {
+        stack::membership(&names, &skill.stack, &skill.tags, &skill.triggers)
     };
+    let fits = |skill: &Skill| names.is_empty() || membership(skill).is_some();
     let limit = wanted.limit.max(1) as usize;
     if let Some(query) = wanted
         .query
@@ -276,57 +266,31 @@ pub async fn find_skills(
             .iter()
             .map(|e| (e.id, e.fused_score))
             .collect();
-        let kept: Vec<Memory> = found
-            .memories
+        return Ok(items::<Skill>(found.memories)
             .into_iter()
-            .filter(|m| fits(m))
+            .filter(|item| fits(&item.record))
             .take(limit)
-            .collect();
-        return Ok(items::<Skill>(kept)
-            .into_iter()
             .map(|item| FoundSkill {
                 score: scores.get(&item.memory.id).copied(),
                 item,
             })
             .collect());
     }
-    let mut found: Vec<Item<Skill>> = Vec::new();
-    if stacks.is_empty() {
-        found = items(all_of(store, Some(MemoryType::Skill), &tags).await?);
-    } else {
-        for stack in &stacks {
-            let mut scope = tags.clone();
-            scope.push(stack.clone());
-            for item in items::<Skill>(all_of(store, Some(MemoryType::Skill), &scope).await?) {
-                if !found.iter().any(|f| f.memory.id == item.memory.id) {
-                    found.push(item);
-                }
-            }
-        }
-    }
-    let closeness = |skill: &Skill| {
-        let holds = |names: &[String]| names.iter().any(|n| stacks.contains(&stack_tag(n)));
-        if holds(&skill.stack) {
-            0
-        } else if holds(&skill.tags) {
-            1
-        } else {
-            2
-        }
-    };
-    found.sort_by(|a, b| {
-        closeness(&a.record)
-            .cmp(&closeness(&b.record))
-            .then_with(|| {
-                a.record
-                    .name
-                    .to_lowercase()
-                    .cmp(&b.record.name.to_lowercase())
-            })
+    let mut found: Vec<(Option<Membership>, Item<Skill>)> =
+        items::<Skill>(all_of(store, Some(MemoryType::Skill), &tags).await?)
+            .into_iter()
+            .filter(|item| fits(&item.record))
+            .map(|item| (membership(&item.record), item))
+            .collect();
+    found.sort_by(|(a, a_item), (b, b_item)| {
+        b.cmp(a).then_with(|| {
+            let name = |item: &Item<Skill>| item.record.name.to_lowercase();
+            name(a_item).cmp(&name(b_item))
+        })
     });
-    found.truncate(limit);
     Ok(found
         .into_iter()
-        .map(|item| FoundSkill { item, score: None })
+        .take(limit)
+        .map(|(_, item)| FoundSkill { item, score: None })
         .collect())
 }

@@ -22,6 +22,22 @@ pub enum Method {
     Shingles,
 }
 
+impl Method {
+    /// Above this, attempts measured this way are circular. Shingles: an agent's looping
+    /// attempts repeat one error with other line numbers, paths or timestamps, and score 0.73
+    /// to 0.93; attempts that try different things (even against the same error) score 0.44 at
+    /// most (`realistic_loops_are_circular_by_shingles_and_different_approaches_are_not`), so
+    /// 0.6 sits midway, 0.13 from each, where 0.7 left a loop of reworded attempts (0.74) a
+    /// hair above it. Embeddings: 0.7, as the design asks (cosine of short texts that say the
+    /// same thing is higher; different approaches to one task stay below it).
+    pub fn circular_above(self) -> f64 {
+        match self {
+            Method::Embeddings => 0.7,
+            Method::Shingles => 0.6,
+        }
+    }
+}
+
 /// The trigrams of a text's meaningful words (stopwords dropped), each word padded with two
 /// spaces before and one after.
 pub fn shingles(text: &str) -> HashSet<String> {
@@ -110,6 +126,67 @@ mod tests {
             "cached the response in redis",
         ]);
         assert!(exploring < 0.2, "{exploring}");
+    }
+
+    /// The same failure three times, as agents report it: the error text repeated with the line,
+    /// path or time that changed between attempts, or with the attempt's words around it.
+    const LOOPS: [[&str; 3]; 5] = [
+        [
+            "cargo test failed: error[E0502]: cannot borrow `cache` as mutable because it is also borrowed as immutable --> src/store/cache.rs:42:9",
+            "cargo test failed: error[E0502]: cannot borrow `cache` as mutable because it is also borrowed as immutable --> src/store/cache.rs:47:13",
+            "cargo test failed: error[E0502]: cannot borrow `cache` as mutable because it is also borrowed as immutable --> src/store/cache.rs:51:9",
+        ],
+        [
+            "tsc: src/features/orders/list.tsx(12,5): error TS2322: Type 'string | undefined' is not assignable to type 'string'.",
+            "tsc: src/features/orders/list.tsx(14,7): error TS2322: Type 'string | undefined' is not assignable to type 'string'.",
+            "tsc: src/features/orders/detail.tsx(31,9): error TS2322: Type 'string | undefined' is not assignable to type 'string'.",
+        ],
+        [
+            "2026-12-04T03:12:55.120Z ERROR Unhandled rejection: ECONNREFUSED 127.0.0.1:5432 at TCPConnectWrap.afterConnect (node:net:1555:16)",
+            "2026-12-04T03:14:02.981Z ERROR Unhandled rejection: ECONNREFUSED 127.0.0.1:5432 at TCPConnectWrap.afterConnect (node:net:1555:16)",
+            "2026-12-04T03:15:40.007Z ERROR Unhandled rejection: ECONNREFUSED 127.0.0.1:5432 at TCPConnectWrap.afterConnect (node:net:1555:16)",
+        ],
+        [
+            "pytest: KeyError: 'user_id' in /tmp/pytest-of-root/pytest-41/test_login0/app/views.py line 88, in login",
+            "pytest: KeyError: 'user_id' in /tmp/pytest-of-root/pytest-42/test_login0/app/views.py line 91, in login",
+            "pytest: KeyError: 'user_id' in /tmp/pytest-of-root/pytest-43/test_login0/app/views.py line 91, in login",
+        ],
+        [
+            "added a null check before reading user.id; still fails: TypeError: Cannot read properties of undefined (reading 'id') at UserCard (UserCard.tsx:14:22)",
+            "moved the null check into the parent; still fails: TypeError: Cannot read properties of undefined (reading 'id') at UserCard (UserCard.tsx:16:22)",
+            "wrapped user.id in optional chaining; still fails: TypeError: Cannot read properties of undefined (reading 'id') at UserCard (UserCard.tsx:16:23)",
+        ],
+    ];
+
+    /// Three attempts that each try something else, with or without the error they met.
+    const EXPLORING: [[&str; 3]; 2] = [
+        [
+            "cargo build: error[E0433]: failed to resolve: use of undeclared crate or module `tokio` --> src/main.rs:3:5",
+            "cargo test: thread 'store::tests::migrate' panicked at src/store/mod.rs:88:14: database is locked",
+            "cargo clippy: warning: this `if` has identical blocks --> src/app/mod.rs:120:9",
+        ],
+        [
+            "switched the HTTP client from axios to fetch; error: ECONNREFUSED 127.0.0.1:5432",
+            "moved the data loading into a server component; error: ECONNREFUSED 127.0.0.1:5432",
+            "cached the response in redis; error: ECONNREFUSED 127.0.0.1:5432",
+        ],
+    ];
+
+    #[test]
+    fn realistic_loops_are_circular_by_shingles_and_different_approaches_are_not() {
+        let threshold = Method::Shingles.circular_above();
+        let loops: Vec<f64> = LOOPS.iter().map(|attempts| alike(attempts)).collect();
+        let exploring: Vec<f64> = EXPLORING.iter().map(|attempts| alike(attempts)).collect();
+        let weakest_loop = loops.iter().copied().fold(1.0, f64::min);
+        let closest_exploration = exploring.iter().copied().fold(0.0, f64::max);
+        assert!(
+            weakest_loop > threshold + 0.1,
+            "every loop is circular with room to spare: {loops:?}"
+        );
+        assert!(
+            closest_exploration < threshold - 0.1,
+            "no exploration is circular, with room to spare: {exploring:?}"
+        );
     }
 
     #[test]

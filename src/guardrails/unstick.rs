@@ -19,8 +19,6 @@ use crate::knowledge::{
     KnowledgeBase, KnowledgeError, MAX_CONTENT_BYTES, MAX_SHORT_TEXT_CHARS, required_text,
 };
 
-/// Attempts are circular when they are more alike than this.
-pub const CIRCULAR_ABOVE: f64 = 0.7;
 /// Circular attempts of at least this many mean the work should start again.
 pub const RESET_AFTER: usize = 3;
 /// The most attempts or errors one call reads.
@@ -43,8 +41,10 @@ pub struct AttemptsAnalyzed {
     pub similarity: f64,
     /// How it was measured.
     pub method: Method,
-    /// `similarity` above 0.7.
+    /// `similarity` above `circular_above`.
     pub circular: bool,
+    /// The threshold for `method`: 0.7 by embeddings, 0.6 by shingles.
+    pub circular_above: f64,
 }
 
 /// What `unstick` makes of the situation.
@@ -125,14 +125,16 @@ pub async fn unstick(
     let store = &knowledge.store;
     let (similarity, method) =
         similarity::of_attempts(&knowledge.embeddings, &request.attempts).await;
-    let circular = request.attempts.len() >= 2 && similarity > CIRCULAR_ABOVE;
+    let circular_above = method.circular_above();
+    let circular = request.attempts.len() >= 2 && similarity > circular_above;
     let analyzed = AttemptsAnalyzed {
         count: request.attempts.len(),
         similarity,
         method,
         circular,
+        circular_above,
     };
-    let index = library.current(store).await?;
+    let index = library.current(store.as_ref()).await?;
     let mut known =
         unstick_advice::known_patterns(knowledge, &index, project, &request.errors).await?;
     if let Some(code) = &request.current_code {

@@ -88,7 +88,7 @@ fn best_symptom(
     errors: &[(String, HashSet<String>)],
 ) -> Option<(f64, String, String)> {
     let mut best: Option<(f64, String, String)> = None;
-    for symptom in &candidate.symptoms {
+    for symptom in &candidate.edge.symptoms {
         let words = word_set(symptom);
         for (error, error_words) in errors {
             let score = symptom_score(&words, error_words);
@@ -115,7 +115,7 @@ pub async fn known_patterns(
     let error_words: Vec<(String, HashSet<String>)> =
         errors.iter().map(|e| (e.clone(), word_set(e))).collect();
     let mut candidates: Vec<Candidate> = (0..index.edges.len())
-        .filter(|at| !index.edges[*at].symptoms.is_empty())
+        .filter(|at| !index.edges[*at].edge.symptoms.is_empty())
         .map(|at| edges::library_candidate(index, at, Membership::Trigger))
         .collect();
     if let Some(project) = project {
@@ -130,14 +130,14 @@ pub async fn known_patterns(
         .collect();
     matched.sort_by(|(a, (sa, _, _)), (b, (sb, _, _))| {
         sb.total_cmp(sa)
-            .then_with(|| edges::severity_rank(a.severity).cmp(&edges::severity_rank(b.severity)))
+            .then_with(|| edges::severity_rank(a.edge.severity).cmp(&edges::severity_rank(b.edge.severity)))
             .then_with(|| edges::tie_break(a, b))
     });
     matched.truncate(MAX_EDGES);
     let (chosen, matches): (Vec<Candidate>, Vec<_>) = matched.into_iter().unzip();
     let detection: Vec<_> = chosen
         .iter()
-        .map(|c| c.detection_pattern.clone().map(|p| (c.library_edge, p)))
+        .map(|c| c.edge.detection_pattern.clone().map(|p| (c.library_edge, p)))
         .collect();
     let views = edges::views(store, chosen).await?;
     let mut known: Vec<KnownPattern> = views
@@ -149,13 +149,13 @@ pub async fn known_patterns(
                 kind: PatternKind::SharpEdge,
                 memory_id: view.memory_id,
                 source: view.source,
-                skill: view.skill,
-                title: view.summary,
-                severity: view.severity,
+                skill: view.edge.skill,
+                title: view.edge.summary,
+                severity: view.edge.severity,
                 matched_symptom: Some(symptom),
                 matched_error: error,
                 score,
-                fix: super::alternatives::excerpt(&view.solution),
+                fix: super::alternatives::excerpt(&view.edge.solution),
                 matches_current_code: false,
                 detection,
             },

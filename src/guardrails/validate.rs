@@ -2,10 +2,10 @@
 //! project's own (memories of type `validation`) — and reports what failed, grouped by
 //! severity, recording a `guardrail_block` event for each blocking failure.
 //!
-//! The compiled checks are cached per project (the library as a project of its own), each
-//! under the id of its project's newest audit entry: every memory write, import or restore
-//! writes one, so a change to a project's validations (or a new import of the library) is seen
-//! on the next call, in any server process, for one indexed read.
+//! The compiled checks are cached per project, each under the id of its project's newest audit
+//! entry: every memory write, import or restore writes one, so a change to a project's
+//! validations is seen on the next call, in any server process, for one indexed read. The
+//! library's checks live in the server's one [`LibraryCache`], under the same rule.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +17,7 @@ use uuid::Uuid;
 use serde_json::Value;
 
 use super::checks::{Check, CheckSet, Findings, Skipped};
+use super::index::{LibraryCache, newest_audit};
 use super::telemetry;
 use crate::auth::Identity;
 use crate::domain::guardrail::{LIBRARY_PROJECT, Severity, Validation};
@@ -96,7 +97,8 @@ pub struct ValidationReport {
 /// A project's checks and the id of the audit entry that was its newest when they were read.
 type Cached = (Option<i64>, Arc<CheckSet>);
 
-/// The compiled checks of each project, each under its project's newest audit entry.
+/// The compiled checks of each project, each under its project's newest audit entry. The
+/// library's are kept with the rest of the library, in [`LibraryCache`].
 #[derive(Default)]
 pub struct Validator {
     cache: Mutex<HashMap<Uuid, Cached>>,
@@ -105,11 +107,7 @@ pub struct Validator {
 impl Validator {
     /// The checks of `project`, compiled again only when its memories changed.
     pub async fn checks(&self, store: &dyn Store, project: Uuid) -> StoreResult<Arc<CheckSet>> {
-        let version = store
-            .list_audit(project, 1)
-            .await?
-            .first()
-            .map(|entry| entry.id);
+        let version = newest_audit(store, project).await?;
         let cached = {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             cache.get(&project).cloned()
@@ -119,17 +117,23 @@ impl Validator {
         {
             return Ok(checks);
         }
-        let (records, skipped) = load(store, project).await?;
-        let compile_now = project != LIBRARY_PROJECT;
-        let build = move || CheckSet::build(records, skipped, compile_now);
-        let checks = tokio::task::spawn_blocking(build)
-            .await
-            .map_err(|error| crate::store::StoreError::Corrupt(error.to_string()))?;
-        let checks = Arc::new(checks);
+        let checks = compile(store, project).await?;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache.insert(project, (version, checks.clone()));
         Ok(checks)
     }
+}
+
+/// Reads and compiles the checks of `project`: a project's few patterns all at once (so one
+/// that cannot compile is listed), the library's thousands each on first use.
+pub async fn compile(store: &dyn Store, project: Uuid) -> StoreResult<Arc<CheckSet>> {
+    let (records, skipped) = load(store, project).await?;
+    let compile_now = project != LIBRARY_PROJECT;
+    let build = move || CheckSet::build(records, skipped, compile_now);
+    let checks = tokio::task::spawn_blocking(build)
+        .await
+        .map_err(|error| crate::store::StoreError::Corrupt(error.to_string()))?;
+    Ok(Arc::new(checks))
 }
 
 /// Every runnable validation of `project` (type `regex`, or no type), and the validation
@@ -198,6 +202,7 @@ fn lenient(mut content: Value) -> Value {
 /// Runs the library's and `project`'s checks on `request.code`.
 pub async fn validate(
     validator: &Validator,
+    library: &LibraryCache,
     store: &dyn Store,
     identity: &Identity,
     project: Uuid,
@@ -214,7 +219,7 @@ pub async fn validate(
             request.code.len()
         )));
     }
-    let library = validator.checks(store, LIBRARY_PROJECT).await?;
+    let library = library.checks(store).await?;
     let own = validator.checks(store, project).await?;
     let report = tokio::task::spawn_blocking(move || run(&library, &own, &request))
         .await

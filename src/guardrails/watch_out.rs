@@ -94,7 +94,7 @@ pub async fn watch_out(
         code,
     } = parse(request)?;
     let store = &knowledge.store;
-    let index = library.current(store).await?;
+    let index = library.current(store.as_ref()).await?;
     let mut candidates = edges::library_candidates(&index, &names);
     if let Some(project) = project {
         candidates.extend(edges::project_candidates(store, project, &names).await?);
@@ -138,6 +138,6 @@ fn order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
     b.matches_current_code
         .cmp(&a.matches_current_code)
         .then_with(|| b.relevance.total_cmp(&a.relevance))
-        .then_with(|| edges::severity_rank(a.severity).cmp(&edges::severity_rank(b.severity)))
+        .then_with(|| edges::severity_rank(a.edge.severity).cmp(&edges::severity_rank(b.edge.severity)))
         .then_with(|| edges::tie_break(a, b))
 }

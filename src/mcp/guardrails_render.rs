@@ -17,13 +17,14 @@ fn severity(edge_severity: Option<crate::domain::guardrail::Severity>) -> &'stat
 }
 
 /// One sharp edge: summary, where from, and (when `whole`) why and the fix.
-fn edge_block(out: &mut String, edge: &EdgeView, whole: bool) {
-    let from = match (&edge.source, &edge.skill) {
+fn edge_block(out: &mut String, view: &EdgeView, whole: bool) {
+    let edge = &view.edge;
+    let from = match (&view.source, &edge.skill) {
         (EdgeSource::Library, Some(skill)) => format!("skill `{skill}`"),
         (EdgeSource::Library, None) => "library".to_owned(),
         (EdgeSource::Project, _) => "this project".to_owned(),
     };
-    let code = if edge.matches_current_code {
+    let code = if view.matches_current_code {
         " — **matches your code**"
     } else {
         ""

@@ -305,14 +305,15 @@ impl CodifierServer {
                 let events = found
                     .edges
                     .iter()
-                    .map(|edge| {
+                    .map(|view| {
+                        let edge = &view.edge;
                         let subject = match &edge.skill {
                             Some(skill) => format!("{skill}/{}", edge.id),
                             None => edge.id.clone(),
                         };
                         let detail = json!({
-                            "memory_id": edge.memory_id,
-                            "matches_current_code": edge.matches_current_code,
+                            "memory_id": view.memory_id,
+                            "matches_current_code": view.matches_current_code,
                             "stack": found.stack,
                         });
                         telemetry::event(

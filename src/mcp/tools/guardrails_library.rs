@@ -136,8 +136,8 @@ impl CodifierServer {
                     ))
                 })?;
                 let skill = found.record;
-                let edges = library::sharp_edges(&knowledge.store, Some(&skill.id), None).await?;
-                let checks = library::validations(&knowledge.store, Some(&skill.id), None).await?;
+                let edges = library::sharp_edges(&knowledge.store, &skill.id).await?;
+                let checks = library::validations(&knowledge.store, &skill.id).await?;
                 let detail = SkillDetail {
                     summary: summary(&skill, None),
                     version: skill.version.clone(),

@@ -85,6 +85,7 @@ impl CodifierServer {
             let validator = &self.app.validator;
             validate::validate(
                 validator,
+                &self.app.library,
                 self.store.as_ref(),
                 &identity,
                 project.id,

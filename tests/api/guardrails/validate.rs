@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use codifier::domain::Role;
+use codifier::domain::{GuardrailEventKind, Role};
 use serde_json::{Value, json};
 
 use crate::clients::{self, Client, call, ok, refused};
@@ -220,7 +220,7 @@ async fn blocks_on_metrics(server: &TestServer) -> f64 {
 }
 
 #[tokio::test]
-async fn guardrail_stats_count_blocks_by_check_and_severity_in_their_own_project_only() {
+async fn guardrail_stats_count_blocks_by_check_and_severity_and_overrides_in_their_own_project_only() {
     for backend in backends() {
         let server = TestServer::start(backend).await;
         let (a, b) = (server.project("a").await, server.project("b").await);
@@ -242,6 +242,18 @@ async fn guardrail_stats_count_blocks_by_check_and_severity_in_their_own_project
             "{backend:?}: /metrics counted {added} more blocks"
         );
         validate(&key_b, "b", "src/app.ts", "const clean = 1;\n").await;
+        // An override (a task closed despite a block) as the task tools record one.
+        let overridden = codifier::guardrails::telemetry::event(
+            GuardrailEventKind::GuardrailOverride,
+            "update_task",
+            &codifier::auth::Identity::Local,
+            "no-eval",
+            Some(codifier::domain::guardrail::Severity::Critical),
+            json!({"task": "ship the form"}),
+        );
+        codifier::guardrails::telemetry::record(server.store.as_ref(), a.id, &[overridden])
+            .await
+            .expect("an override is recorded");
 
         let stats = ok(&call(&key_a, "guardrail_stats", json!({"days": 7})).await);
         assert_eq!(stats["days"], 7);
@@ -252,11 +264,13 @@ async fn guardrail_stats_count_blocks_by_check_and_severity_in_their_own_project
         );
         assert_eq!(stats["totals"]["guardrail_block"], 2);
         assert_eq!(stats["totals"]["session_start"], 0);
+        assert_eq!(stats["totals"]["guardrail_override"], 1, "{backend:?}");
         assert_eq!(stats["escape_hatch_triggers"], json!([]));
 
         let of_b = ok(&call(&key_b, "guardrail_stats", json!({"project_id": "b"})).await);
         assert_eq!(of_b["blocks"], json!([]), "{backend:?}: B sees none of A's");
         assert_eq!(of_b["totals"]["guardrail_block"], 0);
+        assert_eq!(of_b["totals"]["guardrail_override"], 0);
         let across = call(&key_b, "guardrail_stats", json!({"project_id": "a"})).await;
         let refusal = refused(&across);
         assert!(refusal.contains("bound to another project"), "{refusal}");
