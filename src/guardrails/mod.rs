@@ -18,8 +18,9 @@
 //!   [`unstick_advice`] finds known patterns, [`alternatives`] what to try instead);
 //! - [`remember`]: what a session leaves for the next, in one transaction.
 //!
-//! What they share: [`stack`] (which stack a skill belongs to), [`index`] (the library kept in
-//! memory, rebuilt when an import changes it) and [`edges`] (gathering and ranking sharp edges).
+//! What they share: [`stack`] (which stack a skill belongs to: the one rule every tool uses),
+//! [`index`] (the server's one in-memory copy of the library, its index and its compiled
+//! checks, rebuilt when an import changes it) and [`edges`] (gathering and ranking sharp edges).
 
 pub mod alternatives;
 pub mod checks;
