@@ -106,7 +106,9 @@ async fn over_mcp(url: &str, code: &str, runs: usize) -> anyhow::Result<()> {
         .and_then(Path::parent)
         .map(|dir| dir.join("codifier"))
         .filter(|path| path.exists())
-        .ok_or_else(|| anyhow::anyhow!("build the server first: cargo build --release --bin codifier"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!("build the server first: cargo build --release --bin codifier")
+        })?;
     let mut command = tokio::process::Command::new(&binary);
     command
         .arg("stdio")
@@ -128,7 +130,11 @@ async fn over_mcp(url: &str, code: &str, runs: usize) -> anyhow::Result<()> {
         serde_json::json!({"operation": "create", "name": name}),
     )
     .await?;
-    anyhow::ensure!(created.is_error != Some(true), "create: {:?}", created.content);
+    anyhow::ensure!(
+        created.is_error != Some(true),
+        "create: {:?}",
+        created.content
+    );
     let arguments = serde_json::json!({"project_id": name, "code": code, "file_path": PATH});
     let mut times = Vec::with_capacity(runs);
     let mut last = None;
@@ -136,7 +142,11 @@ async fn over_mcp(url: &str, code: &str, runs: usize) -> anyhow::Result<()> {
         let started = Instant::now();
         let result = call("validate_code", arguments.clone()).await?;
         let took = started.elapsed();
-        anyhow::ensure!(result.is_error != Some(true), "validate_code: {:?}", result.content);
+        anyhow::ensure!(
+            result.is_error != Some(true),
+            "validate_code: {:?}",
+            result.content
+        );
         if run == 0 {
             println!("first call (reads and compiles the library): {took:?}");
         }

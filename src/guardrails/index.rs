@@ -254,3 +254,77 @@ pub fn parsed<T: serde::de::DeserializeOwned>(memory: &Memory) -> Option<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::domain::Actor;
+    use crate::guardrails::import::{self, Options};
+
+    fn skill(dir: &Path, pattern: &str) {
+        let folder = dir.join("web/forms");
+        std::fs::create_dir_all(&folder).unwrap();
+        let write = |name: &str, text: &str| std::fs::write(folder.join(name), text).unwrap();
+        write("skill.yaml", "id: forms\nname: Forms\nstack: [react]\n");
+        write(
+            "sharp-edges.yaml",
+            "sharp_edges:\n  - id: lost-input\n    summary: A reload loses what was typed\n    severity: high\n",
+        );
+        let check = format!(
+            "validations:\n  - id: no-alert\n    name: No alert\n    severity: error\n    pattern: '{pattern}'\n    message: Show errors inline.\n"
+        );
+        write("validations.yaml", &check);
+    }
+
+    #[tokio::test]
+    async fn the_index_and_the_checks_are_read_once_per_import_and_again_after_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("library.db").display());
+        let store = crate::store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let actor = Actor {
+            label: "local".into(),
+            tool: "test".into(),
+        };
+        let tree = dir.path().join("pack");
+        skill(&tree, "alert\\(");
+        import::import(&store, &actor, &tree, Options::default())
+            .await
+            .unwrap();
+        let cache = LibraryCache::default();
+        let (index, checks) = (
+            cache.current(store.as_ref()).await.unwrap(),
+            cache.checks(store.as_ref()).await.unwrap(),
+        );
+        assert_eq!((index.skills.len(), index.edges.len()), (1, 1));
+        assert_eq!(checks.checks()[0].validation.patterns, ["alert\\("]);
+        let again = (
+            cache.current(store.as_ref()).await.unwrap(),
+            cache.checks(store.as_ref()).await.unwrap(),
+        );
+        assert!(
+            Arc::ptr_eq(&index, &again.0) && Arc::ptr_eq(&checks, &again.1),
+            "kept while nothing changed"
+        );
+
+        skill(&tree, "confirm\\(");
+        import::import(&store, &actor, &tree, Options::default())
+            .await
+            .unwrap();
+        let checks = cache.checks(store.as_ref()).await.unwrap();
+        assert_eq!(
+            checks.checks()[0].validation.patterns,
+            ["confirm\\("],
+            "the import is seen"
+        );
+        let index = cache.current(store.as_ref()).await.unwrap();
+        assert!(
+            !Arc::ptr_eq(&index, &again.0),
+            "the index is read again for the same import"
+        );
+        let once_more = cache.current(store.as_ref()).await.unwrap();
+        assert!(Arc::ptr_eq(&index, &once_more), "and kept again");
+    }
+}

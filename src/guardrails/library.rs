@@ -234,9 +234,8 @@ pub async fn find_skills(
     let store = &knowledge.store;
     let tags: Vec<String> = wanted.tags.iter().map(|t| stack_tag(t)).collect();
     let names = stack::parse_names(wanted.stacks.iter().map(String::as_str));
-    let membership = |skill: &Skill| {
-        stack::membership(&names, &skill.stack, &skill.tags, &skill.triggers)
-    };
+    let membership =
+        |skill: &Skill| stack::membership(&names, &skill.stack, &skill.tags, &skill.triggers);
     let fits = |skill: &Skill| names.is_empty() || membership(skill).is_some();
     let limit = wanted.limit.max(1) as usize;
     if let Some(query) = wanted

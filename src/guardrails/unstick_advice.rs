@@ -130,14 +130,21 @@ pub async fn known_patterns(
         .collect();
     matched.sort_by(|(a, (sa, _, _)), (b, (sb, _, _))| {
         sb.total_cmp(sa)
-            .then_with(|| edges::severity_rank(a.edge.severity).cmp(&edges::severity_rank(b.edge.severity)))
+            .then_with(|| {
+                edges::severity_rank(a.edge.severity).cmp(&edges::severity_rank(b.edge.severity))
+            })
             .then_with(|| edges::tie_break(a, b))
     });
     matched.truncate(MAX_EDGES);
     let (chosen, matches): (Vec<Candidate>, Vec<_>) = matched.into_iter().unzip();
     let detection: Vec<_> = chosen
         .iter()
-        .map(|c| c.edge.detection_pattern.clone().map(|p| (c.library_edge, p)))
+        .map(|c| {
+            c.edge
+                .detection_pattern
+                .clone()
+                .map(|p| (c.library_edge, p))
+        })
         .collect();
     let views = edges::views(store, chosen).await?;
     let mut known: Vec<KnownPattern> = views

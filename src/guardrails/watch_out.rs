@@ -138,6 +138,8 @@ fn order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
     b.matches_current_code
         .cmp(&a.matches_current_code)
         .then_with(|| b.relevance.total_cmp(&a.relevance))
-        .then_with(|| edges::severity_rank(a.edge.severity).cmp(&edges::severity_rank(b.edge.severity)))
+        .then_with(|| {
+            edges::severity_rank(a.edge.severity).cmp(&edges::severity_rank(b.edge.severity))
+        })
         .then_with(|| edges::tie_break(a, b))
 }

@@ -31,8 +31,8 @@ async fn find_skills_finds_by_meaning_a_skill_that_no_word_of_the_query_names() 
             fetch: None,
         };
         let server = TestServer::start_with(backend, move |c| c.embeddings = embeddings).await;
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/skills/messy");
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/skills/messy");
         let actor = Actor {
             label: "local".into(),
             tool: "skills import".into(),
@@ -76,11 +76,22 @@ async fn find_skills_finds_by_meaning_a_skill_that_no_word_of_the_query_names() 
         );
         let whole = ok(&call(&client, "find_skills", json!({"id": "sql-migrations"})).await);
         let text = whole["skill"].to_string().to_lowercase();
-        let named: Vec<&str> = ["altering", "tables", "production", "users", "stay", "online"]
-            .into_iter()
-            .filter(|word| text.contains(word))
-            .collect();
-        assert_eq!(named, Vec::<&str>::new(), "no word of the query is in the skill");
+        let named: Vec<&str> = [
+            "altering",
+            "tables",
+            "production",
+            "users",
+            "stay",
+            "online",
+        ]
+        .into_iter()
+        .filter(|word| text.contains(word))
+        .collect();
+        assert_eq!(
+            named,
+            Vec::<&str>::new(),
+            "no word of the query is in the skill"
+        );
         server.stop().await;
     }
 }

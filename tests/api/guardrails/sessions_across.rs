@@ -20,7 +20,11 @@ async fn a_stack_set_through_one_server_is_the_stack_another_server_loads_at_onc
         let other = clients::streamable(&second.url("/mcp"), OPERATOR_TOKEN).await;
 
         let before = ok(&call(&other, "load_context", json!({"project_id": "p"})).await);
-        assert_eq!(before["project"]["stack"], json!([]), "{backend:?}: no stack yet");
+        assert_eq!(
+            before["project"]["stack"],
+            json!([]),
+            "{backend:?}: no stack yet"
+        );
 
         let set = json!({"project_id": "p", "stack_hints": ["Rust"]});
         let saved = ok(&call(&one, "load_context", set).await);

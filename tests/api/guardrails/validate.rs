@@ -220,7 +220,8 @@ async fn blocks_on_metrics(server: &TestServer) -> f64 {
 }
 
 #[tokio::test]
-async fn guardrail_stats_count_blocks_by_check_and_severity_and_overrides_in_their_own_project_only() {
+async fn guardrail_stats_count_blocks_by_check_and_severity_and_overrides_in_their_own_project_only()
+ {
     for backend in backends() {
         let server = TestServer::start(backend).await;
         let (a, b) = (server.project("a").await, server.project("b").await);
