@@ -1,7 +1,8 @@
 //! The embedded SQLite backend: one file (WAL mode), no setup. Project scoping is by `WHERE`
 //! clauses on every tenant query; the trait makes the project a required argument. The shared
-//! SQL ([`super::sql`]) does the rest; this file holds what is SQLite's own: connecting, write
-//! transactions that take the lock up front, the tag filter over JSON tags, and the search
+//! SQL ([`super::sql`]) does the rest; this file holds what is SQLite's own: connecting (reads
+//! on a pool, every write on one connection of its own, in turn), write transactions that take
+//! the lock up front, the tag filter over JSON tags, and the search
 //! halves (FTS5 words in [`word_search`], the in-memory vector cache in [`vectors`]).
 
 use std::str::FromStr;
