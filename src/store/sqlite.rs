@@ -1,7 +1,8 @@
 //! The embedded SQLite backend: one file (WAL mode), no setup. Project scoping is by `WHERE`
 //! clauses on every tenant query; the trait makes the project a required argument. The shared
-//! SQL ([`super::sql`]) does the rest; this file holds what is SQLite's own: connecting, write
-//! transactions that take the lock up front, the tag filter over JSON tags, and the search
+//! SQL ([`super::sql`]) does the rest; this file holds what is SQLite's own: connecting (reads
+//! on a pool, every write on one connection of its own, in turn), write transactions that take
+//! the lock up front, the tag filter over JSON tags, and the search
 //! halves (FTS5 words in [`word_search`], the in-memory vector cache in [`vectors`]).
 
 use std::str::FromStr;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
@@ -27,10 +29,22 @@ pub use word_search::{COMMON_TERM, RANKED_MATCHES};
 /// How long a pooled connection may sit unused before it is closed ([`SqliteStore::connect`]).
 const IDLE_CONNECTION: Duration = Duration::from_secs(20);
 
+/// How long a statement waits for SQLite's write lock while another *process* holds it (a
+/// `codifier` command run beside the server); writers of this process queue for
+/// [`SqliteStore`]'s one writing connection instead.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a write waits in that queue before it fails.
+const WRITE_QUEUE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// Connections for reads.
     pool: SqlitePool,
+    /// The one connection every write of this process goes through, in turn (see
+    /// [`SqliteStore::connect`]).
+    writer: SqlitePool,
     /// In how many memories a word is common for the text half (see [`COMMON_TERM`]).
     common_term: i64,
     /// How many of a lookup's matches the text half ranks (see [`RANKED_MATCHES`]).
@@ -87,26 +101,44 @@ impl SqliteStore {
     /// deferred one that reads first and writes later fails at once with "database is locked"
     /// when another writer got there first, while this one waits up to the busy timeout.
     async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Opens (creating when missing) the database file a `sqlite:` URL names.
+    ///
+    /// Writes go through one connection of their own, so they wait for each other in the
+    /// pool's queue, first come first served. When each took SQLite's lock on its own
+    /// connection, waiting writers polled for it (SQLite's busy handler sleeps up to 100 ms
+    /// between tries, and whoever tries at the right moment wins): under load one could lose
+    /// for the whole busy timeout and fail with "database is locked" while others kept
+    /// writing. SQLite lets one writer at a time anyway; reads (WAL) never wait for it.
     ///
     /// Each connection keeps its own page cache (up to 2 MB) and prepared statements; a
     /// connection idle for [`IDLE_CONNECTION`] is closed, so a server that went quiet gives
     /// that memory back. Opening one again costs about a millisecond.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::open(url, BUSY_TIMEOUT).await
+    }
+
+    /// [`connect`](Self::connect) with another busy timeout (tests shorten it).
+    pub(crate) async fn open(url: &str, busy_timeout: Duration) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(busy_timeout);
         let file = options.get_filename();
         if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|error| {
                 StoreError::Corrupt(format!("cannot create {}: {error}", parent.display()))
             })?;
         }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(IDLE_CONNECTION)
+            .acquire_timeout(WRITE_QUEUE_TIMEOUT)
+            .connect_with(options.clone())
+            .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .idle_timeout(IDLE_CONNECTION)
@@ -114,6 +146,7 @@ impl SqliteStore {
             .await?;
         Ok(Self {
             pool,
+            writer,
             common_term: COMMON_TERM,
             ranked_matches: RANKED_MATCHES,
             vectors: Arc::default(),
@@ -150,7 +183,7 @@ impl Backend for SqliteStore {
 
     async fn migrate_schema(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations/sqlite")
-            .run(&self.pool)
+            .run(&self.writer)
             .await?;
         Ok(())
     }
@@ -185,6 +218,11 @@ impl Backend for SqliteStore {
     /// Takes the write lock up front (see [`SqliteStore::write_tx`]).
     async fn control(&self) -> StoreResult<Tx<Self>> {
         self.write_tx().await
+    }
+
+    /// The writing connection (see [`SqliteStore::connect`]).
+    async fn write_connection(&self) -> StoreResult<PoolConnection<Sqlite>> {
+        Ok(self.writer.acquire().await?)
     }
 }
 
@@ -247,3 +285,6 @@ impl SearchStore for SqliteStore {
         memories(&mut *self.connection().await?, sql).await
     }
 }
+
+#[cfg(test)]
+mod write_queue_tests;

@@ -141,7 +141,7 @@ impl<B: Backend> KeyStore for B {
         let sql = Sql::new("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
             .arg(now())
             .arg(id);
-        self.connection().await?.execute(sql).await?;
+        self.write_connection().await?.execute(sql).await?;
         Ok(())
     }
 }

@@ -44,14 +44,14 @@ impl<B: Backend> McpSessionStore for B {
         let sql = upsert(id, "initialize_params", update)
             .arg(params)
             .arg(now());
-        self.connection().await?.execute(sql).await?;
+        self.write_connection().await?.execute(sql).await?;
         Ok(())
     }
 
     async fn claim_mcp_session(&self, id: &str, owner: &str) -> StoreResult<()> {
         let update = "owner = COALESCE(mcp_sessions.owner, excluded.owner)";
         let sql = upsert(id, "owner", update).arg(owner).arg(now());
-        self.connection().await?.execute(sql).await?;
+        self.write_connection().await?.execute(sql).await?;
         Ok(())
     }
 
@@ -61,13 +61,13 @@ impl<B: Backend> McpSessionStore for B {
         let sql = upsert(id, "active_project_id", update)
             .arg(project)
             .arg(now());
-        self.connection().await?.execute(sql).await?;
+        self.write_connection().await?.execute(sql).await?;
         Ok(())
     }
 
     async fn delete_mcp_session(&self, id: &str) -> StoreResult<()> {
         let sql = Sql::new("DELETE FROM mcp_sessions WHERE id = $1").arg(id);
-        self.connection().await?.execute(sql).await?;
+        self.write_connection().await?.execute(sql).await?;
         Ok(())
     }
 }

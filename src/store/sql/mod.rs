@@ -208,6 +208,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
         Ok(self.pool().acquire().await?)
     }
 
+    /// A pooled connection for a single statement that writes (SQLite: its one writing
+    /// connection).
+    async fn write_connection(&self) -> StoreResult<PoolConnection<Self::Db>> {
+        self.connection().await
+    }
+
     async fn commit(tx: Tx<Self>) -> StoreResult<()> {
         Ok(tx.commit().await?)
     }
