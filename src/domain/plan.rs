@@ -77,12 +77,16 @@ impl TaskChecks {
 
 /// A task as the plan describes it (what `plan_tasks` receives, once checked).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TaskSpec {
     /// The task's id inside its plan (e.g. `schema`).
     pub id: String,
+    /// What the task does.
     pub title: String,
+    /// More about it, for whoever takes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The skill it belongs to (names the checkpoint `{skill}:{task}:{status}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skill: Option<String>,
     /// Plan-local ids of the tasks that must be completed first.
@@ -91,8 +95,10 @@ pub struct TaskSpec {
     /// Higher runs first (default 0).
     #[serde(default)]
     pub priority: i32,
+    /// `guardrails`, or validation ids, that must pass on its output files before it is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checks: Option<TaskChecks>,
+    /// After this long in progress the server marks it failed (reason `timeout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u32>,
 }
