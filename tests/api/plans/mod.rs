@@ -1,9 +1,9 @@
 //! Plans, tasks and project state through a real MCP client, on every backend: the plan's
-//! graph refusals and idempotent creation (`plans.rs`), the task flow, the "not done" gate,
+//! graph refusals and idempotent creation (`creation.rs`), the task flow, the "not done" gate,
 //! the third failure's analysis and timeouts (`tasks.rs`), and the project's state and who may
 //! touch what (`state.rs`), and row-level security on Postgres (`rls.rs`).
 
-mod plans;
+mod creation;
 mod rls;
 mod state;
 mod tasks;
