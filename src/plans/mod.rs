@@ -2,11 +2,13 @@
 //! `update_task`, `plan_report` and `project_state`.
 //!
 //! - [`graph`]: a plan's dependency graph checked before anything is stored.
-//! - [`tasks`]: a task's status flow and the "not done" gate of its checks.
+//! - [`tasks`]: a task's status flow, idempotent retries.
+//! - [`gate`]: the "not done" gate of a task's checks, and the analysis of a third failure.
 //! - [`report`]: what happened in a plan.
 //! - [`state`]: a project's phase, checkpoint and the rest, revision by revision.
 //! - [`sweep`]: the server's background failing of tasks past their timeout.
 
+pub mod gate;
 pub mod graph;
 pub mod report;
 pub mod state;
