@@ -17,6 +17,8 @@
 //! - [`guardrails`]: the shared skills library and its import, and a project's own guardrails,
 //!   put to work for coding agents: checks on code (patterns within a backtracking budget),
 //!   telemetry, and the working session (context, sharp edges, getting unstuck, remembering).
+//! - [`plans`]: plans of tasks with dependencies, their status flow and "not done" gate,
+//!   timeouts and reports, and a project's state (phase, checkpoint, assumptions).
 //! - [`athena`]: the Athena sidecar, the SELECT-only SQL guard, result caps and rendering.
 //! - [`config`]: typed configuration read from the environment and flags.
 //! - [`app`]: the application's state ([`app::App`]) and how it is built from the configuration.
@@ -38,6 +40,7 @@ pub mod knowledge;
 pub mod mcp;
 pub mod metrics;
 pub mod packer;
+pub mod plans;
 pub mod playbooks;
 pub mod plural;
 pub mod remembered;

@@ -120,6 +120,8 @@ pub struct App {
     pub validator: Arc<crate::guardrails::validate::Validator>,
     /// The skills library as the guardrail tools read it, rebuilt when an import changes it.
     pub library: Arc<crate::guardrails::index::LibraryCache>,
+    /// The nearest task deadline, for the sweeper that fails tasks past their timeout.
+    pub task_deadlines: Arc<crate::plans::sweep::Deadlines>,
 }
 
 impl App {
@@ -133,6 +135,12 @@ impl App {
         let embeddings = start_embeddings(&config.embeddings, store.clone(), shutdown);
         let athena = config.athena.clone().map(crate::athena::Athena::new);
         let playbooks = playbook_engine(config, store.clone(), embeddings.clone(), athena.clone())?;
+        let task_deadlines = Arc::new(crate::plans::sweep::Deadlines::default());
+        crate::plans::sweep::start(
+            store.clone(),
+            task_deadlines.clone(),
+            shutdown.child_token(),
+        );
         Ok(App {
             knowledge: KnowledgeBase {
                 store,
@@ -144,6 +152,7 @@ impl App {
             packer: config.packer.clone(),
             validator: Default::default(),
             library: Arc::default(),
+            task_deadlines,
         })
     }
 

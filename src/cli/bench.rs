@@ -254,6 +254,7 @@ async fn drive_server(
         packer: config.packer.clone(),
         validator: Default::default(),
         library: Default::default(),
+        task_deadlines: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let router = crate::http::router(&config, app, shutdown.clone());

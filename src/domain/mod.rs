@@ -8,6 +8,7 @@ pub mod access;
 pub mod embedding;
 pub mod guardrail;
 pub mod memory;
+pub mod plan;
 pub mod project;
 pub mod session;
 pub mod snapshot;
@@ -21,6 +22,10 @@ pub use embedding::{EmbeddingJob, EmbeddingModel, cosine};
 pub use memory::{
     Candidate, Cursor, Memory, MemoryDraft, MemoryFilter, MemoryPage, MemoryRevision, MemoryType,
     WriteOutcome,
+};
+pub use plan::{
+    AuditDraft, Plan, PlanDraft, PlanTask, ProjectState, StateFields, StoredReply, TaskStatus,
+    TaskWrite,
 };
 pub use project::Project;
 pub use session::{

@@ -199,7 +199,8 @@ fn lenient(mut content: Value) -> Value {
     content
 }
 
-/// Runs the library's and `project`'s checks on `request.code`.
+/// Runs the library's and `project`'s checks on `request.code`, recording a `guardrail_block`
+/// event for each blocking failure.
 pub async fn validate(
     validator: &Validator,
     library: &LibraryCache,
@@ -208,22 +209,7 @@ pub async fn validate(
     project: Uuid,
     request: Request,
 ) -> Result<ValidationReport, KnowledgeError> {
-    if request.file_path.trim().is_empty() {
-        return Err(KnowledgeError::Invalid(
-            "`file_path` is empty: send the file's path relative to the repository root (e.g. `src/app.ts`), which decides the checks that apply".into(),
-        ));
-    }
-    if request.code.len() > MAX_CODE_BYTES {
-        return Err(KnowledgeError::Invalid(format!(
-            "`code` is {} bytes, over the limit of {MAX_CODE_BYTES}: validate the file in parts",
-            request.code.len()
-        )));
-    }
-    let library = library.checks(store).await?;
-    let own = validator.checks(store, project).await?;
-    let report = tokio::task::spawn_blocking(move || run(&library, &own, &request))
-        .await
-        .map_err(|error| KnowledgeError::Unavailable(format!("validation stopped: {error}")))?;
+    let report = report(validator, library, store, project, request).await?;
     let blocks: Vec<_> = report
         .critical
         .iter()
@@ -242,6 +228,33 @@ pub async fn validate(
         .collect();
     telemetry::record(store, project, &blocks).await?;
     Ok(report)
+}
+
+/// Runs the library's and `project`'s checks on `request.code` and reports what failed,
+/// recording nothing (the caller decides what a failure means).
+pub async fn report(
+    validator: &Validator,
+    library: &LibraryCache,
+    store: &dyn Store,
+    project: Uuid,
+    request: Request,
+) -> Result<ValidationReport, KnowledgeError> {
+    if request.file_path.trim().is_empty() {
+        return Err(KnowledgeError::Invalid(
+            "`file_path` is empty: send the file's path relative to the repository root (e.g. `src/app.ts`), which decides the checks that apply".into(),
+        ));
+    }
+    if request.code.len() > MAX_CODE_BYTES {
+        return Err(KnowledgeError::Invalid(format!(
+            "`code` is {} bytes, over the limit of {MAX_CODE_BYTES}: validate the file in parts",
+            request.code.len()
+        )));
+    }
+    let library = library.checks(store).await?;
+    let own = validator.checks(store, project).await?;
+    tokio::task::spawn_blocking(move || run(&library, &own, &request))
+        .await
+        .map_err(|error| KnowledgeError::Unavailable(format!("validation stopped: {error}")))
 }
 
 /// Runs both sets on the request and builds the report.

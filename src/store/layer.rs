@@ -103,6 +103,21 @@ macro_rules! forward_store {
                 fn record_guardrail_events(project: Uuid, events: &[NewGuardrailEvent]) -> ();
                 fn guardrail_event_counts(project: Uuid, since: chrono::DateTime<chrono::Utc>) -> Vec<GuardrailEventCount>;
             });
+            // Plans and project state (issue 18, plans half).
+            $crate::forward_store!(@impl $layer, $hook, PlanStore {
+                fn create_plan(project: Uuid, actor: &Actor, draft: &PlanDraft) -> (Plan, bool);
+                fn get_plan(project: Uuid, plan: Uuid) -> Option<Plan>;
+                fn task_plan(project: Uuid, task: Uuid) -> Option<Uuid>;
+                fn write_task(project: Uuid, actor: &Actor, write: &TaskWrite) -> ();
+                fn task_reply(project: Uuid, key: &str) -> Option<StoredReply>;
+                fn fail_overdue_tasks(project: Uuid, actor: &Actor, now: chrono::DateTime<chrono::Utc>) -> Vec<PlanTask>;
+                fn plan_audit(project: Uuid, plan: Uuid) -> Vec<AuditEntry>;
+            });
+            $crate::forward_store!(@impl $layer, $hook, ProjectStateStore {
+                fn project_state(project: Uuid) -> ProjectState;
+                fn update_project_state(project: Uuid, actor: &Actor, read: i32, fields: &StateFields) -> ProjectState;
+                fn project_state_history(project: Uuid, limit: u32) -> Vec<ProjectState>;
+            });
         };
     };
     (@impl $layer:ty, $hook:ident, $store_trait:ident {

@@ -1,6 +1,6 @@
 //! The store: small capability traits ([`ProjectStore`], [`MemoryStore`], [`RevisionStore`],
 //! [`AuditStore`], [`SearchStore`], [`EmbeddingStore`], [`KeyStore`], [`PlaybookSessionStore`],
-//! [`McpSessionStore`], [`SnapshotStore`], [`TelemetryStore`]) combined into [`Store`], the one the application
+//! [`McpSessionStore`], [`SnapshotStore`], [`TelemetryStore`], [`PlanStore`], [`ProjectStateStore`]) combined into [`Store`], the one the application
 //! holds, and two backends: embedded SQLite (the default) and Postgres with pgvector, where
 //! tenant isolation is enforced by row-level security.
 //!
@@ -59,6 +59,11 @@ use std::sync::Arc;
 pub use crate::domain::{EmbeddingModel, MemoryType, Role};
 
 pub use crate::domain::{GuardrailEventCount, GuardrailEventKind, NewGuardrailEvent};
+// Plans and project state (issue 18, plans half).
+pub use crate::domain::{
+    AuditDraft, Plan, PlanDraft, PlanTask, ProjectState, StateFields, StoredReply, TaskStatus,
+    TaskWrite,
+};
 pub use model::*;
 pub use sessions::{
     PlaybookSession, SessionStatus, StepMemory, StepResult, StepResults, StepStatus,
@@ -71,6 +76,7 @@ pub use traits::{
     AuditStore, EmbeddingStore, KeyStore, McpSessionStore, MemoryStore, PlaybookSessionStore,
     ProjectStore, RevisionStore, SearchStore, SnapshotStore, Store, TelemetryStore,
 };
+pub use traits::{PlanStore, ProjectStateStore};
 
 /// What can go wrong in the store, by the kind a caller branches on.
 #[derive(Debug, thiserror::Error)]

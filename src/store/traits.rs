@@ -24,6 +24,8 @@ pub trait Store:
     + McpSessionStore
     + SnapshotStore
     + TelemetryStore
+    + PlanStore
+    + ProjectStateStore
     + Send
     + Sync
     + 'static
@@ -326,4 +328,61 @@ pub trait TelemetryStore: Send + Sync {
         project: Uuid,
         since: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<Vec<GuardrailEventCount>>;
+}
+
+// Plans and project state (issue 18, plans half).
+
+/// Plans and their tasks, always inside one project. Every change is audited in its
+/// transaction (`plan.create`, `task.update` and the entries a [`TaskWrite`] carries).
+#[async_trait]
+pub trait PlanStore: Send + Sync {
+    /// Stores a plan and its tasks (all `pending`), audited as `plan.create`. When the draft
+    /// carries an idempotency key already used in the project, nothing is written: the plan made
+    /// then is returned with `false`, or `Conflict` when it was made from another request.
+    async fn create_plan(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        draft: &PlanDraft,
+    ) -> StoreResult<(Plan, bool)>;
+    async fn get_plan(&self, project: Uuid, plan: Uuid) -> StoreResult<Option<Plan>>;
+    /// The plan id of a task of the project.
+    async fn task_plan(&self, project: Uuid, task: Uuid) -> StoreResult<Option<Uuid>>;
+    /// Writes a task's new state if it still has the status and attempt it was read with (else
+    /// `Conflict`, and nothing changes), with the write's audit entries, checkpoint and reply.
+    async fn write_task(&self, project: Uuid, actor: &Actor, write: &TaskWrite) -> StoreResult<()>;
+    /// The reply kept for an `update_task` idempotency key of the project.
+    async fn task_reply(&self, project: Uuid, key: &str) -> StoreResult<Option<StoredReply>>;
+    /// Marks `failed` (reason `timeout`) every in-progress task of the project whose deadline
+    /// is at or before `now`, each audited as `task.update`; returns them.
+    async fn fail_overdue_tasks(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<PlanTask>>;
+    /// The audit entries about a plan and its tasks, oldest first.
+    async fn plan_audit(&self, project: Uuid, plan: Uuid) -> StoreResult<Vec<AuditEntry>>;
+}
+
+/// A project's state (phase, checkpoint, confidence, assumptions, MCPs), every revision kept.
+#[async_trait]
+pub trait ProjectStateStore: Send + Sync {
+    /// The current state; revision 0 with no fields when it was never set.
+    async fn project_state(&self, project: Uuid) -> StoreResult<ProjectState>;
+    /// Stores `fields` as revision `read + 1`, audited as `state.update`, if the current
+    /// revision is still `read` (else `Conflict`, and nothing changes).
+    async fn update_project_state(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        read: i32,
+        fields: &StateFields,
+    ) -> StoreResult<ProjectState>;
+    /// Earlier and current revisions, newest first.
+    async fn project_state_history(
+        &self,
+        project: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<ProjectState>>;
 }

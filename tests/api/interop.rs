@@ -78,13 +78,22 @@ async fn every_tool_has_a_title_and_standard_schemas_whose_inputs_are_described_
                 problems.push(format!("{name}.{field}: no description"));
             }
             let bounded = ["limit", "max_rows", "confidence", "page_bytes"];
+            // A number (`project_state`'s `confidence` is an object of its own).
+            let numeric = |kind: &Value| matches!(kind.as_str(), Some("number" | "integer"));
+            let is_number = numeric(&schema["type"])
+                || schema["type"]
+                    .as_array()
+                    .is_some_and(|kinds| kinds.iter().any(numeric));
             if bounded.contains(&field.as_str())
+                && is_number
                 && (schema.get("minimum").is_none() || schema.get("maximum").is_none())
             {
                 problems.push(format!("{name}.{field}: no minimum and maximum"));
             }
-            // Every unsigned field has `minimum: 0`; these start at 1.
+            // Every unsigned field has `minimum: 0`; these start at 1 (a project state's
+            // revision starts at 0, before its first update).
             if ["page", "revision", "max_file_bytes"].contains(&field.as_str())
+                && name != "project_state"
                 && schema["minimum"]
                     .as_f64()
                     .is_none_or(|minimum| minimum < 1.0)

@@ -20,6 +20,7 @@ mod models;
 mod observability;
 mod pack;
 mod pack_cli;
+mod plans;
 mod playbooks;
 mod playbooks_cli;
 mod pool;

@@ -24,8 +24,12 @@ async fn the_memory_lifecycle_works(client: &Client, project: &str) {
             "load_context",
             "manage_projects",
             "memory_history",
+            "next_tasks",
             "pack_repo",
+            "plan_report",
+            "plan_tasks",
             "playbook_sessions",
+            "project_state",
             "query_data",
             "read_snapshot",
             "remember",
@@ -33,6 +37,7 @@ async fn the_memory_lifecycle_works(client: &Client, project: &str) {
             "run_playbook",
             "unstick",
             "update_memory",
+            "update_task",
             "validate_code",
             "watch_out"
         ]

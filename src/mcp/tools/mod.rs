@@ -10,6 +10,9 @@ mod guardrails_agent;
 mod guardrails_library;
 mod guardrails_validate;
 mod memories;
+// Plans and project state (issue 18, plans half).
+mod plans;
+mod plans_render;
 mod playbooks;
 mod projects;
 mod query_data;

@@ -10,9 +10,11 @@ pub(crate) mod keys;
 pub(crate) mod mcp_sessions;
 pub(crate) mod memories;
 pub(crate) mod memory_batch;
+pub(crate) mod plans;
 pub(crate) mod playbook_sessions;
 pub(crate) mod projects;
 pub(crate) mod snapshots;
+pub(crate) mod state;
 pub(crate) mod telemetry;
 pub(crate) mod values;
 
