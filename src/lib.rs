@@ -17,6 +17,8 @@
 //! - [`guardrails`]: the shared skills library and its import, and a project's own guardrails,
 //!   put to work for coding agents: checks on code (patterns within a backtracking budget),
 //!   telemetry, and the working session (context, sharp edges, getting unstuck, remembering).
+//! - [`events`]: the event log read by callers, live event streams, and webhooks (managing them,
+//!   signed deliveries from the outbox, the public-address guard).
 //! - [`athena`]: the Athena sidecar, the SELECT-only SQL guard, result caps and rendering.
 //! - [`config`]: typed configuration read from the environment and flags.
 //! - [`app`]: the application's state ([`app::App`]) and how it is built from the configuration.
@@ -32,6 +34,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod embeddings;
+pub mod events;
 pub mod guardrails;
 pub mod http;
 pub mod knowledge;

@@ -120,11 +120,14 @@ pub struct App {
     pub validator: Arc<crate::guardrails::validate::Validator>,
     /// The skills library as the guardrail tools read it, rebuilt when an import changes it.
     pub library: Arc<crate::guardrails::index::LibraryCache>,
+    /// How event streams and webhook deliveries run.
+    pub events: crate::events::EventsConfig,
 }
 
 impl App {
-    /// The store, the embedding provider (loading in the background) and the playbook engine.
-    /// Fails when a configured playbook or template does not load.
+    /// The store, the embedding provider (loading in the background), the playbook engine and
+    /// the webhook deliverer (in the background, until `shutdown`). Fails when a configured
+    /// playbook or template does not load.
     pub fn start(
         config: &Config,
         store: Arc<dyn Store>,
@@ -133,6 +136,8 @@ impl App {
         let embeddings = start_embeddings(&config.embeddings, store.clone(), shutdown);
         let athena = config.athena.clone().map(crate::athena::Athena::new);
         let playbooks = playbook_engine(config, store.clone(), embeddings.clone(), athena.clone())?;
+        crate::events::deliver::Deliverer::new(store.clone(), config.events.clone())
+            .spawn(shutdown.child_token());
         Ok(App {
             knowledge: KnowledgeBase {
                 store,
@@ -144,6 +149,7 @@ impl App {
             packer: config.packer.clone(),
             validator: Default::default(),
             library: Arc::default(),
+            events: config.events.clone(),
         })
     }
 

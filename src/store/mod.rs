@@ -59,6 +59,10 @@ use std::sync::Arc;
 pub use crate::domain::{EmbeddingModel, MemoryType, Role};
 
 pub use crate::domain::{GuardrailEventCount, GuardrailEventKind, NewGuardrailEvent};
+pub use crate::domain::{
+    AttemptOutcome, Event, EventFilter, LeasedDelivery, NewWebhook, NextStep, Webhook,
+    WebhookAttempt,
+};
 pub use model::*;
 pub use sessions::{
     PlaybookSession, SessionStatus, StepMemory, StepResult, StepResults, StepStatus,
@@ -68,8 +72,8 @@ pub use snapshots::{
     SnapshotFilter,
 };
 pub use traits::{
-    AuditStore, EmbeddingStore, KeyStore, McpSessionStore, MemoryStore, PlaybookSessionStore,
-    ProjectStore, RevisionStore, SearchStore, SnapshotStore, Store, TelemetryStore,
+    AuditStore, EmbeddingStore, EventStore, KeyStore, McpSessionStore, MemoryStore, PlaybookSessionStore,
+    ProjectStore, RevisionStore, SearchStore, SnapshotStore, Store, TelemetryStore, WebhookStore,
 };
 
 /// What can go wrong in the store, by the kind a caller branches on.

@@ -495,6 +495,7 @@ async fn the_handshake_and_health_never_wait_for_the_model_and_early_writes_are_
             packer: Default::default(),
             library: Default::default(),
             validator: Default::default(),
+            events: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

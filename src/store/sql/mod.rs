@@ -14,6 +14,7 @@ pub(crate) mod playbook_sessions;
 pub(crate) mod projects;
 pub(crate) mod snapshots;
 pub(crate) mod telemetry;
+pub(crate) mod webhooks;
 pub(crate) mod values;
 
 use async_trait::async_trait;
@@ -208,8 +209,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
         Ok(self.pool().acquire().await?)
     }
 
+    /// Commits, then wakes whatever waits for new events in this process (live streams, the
+    /// webhook deliverer); readers elsewhere poll.
     async fn commit(tx: Tx<Self>) -> StoreResult<()> {
-        Ok(tx.commit().await?)
+        tx.commit().await?;
+        crate::events::signal::committed();
+        Ok(())
     }
 }
 
