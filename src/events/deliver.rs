@@ -191,10 +191,11 @@ pub fn backoff(base: Duration, attempt: i32) -> chrono::Duration {
 
 /// A transport error as one line, with its causes (which name a refused address).
 fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
     let mut text = if error.is_timeout() {
         "timed out".to_owned()
     } else {
-        error.without_url().to_string()
+        error.to_string()
     };
     let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
