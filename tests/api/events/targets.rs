@@ -54,10 +54,14 @@ async fn a_delivery_never_connects_to_an_internal_address_when_private_targets_a
         let open = TestServer::start_with(backend, fast).await;
         open.project("p").await;
         let client = clients::streamable(&open.url("/mcp"), OPERATOR_TOKEN).await;
-        // Both created while private targets were allowed: a literal and a name for loopback.
-        ok(&call(&client, "manage_webhooks", create(&receiver.url())).await);
+        // Both created while private targets were allowed: a literal and a name for loopback,
+        // for memory writes only (so nothing is sent before the restart).
         let by_name = format!("http://localhost:{port}/hook");
-        ok(&call(&client, "manage_webhooks", create(&by_name)).await);
+        for url in [receiver.url(), by_name] {
+            let mut args = create(&url);
+            args["event_types"] = json!(["memory.create"]);
+            ok(&call(&client, "manage_webhooks", args).await);
+        }
         drop(client);
         let database = Arc::clone(&open.database);
         open.stop().await;
