@@ -19,11 +19,11 @@ pub mod telemetry;
 use chrono::{DateTime, Utc};
 
 pub use access::{Actor, ApiKey, ApiKeySecret, AuditEntry, NewApiKey, Role};
+pub use embedding::{EmbeddingJob, EmbeddingModel, cosine};
 pub use event::{
     AttemptOutcome, Event, EventFilter, LeasedDelivery, NewWebhook, NextStep, Webhook,
     WebhookAttempt,
 };
-pub use embedding::{EmbeddingJob, EmbeddingModel, cosine};
 pub use memory::{
     Candidate, Cursor, Memory, MemoryDraft, MemoryFilter, MemoryPage, MemoryRevision, MemoryType,
     WriteOutcome,

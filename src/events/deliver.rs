@@ -216,7 +216,10 @@ mod tests {
         for attempt in 1..=5 {
             let expected = 10.0 * f64::from(1u32 << (attempt - 1));
             let wait = backoff(base, attempt).num_milliseconds() as f64 / 1000.0;
-            assert!(wait >= expected * 0.5 && wait <= expected * 1.5, "{attempt}: {wait}");
+            assert!(
+                wait >= expected * 0.5 && wait <= expected * 1.5,
+                "{attempt}: {wait}"
+            );
         }
     }
 }

@@ -46,8 +46,14 @@ mod tests {
             hex::encode(mac.finalize().into_bytes())
         };
         assert_eq!(header, format!("t=1700000000,v1={expected}"));
-        assert_ne!(header, signature_header(secret, 1_700_000_001, b"{\"a\":1}"));
-        assert_ne!(header, signature_header(secret, 1_700_000_000, b"{\"a\":2}"));
+        assert_ne!(
+            header,
+            signature_header(secret, 1_700_000_001, b"{\"a\":1}")
+        );
+        assert_ne!(
+            header,
+            signature_header(secret, 1_700_000_000, b"{\"a\":2}")
+        );
     }
 
     #[test]

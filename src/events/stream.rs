@@ -63,7 +63,9 @@ pub fn follow(
                     continue;
                 }
                 Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "reading events for a live stream failed; retrying"),
+                Err(error) => {
+                    tracing::warn!(%error, "reading events for a live stream failed; retrying")
+                }
             }
             tokio::select! {
                 _ = state.shutdown.cancelled() => return None,

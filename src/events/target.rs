@@ -20,7 +20,8 @@ use crate::packer::source::is_public;
 #[error("{0}")]
 pub struct Refused(pub String);
 
-const ALLOW_HINT: &str = "such targets are refused unless the operator sets CODIFIER_WEBHOOK_ALLOW_PRIVATE=true";
+const ALLOW_HINT: &str =
+    "such targets are refused unless the operator sets CODIFIER_WEBHOOK_ALLOW_PRIVATE=true";
 
 /// Parses a webhook URL: http or https, a host, no user name or password in it.
 pub fn parse_url(text: &str) -> Result<Url, Refused> {
@@ -33,7 +34,9 @@ pub fn parse_url(text: &str) -> Result<Url, Refused> {
         )));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(Refused("`url` has no host: send an absolute http(s) URL".into()));
+        return Err(Refused(
+            "`url` has no host: send an absolute http(s) URL".into(),
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Refused(
@@ -127,7 +130,12 @@ mod tests {
     #[test]
     fn only_http_urls_without_credentials_are_taken() {
         assert!(parse_url("https://example.com/hook").is_ok());
-        for bad in ["ftp://example.com", "file:///etc/passwd", "not a url", "https://u:p@example.com/"] {
+        for bad in [
+            "ftp://example.com",
+            "file:///etc/passwd",
+            "not a url",
+            "https://u:p@example.com/",
+        ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
     }

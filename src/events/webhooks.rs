@@ -131,7 +131,9 @@ pub async fn test(
         .await?;
     let deadline = tokio::time::Instant::now() + config.timeout + std::time::Duration::from_secs(5);
     while tokio::time::Instant::now() < deadline {
-        let attempts = store.webhook_attempts(project.id, id, RECENT_ATTEMPTS).await?;
+        let attempts = store
+            .webhook_attempts(project.id, id, RECENT_ATTEMPTS)
+            .await?;
         if let Some(attempt) = attempts.into_iter().find(|a| a.event_id == event) {
             return Ok((project, Some(attempt)));
         }

@@ -75,7 +75,12 @@ pub async fn stream(
             .await
             .map_err(|error| {
                 tracing::warn!(%error, "reading the latest event failed");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the event stream could not start").into_response()
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the event stream could not start",
+                )
+                .into_response()
             }),
     };
     let after = match after {

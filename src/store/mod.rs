@@ -58,11 +58,11 @@ use std::sync::Arc;
 // The records' enums and the embedding model live in the domain module.
 pub use crate::domain::{EmbeddingModel, MemoryType, Role};
 
-pub use crate::domain::{GuardrailEventCount, GuardrailEventKind, NewGuardrailEvent};
 pub use crate::domain::{
     AttemptOutcome, Event, EventFilter, LeasedDelivery, NewWebhook, NextStep, Webhook,
     WebhookAttempt,
 };
+pub use crate::domain::{GuardrailEventCount, GuardrailEventKind, NewGuardrailEvent};
 pub use model::*;
 pub use sessions::{
     PlaybookSession, SessionStatus, StepMemory, StepResult, StepResults, StepStatus,
@@ -72,8 +72,9 @@ pub use snapshots::{
     SnapshotFilter,
 };
 pub use traits::{
-    AuditStore, EmbeddingStore, EventStore, KeyStore, McpSessionStore, MemoryStore, PlaybookSessionStore,
-    ProjectStore, RevisionStore, SearchStore, SnapshotStore, Store, TelemetryStore, WebhookStore,
+    AuditStore, EmbeddingStore, EventStore, KeyStore, McpSessionStore, MemoryStore,
+    PlaybookSessionStore, ProjectStore, RevisionStore, SearchStore, SnapshotStore, Store,
+    TelemetryStore, WebhookStore,
 };
 
 /// What can go wrong in the store, by the kind a caller branches on.

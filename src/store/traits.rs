@@ -355,8 +355,7 @@ pub trait WebhookStore: Send + Sync {
     async fn list_webhooks(&self, project: Uuid) -> StoreResult<Vec<Webhook>>;
     /// Deletes a subscription with its pending deliveries and attempt log (audited as
     /// `webhook.delete`); `NotFound` when the project has no such webhook.
-    async fn delete_webhook(&self, project: Uuid, actor: &Actor, id: Uuid)
-    -> StoreResult<Webhook>;
+    async fn delete_webhook(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Webhook>;
     /// Writes a `webhook.test` event that only webhook `id` receives (through the outbox, like
     /// any event); returns the event's id. `NotFound` or `Conflict` (disabled) otherwise.
     async fn test_webhook(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<i64>;

@@ -42,7 +42,10 @@ async fn receive(State(receipts): State<Receipts>, body: Bytes) -> StatusCode {
         .ok()
         .and_then(|event| event["data"]["title"].as_str().map(str::to_owned));
     if let Some(title) = title {
-        receipts.lock().unwrap_or_else(|e| e.into_inner()).insert(title, at);
+        receipts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(title, at);
     }
     StatusCode::NO_CONTENT
 }
@@ -68,7 +71,11 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-pub async fn run(config: &Config, store: &Arc<dyn Store>, args: &WebhookBenchArgs) -> anyhow::Result<()> {
+pub async fn run(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    args: &WebhookBenchArgs,
+) -> anyhow::Result<()> {
     let actor = Actor {
         label: "bench".into(),
         tool: "cli:bench".into(),
@@ -131,7 +138,9 @@ pub async fn run(config: &Config, store: &Arc<dyn Store>, args: &WebhookBenchArg
         let due = started + interval.mul_f64(i as f64);
         tokio::time::sleep_until(due.into()).await;
         let title = format!("delivery {i} {run}");
-        store.create_memory(project.id, &actor, &draft(title.clone())).await?;
+        store
+            .create_memory(project.id, &actor, &draft(title.clone()))
+            .await?;
         committed.insert(title, Instant::now());
     }
     let written = started.elapsed();
@@ -150,7 +159,11 @@ pub async fn run(config: &Config, store: &Arc<dyn Store>, args: &WebhookBenchArg
     let last = receipts.values().max().copied().unwrap_or(started);
     let mut delays: Vec<f64> = committed
         .iter()
-        .filter_map(|(title, at)| receipts.get(title).map(|got| got.saturating_duration_since(*at)))
+        .filter_map(|(title, at)| {
+            receipts
+                .get(title)
+                .map(|got| got.saturating_duration_since(*at))
+        })
         .map(|delay| delay.as_secs_f64() * 1000.0)
         .collect();
     delays.sort_by(f64::total_cmp);
@@ -163,7 +176,10 @@ pub async fn run(config: &Config, store: &Arc<dyn Store>, args: &WebhookBenchArg
         args.webhook_rate
     );
     let (p50, p99) = (quantile(&delays, 0.5), quantile(&delays, 0.99));
-    println!("commit-to-receipt delay: p50 {p50:.1} ms, p99 {p99:.1} ms (load {})", super::load_average());
+    println!(
+        "commit-to-receipt delay: p50 {p50:.1} ms, p99 {p99:.1} ms (load {})",
+        super::load_average()
+    );
     let verdict = |met: bool| if met { "met" } else { "MISSED" };
     println!("target: >= 500 deliveries/s: {}", verdict(rate >= 500.0));
     println!("target: p99 delay <= 200 ms: {}", verdict(p99 <= 200.0));

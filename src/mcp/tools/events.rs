@@ -183,9 +183,15 @@ impl CodifierServer {
                 WebhookOperation::Create => {
                     let config = &self.app.events;
                     let url = params.url.as_deref();
-                    let (project, webhook, secret) =
-                        webhooks::create(store, &identity, config, &project, url, &params.event_types)
-                            .await?;
+                    let (project, webhook, secret) = webhooks::create(
+                        store,
+                        &identity,
+                        config,
+                        &project,
+                        url,
+                        &params.event_types,
+                    )
+                    .await?;
                     output.project_id = project.id;
                     output.webhook = Some(webhook);
                     output.secret = Some(secret);
@@ -202,7 +208,8 @@ impl CodifierServer {
                 }
                 WebhookOperation::Delete => {
                     let id = params.webhook_id.as_deref();
-                    let (project, webhook) = webhooks::delete(store, &identity, &project, id).await?;
+                    let (project, webhook) =
+                        webhooks::delete(store, &identity, &project, id).await?;
                     output.project_id = project.id;
                     output.webhook = Some(webhook);
                 }
@@ -287,7 +294,9 @@ fn render_webhooks(output: &ManageWebhooksOutput) -> String {
     let mut out = String::new();
     match output.operation {
         WebhookOperation::Test => match &output.attempt {
-            Some(attempt) => out.push_str(&format!("Sent a test event: {}\n", attempt_line(attempt))),
+            Some(attempt) => {
+                out.push_str(&format!("Sent a test event: {}\n", attempt_line(attempt)))
+            }
             None => out.push_str(
                 "Queued a test event; no attempt was made yet. `list` shows it once it is.\n",
             ),

@@ -5,7 +5,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Access, Backend, Conn, Id, Json, Sql, Time};
-use crate::store::{Actor, AuditEntry, AuditStore, Event, EventFilter, EventStore, StoreResult, now};
+use crate::store::{
+    Actor, AuditEntry, AuditStore, Event, EventFilter, EventStore, StoreResult, now,
+};
 
 /// Appends an entry to the audit log of `project` inside an open transaction (on Postgres the
 /// transaction must already be confined to that project). The entry is also the project's next

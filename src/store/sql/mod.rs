@@ -14,8 +14,8 @@ pub(crate) mod playbook_sessions;
 pub(crate) mod projects;
 pub(crate) mod snapshots;
 pub(crate) mod telemetry;
-pub(crate) mod webhooks;
 pub(crate) mod values;
+pub(crate) mod webhooks;
 
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;

@@ -86,7 +86,8 @@ struct WebhookRow {
     created_at: Time,
 }
 
-const WEBHOOK_COLUMNS: &str = "id, project_id, url, event_types, status, disabled_reason, created_at";
+const WEBHOOK_COLUMNS: &str =
+    "id, project_id, url, event_types, status, disabled_reason, created_at";
 
 impl From<WebhookRow> for Webhook {
     fn from(row: WebhookRow) -> Self {
@@ -162,12 +163,7 @@ impl<B: Backend> WebhookStore for B {
         Ok(rows.into_iter().map(Webhook::from).collect())
     }
 
-    async fn delete_webhook(
-        &self,
-        project: Uuid,
-        actor: &Actor,
-        id: Uuid,
-    ) -> StoreResult<Webhook> {
+    async fn delete_webhook(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Webhook> {
         let mut tx = self.tenant(project, Access::Write).await?;
         let sql = Sql::new(format!(
             "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE project_id = $1 AND id = $2{}",
@@ -193,7 +189,15 @@ impl<B: Backend> WebhookStore for B {
             .arg(id);
         tx.execute(sql).await?;
         let detail = serde_json::json!({ "url": found.url });
-        audit(&mut *tx, project, actor, "webhook.delete", &id.to_string(), detail).await?;
+        audit(
+            &mut *tx,
+            project,
+            actor,
+            "webhook.delete",
+            &id.to_string(),
+            detail,
+        )
+        .await?;
         B::commit(tx).await?;
         Ok(found)
     }
@@ -217,7 +221,15 @@ impl<B: Backend> WebhookStore for B {
             )));
         }
         let detail = serde_json::json!({ "url": found.url, "test": true });
-        audit(&mut *tx, project, actor, TEST_EVENT, &id.to_string(), detail).await?;
+        audit(
+            &mut *tx,
+            project,
+            actor,
+            TEST_EVENT,
+            &id.to_string(),
+            detail,
+        )
+        .await?;
         let sql = Sql::new(
             "SELECT event_id FROM webhook_deliveries WHERE project_id = $1 AND webhook_id = $2 \
              ORDER BY id DESC LIMIT 1",
@@ -390,7 +402,15 @@ impl<B: Backend> WebhookStore for B {
             };
             let detail = serde_json::json!({ "url": delivery.url, "reason": reason });
             let target = delivery.webhook_id.to_string();
-            audit(&mut *tx, project, &actor, "webhook.disable", &target, detail).await?;
+            audit(
+                &mut *tx,
+                project,
+                &actor,
+                "webhook.disable",
+                &target,
+                detail,
+            )
+            .await?;
         }
         B::commit(tx).await?;
         Ok(true)

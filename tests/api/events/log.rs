@@ -41,17 +41,36 @@ async fn memory_changes_become_events_in_order_and_list_events_pages_and_filters
         let id = written["memory"]["id"].as_str().unwrap().to_owned();
         let update = json!({"project_id": "p", "id": id, "title": "Ship from CI only"});
         ok(&call(&client, "update_memory", update).await);
-        ok(&call(&client, "delete_memory", json!({"project_id": "p", "id": id})).await);
-        ok(&call(&client, "restore_memory", json!({"project_id": "p", "id": id})).await);
+        ok(&call(
+            &client,
+            "delete_memory",
+            json!({"project_id": "p", "id": id}),
+        )
+        .await);
+        ok(&call(
+            &client,
+            "restore_memory",
+            json!({"project_id": "p", "id": id}),
+        )
+        .await);
 
         let (events, pages) = all_pages(&client, json!({"project_id": "p", "limit": 2})).await;
         assert_eq!(pages, 3, "{backend:?}: five events, two per page");
         assert_eq!(
             kinds(&events),
-            ["project.create", "memory.create", "memory.update", "memory.delete", "memory.restore"],
+            [
+                "project.create",
+                "memory.create",
+                "memory.update",
+                "memory.delete",
+                "memory.restore"
+            ],
             "{backend:?}"
         );
-        let sequences: Vec<i64> = events.iter().map(|e| e["sequence"].as_i64().unwrap()).collect();
+        let sequences: Vec<i64> = events
+            .iter()
+            .map(|e| e["sequence"].as_i64().unwrap())
+            .collect();
         assert_eq!(sequences, [1, 2, 3, 4, 5], "{backend:?}");
         let memory_event = &events[1];
         assert_eq!(memory_event["subject"], id.as_str());
@@ -68,7 +87,12 @@ async fn memory_changes_become_events_in_order_and_list_events_pages_and_filters
             kinds(updates["events"].as_array().unwrap()),
             ["memory.update", "memory.restore"]
         );
-        let about = ok(&call(&client, "list_events", json!({"project_id": "p", "subject": id})).await);
+        let about = ok(&call(
+            &client,
+            "list_events",
+            json!({"project_id": "p", "subject": id}),
+        )
+        .await);
         assert_eq!(about["events"].as_array().unwrap().len(), 4, "{backend:?}");
         let later = ok(&call(
             &client,
@@ -78,9 +102,23 @@ async fn memory_changes_become_events_in_order_and_list_events_pages_and_filters
         .await);
         assert_eq!(later["events"], json!([]));
 
-        let bad = refused(&call(&client, "list_events", json!({"project_id": "p", "cursor": "x"})).await);
+        let bad = refused(
+            &call(
+                &client,
+                "list_events",
+                json!({"project_id": "p", "cursor": "x"}),
+            )
+            .await,
+        );
         assert!(bad.contains("`cursor`"), "{bad}");
-        let bad = refused(&call(&client, "list_events", json!({"project_id": "p", "since": "yesterday"})).await);
+        let bad = refused(
+            &call(
+                &client,
+                "list_events",
+                json!({"project_id": "p", "since": "yesterday"}),
+            )
+            .await,
+        );
         assert!(bad.contains("RFC 3339"), "{bad}");
     }
 }

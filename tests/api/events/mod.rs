@@ -162,9 +162,9 @@ impl SseReader {
             }
             let chunk = tokio::time::timeout_at(deadline, self.response.chunk()).await;
             match chunk {
-                Ok(Ok(Some(bytes))) => {
-                    self.buffer.push_str(&String::from_utf8_lossy(&bytes).replace("\r\n", "\n"))
-                }
+                Ok(Ok(Some(bytes))) => self
+                    .buffer
+                    .push_str(&String::from_utf8_lossy(&bytes).replace("\r\n", "\n")),
                 Ok(_) | Err(_) => return None,
             }
         }

@@ -41,7 +41,15 @@ async fn the_event_stream_resumes_from_last_event_id_across_a_restart_without_ga
         let ids: Vec<&str> = seen.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["1", "2", "3", "4"], "{backend:?}");
         let kinds: Vec<&str> = seen.iter().map(|e| e.event.as_str()).collect();
-        assert_eq!(kinds, ["project.create", "api_key.create", "memory.create", "memory.create"]);
+        assert_eq!(
+            kinds,
+            [
+                "project.create",
+                "api_key.create",
+                "memory.create",
+                "memory.create"
+            ]
+        );
         assert_eq!(seen[3].data["sequence"], 4);
         assert_eq!(seen[3].data["project_id"], project.id.to_string());
         drop(stream);
@@ -62,7 +70,12 @@ async fn the_event_stream_resumes_from_last_event_id_across_a_restart_without_ga
             resumed.push(stream.next(wait).await.expect("an event after the restart"));
         }
         remember(&client, "fifth").await;
-        resumed.push(stream.next(wait).await.expect("a live event after the restart"));
+        resumed.push(
+            stream
+                .next(wait)
+                .await
+                .expect("a live event after the restart"),
+        );
         let ids: Vec<&str> = resumed.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["5", "6", "7"], "{backend:?}: no gap, no repeat");
         assert!(

@@ -36,10 +36,12 @@ async fn webhooks_to_internal_addresses_are_refused_unless_the_operator_allows_t
                 "{backend:?} {url}: {refusal}"
             );
         }
-        let refusal = refused(&call(&client, "manage_webhooks", create("ftp://example.com/x")).await);
+        let refusal =
+            refused(&call(&client, "manage_webhooks", create("ftp://example.com/x")).await);
         assert!(refusal.contains("http or https"), "{refusal}");
 
-        let open = TestServer::start_with(backend, |config| config.events.allow_private = true).await;
+        let open =
+            TestServer::start_with(backend, |config| config.events.allow_private = true).await;
         open.project("p").await;
         let client = clients::streamable(&open.url("/mcp"), OPERATOR_TOKEN).await;
         ok(&call(&client, "manage_webhooks", create(&receiver.url())).await);
@@ -66,11 +68,12 @@ async fn a_delivery_never_connects_to_an_internal_address_when_private_targets_a
         let database = Arc::clone(&open.database);
         open.stop().await;
 
-        let closed = TestServer::start_on_with(database, "127.0.0.1:0".parse().unwrap(), |config| {
-            fast(config);
-            config.events.allow_private = false;
-        })
-        .await;
+        let closed =
+            TestServer::start_on_with(database, "127.0.0.1:0".parse().unwrap(), |config| {
+                fast(config);
+                config.events.allow_private = false;
+            })
+            .await;
         let client = clients::streamable(&closed.url("/mcp"), OPERATOR_TOKEN).await;
         let write = json!({"project_id": "p", "memory_type": "rule", "title": "t",
                            "content": {"text": "x"}});
@@ -79,7 +82,12 @@ async fn a_delivery_never_connects_to_an_internal_address_when_private_targets_a
         let errors = loop {
             tries += 1;
             assert!(tries < 300, "gave up waiting after 15 s");
-            let listed = ok(&call(&client, "manage_webhooks", json!({"project_id": "p", "operation": "list"})).await);
+            let listed = ok(&call(
+                &client,
+                "manage_webhooks",
+                json!({"project_id": "p", "operation": "list"}),
+            )
+            .await);
             let errors: Vec<String> = listed["webhooks"]
                 .as_array()
                 .unwrap()

@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::{Receiver, Received, fast};
+use super::{Received, Receiver, fast};
 use crate::clients::{self, Client, call, ok, refused, text};
 use crate::helpers::{OPERATOR_TOKEN, TestServer, backends};
 
@@ -33,7 +33,12 @@ async fn subscribe(client: &Client, url: &str, types: &[&str]) -> (String, Strin
 }
 
 async fn listed(client: &Client) -> Vec<Value> {
-    let listed = ok(&call(client, "manage_webhooks", json!({"project_id": "p", "operation": "list"})).await);
+    let listed = ok(&call(
+        client,
+        "manage_webhooks",
+        json!({"project_id": "p", "operation": "list"}),
+    )
+    .await);
     listed["webhooks"].as_array().unwrap().clone()
 }
 
@@ -79,7 +84,10 @@ async fn a_receiver_verifies_the_signature_of_each_delivery_of_the_types_it_aske
         remember(&client, "second").await;
         let got = receiver.wait_for(2).await;
         for delivery in &got {
-            assert!(verify(delivery, &secret), "{backend:?}: the signature verifies");
+            assert!(
+                verify(delivery, &secret),
+                "{backend:?}: the signature verifies"
+            );
             assert!(!verify(delivery, "whsec_wrong"), "a wrong secret does not");
             assert_eq!(delivery.header("codifier-event"), "memory.create");
             assert!(uuid::Uuid::parse_str(&delivery.header("codifier-delivery")).is_ok());
@@ -94,10 +102,18 @@ async fn a_receiver_verifies_the_signature_of_each_delivery_of_the_types_it_aske
         assert!(got[1].json()["sequence"].as_i64() > body["sequence"].as_i64());
         let mut tampered = got[0].clone();
         tampered.body = axum::body::Bytes::from([&got[0].body[..], b" "].concat());
-        assert!(!verify(&tampered, &secret), "a changed body does not verify");
+        assert!(
+            !verify(&tampered, &secret),
+            "a changed body does not verify"
+        );
 
         // The secret is shown once: never in a list.
-        let list = ok(&call(&client, "manage_webhooks", json!({"project_id": "p", "operation": "list"})).await);
+        let list = ok(&call(
+            &client,
+            "manage_webhooks",
+            json!({"project_id": "p", "operation": "list"}),
+        )
+        .await);
         assert!(!list.to_string().contains(&secret), "{backend:?}");
         let deleted = call(
             &client,
@@ -108,7 +124,11 @@ async fn a_receiver_verifies_the_signature_of_each_delivery_of_the_types_it_aske
         ok(&deleted);
         remember(&client, "third").await;
         tokio::time::sleep(Duration::from_millis(400)).await;
-        assert_eq!(receiver.received().len(), 2, "{backend:?}: nothing after delete");
+        assert_eq!(
+            receiver.received().len(),
+            2,
+            "{backend:?}: nothing after delete"
+        );
         assert!(listed(&client).await.is_empty());
     }
 }
@@ -125,7 +145,10 @@ async fn a_delivery_that_fails_twice_is_retried_until_it_succeeds_and_each_attem
 
         let got = receiver.wait_for(3).await;
         let ids: Vec<String> = got.iter().map(|r| r.header("codifier-delivery")).collect();
-        assert!(ids.iter().all(|id| *id == ids[0]), "one delivery id across attempts");
+        assert!(
+            ids.iter().all(|id| *id == ids[0]),
+            "one delivery id across attempts"
+        );
         assert!(got.iter().all(|r| r.json()["id"] == got[0].json()["id"]));
         let mut tries = 0;
         let attempts = loop {
@@ -138,12 +161,22 @@ async fn a_delivery_that_fails_twice_is_retried_until_it_succeeds_and_each_attem
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let codes: Vec<i64> = attempts.iter().map(|a| a["status_code"].as_i64().unwrap()).collect();
+        let codes: Vec<i64> = attempts
+            .iter()
+            .map(|a| a["status_code"].as_i64().unwrap())
+            .collect();
         assert_eq!(codes, [200, 503, 500], "{backend:?}: newest first");
-        let numbers: Vec<i64> = attempts.iter().map(|a| a["attempt"].as_i64().unwrap()).collect();
+        let numbers: Vec<i64> = attempts
+            .iter()
+            .map(|a| a["attempt"].as_i64().unwrap())
+            .collect();
         assert_eq!(numbers, [3, 2, 1]);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(receiver.received().len(), 3, "{backend:?}: delivered once it succeeded");
+        assert_eq!(
+            receiver.received().len(),
+            3,
+            "{backend:?}: delivered once it succeeded"
+        );
     }
 }
 
@@ -170,7 +203,11 @@ async fn a_410_answer_disables_the_webhook() {
         assert!(webhook["disabled_reason"].as_str().unwrap().contains("410"));
         remember(&client, "after").await;
         tokio::time::sleep(Duration::from_millis(400)).await;
-        assert_eq!(receiver.received().len(), 1, "{backend:?}: nothing after 410");
+        assert_eq!(
+            receiver.received().len(),
+            1,
+            "{backend:?}: nothing after 410"
+        );
     }
 }
 
@@ -199,8 +236,14 @@ async fn an_event_committed_before_a_crash_is_delivered_after_the_restart() {
             tags: Vec::new(),
             source_role: None,
         };
-        let actor = codifier::domain::Actor { label: "local".into(), tool: "test".into() };
-        store.create_memory(project.id, &actor, &draft).await.unwrap();
+        let actor = codifier::domain::Actor {
+            label: "local".into(),
+            tool: "test".into(),
+        };
+        store
+            .create_memory(project.id, &actor, &draft)
+            .await
+            .unwrap();
         let leased = store
             .lease_deliveries(project.id, Duration::from_secs(1), 10)
             .await
@@ -212,7 +255,11 @@ async fn an_event_committed_before_a_crash_is_delivered_after_the_restart() {
         let _restarted =
             TestServer::start_on_with(database, "127.0.0.1:0".parse().unwrap(), fast).await;
         let got = receiver.wait_for(1).await;
-        assert_eq!(got[0].json()["data"]["title"], "committed before the crash", "{backend:?}");
+        assert_eq!(
+            got[0].json()["data"]["title"],
+            "committed before the crash",
+            "{backend:?}"
+        );
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(receiver.received().len(), 1, "{backend:?}: once");
     }
@@ -238,7 +285,10 @@ async fn only_an_admin_key_may_manage_webhooks() {
         let client = clients::streamable(&server.url("/mcp"), &admin).await;
         let created = call(&client, "manage_webhooks", create).await;
         ok(&created);
-        assert!(text(&created).contains("whsec_"), "the secret is shown on creation");
+        assert!(
+            text(&created).contains("whsec_"),
+            "the secret is shown on creation"
+        );
     }
 }
 
@@ -260,13 +310,21 @@ async fn testing_a_webhook_sends_a_signed_test_event_to_that_webhook_alone() {
         )
         .await;
         let answer = ok(&result);
-        assert_eq!(answer["attempt"]["status_code"], 200, "{backend:?}: {answer}");
+        assert_eq!(
+            answer["attempt"]["status_code"], 200,
+            "{backend:?}: {answer}"
+        );
         let got = tested.received();
-        let test = got.iter().find(|r| r.header("codifier-event") == "webhook.test").expect("the test event");
+        let test = got
+            .iter()
+            .find(|r| r.header("codifier-event") == "webhook.test")
+            .expect("the test event");
         assert!(verify(test, &secret));
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(
-            other.received()[before..].iter().all(|r| r.header("codifier-event") != "webhook.test"),
+            other.received()[before..]
+                .iter()
+                .all(|r| r.header("codifier-event") != "webhook.test"),
             "{backend:?}: the other webhook gets no test event"
         );
     }
