@@ -32,12 +32,12 @@ fn bad_request(message: String) -> Response {
 }
 
 /// A sequence number from a header or the query.
-fn sequence(text: &str, name: &str) -> Result<i64, Response> {
+fn sequence(text: &str, name: &str) -> Result<i64, Box<Response>> {
     text.trim()
         .parse::<i64>()
         .ok()
         .filter(|n| *n >= 0)
-        .ok_or_else(|| bad_request(format!("`{name}` {text:?} is not an event sequence number: send the `id` of the last event received")))
+        .ok_or_else(|| Box::new(bad_request(format!("`{name}` {text:?} is not an event sequence number: send the `id` of the last event received"))))
 }
 
 pub async fn stream(
@@ -69,8 +69,8 @@ pub async fn stream(
         .get("last-event-id")
         .and_then(|value| value.to_str().ok());
     let after = match (resume, query.after.as_deref()) {
-        (Some(text), _) => sequence(text, "Last-Event-ID"),
-        (None, Some(text)) => sequence(text, "after"),
+        (Some(text), _) => sequence(text, "Last-Event-ID").map_err(|response| *response),
+        (None, Some(text)) => sequence(text, "after").map_err(|response| *response),
         (None, None) => crate::events::stream::latest(&state.store, project.id)
             .await
             .map_err(|error| {
