@@ -201,11 +201,13 @@ async fn a_410_answer_disables_the_webhook() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         assert!(webhook["disabled_reason"].as_str().unwrap().contains("410"));
+        // Deliveries already in flight when the 410 came may still land; nothing new is sent.
+        let before = receiver.received().len();
         remember(&client, "after").await;
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(
             receiver.received().len(),
-            1,
+            before,
             "{backend:?}: nothing after 410"
         );
     }
