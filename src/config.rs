@@ -74,6 +74,8 @@ pub struct Config {
     pub playbooks: PlaybooksConfig,
     /// `CODIFIER_PACK_*` and the forge tokens: see [`crate::packer::PackerSettings`].
     pub packer: crate::packer::PackerSettings,
+    /// Event streams and webhook deliveries (`CODIFIER_WEBHOOK_*`, `CODIFIER_EVENTS_POLL_MS`).
+    pub events: crate::events::EventsConfig,
 }
 
 /// Where extra playbooks and templates come from, and how generate steps use MCP sampling.
@@ -299,6 +301,7 @@ impl Config {
         Ok(Self {
             athena: crate::athena::AthenaConfig::from_env()?,
             packer: crate::packer::PackerSettings::from_env()?,
+            events: crate::events::EventsConfig::from_env()?,
             embeddings: embeddings_from_env()?,
             playbooks: playbooks_from_env()?,
             duplicate_threshold,

@@ -19,6 +19,8 @@
 //!   telemetry, and the working session (context, sharp edges, getting unstuck, remembering).
 //! - [`plans`]: plans of tasks with dependencies, their status flow and "not done" gate,
 //!   timeouts and reports, and a project's state (phase, checkpoint, assumptions).
+//! - [`events`]: the event log read by callers, live event streams, and webhooks (managing them,
+//!   signed deliveries from the outbox, the public-address guard).
 //! - [`athena`]: the Athena sidecar, the SELECT-only SQL guard, result caps and rendering.
 //! - [`config`]: typed configuration read from the environment and flags.
 //! - [`app`]: the application's state ([`app::App`]) and how it is built from the configuration.
@@ -34,6 +36,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod embeddings;
+pub mod events;
 pub mod guardrails;
 pub mod http;
 pub mod knowledge;

@@ -122,11 +122,14 @@ pub struct App {
     pub library: Arc<crate::guardrails::index::LibraryCache>,
     /// The nearest task deadline, for the sweeper that fails tasks past their timeout.
     pub task_deadlines: Arc<crate::plans::sweep::Deadlines>,
+    /// How event streams and webhook deliveries run.
+    pub events: crate::events::EventsConfig,
 }
 
 impl App {
-    /// The store, the embedding provider (loading in the background) and the playbook engine.
-    /// Fails when a configured playbook or template does not load.
+    /// The store, the embedding provider (loading in the background), the playbook engine and
+    /// the webhook deliverer (in the background, until `shutdown`). Fails when a configured
+    /// playbook or template does not load.
     pub fn start(
         config: &Config,
         store: Arc<dyn Store>,
@@ -141,6 +144,8 @@ impl App {
             task_deadlines.clone(),
             shutdown.child_token(),
         );
+        crate::events::deliver::Deliverer::new(store.clone(), config.events.clone())
+            .spawn(shutdown.child_token());
         Ok(App {
             knowledge: KnowledgeBase {
                 store,
@@ -153,6 +158,7 @@ impl App {
             validator: Default::default(),
             library: Arc::default(),
             task_deadlines,
+            events: config.events.clone(),
         })
     }
 

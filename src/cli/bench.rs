@@ -4,13 +4,15 @@
 //! the real HTTP router on 127.0.0.1 with a throwaway operator token, driving `fetch_context`
 //! with concurrent MCP clients over Streamable HTTP ([`load`]), measuring the vector half's
 //! recall@10 against an exact scan, and printing what it measured. With `--soak-secs`, it runs
-//! the memory soak of [`soak`] instead of the latency scenarios.
+//! the memory soak of [`soak`] instead of the latency scenarios; with `--webhooks`, the event
+//! and webhook delivery figures of [`webhooks`].
 
 mod corpus;
 mod load;
 mod recall;
 mod seed;
 mod soak;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,6 +62,8 @@ pub struct BenchArgs {
     pub project: String,
     #[command(flatten)]
     pub soak: soak::SoakArgs,
+    #[command(flatten)]
+    pub webhooks: webhooks::WebhookBenchArgs,
 }
 
 /// The 1, 5 and 15 minute load averages (Linux), to judge how busy the machine was.
@@ -86,6 +90,9 @@ fn ms(since: Instant) -> f64 {
 pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.clients >= 1, "--clients must be at least 1");
     let store = app::open_store(&config).await?;
+    if args.webhooks.webhooks > 0 {
+        return webhooks::run(&config, &store, &args.webhooks).await;
+    }
     let embedder = match app::embedding_loader(&config.embeddings) {
         Some(loader) => Some(tokio::task::spawn_blocking(loader).await??),
         None => None,
@@ -255,6 +262,7 @@ async fn drive_server(
         validator: Default::default(),
         library: Default::default(),
         task_deadlines: Default::default(),
+        events: config.events.clone(),
     };
     let shutdown = CancellationToken::new();
     let router = crate::http::router(&config, app, shutdown.clone());

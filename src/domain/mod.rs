@@ -6,6 +6,8 @@
 
 pub mod access;
 pub mod embedding;
+/// Events and webhooks.
+pub mod event;
 pub mod guardrail;
 pub mod memory;
 pub mod plan;
@@ -19,6 +21,10 @@ use chrono::{DateTime, Utc};
 
 pub use access::{Actor, ApiKey, ApiKeySecret, AuditEntry, NewApiKey, Role};
 pub use embedding::{EmbeddingJob, EmbeddingModel, cosine};
+pub use event::{
+    AttemptOutcome, Event, EventFilter, LeasedDelivery, NewWebhook, NextStep, Webhook,
+    WebhookAttempt,
+};
 pub use memory::{
     Candidate, Cursor, Memory, MemoryDraft, MemoryFilter, MemoryPage, MemoryRevision, MemoryType,
     WriteOutcome,

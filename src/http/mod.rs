@@ -1,11 +1,12 @@
 //! The HTTP edge: one axum router with `/health` (no key), Streamable HTTP at `/mcp`, the
 //! legacy HTTP+SSE transport at `/sse` + `/messages`, and the OAuth protected-resource document
-//! (no key). Every route but `/health` checks the `Host` header against the allowed hosts; the
+//! (no key), and the live event stream at `/events`. Every route but `/health` checks the `Host` header against the allowed hosts; the
 //! MCP routes require `Authorization: Bearer <key>`.
 
 mod auth;
 mod discovery;
 mod error;
+mod events;
 mod health;
 mod observe;
 mod serve;
@@ -124,6 +125,7 @@ pub fn router(config: &Config, app: App, shutdown: CancellationToken) -> Router 
         .route("/sse", get(sse::open))
         .route("/messages", post(sse::message))
         .route("/metrics", get(observe::metrics_for_operator))
+        .route("/events", get(events::stream))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,

@@ -60,7 +60,8 @@ impl CodifierServer {
             + Self::guardrail_library_tools()
             + Self::guardrail_validate_tools()
             + Self::guardrail_agent_tools()
-            + Self::plan_tools();
+            + Self::plan_tools()
+            + Self::event_tools();
         for route in tool_router.map.values_mut() {
             let tool = &mut route.attr;
             // Clients show the top-level `title`; the annotation's is the older place for it.

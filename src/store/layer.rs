@@ -118,6 +118,19 @@ macro_rules! forward_store {
                 fn update_project_state(project: Uuid, actor: &Actor, read: i32, fields: &StateFields) -> ProjectState;
                 fn project_state_history(project: Uuid, limit: u32) -> Vec<ProjectState>;
             });
+            $crate::forward_store!(@impl $layer, $hook, EventStore {
+                fn list_events(project: Uuid, filter: &EventFilter) -> Vec<Event>;
+                fn latest_event_sequence(project: Uuid) -> i64;
+            });
+            $crate::forward_store!(@impl $layer, $hook, WebhookStore {
+                fn create_webhook(project: Uuid, actor: &Actor, webhook: &NewWebhook) -> Webhook;
+                fn list_webhooks(project: Uuid) -> Vec<Webhook>;
+                fn delete_webhook(project: Uuid, actor: &Actor, id: Uuid) -> Webhook;
+                fn test_webhook(project: Uuid, actor: &Actor, id: Uuid) -> i64;
+                fn webhook_attempts(project: Uuid, webhook: Uuid, limit: u32) -> Vec<WebhookAttempt>;
+                fn lease_deliveries(project: Uuid, lease_for: std::time::Duration, limit: u32) -> Vec<LeasedDelivery>;
+                fn record_attempt(project: Uuid, delivery: &LeasedDelivery, outcome: &AttemptOutcome) -> bool;
+            });
         };
     };
     (@impl $layer:ty, $hook:ident, $store_trait:ident {

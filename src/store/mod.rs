@@ -58,6 +58,10 @@ use std::sync::Arc;
 // The records' enums and the embedding model live in the domain module.
 pub use crate::domain::{EmbeddingModel, MemoryType, Role};
 
+pub use crate::domain::{
+    AttemptOutcome, Event, EventFilter, LeasedDelivery, NewWebhook, NextStep, Webhook,
+    WebhookAttempt,
+};
 pub use crate::domain::{GuardrailEventCount, GuardrailEventKind, NewGuardrailEvent};
 // Plans and project state (issue 18, plans half).
 pub use crate::domain::{
@@ -73,8 +77,9 @@ pub use snapshots::{
     SnapshotFilter,
 };
 pub use traits::{
-    AuditStore, EmbeddingStore, KeyStore, McpSessionStore, MemoryStore, PlaybookSessionStore,
-    ProjectStore, RevisionStore, SearchStore, SnapshotStore, Store, TelemetryStore,
+    AuditStore, EmbeddingStore, EventStore, KeyStore, McpSessionStore, MemoryStore,
+    PlaybookSessionStore, ProjectStore, RevisionStore, SearchStore, SnapshotStore, Store,
+    TelemetryStore, WebhookStore,
 };
 pub use traits::{PlanStore, ProjectStateStore};
 

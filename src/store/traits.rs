@@ -26,6 +26,8 @@ pub trait Store:
     + TelemetryStore
     + PlanStore
     + ProjectStateStore
+    + EventStore
+    + WebhookStore
     + Send
     + Sync
     + 'static
@@ -385,4 +387,56 @@ pub trait ProjectStateStore: Send + Sync {
         project: Uuid,
         limit: u32,
     ) -> StoreResult<Vec<ProjectState>>;
+// Events and webhooks (issue 18).
+
+/// The event log: every audit entry of a project, numbered in commit order.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// A project's events after `filter.after`, in sequence order, at most `filter.limit`.
+    async fn list_events(&self, project: Uuid, filter: &EventFilter) -> StoreResult<Vec<Event>>;
+    /// The sequence number of a project's latest event (0 when it has none).
+    async fn latest_event_sequence(&self, project: Uuid) -> StoreResult<i64>;
+}
+
+/// Webhook subscriptions, their outbox and its attempt log, always inside one project.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Stores a subscription (audited as `webhook.create`, without its secret).
+    async fn create_webhook(
+        &self,
+        project: Uuid,
+        actor: &Actor,
+        webhook: &NewWebhook,
+    ) -> StoreResult<Webhook>;
+    /// A project's subscriptions, oldest first.
+    async fn list_webhooks(&self, project: Uuid) -> StoreResult<Vec<Webhook>>;
+    /// Deletes a subscription with its pending deliveries and attempt log (audited as
+    /// `webhook.delete`); `NotFound` when the project has no such webhook.
+    async fn delete_webhook(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Webhook>;
+    /// Writes a `webhook.test` event that only webhook `id` receives (through the outbox, like
+    /// any event); returns the event's id. `NotFound` or `Conflict` (disabled) otherwise.
+    async fn test_webhook(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<i64>;
+    /// The latest attempts to deliver to a webhook, newest first.
+    async fn webhook_attempts(
+        &self,
+        project: Uuid,
+        webhook: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookAttempt>>;
+    /// Leases up to `limit` due deliveries of a project for `lease_for` (rows another server
+    /// holds are skipped), oldest due first, with what is needed to send them.
+    async fn lease_deliveries(
+        &self,
+        project: Uuid,
+        lease_for: std::time::Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<LeasedDelivery>>;
+    /// Logs an attempt and moves its delivery on (delivered, due again, given up, or its
+    /// webhook disabled), provided the lease still holds; returns whether it did.
+    async fn record_attempt(
+        &self,
+        project: Uuid,
+        delivery: &LeasedDelivery,
+        outcome: &AttemptOutcome,
+    ) -> StoreResult<bool>;
 }

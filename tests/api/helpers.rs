@@ -149,6 +149,7 @@ pub fn test_config(database_url: &str) -> Config {
         athena: None,
         playbooks: codifier::config::PlaybooksConfig::default(),
         packer: Default::default(),
+        events: Default::default(),
     }
 }
 
@@ -176,6 +177,16 @@ impl TestServer {
     /// Starts a server over an existing database at a given address (for restart tests).
     pub async fn start_on(database: Arc<TestDatabase>, address: SocketAddr) -> Self {
         Self::start_configured(database, address, |_| {}).await
+    }
+
+    /// Starts a server over an existing database at a given address, with a configuration
+    /// `tweak`ed first (for restart tests that need settings of their own).
+    pub async fn start_on_with(
+        database: Arc<TestDatabase>,
+        address: SocketAddr,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::start_configured(database, address, tweak).await
     }
 
     async fn start_configured(

@@ -8,6 +8,7 @@ mod cli;
 mod clients;
 mod connect;
 mod discovery;
+mod events;
 mod fake_embeddings;
 mod git_server;
 mod guardrails;

@@ -496,6 +496,7 @@ async fn the_handshake_and_health_never_wait_for_the_model_and_early_writes_are_
             library: Default::default(),
             validator: Default::default(),
             task_deadlines: Default::default(),
+            events: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

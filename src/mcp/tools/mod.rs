@@ -6,6 +6,7 @@
 //! JSON Schema: schemars marks Rust number types with formats such as `uint32` or `double` that
 //! strict validators (the TypeScript SDK's Ajv) do not know and warn about on every connection.
 
+mod events;
 mod guardrails_agent;
 mod guardrails_library;
 mod guardrails_validate;

@@ -17,6 +17,7 @@ pub(crate) mod snapshots;
 pub(crate) mod state;
 pub(crate) mod telemetry;
 pub(crate) mod values;
+pub(crate) mod webhooks;
 
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
@@ -216,8 +217,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
         self.connection().await
     }
 
+    /// Commits, then wakes whatever waits for new events in this process (live streams, the
+    /// webhook deliverer); readers elsewhere poll.
     async fn commit(tx: Tx<Self>) -> StoreResult<()> {
-        Ok(tx.commit().await?)
+        tx.commit().await?;
+        crate::events::signal::committed();
+        Ok(())
     }
 }
 

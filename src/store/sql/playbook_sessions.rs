@@ -237,6 +237,14 @@ impl<B: Backend> PlaybookSessionStore for B {
             detail,
         )
         .await?;
+        if session.status != SessionStatus::Active {
+            // The session finished (completed or abandoned): an event of its own.
+            let detail = serde_json::json!({
+                "playbook_id": session.playbook_id,
+                "status": session.status.as_str(),
+            });
+            audit(&mut *tx, project, actor, "playbook.finish", &target, detail).await?;
+        }
         B::commit(tx).await?;
         Ok((session, written))
     }

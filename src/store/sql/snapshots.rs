@@ -177,7 +177,7 @@ impl<B: Backend> SnapshotStore for B {
             &mut *tx,
             project,
             actor,
-            "pack_repo",
+            "snapshot.store",
             &row.id.0.to_string(),
             detail,
         )

@@ -1,0 +1,225 @@
+//! The webhook deliverer: a background task that leases due deliveries from the outbox, posts
+//! each one signed, and records the attempt. A delivery that fails is due again after an
+//! exponential backoff with jitter, up to [`EventsConfig::max_attempts`]; a 410 Gone disables
+//! its webhook. Leases make two servers on one database skip each other's rows, and a lease
+//! that ran out (its server died mid-delivery) lets another take the delivery: at least once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::StreamExt;
+use rand::Rng;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::{EventsConfig, sign, target};
+use crate::domain::{AttemptOutcome, LeasedDelivery, NextStep};
+use crate::store::Store;
+
+/// Deliveries leased at once from one project.
+const BATCH: u32 = 64;
+/// Deliveries in flight at once.
+const IN_FLIGHT: usize = 32;
+
+/// The header naming the event type.
+pub const EVENT_HEADER: &str = "codifier-event";
+/// The header carrying the delivery id (the same for every attempt: the receiver's idempotency key).
+pub const DELIVERY_HEADER: &str = "codifier-delivery";
+/// The header carrying the signature `t=<unix>,v1=<hex>`.
+pub const SIGNATURE_HEADER: &str = "codifier-signature";
+
+/// The body of a delivery.
+#[derive(Serialize)]
+struct Payload<'a> {
+    id: i64,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    project_id: uuid::Uuid,
+    sequence: i64,
+    time: chrono::DateTime<Utc>,
+    data: &'a serde_json::Value,
+}
+
+/// Sends the outbox's deliveries.
+#[derive(Clone)]
+pub struct Deliverer {
+    store: Arc<dyn Store>,
+    config: EventsConfig,
+    client: reqwest::Client,
+}
+
+impl Deliverer {
+    pub fn new(store: Arc<dyn Store>, config: EventsConfig) -> Self {
+        let client = target::client(config.timeout, config.allow_private);
+        Self {
+            store,
+            config,
+            client,
+        }
+    }
+
+    /// Starts delivering in the background until `shutdown`.
+    pub fn spawn(self, shutdown: CancellationToken) {
+        tokio::spawn(self.run(shutdown));
+    }
+
+    /// Delivers whatever is due, then waits for a commit here or the poll interval, until
+    /// `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut wake = super::signal::subscribe();
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            match self.deliver_due().await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "webhook deliveries paused; retrying shortly"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = wake.changed() => {}
+                _ = tokio::time::sleep(self.config.poll) => {}
+            }
+        }
+    }
+
+    /// One pass over every project: leases and sends what is due. Returns how many attempts it
+    /// made.
+    pub async fn deliver_due(&self) -> anyhow::Result<usize> {
+        let mut made = 0;
+        for project in self.store.list_projects().await? {
+            let project = project.id;
+            loop {
+                let leased = self
+                    .store
+                    .lease_deliveries(project, self.config.lease, BATCH)
+                    .await?;
+                let count = leased.len();
+                if count == 0 {
+                    break;
+                }
+                let results: Vec<_> = futures::stream::iter(leased)
+                    .map(|delivery| async move {
+                        let outcome = self.attempt(&delivery).await;
+                        self.store
+                            .record_attempt(project, &delivery, &outcome)
+                            .await
+                    })
+                    .buffer_unordered(IN_FLIGHT)
+                    .collect()
+                    .await;
+                for result in results {
+                    result?;
+                }
+                made += count;
+                if count < BATCH as usize {
+                    break;
+                }
+            }
+        }
+        Ok(made)
+    }
+
+    /// Posts one delivery and says what comes next.
+    pub async fn attempt(&self, delivery: &LeasedDelivery) -> AttemptOutcome {
+        let started = Instant::now();
+        let sent = self.post(delivery).await;
+        let duration_ms = started.elapsed().as_millis() as i64;
+        let attempt = delivery.attempts + 1;
+        let (status_code, error) = match sent {
+            Ok(status) => (Some(i32::from(status)), None),
+            Err(error) => (None, Some(error)),
+        };
+        let next = match status_code {
+            Some(code) if (200..300).contains(&code) => NextStep::Delivered,
+            Some(410) => NextStep::Disable("the receiver answered 410 Gone".into()),
+            _ if attempt >= self.config.max_attempts => NextStep::GiveUp,
+            _ => NextStep::RetryAt(Utc::now() + backoff(self.config.backoff, attempt)),
+        };
+        if next != NextStep::Delivered {
+            tracing::info!(webhook = %delivery.webhook_id, event = delivery.event.id, attempt, status = ?status_code, error = error.as_deref().unwrap_or(""), "webhook delivery failed");
+        }
+        AttemptOutcome {
+            status_code,
+            duration_ms,
+            error,
+            next,
+        }
+    }
+
+    /// The POST itself; the receiver's status, or why there was none.
+    async fn post(&self, delivery: &LeasedDelivery) -> Result<u16, String> {
+        let url = target::parse_url(&delivery.url).map_err(|r| r.0)?;
+        if !self.config.allow_private {
+            target::check_literal(&url).map_err(|r| r.0)?;
+        }
+        let event = &delivery.event;
+        let body = serde_json::to_vec(&Payload {
+            id: event.id,
+            kind: &event.kind,
+            project_id: event.project_id,
+            sequence: event.sequence,
+            time: event.time,
+            data: &event.data,
+        })
+        .map_err(|e| e.to_string())?;
+        let signature = sign::signature_header(&delivery.secret, Utc::now().timestamp(), &body);
+        let response = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(EVENT_HEADER, &event.kind)
+            .header(DELIVERY_HEADER, delivery.delivery_id().to_string())
+            .header(SIGNATURE_HEADER, signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(describe)?;
+        Ok(response.status().as_u16())
+    }
+}
+
+/// The wait after failed attempt `attempt` (1-based): `base` doubled per earlier failure, times
+/// a random factor between 0.5 and 1.5 so receivers that come back are not hit all at once.
+pub fn backoff(base: Duration, attempt: i32) -> chrono::Duration {
+    let doubled = base.saturating_mul(1u32 << attempt.clamp(1, 20).saturating_sub(1));
+    let jittered = doubled.mul_f64(rand::thread_rng().gen_range(0.5..1.5));
+    chrono::Duration::from_std(jittered).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+/// A transport error as one line, with its causes (which name a refused address).
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = if error.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        error.to_string()
+    };
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_within_half_and_one_and_a_half() {
+        let base = Duration::from_secs(10);
+        for attempt in 1..=5 {
+            let expected = 10.0 * f64::from(1u32 << (attempt - 1));
+            let wait = backoff(base, attempt).num_milliseconds() as f64 / 1000.0;
+            assert!(
+                wait >= expected * 0.5 && wait <= expected * 1.5,
+                "{attempt}: {wait}"
+            );
+        }
+    }
+}
