@@ -69,15 +69,14 @@ pub(crate) async fn run_checks(
             file_path: path.to_owned(),
             ..Default::default()
         };
-        let report =
-            validate::report(
-                &app.validator,
-                &app.library,
-                app.store().as_ref(),
-                project,
-                request,
-            )
-            .await?;
+        let report = validate::report(
+            &app.validator,
+            &app.library,
+            app.store().as_ref(),
+            project,
+            request,
+        )
+        .await?;
         for failure in report.critical.iter().chain(&report.errors) {
             if checks.selects(&failure.check) {
                 findings.push(GuardrailFinding {

@@ -387,6 +387,8 @@ pub trait ProjectStateStore: Send + Sync {
         project: Uuid,
         limit: u32,
     ) -> StoreResult<Vec<ProjectState>>;
+}
+
 // Events and webhooks (issue 18).
 
 /// The event log: every audit entry of a project, numbered in commit order.
