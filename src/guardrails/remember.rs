@@ -1,12 +1,15 @@
 //! `remember`: what a working session leaves for the next — a decision, an issue opened or
-//! resolved, a summary of the session and the checks it passed — written in ONE transaction, so
+//! resolved, a sharp edge it ran into, a summary of the session and the checks it passed —
+//! written in ONE transaction, so
 //! a call saves all of its parts or none. An issue is resolved by its id, or else the open issue
 //! that best matches the description (the project's search over its `issue` memories), and the
 //! result says which.
 //!
 //! Each part is a memory of the project, filled as [`crate::domain::guardrail`] says: a
 //! decision's title is its `what`; an issue's title is the first line of its description; a
-//! session summary's title is its first line, its content `{"text", "validated"}`.
+//! session summary's title is its first line, its content `{"text", "validated"}`; a sharp
+//! edge's title is its `summary`, its content the record, checked as `update_memory` checks it
+//! ([`super::own`]).
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -15,7 +18,7 @@ use uuid::Uuid;
 
 use super::index::parsed;
 use crate::auth::Identity;
-use crate::domain::guardrail::{Decision, Issue, IssueStatus};
+use crate::domain::guardrail::{Decision, Issue, IssueStatus, SharpEdge};
 use crate::domain::{Actor, Memory, MemoryDraft, MemoryFilter, MemoryType, Role, WriteOutcome};
 use crate::knowledge::search::{self, SearchMode};
 use crate::knowledge::{
@@ -51,6 +54,8 @@ pub struct IssueInput {
 pub struct RememberRequest {
     pub decision: Option<DecisionInput>,
     pub issue: Option<IssueInput>,
+    /// A `sharp_edge` record, as `update_memory` takes its `content`.
+    pub sharp_edge: Option<serde_json::Value>,
     pub session_summary: Option<String>,
     pub validated: Vec<String>,
 }
@@ -61,6 +66,7 @@ pub struct RememberRequest {
 pub enum Part {
     Decision,
     Issue,
+    SharpEdge,
     SessionSummary,
 }
 
@@ -137,9 +143,13 @@ pub async fn remember(
     project: &str,
     request: RememberRequest,
 ) -> Result<Remembered, KnowledgeError> {
-    if request.decision.is_none() && request.issue.is_none() && request.session_summary.is_none() {
+    if request.decision.is_none()
+        && request.issue.is_none()
+        && request.sharp_edge.is_none()
+        && request.session_summary.is_none()
+    {
         return Err(KnowledgeError::Invalid(
-            "nothing to remember: send `decision`, `issue` or `session_summary` (or several)"
+            "nothing to remember: send `decision`, `issue`, `sharp_edge` or `session_summary` (or several)"
                 .into(),
         ));
     }
@@ -164,6 +174,9 @@ pub async fn remember(
     }
     if let Some(issue) = &request.issue {
         planned.push(plan_issue(knowledge, project.id, issue).await?);
+    }
+    if let Some(edge) = request.sharp_edge {
+        planned.push(plan_sharp_edge(edge)?);
     }
     let validated = validated(&request.validated)?;
     match optional_text(
@@ -211,6 +224,31 @@ pub async fn remember(
     Ok(Remembered {
         project_id: project.id,
         saved,
+    })
+}
+
+/// The sharp-edge part: the record checked (and its severity named) as `update_memory` would.
+fn plan_sharp_edge(edge: serde_json::Value) -> Result<Planned, KnowledgeError> {
+    if !edge.is_object() {
+        return Err(KnowledgeError::Invalid(
+            "`sharp_edge` must be an object: {\"id\", \"summary\", \"severity\", \"situation\", \"why\", \"solution\", \"symptoms\", \"detection_pattern\"}".into(),
+        ));
+    }
+    let content = super::own::normalize(MemoryType::SharpEdge, edge)
+        .map_err(|error| KnowledgeError::Invalid(error.replacen("`content.", "`sharp_edge.", 1)))?;
+    let record: SharpEdge = serde_json::from_value(content.clone())
+        .map_err(|error| KnowledgeError::Invalid(format!("`sharp_edge`: {error}")))?;
+    if record.skill.is_some() {
+        return Err(KnowledgeError::Invalid(
+            "`sharp_edge.skill` names a library skill: a project's own sharp edge has none, leave it out".into(),
+        ));
+    }
+    Ok(Planned {
+        id: Uuid::new_v4(),
+        draft: draft(MemoryType::SharpEdge, first_line(&record.summary), content),
+        part: Part::SharpEdge,
+        found_by: None,
+        status: None,
     })
 }
 

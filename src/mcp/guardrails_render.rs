@@ -145,6 +145,7 @@ pub fn remembered(output: &Remembered) -> String {
         let part = match saved.part {
             Part::Decision => "decision",
             Part::Issue => "issue",
+            Part::SharpEdge => "sharp edge",
             Part::SessionSummary => "session summary",
         };
         let how = match (saved.found_by, saved.status) {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{input_schema, output_schema};
 use crate::auth::Identity;
-use crate::domain::guardrail::IssueStatus;
+use crate::domain::guardrail::{IssueStatus, SharpEdge};
 use crate::domain::{GuardrailEventKind, NewGuardrailEvent, Role};
 use crate::guardrails::context::{self, ContextRequest, LoadedContext};
 use crate::guardrails::remember::{self, DecisionInput, IssueInput, RememberRequest, Remembered};
@@ -75,6 +75,12 @@ pub struct RememberParams {
     pub decision: Option<DecisionParam>,
     /// An issue to open, or to resolve (by `id`, or the open issue that matches best).
     pub issue: Option<IssueParam>,
+    /// A gotcha this session ran into, for this project only: `watch_out`, `load_context` and
+    /// `unstick` show it next to the library's (`id` and `summary` required; a
+    /// `detection_pattern` must compile; severity critical, error, warning or info, or high,
+    /// medium, low).
+    #[schemars(with = "Option<SharpEdge>")]
+    pub sharp_edge: Option<serde_json::Value>,
     /// What this session did, for the next one.
     pub session_summary: Option<String>,
     /// The checks this session passed (e.g. "validate_code on src/auth.rs"); goes with
@@ -210,7 +216,8 @@ impl CodifierServer {
 
     /// Save what this session leaves for the next, all in one transaction: a `decision`
     /// (what, why), an `issue` (open a new one, or resolve one by `id` or by the open issue
-    /// that best matches the description), a `session_summary` and the checks it passed.
+    /// that best matches the description), a `sharp_edge` it ran into, a `session_summary`
+    /// and the checks it passed.
     /// Needs a write key.
     #[tool(
         name = "remember",
@@ -245,6 +252,7 @@ impl CodifierServer {
                     status: i.status,
                     id: i.id,
                 }),
+                sharp_edge: params.sharp_edge,
                 session_summary: params.session_summary,
                 validated: params.validated,
             };

@@ -347,3 +347,63 @@ async fn a_key_for_one_project_never_sees_another_projects_edges_issues_or_decis
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn remember_keeps_a_sharp_edge_the_session_ran_into_that_watch_out_then_shows() {
+    for backend in backends() {
+        let (server, _) = server_with_library(backend).await;
+        let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
+        // A pattern that does not compile refuses the whole call, the decision with it.
+        let bad = call(
+            &client,
+            "remember",
+            json!({"project_id": "p", "decision": {"what": "Debounce the filter", "why": "Grid lag"},
+                   "sharp_edge": {"id": "filter-lag", "summary": "The filter re-renders the grid", "detection_pattern": "onKeyUp("}}),
+        )
+        .await;
+        let refusal = refused(&bad);
+        assert!(
+            refusal.contains("sharp_edge.detection_pattern"),
+            "{backend:?}: {refusal}"
+        );
+        let decisions = ok(&call(
+            &client,
+            "fetch_context",
+            json!({"project_id": "p", "memory_type": "decision"}),
+        )
+        .await);
+        assert_eq!(decisions["count"], 0, "{backend:?}");
+
+        let saved = remember(
+            &client,
+            json!({"project_id": "p", "decision": {"what": "Debounce the filter", "why": "Grid lag"},
+                   "sharp_edge": {"id": "filter-lag", "summary": "The filter re-renders the grid on every key",
+                                  "severity": "high", "situation": "Typing into the grid filter",
+                                  "detection_pattern": "onKeyUp"}}),
+        )
+        .await;
+        let parts: Vec<&str> = saved["saved"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["part"].as_str().unwrap())
+            .collect();
+        assert_eq!(parts, ["decision", "sharp_edge"], "{backend:?}");
+
+        let seen = ok(&call(
+            &client,
+            "watch_out",
+            json!({"project_id": "p", "stack": "react", "code_context": "<input onKeyUp={go}>"}),
+        )
+        .await);
+        let first = &seen["edges"][0];
+        assert_eq!(
+            first["summary"], "The filter re-renders the grid on every key",
+            "{backend:?}: {seen}"
+        );
+        assert_eq!(first["source"], "project");
+        assert_eq!(first["severity"], "error", "high is stored as error");
+        assert_eq!(first["matches_current_code"], true);
+        server.stop().await;
+    }
+}
