@@ -10,8 +10,9 @@
 //! avoided); its weight in bm25 is small precisely because it is common.
 //!
 //! Ranking then runs inside FTS5 alone, and only the best-ranked window of matches is joined
-//! with `memories` for the project and the caller's filters; when the filters leave too few of
-//! it, the lookup runs again over every match. bm25 costs about a microsecond per match it
+//! with `memories` for the project and the caller's filters — first only its best `k` (and any
+//! tied with the `k`-th), then the whole window when the filters drop some of those; when the
+//! filters leave too few of the window, the lookup runs again over every match. bm25 costs about a microsecond per match it
 //! ranks, so the first lookup ranks at most [`RANKED_MATCHES`] matches: the newest (FTS5 reads
 //! matches by descending row id and stops there). At 100,000 memories a query whose rarer words
 //! each sit in a few thousand memories matched up to ~3,600 of them, and ranking them all was
