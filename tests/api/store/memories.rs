@@ -20,6 +20,7 @@ store_cases!(
     a_deleted_memory_is_found_by_id_in_its_own_project_only,
     pages_walk_every_memory_newest_first_exactly_once,
     a_project_never_reads_or_changes_another_projects_memories,
+    a_type_and_tag_filter_reads_the_newest_of_that_type_holding_every_tag,
 );
 
 async fn a_created_memory_reads_back_with_every_field(b: Backend) {
@@ -184,4 +185,42 @@ async fn a_project_never_reads_or_changes_another_projects_memories(b: Backend) 
     }
     let of_b = t.titles(other, &filter(9)).await;
     assert_eq!(of_b, ["b only", "shared"], "{b:?}: B untouched");
+}
+
+async fn a_type_and_tag_filter_reads_the_newest_of_that_type_holding_every_tag(b: Backend) {
+    let t = Ctx::new(b).await;
+    let rule = |title: &str, tags: &[&str]| {
+        let mut d = draft(title, tags);
+        d.memory_type = Rule;
+        d
+    };
+    let mut written = Vec::new();
+    for (title, tags) in [
+        ("r1", &["a", "b"][..]),
+        ("r2", &["b"]),
+        ("r3", &["b", "a", "c"]),
+    ] {
+        written.push(t.create(t.p, &rule(title, tags)).await.id);
+        pause().await;
+    }
+    t.create(t.p, &draft("learning", &["a", "b"])).await;
+    pause().await;
+    let r4 = t.create(t.p, &rule("r4", &["a"])).await.id;
+    let (r1, r2, r3) = (written[0], written[1], written[2]);
+    let mut wanted = filter(9);
+    wanted.memory_type = Some(Rule);
+    wanted.tags = vec!["a".into(), "b".into()];
+    assert_eq!(t.ids(t.p, &wanted).await, [r3, r1], "{b:?}: newest first");
+    // Tags changed by an update and a deletion count at the next read.
+    let updated = t.update(t.p, r2, &rule("r2", &["a", "b"])).await;
+    assert_eq!(outcome(&updated), "ok", "{b:?}: update r2");
+    let updated = t.update(t.p, r4, &rule("r4", &["a", "b"])).await;
+    assert_eq!(outcome(&updated), "ok", "{b:?}: update r4");
+    t.delete(t.p, r3).await.expect("delete r3");
+    assert_eq!(t.ids(t.p, &wanted).await, [r4, r2, r1], "{b:?}: after");
+    wanted.limit = 2;
+    let page = t.s.fetch_memories(t.p, &wanted).await.expect("page");
+    let ids: Vec<Uuid> = page.memories.iter().map(|m| m.id).collect();
+    assert_eq!(ids, [r4, r2], "{b:?}: the first page");
+    assert!(page.next.is_some(), "{b:?}: a next page");
 }
