@@ -425,6 +425,8 @@ pub trait WebhookStore: Send + Sync {
         webhook: Uuid,
         limit: u32,
     ) -> StoreResult<Vec<WebhookAttempt>>;
+    /// Whether a project has deliveries still to make (due now or later, leased or not).
+    async fn has_pending_deliveries(&self, project: Uuid) -> StoreResult<bool>;
     /// Leases up to `limit` due deliveries of a project for `lease_for` (rows another server
     /// holds are skipped), oldest due first, with what is needed to send them.
     async fn lease_deliveries(
@@ -433,12 +435,12 @@ pub trait WebhookStore: Send + Sync {
         lease_for: std::time::Duration,
         limit: u32,
     ) -> StoreResult<Vec<LeasedDelivery>>;
-    /// Logs an attempt and moves its delivery on (delivered, due again, given up, or its
-    /// webhook disabled), provided the lease still holds; returns whether it did.
-    async fn record_attempt(
+    /// Logs a batch of a project's attempts in one transaction, moving each delivery on
+    /// (delivered, due again, given up, or its webhook disabled) provided its lease still
+    /// holds; returns how many did.
+    async fn record_attempts(
         &self,
         project: Uuid,
-        delivery: &LeasedDelivery,
-        outcome: &AttemptOutcome,
-    ) -> StoreResult<bool>;
+        attempts: &[(LeasedDelivery, AttemptOutcome)],
+    ) -> StoreResult<usize>;
 }
