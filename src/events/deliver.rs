@@ -14,6 +14,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use rand::Rng;
 use serde::Serialize;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -23,8 +24,10 @@ use crate::store::Store;
 
 /// Deliveries leased at once from one project.
 const BATCH: u32 = 64;
-/// Deliveries in flight at once.
+/// Deliveries in flight at once, over every project.
 const IN_FLIGHT: usize = 32;
+/// Projects delivered at once (each leasing and recording its own batches).
+const PROJECTS_AT_ONCE: usize = 8;
 /// Every this many poll intervals (and at start) the deliverer asks every project whether it
 /// has deliveries waiting, to find those queued by another server or before a restart; in
 /// between it visits only the projects it knows to have some.
@@ -76,6 +79,8 @@ pub struct Deliverer {
     store: Arc<dyn Store>,
     config: EventsConfig,
     client: reqwest::Client,
+    /// One permit per request in flight.
+    in_flight: Arc<Semaphore>,
 }
 
 impl Deliverer {
@@ -85,6 +90,7 @@ impl Deliverer {
             store,
             config,
             client,
+            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
         }
     }
 
@@ -134,15 +140,18 @@ impl Deliverer {
             watched.projects = found;
             watched.rescan_at = Some(Instant::now() + self.config.poll * RESCAN_POLLS);
         }
-        let mut made = 0;
-        for &project in &watched.projects {
-            made += self.deliver_project(project).await?;
-        }
-        Ok(made)
+        let projects: Vec<Uuid> = watched.projects.iter().copied().collect();
+        let made: Vec<_> = futures::stream::iter(projects)
+            .map(|project| self.deliver_project(project))
+            .buffer_unordered(PROJECTS_AT_ONCE)
+            .collect()
+            .await;
+        made.into_iter().sum()
     }
 
     /// Leases `project`'s due deliveries a batch at a time, sends each batch concurrently (up
-    /// to [`IN_FLIGHT`] requests at once) and records its attempts in one transaction.
+    /// to [`IN_FLIGHT`] requests at once over every project) and records its attempts in one
+    /// transaction.
     /// Returns how many attempts it made.
     pub async fn deliver_project(&self, project: Uuid) -> anyhow::Result<usize> {
         let mut made = 0;
@@ -157,6 +166,7 @@ impl Deliverer {
             }
             let attempts: Vec<_> = futures::stream::iter(leased)
                 .map(|delivery| async move {
+                    let _permit = self.in_flight.acquire().await;
                     let outcome = self.attempt(&delivery).await;
                     (delivery, outcome)
                 })
