@@ -1,6 +1,6 @@
 //! The webhook deliverer: a background task that leases due deliveries from the outbox in
-//! batches, posts them signed and concurrently over one HTTP client, and records each batch's
-//! attempts in one transaction. It wakes on every commit of this process and visits only the
+//! batches, posts them signed and concurrently over one HTTP client, and records a round's
+//! attempts and leases the next round in one transaction. It wakes on every commit of this process and visits only the
 //! projects known to have deliveries waiting (see [`Watched`]). A delivery that fails is due again after an
 //! exponential backoff with jitter, up to [`EventsConfig::max_attempts`]; a 410 Gone disables
 //! its webhook. Leases make two servers on one database skip each other's rows, and a lease
@@ -14,7 +14,6 @@ use chrono::Utc;
 use futures::StreamExt;
 use rand::Rng;
 use serde::Serialize;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -22,12 +21,10 @@ use super::{EventsConfig, sign, target};
 use crate::domain::{AttemptOutcome, LeasedDelivery, NextStep};
 use crate::store::Store;
 
-/// Deliveries leased at once from one project.
+/// Deliveries leased at once from one project, per round.
 const BATCH: u32 = 64;
-/// Deliveries in flight at once, over every project.
+/// Deliveries in flight at once.
 const IN_FLIGHT: usize = 32;
-/// Projects delivered at once (each leasing and recording its own batches).
-const PROJECTS_AT_ONCE: usize = 8;
 /// Every this many poll intervals (and at start) the deliverer asks every project whether it
 /// has deliveries waiting, to find those queued by another server or before a restart; in
 /// between it visits only the projects it knows to have some.
@@ -79,8 +76,6 @@ pub struct Deliverer {
     store: Arc<dyn Store>,
     config: EventsConfig,
     client: reqwest::Client,
-    /// One permit per request in flight.
-    in_flight: Arc<Semaphore>,
 }
 
 impl Deliverer {
@@ -90,7 +85,6 @@ impl Deliverer {
             store,
             config,
             client,
-            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
         }
     }
 
@@ -141,45 +135,33 @@ impl Deliverer {
             watched.rescan_at = Some(Instant::now() + self.config.poll * RESCAN_POLLS);
         }
         let projects: Vec<Uuid> = watched.projects.iter().copied().collect();
-        let made: Vec<_> = futures::stream::iter(projects)
-            .map(|project| self.deliver_project(project))
-            .buffer_unordered(PROJECTS_AT_ONCE)
-            .collect()
-            .await;
-        made.into_iter().sum()
+        self.deliver(&projects).await
     }
 
-    /// Leases `project`'s due deliveries a batch at a time, sends each batch concurrently (up
-    /// to [`IN_FLIGHT`] requests at once over every project) and records its attempts in one
-    /// transaction.
+    /// Rounds until nothing in `projects` is due: each sends what the last leased,
+    /// concurrently (up to [`IN_FLIGHT`] requests at once), then records those attempts and
+    /// leases the next batch of every project (up to [`BATCH`] each) in one transaction.
     /// Returns how many attempts it made.
-    pub async fn deliver_project(&self, project: Uuid) -> anyhow::Result<usize> {
-        let mut made = 0;
+    pub async fn deliver(&self, projects: &[Uuid]) -> anyhow::Result<usize> {
+        let (mut made, mut attempts) = (0, Vec::new());
         loop {
             let leased = self
                 .store
-                .lease_deliveries(project, self.config.lease, BATCH)
+                .settle_and_lease(&attempts, projects, self.config.lease, BATCH)
                 .await?;
-            let count = leased.len();
-            if count == 0 {
-                break;
+            if leased.is_empty() {
+                return Ok(made);
             }
-            let attempts: Vec<_> = futures::stream::iter(leased)
+            made += leased.len();
+            attempts = futures::stream::iter(leased)
                 .map(|delivery| async move {
-                    let _permit = self.in_flight.acquire().await;
                     let outcome = self.attempt(&delivery).await;
                     (delivery, outcome)
                 })
                 .buffer_unordered(IN_FLIGHT)
                 .collect()
                 .await;
-            self.store.record_attempts(project, &attempts).await?;
-            made += count;
-            if count < BATCH as usize {
-                break;
-            }
         }
-        Ok(made)
     }
 
     /// Posts one delivery and says what comes next.

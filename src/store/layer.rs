@@ -130,7 +130,7 @@ macro_rules! forward_store {
                 fn webhook_attempts(project: Uuid, webhook: Uuid, limit: u32) -> Vec<WebhookAttempt>;
                 fn has_pending_deliveries(project: Uuid) -> bool;
                 fn lease_deliveries(project: Uuid, lease_for: std::time::Duration, limit: u32) -> Vec<LeasedDelivery>;
-                fn record_attempts(project: Uuid, attempts: &[(LeasedDelivery, AttemptOutcome)]) -> usize;
+                fn settle_and_lease(attempts: &[(LeasedDelivery, AttemptOutcome)], projects: &[Uuid], lease_for: std::time::Duration, limit: u32) -> Vec<LeasedDelivery>;
             });
         };
     };

@@ -435,12 +435,15 @@ pub trait WebhookStore: Send + Sync {
         lease_for: std::time::Duration,
         limit: u32,
     ) -> StoreResult<Vec<LeasedDelivery>>;
-    /// Logs a batch of a project's attempts in one transaction, moving each delivery on
-    /// (delivered, due again, given up, or its webhook disabled) provided its lease still
-    /// holds; returns how many did.
-    async fn record_attempts(
+    /// One round of the deliverer, in one transaction: logs `attempts` (each in its event's
+    /// project), moving each delivery on (delivered, due again, given up, or its webhook
+    /// disabled) provided its lease still holds, then leases up to `limit` due deliveries in
+    /// each of `projects` as [`lease_deliveries`](Self::lease_deliveries) does.
+    async fn settle_and_lease(
         &self,
-        project: Uuid,
         attempts: &[(LeasedDelivery, AttemptOutcome)],
-    ) -> StoreResult<usize>;
+        projects: &[Uuid],
+        lease_for: std::time::Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<LeasedDelivery>>;
 }

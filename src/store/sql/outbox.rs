@@ -1,13 +1,15 @@
-//! The deliverer's side of the outbox: which projects have deliveries waiting, leasing the due
-//! ones (`FOR UPDATE SKIP LOCKED` on Postgres, so two servers never take the same attempt), and
-//! recording a batch of attempts in one transaction, each only while its lease still holds.
+//! The deliverer's side of the outbox: which projects have deliveries waiting, and one
+//! transaction per round that records the last round's attempts (each only while its lease
+//! still holds) and leases the next due deliveries of every project it is given (`FOR UPDATE
+//! SKIP LOCKED` on Postgres, so two servers never take the same attempt).
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::audit::{EVENT_COLUMNS, audit};
-use super::{Access, Backend, Conn, Id, Sql};
+use super::{Access, Backend, Conn, Id, Sql, Tx};
 use crate::store::{Actor, AttemptOutcome, Event, LeasedDelivery, NextStep, StoreResult, now};
 
 #[derive(sqlx::FromRow)]
@@ -33,9 +35,80 @@ pub(super) async fn has_pending<B: Backend>(store: &B, project: Uuid) -> StoreRe
     Ok(found.is_some())
 }
 
+/// Whether `project` has a delivery due at `at` that no live lease holds (a read: on SQLite a
+/// write transaction would take the database's one write lock just to learn that).
+async fn has_due<B: Backend>(store: &B, project: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+    let sql = Sql::new(
+        "SELECT id FROM webhook_deliveries WHERE project_id = $1 AND status = 'pending' \
+         AND due_at <= $2 AND (leased_until IS NULL OR leased_until < $2) LIMIT 1",
+    )
+    .arg(project)
+    .arg(at);
+    let mut tx = store.tenant(project, Access::Read).await?;
+    let found: Option<(i64,)> = tx.fetch_optional(sql).await?;
+    Ok(found.is_some())
+}
+
 /// Leases up to `limit` of `project`'s due deliveries for `lease_for`.
 pub(super) async fn lease<B: Backend>(
     store: &B,
+    project: Uuid,
+    lease_for: Duration,
+    limit: u32,
+) -> StoreResult<Vec<LeasedDelivery>> {
+    settle_and_lease(store, &[], &[project], lease_for, limit).await
+}
+
+/// In one transaction: records `attempts` (each in its event's project, only while its lease
+/// holds), then leases up to `limit` due deliveries for `lease_for` in each of `projects` that
+/// has some. No transaction at all when there is nothing to record and nothing due.
+pub(super) async fn settle_and_lease<B: Backend>(
+    store: &B,
+    attempts: &[(LeasedDelivery, AttemptOutcome)],
+    projects: &[Uuid],
+    lease_for: Duration,
+    limit: u32,
+) -> StoreResult<Vec<LeasedDelivery>> {
+    let mut due = Vec::new();
+    for &project in projects {
+        if has_due(store, project, now()).await? {
+            due.push(project);
+        }
+    }
+    let mut attempts: Vec<_> = attempts.iter().collect();
+    attempts.sort_by_key(|(delivery, _)| delivery.event.project_id);
+    let first = attempts
+        .first()
+        .map(|(delivery, _)| delivery.event.project_id);
+    let Some(first) = first.or(due.first().copied()) else {
+        return Ok(Vec::new());
+    };
+    let mut tx = store.tenant(first, Access::Write).await?;
+    let mut current = first;
+    for (delivery, outcome) in attempts {
+        let project = delivery.event.project_id;
+        if project != current {
+            B::enter_project(&mut tx, project).await?;
+            current = project;
+        }
+        record_one(&mut *tx, project, delivery, outcome).await?;
+    }
+    let mut leased = Vec::new();
+    for project in due {
+        if project != current {
+            B::enter_project(&mut tx, project).await?;
+            current = project;
+        }
+        leased.extend(lease_in::<B>(&mut tx, project, lease_for, limit).await?);
+    }
+    B::commit(tx).await?;
+    Ok(leased)
+}
+
+/// Leases, in an open write transaction confined to `project`, up to `limit` of its due
+/// deliveries.
+async fn lease_in<B: Backend>(
+    tx: &mut Tx<B>,
     project: Uuid,
     lease_for: Duration,
     limit: u32,
@@ -50,21 +123,6 @@ pub(super) async fn lease<B: Backend>(
     } else {
         " FOR UPDATE SKIP LOCKED"
     };
-    // A read first: most passes find nothing due, and on SQLite a write transaction would
-    // take the database's one write lock just to learn that.
-    let due = Sql::new(
-        "SELECT id FROM webhook_deliveries WHERE project_id = $1 AND status = 'pending' \
-         AND due_at <= $2 AND (leased_until IS NULL OR leased_until < $2) LIMIT 1",
-    )
-    .arg(project)
-    .arg(at);
-    let mut tx = store.tenant(project, Access::Read).await?;
-    let found: Option<(i64,)> = tx.fetch_optional(due).await?;
-    drop(tx);
-    if found.is_none() {
-        return Ok(Vec::new());
-    }
-    let mut tx = store.tenant(project, Access::Write).await?;
     let sql = Sql::new(format!(
         "UPDATE webhook_deliveries SET lease = $2, leased_until = $3 WHERE id IN (\
          SELECT id FROM webhook_deliveries WHERE project_id = $1 AND status = 'pending' \
@@ -88,7 +146,6 @@ pub(super) async fn lease<B: Backend>(
     .arg(project)
     .arg(lease);
     let rows: Vec<LeasedRow> = tx.fetch_all(sql).await?;
-    B::commit(tx).await?;
     Ok(rows
         .into_iter()
         .map(|row| LeasedDelivery {
@@ -101,27 +158,6 @@ pub(super) async fn lease<B: Backend>(
             event: Event::from(row.event),
         })
         .collect())
-}
-
-/// Records `attempts` of `project` in one transaction; returns how many still held their lease
-/// (the others changed nothing).
-pub(super) async fn record<B: Backend>(
-    store: &B,
-    project: Uuid,
-    attempts: &[(LeasedDelivery, AttemptOutcome)],
-) -> StoreResult<usize> {
-    if attempts.is_empty() {
-        return Ok(0);
-    }
-    let mut tx = store.tenant(project, Access::Write).await?;
-    let mut recorded = 0;
-    for (delivery, outcome) in attempts {
-        if record_one(&mut *tx, project, delivery, outcome).await? {
-            recorded += 1;
-        }
-    }
-    B::commit(tx).await?;
-    Ok(recorded)
 }
 
 /// Logs one attempt and moves its delivery on, provided its lease holds.

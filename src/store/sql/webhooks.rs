@@ -277,11 +277,13 @@ impl<B: Backend> WebhookStore for B {
         super::outbox::lease(self, project, lease_for, limit).await
     }
 
-    async fn record_attempts(
+    async fn settle_and_lease(
         &self,
-        project: Uuid,
         attempts: &[(LeasedDelivery, AttemptOutcome)],
-    ) -> StoreResult<usize> {
-        super::outbox::record(self, project, attempts).await
+        projects: &[Uuid],
+        lease_for: Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<LeasedDelivery>> {
+        super::outbox::settle_and_lease(self, attempts, projects, lease_for, limit).await
     }
 }
