@@ -3,6 +3,7 @@
 //! still holds) and leases the next due deliveries of every project it is given (`FOR UPDATE
 //! SKIP LOCKED` on Postgres, so two servers never take the same attempt).
 
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -69,23 +70,43 @@ pub(super) async fn settle_and_lease<B: Backend>(
     lease_for: Duration,
     limit: u32,
 ) -> StoreResult<Vec<LeasedDelivery>> {
+    // After a round, the write transaction is taken anyway; before the first, a read learns
+    // whether there is anything to do at all.
     let mut due = Vec::new();
     for &project in projects {
-        if has_due(store, project, now()).await? {
+        if !attempts.is_empty() || has_due(store, project, now()).await? {
             due.push(project);
         }
     }
-    let mut attempts: Vec<_> = attempts.iter().collect();
-    attempts.sort_by_key(|(delivery, _)| delivery.event.project_id);
-    let first = attempts
-        .first()
-        .map(|(delivery, _)| delivery.event.project_id);
+    // Delivered attempts are recorded per lease (one project's batch) with one statement for
+    // the rows and one for the log; the rest one by one after them, so that a 410 which
+    // cancels its webhook's pending deliveries still lets this round's successes be logged.
+    let mut delivered: BTreeMap<(Uuid, Uuid), Vec<Attempt>> = BTreeMap::new();
+    let mut others: Vec<Attempt> = Vec::new();
+    for attempt @ (delivery, outcome) in attempts {
+        if outcome.next == NextStep::Delivered {
+            let key = (delivery.event.project_id, delivery.lease);
+            delivered.entry(key).or_default().push(attempt);
+        } else {
+            others.push(attempt);
+        }
+    }
+    others.sort_by_key(|(delivery, _)| delivery.event.project_id);
+    let first = delivered.keys().next().map(|(project, _)| *project);
+    let first = first.or(others.first().map(|(d, _)| d.event.project_id));
     let Some(first) = first.or(due.first().copied()) else {
         return Ok(Vec::new());
     };
     let mut tx = store.tenant(first, Access::Write).await?;
     let mut current = first;
-    for (delivery, outcome) in attempts {
+    for ((project, lease), group) in delivered {
+        if project != current {
+            B::enter_project(&mut tx, project).await?;
+            current = project;
+        }
+        record_delivered(&mut *tx, project, lease, &group).await?;
+    }
+    for (delivery, outcome) in others {
         let project = delivery.event.project_id;
         if project != current {
             B::enter_project(&mut tx, project).await?;
@@ -158,6 +179,62 @@ async fn lease_in<B: Backend>(
             event: Event::from(row.event),
         })
         .collect())
+}
+
+/// One attempt as the deliverer reports it.
+type Attempt<'a> = &'a (LeasedDelivery, AttemptOutcome);
+
+/// Marks the delivered attempts of one lease delivered and logs them, those whose lease still
+/// holds (the rest changed nothing).
+async fn record_delivered(
+    tx: &mut impl Conn,
+    project: Uuid,
+    lease: Uuid,
+    group: &[Attempt<'_>],
+) -> StoreResult<()> {
+    let at = now();
+    let mut sql = Sql::new(
+        "UPDATE webhook_deliveries SET attempts = attempts + 1, status = 'delivered', due_at = ",
+    );
+    sql.push_arg(at)
+        .push(", lease = NULL, leased_until = NULL WHERE project_id = ")
+        .push_arg(project)
+        .push(" AND lease = ")
+        .push_arg(lease)
+        .push(" AND id IN (");
+    for (n, (delivery, _)) in group.iter().enumerate() {
+        if n > 0 {
+            sql.push(", ");
+        }
+        sql.push_arg(delivery.row);
+    }
+    sql.push(") RETURNING id");
+    let held: Vec<(i64,)> = tx.fetch_all(sql).await?;
+    let held: HashSet<i64> = held.into_iter().map(|(id,)| id).collect();
+    if held.is_empty() {
+        return Ok(());
+    }
+    let mut sql = Sql::new(
+        "INSERT INTO webhook_attempts (project_id, webhook_id, delivery_id, event_id, attempt, \
+         status_code, duration_ms, error, at) VALUES ",
+    );
+    let logged = group
+        .iter()
+        .filter(|(delivery, _)| held.contains(&delivery.row));
+    for (n, (delivery, outcome)) in logged.enumerate() {
+        sql.push(if n > 0 { ", (" } else { "(" });
+        sql.push_arg(project).push(", ");
+        sql.push_arg(delivery.webhook_id).push(", ");
+        sql.push_arg(delivery.row).push(", ");
+        sql.push_arg(delivery.event.id).push(", ");
+        sql.push_arg(delivery.attempts + 1).push(", ");
+        sql.push_arg(outcome.status_code).push(", ");
+        sql.push_arg(outcome.duration_ms).push(", ");
+        sql.push_arg(outcome.error.clone()).push(", ");
+        sql.push_arg(at).push(")");
+    }
+    tx.execute(sql).await?;
+    Ok(())
 }
 
 /// Logs one attempt and moves its delivery on, provided its lease holds.
