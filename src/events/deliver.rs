@@ -115,39 +115,23 @@ impl Deliverer {
         }
     }
 
-    /// One pass: sends what is due in the projects known to have deliveries waiting, after
-    /// asking every project again when the rescan is due. Returns how many attempts it made.
+    /// One pass: rounds until nothing is due in the projects known to have deliveries
+    /// waiting. Each round sends what the last one leased, concurrently (up to [`IN_FLIGHT`]
+    /// requests at once), then records those attempts and leases the next batch of every
+    /// project (up to [`BATCH`] each) in one transaction. The projects are looked at again
+    /// before each round, so that one which had its first delivery queued during a long pass
+    /// is not left waiting for its end. Returns how many attempts it made.
     async fn pass(&self, watched: &mut Watched) -> anyhow::Result<usize> {
-        let hinted = watched.queued.take();
-        watched.projects.extend(hinted.iter().copied());
-        watched.hinted.extend(hinted);
-        if watched.rescan_at.is_none_or(|at| Instant::now() >= at) {
-            let mut found = HashSet::new();
-            for project in self.store.list_projects().await? {
-                if self.store.has_pending_deliveries(project.id).await? {
-                    found.insert(project.id);
-                }
-            }
-            // A project named since the last rescan stays: its transaction may not have
-            // committed when the rescan looked.
-            found.extend(watched.hinted.drain());
-            watched.projects = found;
-            watched.rescan_at = Some(Instant::now() + self.config.poll * RESCAN_POLLS);
-        }
-        let projects: Vec<Uuid> = watched.projects.iter().copied().collect();
-        self.deliver(&projects).await
-    }
-
-    /// Rounds until nothing in `projects` is due: each sends what the last leased,
-    /// concurrently (up to [`IN_FLIGHT`] requests at once), then records those attempts and
-    /// leases the next batch of every project (up to [`BATCH`] each) in one transaction.
-    /// Returns how many attempts it made.
-    pub async fn deliver(&self, projects: &[Uuid]) -> anyhow::Result<usize> {
         let (mut made, mut attempts) = (0, Vec::new());
         loop {
+            if let Err(error) = self.refresh(watched).await {
+                // The attempts made are still recorded; the rescan is tried again next round.
+                tracing::warn!(%error, "could not list the projects with webhook deliveries");
+            }
+            let projects: Vec<Uuid> = watched.projects.iter().copied().collect();
             let leased = self
                 .store
-                .settle_and_lease(&attempts, projects, self.config.lease, BATCH)
+                .settle_and_lease(&attempts, &projects, self.config.lease, BATCH)
                 .await?;
             if leased.is_empty() {
                 return Ok(made);
@@ -162,6 +146,29 @@ impl Deliverer {
                 .collect()
                 .await;
         }
+    }
+
+    /// Adds the projects queued here since the last look, and asks every project again when
+    /// the rescan is due.
+    async fn refresh(&self, watched: &mut Watched) -> anyhow::Result<()> {
+        let hinted = watched.queued.take();
+        watched.projects.extend(hinted.iter().copied());
+        watched.hinted.extend(hinted);
+        if watched.rescan_at.is_some_and(|at| Instant::now() < at) {
+            return Ok(());
+        }
+        let mut found = HashSet::new();
+        for project in self.store.list_projects().await? {
+            if self.store.has_pending_deliveries(project.id).await? {
+                found.insert(project.id);
+            }
+        }
+        // A project named since the last rescan stays: its transaction may not have committed
+        // when the rescan looked.
+        found.extend(watched.hinted.drain());
+        watched.projects = found;
+        watched.rescan_at = Some(Instant::now() + self.config.poll * RESCAN_POLLS);
+        Ok(())
     }
 
     /// Posts one delivery and says what comes next.
