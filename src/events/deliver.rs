@@ -1,10 +1,11 @@
-//! The webhook deliverer: a background task that leases due deliveries from the outbox in
-//! batches, posts them signed and concurrently over one HTTP client, and records a round's
-//! attempts and leases the next round in one transaction. It wakes on every commit of this process and visits only the
-//! projects known to have deliveries waiting (see [`Watched`]). A delivery that fails is due again after an
-//! exponential backoff with jitter, up to [`EventsConfig::max_attempts`]; a 410 Gone disables
-//! its webhook. Leases make two servers on one database skip each other's rows, and a lease
-//! that ran out (its server died mid-delivery) lets another take the delivery: at least once.
+//! The webhook deliverer: a background task that works through the outbox in rounds. One
+//! transaction records the last round's attempts and leases the next due deliveries; they are
+//! posted signed and concurrently over one HTTP client. It wakes on every commit of this
+//! process and visits only the projects known to have deliveries waiting (see [`Watched`]). A
+//! delivery that fails is due again after an exponential backoff with jitter, up to
+//! [`EventsConfig::max_attempts`]; a 410 Gone disables its webhook. Leases make two servers on
+//! one database skip each other's rows, and a lease that ran out (its server died
+//! mid-delivery) lets another take the delivery: at least once.
 
 use std::collections::HashSet;
 use std::sync::Arc;
