@@ -1,9 +1,13 @@
-//! The webhook deliverer: a background task that leases due deliveries from the outbox, posts
-//! each one signed, and records the attempt. A delivery that fails is due again after an
-//! exponential backoff with jitter, up to [`EventsConfig::max_attempts`]; a 410 Gone disables
-//! its webhook. Leases make two servers on one database skip each other's rows, and a lease
-//! that ran out (its server died mid-delivery) lets another take the delivery: at least once.
+//! The webhook deliverer: a background task that works through the outbox in rounds. One
+//! transaction records the last round's attempts and leases the next due deliveries; they are
+//! posted signed and concurrently over one HTTP client. It wakes on every commit of this
+//! process and visits only the projects known to have deliveries waiting (see [`Watched`]). A
+//! delivery that fails is due again after an exponential backoff with jitter, up to
+//! [`EventsConfig::max_attempts`]; a 410 Gone disables its webhook. Leases make two servers on
+//! one database skip each other's rows, and a lease that ran out (its server died
+//! mid-delivery) lets another take the delivery: at least once.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,15 +16,20 @@ use futures::StreamExt;
 use rand::Rng;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use super::{EventsConfig, sign, target};
 use crate::domain::{AttemptOutcome, LeasedDelivery, NextStep};
 use crate::store::Store;
 
-/// Deliveries leased at once from one project.
+/// Deliveries leased at once from one project, per round.
 const BATCH: u32 = 64;
 /// Deliveries in flight at once.
 const IN_FLIGHT: usize = 32;
+/// Every this many poll intervals (and at start) the deliverer asks every project whether it
+/// has deliveries waiting, to find those queued by another server or before a restart; in
+/// between it visits only the projects it knows to have some.
+const RESCAN_POLLS: u32 = 20;
 
 /// The header naming the event type.
 pub const EVENT_HEADER: &str = "codifier-event";
@@ -39,6 +48,27 @@ struct Payload<'a> {
     sequence: i64,
     time: chrono::DateTime<Utc>,
     data: &'a serde_json::Value,
+}
+
+/// The projects a deliverer visits on each pass.
+struct Watched {
+    /// Projects with deliveries waiting (as of the last rescan) or queued here since.
+    projects: HashSet<Uuid>,
+    /// Projects queued here since the last rescan.
+    hinted: HashSet<Uuid>,
+    queued: super::signal::Queued,
+    rescan_at: Option<Instant>,
+}
+
+impl Watched {
+    fn new() -> Self {
+        Self {
+            projects: HashSet::new(),
+            hinted: HashSet::new(),
+            queued: super::signal::Queued::register(),
+            rescan_at: None,
+        }
+    }
 }
 
 /// Sends the outbox's deliveries.
@@ -68,11 +98,12 @@ impl Deliverer {
     /// `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut wake = super::signal::subscribe();
+        let mut watched = Watched::new();
         loop {
             if shutdown.is_cancelled() {
                 return;
             }
-            match self.deliver_due().await {
+            match self.pass(&mut watched).await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "webhook deliveries paused; retrying shortly"),
@@ -85,41 +116,60 @@ impl Deliverer {
         }
     }
 
-    /// One pass over every project: leases and sends what is due. Returns how many attempts it
-    /// made.
-    pub async fn deliver_due(&self) -> anyhow::Result<usize> {
-        let mut made = 0;
+    /// One pass: rounds until nothing is due in the projects known to have deliveries
+    /// waiting. Each round sends what the last one leased, concurrently (up to [`IN_FLIGHT`]
+    /// requests at once), then records those attempts and leases the next batch of every
+    /// project (up to [`BATCH`] each) in one transaction. The projects are looked at again
+    /// before each round, so that one which had its first delivery queued during a long pass
+    /// is not left waiting for its end. Returns how many attempts it made.
+    async fn pass(&self, watched: &mut Watched) -> anyhow::Result<usize> {
+        let (mut made, mut attempts) = (0, Vec::new());
+        loop {
+            if let Err(error) = self.refresh(watched).await {
+                // The attempts made are still recorded; the rescan is tried again next round.
+                tracing::warn!(%error, "could not list the projects with webhook deliveries");
+            }
+            let projects: Vec<Uuid> = watched.projects.iter().copied().collect();
+            let leased = self
+                .store
+                .settle_and_lease(&attempts, &projects, self.config.lease, BATCH)
+                .await?;
+            if leased.is_empty() {
+                return Ok(made);
+            }
+            made += leased.len();
+            attempts = futures::stream::iter(leased)
+                .map(|delivery| async move {
+                    let outcome = self.attempt(&delivery).await;
+                    (delivery, outcome)
+                })
+                .buffer_unordered(IN_FLIGHT)
+                .collect()
+                .await;
+        }
+    }
+
+    /// Adds the projects queued here since the last look, and asks every project again when
+    /// the rescan is due.
+    async fn refresh(&self, watched: &mut Watched) -> anyhow::Result<()> {
+        let hinted = watched.queued.take();
+        watched.projects.extend(hinted.iter().copied());
+        watched.hinted.extend(hinted);
+        if watched.rescan_at.is_some_and(|at| Instant::now() < at) {
+            return Ok(());
+        }
+        let mut found = HashSet::new();
         for project in self.store.list_projects().await? {
-            let project = project.id;
-            loop {
-                let leased = self
-                    .store
-                    .lease_deliveries(project, self.config.lease, BATCH)
-                    .await?;
-                let count = leased.len();
-                if count == 0 {
-                    break;
-                }
-                let results: Vec<_> = futures::stream::iter(leased)
-                    .map(|delivery| async move {
-                        let outcome = self.attempt(&delivery).await;
-                        self.store
-                            .record_attempt(project, &delivery, &outcome)
-                            .await
-                    })
-                    .buffer_unordered(IN_FLIGHT)
-                    .collect()
-                    .await;
-                for result in results {
-                    result?;
-                }
-                made += count;
-                if count < BATCH as usize {
-                    break;
-                }
+            if self.store.has_pending_deliveries(project.id).await? {
+                found.insert(project.id);
             }
         }
-        Ok(made)
+        // A project named since the last rescan stays: its transaction may not have committed
+        // when the rescan looked.
+        found.extend(watched.hinted.drain());
+        watched.projects = found;
+        watched.rescan_at = Some(Instant::now() + self.config.poll * RESCAN_POLLS);
+        Ok(())
     }
 
     /// Posts one delivery and says what comes next.

@@ -128,8 +128,9 @@ macro_rules! forward_store {
                 fn delete_webhook(project: Uuid, actor: &Actor, id: Uuid) -> Webhook;
                 fn test_webhook(project: Uuid, actor: &Actor, id: Uuid) -> i64;
                 fn webhook_attempts(project: Uuid, webhook: Uuid, limit: u32) -> Vec<WebhookAttempt>;
+                fn has_pending_deliveries(project: Uuid) -> bool;
                 fn lease_deliveries(project: Uuid, lease_for: std::time::Duration, limit: u32) -> Vec<LeasedDelivery>;
-                fn record_attempt(project: Uuid, delivery: &LeasedDelivery, outcome: &AttemptOutcome) -> bool;
+                fn settle_and_lease(attempts: &[(LeasedDelivery, AttemptOutcome)], projects: &[Uuid], lease_for: std::time::Duration, limit: u32) -> Vec<LeasedDelivery>;
             });
         };
     };

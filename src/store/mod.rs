@@ -146,13 +146,39 @@ pub(crate) fn draft_matches(memory: &Memory, draft: &MemoryDraft) -> bool {
         && memory.source_role == draft.source_role
 }
 
-/// The audit detail for a memory write: what it looked like before, when it existed.
-pub(crate) fn memory_audit_detail(before: Option<&Memory>, after: &Memory) -> serde_json::Value {
-    serde_json::json!({
+/// The audit detail (the event's `data`) of a memory write, small whatever the memory's size:
+/// its title and type, and for a change of one that existed the names of the fields that
+/// changed and the `revision` that keeps the previous version (`memory_history` reads it).
+pub(crate) fn memory_audit_detail(
+    before: Option<(&Memory, i64)>,
+    after: &Memory,
+) -> serde_json::Value {
+    let mut detail = serde_json::json!({
         "title": after.title,
         "memory_type": after.memory_type,
-        "before": before,
-    })
+    });
+    if let Some((before, revision)) = before {
+        detail["changed"] = changed_fields(before, after).into();
+        detail["revision"] = revision.into();
+    }
+    detail
+}
+
+/// The names of the written fields that differ between two versions of a memory.
+fn changed_fields(before: &Memory, after: &Memory) -> Vec<&'static str> {
+    [
+        ("memory_type", before.memory_type != after.memory_type),
+        ("title", before.title != after.title),
+        ("content", before.content != after.content),
+        ("category", before.category != after.category),
+        ("description", before.description != after.description),
+        ("confidence", before.confidence != after.confidence),
+        ("tags", before.tags != after.tags),
+        ("source_role", before.source_role != after.source_role),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
 }
 
 /// Cuts a result fetched with one extra row down to `limit` and says where the next page starts.

@@ -425,6 +425,8 @@ pub trait WebhookStore: Send + Sync {
         webhook: Uuid,
         limit: u32,
     ) -> StoreResult<Vec<WebhookAttempt>>;
+    /// Whether a project has deliveries still to make (due now or later, leased or not).
+    async fn has_pending_deliveries(&self, project: Uuid) -> StoreResult<bool>;
     /// Leases up to `limit` due deliveries of a project for `lease_for` (rows another server
     /// holds are skipped), oldest due first, with what is needed to send them.
     async fn lease_deliveries(
@@ -433,12 +435,15 @@ pub trait WebhookStore: Send + Sync {
         lease_for: std::time::Duration,
         limit: u32,
     ) -> StoreResult<Vec<LeasedDelivery>>;
-    /// Logs an attempt and moves its delivery on (delivered, due again, given up, or its
-    /// webhook disabled), provided the lease still holds; returns whether it did.
-    async fn record_attempt(
+    /// One round of the deliverer, in one transaction: logs `attempts` (each in its event's
+    /// project), moving each delivery on (delivered, due again, given up, or its webhook
+    /// disabled) provided its lease still holds, then leases up to `limit` due deliveries in
+    /// each of `projects` as [`lease_deliveries`](Self::lease_deliveries) does.
+    async fn settle_and_lease(
         &self,
-        project: Uuid,
-        delivery: &LeasedDelivery,
-        outcome: &AttemptOutcome,
-    ) -> StoreResult<bool>;
+        attempts: &[(LeasedDelivery, AttemptOutcome)],
+        projects: &[Uuid],
+        lease_for: std::time::Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<LeasedDelivery>>;
 }

@@ -153,11 +153,11 @@ pub(super) async fn write_revision(
     project: Uuid,
     actor: &Actor,
     before: &Memory,
-) -> StoreResult<()> {
+) -> StoreResult<i64> {
     let sql = Sql::new(
         "INSERT INTO memory_revisions (memory_id, project_id, revision, snapshot, actor, tool, \
          created_at) VALUES ($1, $2, (SELECT COALESCE(MAX(revision), 0) + 1 \
-         FROM memory_revisions WHERE memory_id = $1), $3, $4, $5, $6)",
+         FROM memory_revisions WHERE memory_id = $1), $3, $4, $5, $6) RETURNING revision",
     )
     .arg(before.id)
     .arg(project)
@@ -165,8 +165,8 @@ pub(super) async fn write_revision(
     .arg(&actor.label)
     .arg(&actor.tool)
     .arg(now());
-    tx.execute(sql).await?;
-    Ok(())
+    let (revision,): (i32,) = tx.fetch_one(sql).await?;
+    Ok(i64::from(revision))
 }
 
 /// Writes `draft` over memory `id`, clearing its vector; returns the memory as written.
@@ -229,8 +229,8 @@ impl<B: Backend> MemoryStore for B {
             return Err(duplicate(other.id));
         }
         let after = overwrite::<B>(&mut tx, id, draft, &hash).await?;
-        write_revision(&mut *tx, project, actor, &before).await?;
-        let detail = memory_audit_detail(Some(&before), &after);
+        let revision = write_revision(&mut *tx, project, actor, &before).await?;
+        let detail = memory_audit_detail(Some((&before, revision)), &after);
         audit(
             &mut *tx,
             project,

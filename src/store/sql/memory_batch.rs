@@ -40,8 +40,8 @@ pub(super) async fn put<B: Backend>(
             return Err(duplicate(other.id));
         }
         let after = overwrite::<B>(tx, id, draft, &hash).await?;
-        write_revision(tx, project, actor, &before).await?;
-        let detail = memory_audit_detail(Some(&before), &after);
+        let revision = write_revision(tx, project, actor, &before).await?;
+        let detail = memory_audit_detail(Some((&before, revision)), &after);
         audit(tx, project, actor, "memory.update", &id.to_string(), detail).await?;
         return Ok((after, WriteOutcome::Updated));
     }
@@ -49,14 +49,14 @@ pub(super) async fn put<B: Backend>(
         if let Some(other) = same_content {
             return Err(duplicate(other.id));
         }
-        write_revision(tx, project, actor, &before).await?;
+        let revision = write_revision(tx, project, actor, &before).await?;
         let sql =
             Sql::new("UPDATE memories SET deleted_at = NULL WHERE project_id = $1 AND id = $2")
                 .arg(project)
                 .arg(id);
         tx.execute(sql).await?;
         let after = overwrite::<B>(tx, id, draft, &hash).await?;
-        let detail = memory_audit_detail(Some(&before), &after);
+        let detail = memory_audit_detail(Some((&before, revision)), &after);
         audit(
             tx,
             project,

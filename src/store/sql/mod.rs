@@ -10,6 +10,7 @@ pub(crate) mod keys;
 pub(crate) mod mcp_sessions;
 pub(crate) mod memories;
 pub(crate) mod memory_batch;
+pub(crate) mod outbox;
 pub(crate) mod plans;
 pub(crate) mod playbook_sessions;
 pub(crate) mod projects;

@@ -1,5 +1,6 @@
 //! Webhook subscriptions, the outbox of deliveries (queued in the transaction of each event by
-//! [`queue_deliveries`]), leasing due deliveries, and the log of attempts.
+//! [`queue_deliveries`]) and the log of attempts; leasing and recording deliveries is in
+//! [`super::outbox`].
 
 use std::time::Duration;
 
@@ -7,11 +8,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::audit::{EVENT_COLUMNS, audit};
+use super::audit::audit;
 use super::{Access, Backend, Conn, Id, Sql, Time};
 use crate::store::{
-    Actor, AttemptOutcome, Event, LeasedDelivery, NewWebhook, NextStep, StoreError, StoreResult,
-    Webhook, WebhookAttempt, WebhookStore, now,
+    Actor, AttemptOutcome, LeasedDelivery, NewWebhook, StoreError, StoreResult, Webhook,
+    WebhookAttempt, WebhookStore, now,
 };
 
 /// How `event_types` is stored: the types joined by commas, or `*`.
@@ -58,7 +59,9 @@ pub(crate) async fn queue_deliveries(
         .arg(event)
         .arg(at)
         .arg(webhook);
-        tx.execute(sql).await?;
+        if tx.execute(sql).await? > 0 {
+            crate::events::signal::queued(project);
+        }
         return Ok(());
     }
     let sql = Sql::new(
@@ -71,7 +74,9 @@ pub(crate) async fn queue_deliveries(
     .arg(event)
     .arg(at)
     .arg(item_pattern(kind));
-    tx.execute(sql).await?;
+    if tx.execute(sql).await? > 0 {
+        crate::events::signal::queued(project);
+    }
     Ok(())
 }
 
@@ -112,18 +117,6 @@ struct AttemptRow {
     duration_ms: i64,
     error: Option<String>,
     at: Time,
-}
-
-#[derive(sqlx::FromRow)]
-struct LeasedRow {
-    row_id: i64,
-    lease: Id,
-    webhook_id: Id,
-    url: String,
-    secret: String,
-    attempts: i32,
-    #[sqlx(flatten)]
-    event: super::audit::EventRow,
 }
 
 #[async_trait]
@@ -271,148 +264,26 @@ impl<B: Backend> WebhookStore for B {
             .collect())
     }
 
+    async fn has_pending_deliveries(&self, project: Uuid) -> StoreResult<bool> {
+        super::outbox::has_pending(self, project).await
+    }
+
     async fn lease_deliveries(
         &self,
         project: Uuid,
         lease_for: Duration,
         limit: u32,
     ) -> StoreResult<Vec<LeasedDelivery>> {
-        let at = now();
-        let until = at + chrono::Duration::from_std(lease_for).unwrap_or(chrono::TimeDelta::MAX);
-        let lease = Uuid::new_v4();
-        // Rows another server is leasing right now are skipped, not waited for (Postgres);
-        // SQLite's write transaction is the only writer anyway.
-        let lock = if B::LOCK_ROWS.is_empty() {
-            ""
-        } else {
-            " FOR UPDATE SKIP LOCKED"
-        };
-        // A read first: most passes find nothing due, and on SQLite a write transaction would
-        // take the database's one write lock just to learn that.
-        let due = Sql::new(
-            "SELECT id FROM webhook_deliveries WHERE project_id = $1 AND status = 'pending' \
-             AND due_at <= $2 AND (leased_until IS NULL OR leased_until < $2) LIMIT 1",
-        )
-        .arg(project)
-        .arg(at);
-        let mut tx = self.tenant(project, Access::Read).await?;
-        let found: Option<(i64,)> = tx.fetch_optional(due).await?;
-        drop(tx);
-        if found.is_none() {
-            return Ok(Vec::new());
-        }
-        let mut tx = self.tenant(project, Access::Write).await?;
-        let sql = Sql::new(format!(
-            "UPDATE webhook_deliveries SET lease = $2, leased_until = $3 WHERE id IN (\
-             SELECT id FROM webhook_deliveries WHERE project_id = $1 AND status = 'pending' \
-             AND due_at <= $4 AND (leased_until IS NULL OR leased_until < $4) \
-             ORDER BY due_at, id LIMIT $5{lock})"
-        ))
-        .arg(project)
-        .arg(lease)
-        .arg(until)
-        .arg(at)
-        .arg(i64::from(limit));
-        if tx.execute(sql).await? == 0 {
-            return Ok(Vec::new());
-        }
-        let sql = Sql::new(format!(
-            "SELECT d.id AS row_id, d.lease, d.webhook_id, w.url, w.secret, d.attempts, {EVENT_COLUMNS} \
-             FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-             JOIN audit_log a ON a.id = d.event_id \
-             WHERE d.project_id = $1 AND d.lease = $2 ORDER BY d.due_at, d.id"
-        ))
-        .arg(project)
-        .arg(lease);
-        let rows: Vec<LeasedRow> = tx.fetch_all(sql).await?;
-        B::commit(tx).await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| LeasedDelivery {
-                row: row.row_id,
-                lease: row.lease.0,
-                webhook_id: row.webhook_id.0,
-                url: row.url,
-                secret: row.secret,
-                attempts: row.attempts,
-                event: Event::from(row.event),
-            })
-            .collect())
+        super::outbox::lease(self, project, lease_for, limit).await
     }
 
-    async fn record_attempt(
+    async fn settle_and_lease(
         &self,
-        project: Uuid,
-        delivery: &LeasedDelivery,
-        outcome: &AttemptOutcome,
-    ) -> StoreResult<bool> {
-        let at = now();
-        let (status, due) = match &outcome.next {
-            NextStep::Delivered => ("delivered", at),
-            NextStep::RetryAt(due) => ("pending", *due),
-            NextStep::GiveUp => ("failed", at),
-            NextStep::Disable(_) => ("cancelled", at),
-        };
-        let mut tx = self.tenant(project, Access::Write).await?;
-        let sql = Sql::new(
-            "UPDATE webhook_deliveries SET attempts = attempts + 1, status = $1, due_at = $2, \
-             lease = NULL, leased_until = NULL WHERE project_id = $3 AND id = $4 AND lease = $5",
-        )
-        .arg(status)
-        .arg(due)
-        .arg(project)
-        .arg(delivery.row)
-        .arg(delivery.lease);
-        if tx.execute(sql).await? == 0 {
-            return Ok(false);
-        }
-        let sql = Sql::new(
-            "INSERT INTO webhook_attempts (project_id, webhook_id, delivery_id, event_id, attempt, \
-             status_code, duration_ms, error, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .arg(project)
-        .arg(delivery.webhook_id)
-        .arg(delivery.row)
-        .arg(delivery.event.id)
-        .arg(delivery.attempts + 1)
-        .arg(outcome.status_code)
-        .arg(outcome.duration_ms)
-        .arg(outcome.error.clone())
-        .arg(at);
-        tx.execute(sql).await?;
-        if let NextStep::Disable(reason) = &outcome.next {
-            let sql = Sql::new(
-                "UPDATE webhooks SET status = 'disabled', disabled_reason = $1 \
-                 WHERE project_id = $2 AND id = $3",
-            )
-            .arg(reason.as_str())
-            .arg(project)
-            .arg(delivery.webhook_id);
-            tx.execute(sql).await?;
-            let sql = Sql::new(
-                "UPDATE webhook_deliveries SET status = 'cancelled', lease = NULL, leased_until = NULL \
-                 WHERE project_id = $1 AND webhook_id = $2 AND status = 'pending'",
-            )
-            .arg(project)
-            .arg(delivery.webhook_id);
-            tx.execute(sql).await?;
-            let actor = Actor {
-                label: "server".into(),
-                tool: "webhook_deliverer".into(),
-            };
-            let detail = serde_json::json!({ "url": delivery.url, "reason": reason });
-            let target = delivery.webhook_id.to_string();
-            audit(
-                &mut *tx,
-                project,
-                &actor,
-                "webhook.disable",
-                &target,
-                detail,
-            )
-            .await?;
-        }
-        B::commit(tx).await?;
-        Ok(true)
+        attempts: &[(LeasedDelivery, AttemptOutcome)],
+        projects: &[Uuid],
+        lease_for: Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<LeasedDelivery>> {
+        super::outbox::settle_and_lease(self, attempts, projects, lease_for, limit).await
     }
 }

@@ -1,6 +1,6 @@
 //! Webhooks through `manage_webhooks` and a receiver written here: signed deliveries the
-//! receiver verifies, retries after failures, 410 Gone, delivery after a crash, and who may
-//! manage them.
+//! receiver verifies, retries after failures, 410 Gone, delivery after a crash, a burst
+//! delivered once each, and who may manage them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -264,6 +264,73 @@ async fn an_event_committed_before_a_crash_is_delivered_after_the_restart() {
         );
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(receiver.received().len(), 1, "{backend:?}: once");
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_events_is_delivered_once_each_and_every_attempt_is_logged() {
+    for backend in backends() {
+        // The first three posts fail: those deliveries are tried again, the rest go through
+        // in batches larger than one lease.
+        let receiver = Receiver::start(&[500, 500, 500]).await;
+        let server = TestServer::start_with(backend, fast).await;
+        let project = server.project("p").await;
+        let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
+        let (webhook, _) = subscribe(&client, &receiver.url(), &["memory.create"]).await;
+        let actor = codifier::domain::Actor {
+            label: "local".into(),
+            tool: "test".into(),
+        };
+        const BURST: usize = 150;
+        for i in 0..BURST {
+            let draft = codifier::domain::MemoryDraft {
+                memory_type: codifier::domain::MemoryType::Rule,
+                title: format!("burst {i}"),
+                content: json!({"text": format!("burst {i} body")}),
+                category: None,
+                description: None,
+                confidence: 1.0,
+                tags: Vec::new(),
+                source_role: None,
+            };
+            server
+                .store
+                .create_memory(project.id, &actor, &draft)
+                .await
+                .unwrap();
+        }
+        let got = receiver.wait_for(BURST + 3).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let got_all = receiver.received();
+        assert_eq!(got_all.len(), got.len(), "{backend:?}: nothing more");
+        let mut ids: Vec<_> = got_all
+            .iter()
+            .map(|r| r.header("codifier-delivery"))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(
+            ids.len(),
+            BURST,
+            "{backend:?}: every event, each retried one twice"
+        );
+        let webhook = webhook.parse().unwrap();
+        let attempts = server
+            .store
+            .webhook_attempts(project.id, webhook, 1000)
+            .await
+            .unwrap();
+        let failed = attempts
+            .iter()
+            .filter(|a| a.status_code == Some(500))
+            .count();
+        let delivered = attempts.iter().filter(|a| a.status_code == Some(200));
+        let delivered: std::collections::HashSet<_> = delivered.map(|a| a.event_id).collect();
+        assert_eq!(
+            (attempts.len(), failed, delivered.len()),
+            (BURST + 3, 3, BURST),
+            "{backend:?}: each attempt logged once"
+        );
     }
 }
 

@@ -28,7 +28,20 @@ async fn every_memory_write_leaves_an_audit_entry_in_its_own_project(b: Backend)
         assert_eq!(who, (want.0, want.1, Some(me.tool.clone())), "{b:?}");
     }
     let update = &entries[1].detail;
-    assert_eq!(update["before"]["title"], "before", "{b:?}: detail");
+    let small = (
+        &update["changed"],
+        &update["revision"],
+        update.get("before"),
+    );
+    let want = (
+        &serde_json::json!(["title", "content"]),
+        &serde_json::json!(1),
+        None,
+    );
+    assert_eq!(
+        small, want,
+        "{b:?}: the changed fields and the kept revision, not the memory"
+    );
     assert_eq!(update["title"], "after", "{b:?}: detail");
     let only_a = entries.iter().all(|e| e.project_id == Some(a));
     assert!(only_a, "{b:?}: only A's entries in A");
