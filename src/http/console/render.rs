@@ -151,7 +151,7 @@ mod tests {
                 t.render(context! { title => "t", status => 400, message => "<script>x</script>" })
             })
             .expect("renders");
-        assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"), "{html}");
+        assert!(html.contains("&lt;script&gt;x"), "{html}");
         assert!(!html.contains("<script>x"));
     }
 }
