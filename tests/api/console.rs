@@ -34,18 +34,26 @@ struct Browser {
 
 /// The value of `name="csrf" value="…"` in a page.
 fn csrf_in(html: &str) -> String {
-    let start = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    let start = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
     html[start..start + 64].to_owned()
 }
 
 async fn sign_in_at(base: &str, key: &str) -> Browser {
     let response = client()
         .post(format!("{base}/console/sign-in"))
-        .header("content-type", "application/x-www-form-urlencoded").body(encode(&[("key", key)]))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode(&[("key", key)]))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 303, "signing in redirects to the console");
+    assert_eq!(
+        response.status(),
+        303,
+        "signing in redirects to the console"
+    );
     let set = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
     let cookie = set.split(';').next().unwrap().to_owned();
     let mut browser = Browser {
@@ -84,7 +92,8 @@ impl Browser {
         client()
             .post(format!("{}{path}", self.base))
             .header(COOKIE, &self.cookie)
-            .header("content-type", "application/x-www-form-urlencoded").body(encode(fields))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode(fields))
             .send()
             .await
             .unwrap()
@@ -128,14 +137,20 @@ async fn the_console_session_cookie_is_http_only_strict_scoped_and_secure_behind
         for (proto, secure) in [(None, false), (Some("https"), true)] {
             let mut request = client()
                 .post(server.url("/console/sign-in"))
-                .header("content-type", "application/x-www-form-urlencoded").body(encode(&[("key", key.as_str())]));
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(encode(&[("key", key.as_str())]));
             if let Some(proto) = proto {
                 request = request.header("x-forwarded-proto", proto);
             }
             let response = request.send().await.unwrap();
             assert_eq!(response.status(), 303);
             let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-            for flag in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age=43200"] {
+            for flag in [
+                "HttpOnly",
+                "SameSite=Strict",
+                "Path=/console",
+                "Max-Age=43200",
+            ] {
                 assert!(cookie.contains(flag), "{flag} missing in {cookie}");
             }
             assert_eq!(cookie.contains("; Secure"), secure, "{cookie}");
@@ -143,7 +158,8 @@ async fn the_console_session_cookie_is_http_only_strict_scoped_and_secure_behind
         }
         let wrong = client()
             .post(server.url("/console/sign-in"))
-            .header("content-type", "application/x-www-form-urlencoded").body(encode(&[("key", "cdf_not_a_key")]))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode(&[("key", "cdf_not_a_key")]))
             .send()
             .await
             .unwrap();
@@ -164,9 +180,23 @@ async fn a_console_form_without_its_csrf_token_is_refused_and_changes_nothing() 
         assert_eq!(browser.post(&delete, &[]).await, 403, "no token");
         let forged = "0".repeat(64);
         assert_eq!(browser.post(&delete, &[("csrf", &forged)]).await, 403);
-        assert!(server.store.get_memory(project.id, id).await.unwrap().is_some());
+        assert!(
+            server
+                .store
+                .get_memory(project.id, id)
+                .await
+                .unwrap()
+                .is_some()
+        );
         assert_eq!(browser.post(&delete, &[("csrf", &browser.csrf)]).await, 303);
-        assert!(server.store.get_memory(project.id, id).await.unwrap().is_none());
+        assert!(
+            server
+                .store
+                .get_memory(project.id, id)
+                .await
+                .unwrap()
+                .is_none()
+        );
         let signed_out = Browser {
             cookie: String::new(),
             ..browser
@@ -209,7 +239,14 @@ async fn a_key_for_one_project_never_sees_another_through_the_console() {
         assert_eq!(browser.post(&delete, &[("csrf", &browser.csrf)]).await, 404);
         let delete = format!("/console/projects/{}/memories/{secret}/delete", theirs.id);
         assert_eq!(browser.post(&delete, &[("csrf", &browser.csrf)]).await, 403);
-        assert!(server.store.get_memory(theirs.id, secret).await.unwrap().is_some());
+        assert!(
+            server
+                .store
+                .get_memory(theirs.id, secret)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 }
 
@@ -245,7 +282,12 @@ async fn a_read_key_sees_no_edit_controls_and_its_forged_posts_are_refused() {
     assert_eq!(browser.get(&keys).await.0, 403);
     let create = [("csrf", browser.csrf.as_str()), ("role", "admin")];
     assert_eq!(browser.post(&keys, &create).await, 403);
-    let kept = server.store.get_memory(project.id, id).await.unwrap().unwrap();
+    let kept = server
+        .store
+        .get_memory(project.id, id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(kept.title, "look only");
     assert_eq!(browser.get("/console/server").await.0, 403);
 }
@@ -257,11 +299,7 @@ async fn revoking_a_key_ends_its_console_session_within_the_key_cache_window() {
     let key = server.key(project.id, Role::Write).await;
     let browser = sign_in(&server, &key).await;
     let prefix = codifier::auth::keys::prefix_of(&key).unwrap();
-    server
-        .store
-        .revoke_api_key(&actor(), prefix)
-        .await
-        .unwrap();
+    server.store.revoke_api_key(&actor(), prefix).await.unwrap();
     // The test server trusts a checked key for 1 s (CODIFIER_KEY_CACHE_SECONDS).
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, location) = browser.get("/console").await;
@@ -279,7 +317,12 @@ async fn an_admin_creates_a_key_shown_once_and_revokes_it_from_the_console() {
     let created = client()
         .post(server.url(&format!("/console/projects/{}/keys", project.id)))
         .header(COOKIE, &browser.cookie)
-        .header("content-type", "application/x-www-form-urlencoded").body(encode(&[("csrf", browser.csrf.as_str()), ("role", "read"), ("label", "ci")]))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode(&[
+            ("csrf", browser.csrf.as_str()),
+            ("role", "read"),
+            ("label", "ci"),
+        ]))
         .send()
         .await
         .unwrap();
@@ -295,7 +338,10 @@ async fn an_admin_creates_a_key_shown_once_and_revokes_it_from_the_console() {
         .await;
     assert!(!listed.contains(new_key), "the key is shown only once");
     assert!(listed.contains(&keys[0].prefix));
-    let revoke = format!("/console/projects/{}/keys/{}/revoke", project.id, keys[0].id);
+    let revoke = format!(
+        "/console/projects/{}/keys/{}/revoke",
+        project.id, keys[0].id
+    );
     assert_eq!(browser.post(&revoke, &[("csrf", &browser.csrf)]).await, 303);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(reader.get("/console").await.0, 303);
@@ -370,12 +416,15 @@ async fn the_key_used_to_sign_in_to_the_console_never_reaches_the_log() {
     }
     let base = format!("http://{address}");
     let browser = sign_in_at(&base, &key).await;
-    let (status, _) = browser.get("/console/projects/logs/memories?q=anything").await;
+    let (status, _) = browser
+        .get("/console/projects/logs/memories?q=anything")
+        .await;
     assert_eq!(status, 200);
     let wrong = format!("{}x", &key[..key.len() - 1]);
     let refused = client()
         .post(format!("{base}/console/sign-in"))
-        .header("content-type", "application/x-www-form-urlencoded").body(encode(&[("key", wrong.as_str())]))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode(&[("key", wrong.as_str())]))
         .send()
         .await
         .unwrap();
