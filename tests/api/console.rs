@@ -438,3 +438,59 @@ async fn the_key_used_to_sign_in_to_the_console_never_reaches_the_log() {
     let token = browser.cookie.split('=').nth(1).unwrap();
     assert!(!logs.contains(token), "nor the session token");
 }
+
+#[tokio::test]
+async fn a_write_key_edits_a_memory_and_the_old_version_becomes_a_revision() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let project = server.project("edits").await;
+    let key = server.key(project.id, Role::Write).await;
+    let draft = MemoryDraft {
+        memory_type: MemoryType::Rule,
+        title: "Review".into(),
+        content: serde_json::json!({ "text": "two reviewers" }),
+        category: None,
+        description: None,
+        confidence: 1.0,
+        tags: vec![],
+        source_role: None,
+    };
+    let (written, _) = server
+        .store
+        .create_memory(project.id, &actor(), &draft)
+        .await
+        .unwrap();
+    let browser = sign_in(&server, &key).await;
+    let page = format!("/console/projects/{}/memories/{}", project.id, written.id);
+    let (status, form) = browser.get(&format!("{page}/edit")).await;
+    assert_eq!(status, 200);
+    assert!(form.contains(">two reviewers</textarea>"), "{form}");
+    let fields = [
+        ("csrf", browser.csrf.as_str()),
+        ("title", "Review <rules>"),
+        ("memory_type", "rule"),
+        ("tags", "process, review"),
+        ("description", ""),
+        ("content", "three reviewers"),
+        ("content_kind", "text"),
+    ];
+    assert_eq!(browser.post(&format!("{page}/edit"), &fields).await, 303);
+    let edited = server
+        .store
+        .get_memory(project.id, written.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(edited.title, "Review <rules>");
+    assert_eq!(edited.content, serde_json::json!({ "text": "three reviewers" }));
+    assert_eq!(edited.tags, vec!["process", "review"]);
+    let (_, html) = browser.get(&page).await;
+    assert!(html.contains("Review &lt;rules&gt;"), "titles are escaped");
+    assert!(html.contains("Restore revision 1"));
+    let history = server
+        .store
+        .memory_history(project.id, written.id)
+        .await
+        .unwrap();
+    assert_eq!(history[0].memory.content["text"], "two reviewers");
+    assert_eq!(history[0].tool.as_deref(), Some("console"));
+}

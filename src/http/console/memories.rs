@@ -38,11 +38,26 @@ fn filled(text: &str) -> Option<String> {
     Some(text.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
-/// A memory's content as text: a string as it is, anything else as indented JSON.
-pub fn content_text(content: &Json) -> String {
+/// How a memory's content is shown and edited: `string` (a JSON string), `text` (an object
+/// holding only `text`, as `update_memory` stores plain text) or `json` (anything else).
+pub fn content_kind(content: &Json) -> &'static str {
     match content {
-        Json::String(text) => text.clone(),
-        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+        Json::String(_) => "string",
+        Json::Object(fields)
+            if fields.len() == 1 && fields.get("text").is_some_and(Json::is_string) =>
+        {
+            "text"
+        }
+        _ => "json",
+    }
+}
+
+/// A memory's content as text: its words when it is text, else indented JSON.
+pub fn content_text(content: &Json) -> String {
+    match (content_kind(content), content) {
+        (_, Json::String(text)) => text.clone(),
+        ("text", _) => content["text"].as_str().unwrap_or_default().to_owned(),
+        (_, other) => serde_json::to_string_pretty(other).unwrap_or_default(),
     }
 }
 

@@ -8,7 +8,7 @@ use minijinja::context;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::memories::content_text;
+use super::memories::{content_kind, content_text};
 use super::session::{Posted, Signed};
 use super::{ConsoleError, render};
 use crate::domain::Role;
@@ -50,7 +50,7 @@ pub async fn edit_form(
                 tags => current.tags.join(", "),
                 description => current.description.clone().unwrap_or_default(),
                 content => content_text(&current.content),
-                content_kind => if current.content.is_string() { "text" } else { "json" },
+                content_kind => content_kind(&current.content),
             },
         },
     )
@@ -65,7 +65,7 @@ pub struct EditForm {
     #[serde(default)]
     description: String,
     content: String,
-    /// `text` (the content is a string) or `json` (it is parsed).
+    /// `string`, `text` or `json`: see [`content_kind`].
     #[serde(default)]
     content_kind: String,
 }
@@ -82,6 +82,7 @@ pub async fn edit(
                 "The content is not valid JSON ({error}): fix it, or go back and edit it as it was."
             )))
         })?,
+        "text" => serde_json::json!({ "text": form.content.replace("\r\n", "\n") }),
         _ => Json::String(form.content.replace("\r\n", "\n")),
     };
     let description = Some(form.description.trim().to_owned()).filter(|d| !d.is_empty());
