@@ -19,7 +19,7 @@ pub async fn list(
 ) -> Result<(Project, Vec<ApiKey>), KnowledgeError> {
     let project = projects::resolve(store, identity, project, Role::Admin).await?;
     let mut keys = store.list_api_keys(Some(project.id)).await?;
-    keys.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    keys.sort_by_key(|key| std::cmp::Reverse(key.created_at));
     Ok((project, keys))
 }
 

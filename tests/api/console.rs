@@ -481,7 +481,10 @@ async fn a_write_key_edits_a_memory_and_the_old_version_becomes_a_revision() {
         .unwrap()
         .unwrap();
     assert_eq!(edited.title, "Review <rules>");
-    assert_eq!(edited.content, serde_json::json!({ "text": "three reviewers" }));
+    assert_eq!(
+        edited.content,
+        serde_json::json!({ "text": "three reviewers" })
+    );
     assert_eq!(edited.tags, vec!["process", "review"]);
     let (_, html) = browser.get(&page).await;
     assert!(html.contains("Review &lt;rules&gt;"), "titles are escaped");
