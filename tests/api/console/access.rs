@@ -1,132 +1,14 @@
-//! The web console over plain HTTP: its session cookie's flags, CSRF and role refusals, project
-//! isolation (including a guessed memory id in the URL), revocation ending a session, sessions
-//! surviving a restart, and the key never reaching the log. The browser tests in tests/console
-//! drive the same pages in Chromium.
+//! Who gets in and what they reach: cookie flags, CSRF, roles, project isolation, revocation,
+//! restarts, expiry and logs.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use codifier::domain::{Actor, MemoryDraft, MemoryType, Role};
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use uuid::Uuid;
+use codifier::domain::Role;
+use reqwest::header::{LOCATION, SET_COOKIE};
 
-use crate::helpers::{Backend, OPERATOR_TOKEN, TestServer, backends};
-
-/// A form's fields as a request body.
-fn encode(fields: &[(&str, &str)]) -> String {
-    serde_urlencoded::to_string(fields).unwrap()
-}
-
-/// A client that shows redirects instead of following them.
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// A signed-in browser, as far as the server can tell: the cookie and the page's CSRF token.
-struct Browser {
-    base: String,
-    cookie: String,
-    csrf: String,
-}
-
-/// The value of `name="csrf" value="…"` in a page.
-fn csrf_in(html: &str) -> String {
-    let start = html
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 19;
-    html[start..start + 64].to_owned()
-}
-
-async fn sign_in_at(base: &str, key: &str) -> Browser {
-    let response = client()
-        .post(format!("{base}/console/sign-in"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(encode(&[("key", key)]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.status(),
-        303,
-        "signing in redirects to the console"
-    );
-    let set = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-    let cookie = set.split(';').next().unwrap().to_owned();
-    let mut browser = Browser {
-        base: base.to_owned(),
-        cookie,
-        csrf: String::new(),
-    };
-    let (status, html) = browser.get("/console").await;
-    assert_eq!(status, 200, "{html}");
-    browser.csrf = csrf_in(&html);
-    browser
-}
-
-async fn sign_in(server: &TestServer, key: &str) -> Browser {
-    sign_in_at(&server.url(""), key).await
-}
-
-impl Browser {
-    async fn get(&self, path: &str) -> (u16, String) {
-        let response = client()
-            .get(format!("{}{path}", self.base))
-            .header(COOKIE, &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .map(|l| l.to_str().unwrap().to_owned());
-        let body = response.text().await.unwrap();
-        (status, location.unwrap_or(body))
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> u16 {
-        client()
-            .post(format!("{}{path}", self.base))
-            .header(COOKIE, &self.cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(encode(fields))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    }
-}
-
-fn actor() -> Actor {
-    Actor {
-        label: "local".into(),
-        tool: "test".into(),
-    }
-}
-
-async fn memory(server: &TestServer, project: Uuid, title: &str) -> Uuid {
-    let draft = MemoryDraft {
-        memory_type: MemoryType::Learning,
-        title: title.into(),
-        content: serde_json::Value::String(format!("what we learnt about {title}")),
-        category: None,
-        description: None,
-        confidence: 1.0,
-        tags: vec!["console".into()],
-        source_role: None,
-    };
-    let (memory, _) = server
-        .store
-        .create_memory(project, &actor(), &draft)
-        .await
-        .unwrap();
-    memory.id
-}
+use super::{Browser, actor, client, encode, memory, sign_in, sign_in_at};
+use crate::helpers::{Backend, TestServer, backends};
 
 #[tokio::test]
 async fn the_console_session_cookie_is_http_only_strict_scoped_and_secure_behind_https() {
@@ -310,44 +192,6 @@ async fn revoking_a_key_ends_its_console_session_within_the_key_cache_window() {
 }
 
 #[tokio::test]
-async fn an_admin_creates_a_key_shown_once_and_revokes_it_from_the_console() {
-    let server = TestServer::start(Backend::Sqlite).await;
-    let project = server.project("keys").await;
-    let browser = sign_in(&server, OPERATOR_TOKEN).await;
-    let created = client()
-        .post(server.url(&format!("/console/projects/{}/keys", project.id)))
-        .header(COOKIE, &browser.cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(encode(&[
-            ("csrf", browser.csrf.as_str()),
-            ("role", "read"),
-            ("label", "ci"),
-        ]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 200);
-    let html = created.text().await.unwrap();
-    let start = html.find("value=\"cdf_").expect("the new key is shown") + 7;
-    let new_key = &html[start..start + 55];
-    let reader = sign_in(&server, new_key).await;
-    assert_eq!(reader.get("/console").await.0, 200);
-    let keys = server.store.list_api_keys(Some(project.id)).await.unwrap();
-    let (_, listed) = browser
-        .get(&format!("/console/projects/{}/keys", project.id))
-        .await;
-    assert!(!listed.contains(new_key), "the key is shown only once");
-    assert!(listed.contains(&keys[0].prefix));
-    let revoke = format!(
-        "/console/projects/{}/keys/{}/revoke",
-        project.id, keys[0].id
-    );
-    assert_eq!(browser.post(&revoke, &[("csrf", &browser.csrf)]).await, 303);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(reader.get("/console").await.0, 303);
-}
-
-#[tokio::test]
 async fn a_console_session_survives_a_server_restart() {
     let server = TestServer::start(Backend::Sqlite).await;
     let project = server.project("restart").await;
@@ -440,60 +284,37 @@ async fn the_key_used_to_sign_in_to_the_console_never_reaches_the_log() {
 }
 
 #[tokio::test]
-async fn a_write_key_edits_a_memory_and_the_old_version_becomes_a_revision() {
-    let server = TestServer::start(Backend::Sqlite).await;
-    let project = server.project("edits").await;
-    let key = server.key(project.id, Role::Write).await;
-    let draft = MemoryDraft {
-        memory_type: MemoryType::Rule,
-        title: "Review".into(),
-        content: serde_json::json!({ "text": "two reviewers" }),
-        category: None,
-        description: None,
-        confidence: 1.0,
-        tags: vec![],
-        source_role: None,
-    };
-    let (written, _) = server
-        .store
-        .create_memory(project.id, &actor(), &draft)
-        .await
-        .unwrap();
-    let browser = sign_in(&server, &key).await;
-    let page = format!("/console/projects/{}/memories/{}", project.id, written.id);
-    let (status, form) = browser.get(&format!("{page}/edit")).await;
-    assert_eq!(status, 200);
-    assert!(form.contains(">two reviewers</textarea>"), "{form}");
-    let fields = [
-        ("csrf", browser.csrf.as_str()),
-        ("title", "Review <rules>"),
-        ("memory_type", "rule"),
-        ("tags", "process, review"),
-        ("description", ""),
-        ("content", "three reviewers"),
-        ("content_kind", "text"),
-    ];
-    assert_eq!(browser.post(&format!("{page}/edit"), &fields).await, 303);
-    let edited = server
-        .store
-        .get_memory(project.id, written.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(edited.title, "Review <rules>");
-    assert_eq!(
-        edited.content,
-        serde_json::json!({ "text": "three reviewers" })
-    );
-    assert_eq!(edited.tags, vec!["process", "review"]);
-    let (_, html) = browser.get(&page).await;
-    assert!(html.contains("Review &lt;rules&gt;"), "titles are escaped");
-    assert!(html.contains("Restore revision 1"));
-    let history = server
-        .store
-        .memory_history(project.id, written.id)
-        .await
-        .unwrap();
-    assert_eq!(history[0].memory.content["text"], "two reviewers");
-    assert_eq!(history[0].tool.as_deref(), Some("console"));
+async fn an_expired_console_session_is_never_found_and_is_swept() {
+    use codifier::domain::{ConsoleSession, ConsoleSubject, now};
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let project = server.project("expiry").await;
+        let key = server.key(project.id, Role::Read).await;
+        let keys = server.store.list_api_keys(Some(project.id)).await.unwrap();
+        let session = |hash: &str, hours: i64| ConsoleSession {
+            token_hash: hash.into(),
+            subject: ConsoleSubject::Key {
+                id: keys[0].id,
+                prefix: keys[0].prefix.clone(),
+            },
+            role: Role::Read,
+            project_id: Some(project.id),
+            csrf_token: "c".repeat(64),
+            created_at: now() - chrono::Duration::hours(13),
+            expires_at: now() + chrono::Duration::hours(hours),
+        };
+        let store = &server.store;
+        let (old, live) = (session("old", -1), session("live", 1));
+        store.create_console_session(&old).await.unwrap();
+        store.create_console_session(&live).await.unwrap();
+        assert!(store.find_console_session("old").await.unwrap().is_none());
+        assert_eq!(
+            store.find_console_session("live").await.unwrap(),
+            Some(live)
+        );
+        assert_eq!(store.delete_expired_console_sessions().await.unwrap(), 1);
+        // Signing in sweeps expired sessions too; the live one stays.
+        sign_in(&server, &key).await;
+        assert!(store.find_console_session("live").await.unwrap().is_some());
+    }
 }

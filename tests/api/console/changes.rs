@@ -1,0 +1,106 @@
+//! Forms that change things: editing a memory, creating and revoking a key.
+
+use std::time::Duration;
+
+use codifier::domain::{MemoryDraft, MemoryType, Role};
+use reqwest::header::COOKIE;
+
+use super::{actor, client, encode, sign_in};
+use crate::helpers::{Backend, OPERATOR_TOKEN, TestServer};
+
+#[tokio::test]
+async fn an_admin_creates_a_key_shown_once_and_revokes_it_from_the_console() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let project = server.project("keys").await;
+    let browser = sign_in(&server, OPERATOR_TOKEN).await;
+    let created = client()
+        .post(server.url(&format!("/console/projects/{}/keys", project.id)))
+        .header(COOKIE, &browser.cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode(&[
+            ("csrf", browser.csrf.as_str()),
+            ("role", "read"),
+            ("label", "ci"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let html = created.text().await.unwrap();
+    let start = html.find("value=\"cdf_").expect("the new key is shown") + 7;
+    let new_key = &html[start..start + 55];
+    let reader = sign_in(&server, new_key).await;
+    assert_eq!(reader.get("/console").await.0, 200);
+    let keys = server.store.list_api_keys(Some(project.id)).await.unwrap();
+    let (_, listed) = browser
+        .get(&format!("/console/projects/{}/keys", project.id))
+        .await;
+    assert!(!listed.contains(new_key), "the key is shown only once");
+    assert!(listed.contains(&keys[0].prefix));
+    let revoke = format!(
+        "/console/projects/{}/keys/{}/revoke",
+        project.id, keys[0].id
+    );
+    assert_eq!(browser.post(&revoke, &[("csrf", &browser.csrf)]).await, 303);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(reader.get("/console").await.0, 303);
+}
+
+#[tokio::test]
+async fn a_write_key_edits_a_memory_and_the_old_version_becomes_a_revision() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let project = server.project("edits").await;
+    let key = server.key(project.id, Role::Write).await;
+    let draft = MemoryDraft {
+        memory_type: MemoryType::Rule,
+        title: "Review".into(),
+        content: serde_json::json!({ "text": "two reviewers" }),
+        category: None,
+        description: None,
+        confidence: 1.0,
+        tags: vec![],
+        source_role: None,
+    };
+    let (written, _) = server
+        .store
+        .create_memory(project.id, &actor(), &draft)
+        .await
+        .unwrap();
+    let browser = sign_in(&server, &key).await;
+    let page = format!("/console/projects/{}/memories/{}", project.id, written.id);
+    let (status, form) = browser.get(&format!("{page}/edit")).await;
+    assert_eq!(status, 200);
+    assert!(form.contains(">two reviewers</textarea>"), "{form}");
+    let fields = [
+        ("csrf", browser.csrf.as_str()),
+        ("title", "Review <rules>"),
+        ("memory_type", "rule"),
+        ("tags", "process, review"),
+        ("description", ""),
+        ("content", "three reviewers"),
+        ("content_kind", "text"),
+    ];
+    assert_eq!(browser.post(&format!("{page}/edit"), &fields).await, 303);
+    let edited = server
+        .store
+        .get_memory(project.id, written.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(edited.title, "Review <rules>");
+    assert_eq!(
+        edited.content,
+        serde_json::json!({ "text": "three reviewers" })
+    );
+    assert_eq!(edited.tags, vec!["process", "review"]);
+    let (_, html) = browser.get(&page).await;
+    assert!(html.contains("Review &lt;rules&gt;"), "titles are escaped");
+    assert!(html.contains("Restore revision 1"));
+    let history = server
+        .store
+        .memory_history(project.id, written.id)
+        .await
+        .unwrap();
+    assert_eq!(history[0].memory.content["text"], "two reviewers");
+    assert_eq!(history[0].tool.as_deref(), Some("console"));
+}
