@@ -15,6 +15,7 @@ mod render;
 mod server;
 pub mod session;
 mod sign_in;
+mod webhooks;
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -59,6 +60,14 @@ pub fn router() -> Router<HttpState> {
         .route(
             "/console/projects/{project}/keys/{id}/revoke",
             post(keys::revoke),
+        )
+        .route(
+            "/console/projects/{project}/webhooks",
+            get(webhooks::page).post(webhooks::create),
+        )
+        .route(
+            "/console/projects/{project}/webhooks/{id}/delete",
+            post(webhooks::delete),
         )
         .route("/console/projects/{project}/events", get(events::page))
         .route(

@@ -27,6 +27,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("keys.html", include_str!("templates/keys.html")),
     ("server.html", include_str!("templates/server.html")),
     ("events.html", include_str!("templates/events.html")),
+    ("webhooks.html", include_str!("templates/webhooks.html")),
 ];
 
 const STYLESHEET: &str = include_str!("templates/console.css");

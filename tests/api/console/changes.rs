@@ -5,7 +5,7 @@ use std::time::Duration;
 use codifier::domain::{MemoryDraft, MemoryType, Role};
 use reqwest::header::COOKIE;
 
-use super::{actor, client, encode, sign_in};
+use super::{actor, client, encode, memory, sign_in};
 use crate::helpers::{Backend, OPERATOR_TOKEN, TestServer};
 
 #[tokio::test]
@@ -103,4 +103,64 @@ async fn a_write_key_edits_a_memory_and_the_old_version_becomes_a_revision() {
         .unwrap();
     assert_eq!(history[0].memory.content["text"], "two reviewers");
     assert_eq!(history[0].tool.as_deref(), Some("console"));
+}
+
+#[tokio::test]
+async fn an_admin_manages_webhooks_and_reads_their_delivery_log_from_the_console() {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.events.allow_private = true;
+    })
+    .await;
+    let project = server.project("hooks").await;
+    let writer = sign_in(&server, &server.key(project.id, Role::Write).await).await;
+    let page = format!("/console/projects/{}/webhooks", project.id);
+    assert_eq!(writer.get(&page).await.0, 403, "webhooks are for admins");
+    let admin = sign_in(&server, &server.key(project.id, Role::Admin).await).await;
+    // Nothing listens on port 9 here: each delivery attempt is refused and logged.
+    let url = "http://127.0.0.1:9/hook";
+    let created = client()
+        .post(server.url(&page))
+        .header(COOKIE, &admin.cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode(&[
+            ("csrf", &admin.csrf),
+            ("url", url),
+            ("event_types", ""),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let html = created.text().await.unwrap();
+    assert!(html.contains("signing secret"), "{html}");
+    let webhook = server
+        .store
+        .list_webhooks(project.id)
+        .await
+        .unwrap()
+        .remove(0);
+    let (_, listed) = admin.get(&page).await;
+    // minijinja escapes `/` in HTML, so the host stands for the URL.
+    assert!(listed.contains("127.0.0.1:9") && !listed.contains("created-secret"));
+    memory(&server, project.id, "an event to deliver").await;
+    let mut log = String::new();
+    for _ in 0..100 {
+        log = admin.get(&page).await.1;
+        if log.contains("Latest delivery attempts") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(log.contains("Latest delivery attempts"), "{log}");
+    let delete = format!("{page}/{}/delete", webhook.id);
+    assert_eq!(writer.post(&delete, &[("csrf", &writer.csrf)]).await, 403);
+    assert_eq!(admin.post(&delete, &[("csrf", &admin.csrf)]).await, 303);
+    assert!(
+        server
+            .store
+            .list_webhooks(project.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
