@@ -10,6 +10,7 @@ mod events;
 mod keys;
 mod memories;
 mod memory_changes;
+mod playbooks;
 mod projects;
 mod render;
 mod server;
@@ -68,6 +69,10 @@ pub fn router() -> Router<HttpState> {
         .route(
             "/console/projects/{project}/webhooks/{id}/delete",
             post(webhooks::delete),
+        )
+        .route(
+            "/console/projects/{project}/playbooks",
+            get(playbooks::page),
         )
         .route("/console/projects/{project}/events", get(events::page))
         .route(

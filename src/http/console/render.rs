@@ -28,6 +28,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("server.html", include_str!("templates/server.html")),
     ("events.html", include_str!("templates/events.html")),
     ("webhooks.html", include_str!("templates/webhooks.html")),
+    ("playbooks.html", include_str!("templates/playbooks.html")),
 ];
 
 const STYLESHEET: &str = include_str!("templates/console.css");
