@@ -16,6 +16,7 @@ mod render;
 mod server;
 pub mod session;
 mod sign_in;
+mod snapshots;
 mod webhooks;
 
 use axum::Router;
@@ -73,6 +74,14 @@ pub fn router() -> Router<HttpState> {
         .route(
             "/console/projects/{project}/playbooks",
             get(playbooks::page),
+        )
+        .route(
+            "/console/projects/{project}/snapshots",
+            get(snapshots::list),
+        )
+        .route(
+            "/console/projects/{project}/snapshots/{id}",
+            get(snapshots::read),
         )
         .route("/console/projects/{project}/events", get(events::page))
         .route(

@@ -29,6 +29,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("events.html", include_str!("templates/events.html")),
     ("webhooks.html", include_str!("templates/webhooks.html")),
     ("playbooks.html", include_str!("templates/playbooks.html")),
+    ("snapshots.html", include_str!("templates/snapshots.html")),
+    ("snapshot.html", include_str!("templates/snapshot.html")),
 ];
 
 const STYLESHEET: &str = include_str!("templates/console.css");

@@ -223,6 +223,18 @@ async fn a_browser_asking_for_the_root_is_sent_to_the_console_and_other_clients_
     assert_eq!(signed_out.headers()[LOCATION], "/console/sign-in");
 }
 
+/// A child process killed when dropped.
+struct KilledOnDrop(Option<std::process::Child>);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_key_used_to_sign_in_to_the_console_never_reaches_the_log() {
     let dir = tempfile::tempdir().unwrap();
@@ -241,15 +253,18 @@ async fn the_key_used_to_sign_in_to_the_console_never_reaches_the_log() {
     let created = run(&["keys", "create", "--project", "logs", "--role", "write"]);
     let key = created["key"].as_str().unwrap().to_owned();
     let addr_file = dir.path().join("addr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_codifier"))
+    let child = Command::new(env!("CARGO_BIN_EXE_codifier"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("DATABASE_URL", &database)
         .env("CODIFIER_EMBEDDINGS", "none")
         .env("CODIFIER_ADDR_FILE", &addr_file)
         .env("CODIFIER_LOG", "trace")
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Stopped however the test ends, so a failed assertion leaves no server behind.
+    let mut server = KilledOnDrop(Some(child));
     let mut address = String::new();
     for _ in 0..200 {
         address = std::fs::read_to_string(&addr_file).unwrap_or_default();
@@ -273,6 +288,7 @@ async fn the_key_used_to_sign_in_to_the_console_never_reaches_the_log() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
+    let mut child = server.0.take().unwrap();
     let _ = child.kill();
     let output = child.wait_with_output().unwrap();
     let logs = String::from_utf8_lossy(&output.stderr);

@@ -164,29 +164,3 @@ async fn an_admin_manages_webhooks_and_reads_their_delivery_log_from_the_console
             .is_empty()
     );
 }
-
-#[tokio::test]
-async fn a_playbook_session_started_over_mcp_shows_on_the_console_with_its_step() {
-    let server = TestServer::start(Backend::Sqlite).await;
-    let project = server.project("atlas").await;
-    let client = crate::clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
-    let started = crate::clients::ok(
-        &crate::clients::call(
-            &client,
-            "run_playbook",
-            serde_json::json!({"playbook_id": "initialize-project", "project_id": "atlas", "input": {"project_name": "Atlas"}}),
-        )
-        .await,
-    );
-    client.cancel().await.unwrap();
-    let reader = sign_in(&server, &server.key(project.id, Role::Read).await).await;
-    let (status, html) = reader
-        .get(&format!("/console/projects/{}/playbooks", project.id))
-        .await;
-    assert_eq!(status, 200);
-    let session = started["session_id"].as_str().unwrap();
-    assert!(html.contains(session), "{html}");
-    assert!(html.contains(">active<"), "{html}");
-    let step = started["current"]["id"].as_str().unwrap();
-    assert!(html.contains(&format!(">{step}<")), "waits at {step}: {html}");
-}
