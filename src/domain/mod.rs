@@ -19,7 +19,9 @@ pub mod telemetry;
 
 use chrono::{DateTime, Utc};
 
-pub use access::{Actor, ApiKey, ApiKeySecret, AuditEntry, NewApiKey, Role};
+pub use access::{
+    Actor, ApiKey, ApiKeySecret, AuditEntry, ConsoleSession, ConsoleSubject, NewApiKey, Role,
+};
 pub use embedding::{EmbeddingJob, EmbeddingModel, cosine};
 pub use event::{
     AttemptOutcome, Event, EventFilter, LeasedDelivery, NewWebhook, NextStep, Webhook,

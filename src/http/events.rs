@@ -22,9 +22,9 @@ use crate::knowledge::{KnowledgeError, projects};
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {
     /// The project's id or name.
-    project: Option<String>,
+    pub(super) project: Option<String>,
     /// Start after this sequence number (`Last-Event-ID` wins when both are sent).
-    after: Option<String>,
+    pub(super) after: Option<String>,
 }
 
 fn bad_request(message: String) -> Response {

@@ -1,9 +1,11 @@
 //! The HTTP edge: one axum router with `/health` (no key), Streamable HTTP at `/mcp`, the
 //! legacy HTTP+SSE transport at `/sse` + `/messages`, and the OAuth protected-resource document
-//! (no key), and the live event stream at `/events`. Every route but `/health` checks the `Host` header against the allowed hosts; the
+//! (no key), the live event stream at `/events`, and the web console at `/console` (its own
+//! session cookie; `GET /` sends browsers there). Every route but `/health` checks the `Host` header against the allowed hosts; the
 //! MCP routes require `Authorization: Bearer <key>`.
 
 mod auth;
+mod console;
 mod discovery;
 mod error;
 mod events;
@@ -60,6 +62,8 @@ pub struct HttpState {
     pub authorization_servers: Arc<Vec<String>>,
     /// Requests seen, so free memory is given back when they stop.
     pub activity: Arc<Activity>,
+    /// `CODIFIER_CONSOLE_SESSION_HOURS`: how long a web console sign-in lasts.
+    pub console_session: Duration,
 }
 
 /// Builds the router. `shutdown` ends open SSE streams and MCP sessions when cancelled.
@@ -82,6 +86,7 @@ pub fn router(config: &Config, app: App, shutdown: CancellationToken) -> Router 
         public_url: config.public_url.as_deref().map(Arc::from),
         authorization_servers: Arc::new(config.authorization_servers.clone()),
         activity: Arc::default(),
+        console_session: config.console_session,
     };
     tokio::spawn({
         let (activity, shutdown) = (state.activity.clone(), shutdown.clone());
@@ -146,9 +151,18 @@ pub fn router(config: &Config, app: App, shutdown: CancellationToken) -> Router 
             auth::require_allowed_host,
         ));
 
+    let console =
+        console::router()
+            .route("/", get(console::root))
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_allowed_host,
+            ));
+
     Router::new()
         .route("/health", get(health::health))
         .merge(discovery)
+        .merge(console)
         .merge(protected)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

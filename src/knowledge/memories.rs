@@ -405,6 +405,16 @@ pub fn search_cursor(offset: u32) -> String {
     format!("{SEARCH_CURSOR}{offset}")
 }
 
+/// How many live memories a project has (read role).
+pub async fn count(
+    store: &Arc<dyn Store>,
+    identity: &Identity,
+    project: &str,
+) -> Result<u64, KnowledgeError> {
+    let project = projects::resolve(store, identity, project, Role::Read).await?;
+    Ok(store.count_memories(project.id).await?)
+}
+
 /// Earlier versions of a memory, newest first.
 pub async fn history(
     store: &Arc<dyn Store>,

@@ -1,7 +1,8 @@
-//! Projects, memories, search and snapshots: the limits what callers write must respect, and the
+//! Projects, memories, search, snapshots and API keys: the limits what callers write must respect, and the
 //! services that check the caller's identity before touching the store. The records themselves
 //! live in [`crate::domain`].
 
+pub mod keys;
 mod limits;
 pub mod memories;
 pub mod projects;

@@ -46,6 +46,7 @@ macro_rules! forward_store {
                 fn get_memory(project: Uuid, id: Uuid) -> Option<Memory>;
                 fn fetch_memories(project: Uuid, filter: &MemoryFilter) -> MemoryPage;
                 fn delete_memory(project: Uuid, actor: &Actor, id: Uuid) -> Memory;
+                fn count_memories(project: Uuid) -> u64;
             });
             $crate::forward_store!(@impl $layer, $hook, RevisionStore {
                 fn memory_history(project: Uuid, id: Uuid) -> Vec<MemoryRevision>;
@@ -82,6 +83,12 @@ macro_rules! forward_store {
                 fn list_playbook_sessions(project: Uuid, limit: u32) -> Vec<PlaybookSession>;
                 fn save_playbook_session(project: Uuid, actor: &Actor, session: PlaybookSession, memories: &[StepMemory]) -> (PlaybookSession, Vec<(Memory, WriteOutcome)>);
                 fn record_session_data(project: Uuid, actor: &Actor, id: Uuid, key: &str, value: &Value) -> PlaybookSession;
+            });
+            $crate::forward_store!(@impl $layer, $hook, ConsoleSessionStore {
+                fn create_console_session(session: &ConsoleSession) -> ();
+                fn find_console_session(token_hash: &str) -> Option<ConsoleSession>;
+                fn delete_console_session(token_hash: &str) -> ();
+                fn delete_expired_console_sessions() -> u64;
             });
             $crate::forward_store!(@impl $layer, $hook, McpSessionStore {
                 fn load_mcp_session(id: &str) -> Option<McpSessionRecord>;

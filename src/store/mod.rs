@@ -62,6 +62,7 @@ pub use crate::domain::{
     AttemptOutcome, Event, EventFilter, LeasedDelivery, NewWebhook, NextStep, Webhook,
     WebhookAttempt,
 };
+pub use crate::domain::{ConsoleSession, ConsoleSubject};
 pub use crate::domain::{GuardrailEventCount, GuardrailEventKind, NewGuardrailEvent};
 // Plans and project state (issue 18, plans half).
 pub use crate::domain::{
@@ -77,9 +78,9 @@ pub use snapshots::{
     SnapshotFilter,
 };
 pub use traits::{
-    AuditStore, EmbeddingStore, EventStore, KeyStore, McpSessionStore, MemoryStore,
-    PlaybookSessionStore, ProjectStore, RevisionStore, SearchStore, SnapshotStore, Store,
-    TelemetryStore, WebhookStore,
+    AuditStore, ConsoleSessionStore, EmbeddingStore, EventStore, KeyStore, McpSessionStore,
+    MemoryStore, PlaybookSessionStore, ProjectStore, RevisionStore, SearchStore, SnapshotStore,
+    Store, TelemetryStore, WebhookStore,
 };
 pub use traits::{PlanStore, ProjectStateStore};
 

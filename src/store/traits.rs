@@ -22,6 +22,7 @@ pub trait Store:
     + KeyStore
     + PlaybookSessionStore
     + McpSessionStore
+    + ConsoleSessionStore
     + SnapshotStore
     + TelemetryStore
     + PlanStore
@@ -98,6 +99,8 @@ pub trait MemoryStore: Send + Sync {
     -> StoreResult<MemoryPage>;
     /// Hides a memory from every read; the row and its audit trail stay.
     async fn delete_memory(&self, project: Uuid, actor: &Actor, id: Uuid) -> StoreResult<Memory>;
+    /// How many live memories a project has.
+    async fn count_memories(&self, project: Uuid) -> StoreResult<u64>;
 }
 
 /// Earlier versions of memories and deleted memories, and bringing them back.
@@ -255,6 +258,17 @@ pub trait PlaybookSessionStore: Send + Sync {
         key: &str,
         value: &Value,
     ) -> StoreResult<PlaybookSession>;
+}
+
+/// Web console sign-ins: a control table, found by the SHA-256 of the session token.
+#[async_trait]
+pub trait ConsoleSessionStore: Send + Sync {
+    async fn create_console_session(&self, session: &ConsoleSession) -> StoreResult<()>;
+    /// The session with this token hash, if it has not expired.
+    async fn find_console_session(&self, token_hash: &str) -> StoreResult<Option<ConsoleSession>>;
+    async fn delete_console_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Forgets every session that has expired; returns how many.
+    async fn delete_expired_console_sessions(&self) -> StoreResult<u64>;
 }
 
 /// MCP sessions of the Streamable HTTP transport.

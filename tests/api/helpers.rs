@@ -145,6 +145,7 @@ pub fn test_config(database_url: &str) -> Config {
         authorization_servers: Vec::new(),
         shutdown_grace: Duration::from_secs(5),
         session_idle: Duration::from_secs(60),
+        console_session: Duration::from_secs(12 * 3600),
         metrics_listen: None,
         athena: None,
         playbooks: codifier::config::PlaybooksConfig::default(),

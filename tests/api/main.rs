@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod clients;
 mod connect;
+mod console;
 mod discovery;
 mod events;
 mod fake_embeddings;

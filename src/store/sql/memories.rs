@@ -325,6 +325,15 @@ impl<B: Backend> MemoryStore for B {
         B::commit(tx).await?;
         Ok(memory)
     }
+
+    async fn count_memories(&self, project: Uuid) -> StoreResult<u64> {
+        let mut tx = self.tenant(project, Access::Read).await?;
+        let sql =
+            Sql::new("SELECT count(*) FROM memories WHERE project_id = $1 AND deleted_at IS NULL")
+                .arg(project);
+        let (count,): (i64,) = tx.fetch_one(sql).await?;
+        Ok(count as u64)
+    }
 }
 
 #[derive(sqlx::FromRow)]

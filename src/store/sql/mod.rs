@@ -5,6 +5,7 @@
 //! every [`Backend`]; a backend supplies its transactions and the few fragments that differ.
 
 pub(crate) mod audit;
+pub(crate) mod console_sessions;
 pub(crate) mod embeddings;
 pub(crate) mod keys;
 pub(crate) mod mcp_sessions;
