@@ -5,6 +5,9 @@
 //! from bytes to token id (`<name>.table`, laid out as `src/packer/vocab_table.rs` says). A
 //! token's id is its merge rank. The `bpe-openai` crate supplies the vocabularies at build
 //! time only.
+//!
+//! It also tells cargo to rebuild when a migration is added or changed: `sqlx::migrate!`
+//! embeds the `migrations/` folders but does not track them itself.
 
 use std::path::Path;
 
@@ -21,6 +24,7 @@ fn main() {
     );
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=src/packer/vocab_table.rs");
+    println!("cargo::rerun-if-changed=migrations");
 }
 
 fn dump(out: &Path, name: &str, bpe: &bpe_openai::byte_pair_encoding::BytePairEncoding) {
