@@ -242,6 +242,12 @@ impl KeyVerifier {
         })
     }
 
+    /// How long a checked key is trusted before the store is asked again
+    /// (`CODIFIER_KEY_CACHE_SECONDS`): the promised window for a revocation to take effect.
+    pub fn window(&self) -> Duration {
+        self.ttl
+    }
+
     /// Re-checks a key that proved itself earlier, by its id and prefix (a web console session
     /// holds those, never the key's text): the store is asked again once
     /// `CODIFIER_KEY_CACHE_SECONDS` have passed, as for a bearer key, so a revoked key is

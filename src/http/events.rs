@@ -3,8 +3,11 @@
 //! number, `event` = its type and `data` = the event as JSON. A client that reconnects with
 //! `Last-Event-ID: N` gets every event after N, in order, then the live ones; without it the
 //! stream starts after the latest event (`?after=N` asks for a starting point explicitly).
+//! A stream opened with a key ends once the key no longer verifies (revoked), within the
+//! key-cache window, like any other request of that key.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::{Query, State};
@@ -16,6 +19,7 @@ use serde::Deserialize;
 
 use super::{ApiError, HttpState};
 use crate::auth::Identity;
+use crate::auth::keys::KeyVerifier;
 use crate::domain::Role;
 use crate::knowledge::{KnowledgeError, projects};
 
@@ -87,6 +91,7 @@ pub async fn stream(
         Ok(after) => after,
         Err(response) => return response,
     };
+    let withdrawn = key_withdrawn(Arc::clone(&state.verifier), identity);
     let events = crate::events::stream::follow(
         state.store.clone(),
         &state.app.events,
@@ -102,8 +107,24 @@ pub async fn stream(
                 .event(event.kind.clone())
                 .data(data),
         )
-    });
+    })
+    .take_until(withdrawn);
     Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// Returns once the key behind `identity` no longer verifies (revoked, or gone from the
+/// store), asking once per key-cache window; never for the operator token. A client whose
+/// stream ends this way and reconnects is refused like any request of that key.
+async fn key_withdrawn(verifier: Arc<KeyVerifier>, identity: Identity) {
+    let Identity::Key { id, prefix, .. } = identity else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(verifier.window()).await;
+        if verifier.recheck(id, &prefix).await.is_err() {
+            return;
+        }
+    }
 }

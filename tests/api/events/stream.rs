@@ -115,3 +115,46 @@ async fn a_second_server_on_the_same_database_streams_what_the_first_one_writes(
         assert_eq!(event.event, "memory.create", "{backend:?}");
     }
 }
+
+#[tokio::test]
+async fn revoking_a_key_ends_its_open_event_stream_within_the_key_cache_window() {
+    for backend in backends() {
+        let server = TestServer::start_with(backend, super::fast).await;
+        let project = server.project("p").await;
+        let key = server.key(project.id, Role::Read).await;
+        let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
+        let response = open_stream(&server.url(""), &key, "p", None, None).await;
+        assert_eq!(response.status(), 200, "{backend:?}");
+        let mut stream = SseReader::new(response);
+        remember(&client, "seen").await;
+        let wait = Duration::from_secs(10);
+        assert!(stream.next(wait).await.is_some(), "{backend:?}: live");
+
+        let prefix = codifier::auth::keys::prefix_of(&key).unwrap();
+        let actor = codifier::domain::Actor {
+            label: "operator".into(),
+            tool: "test".into(),
+        };
+        server.store.revoke_api_key(&actor, prefix).await.unwrap();
+        let revoked = std::time::Instant::now();
+        remember(&client, "written after the revocation").await;
+        // The test server trusts a checked key for 1 s; the stream ends at the next check.
+        let mut after = Vec::new();
+        while let Some(event) = stream.next(wait).await {
+            after.push(event.event);
+        }
+        assert!(
+            revoked.elapsed() < Duration::from_secs(5),
+            "{backend:?}: the stream ended {:?} after the revocation",
+            revoked.elapsed()
+        );
+        assert!(after.len() <= 2, "{backend:?}: {after:?}");
+        let again = open_stream(&server.url(""), &key, "p", None, None).await;
+        assert_eq!(
+            again.status(),
+            401,
+            "{backend:?}: a revoked key cannot reopen it"
+        );
+        server.stop().await;
+    }
+}
