@@ -100,6 +100,25 @@ pub struct Memory {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Memory {
+    /// The names of the written fields whose values differ in `after`, in schema order.
+    pub fn changed_fields(&self, after: &Memory) -> Vec<&'static str> {
+        [
+            ("memory_type", self.memory_type != after.memory_type),
+            ("title", self.title != after.title),
+            ("content", self.content != after.content),
+            ("category", self.category != after.category),
+            ("description", self.description != after.description),
+            ("confidence", self.confidence != after.confidence),
+            ("tags", self.tags != after.tags),
+            ("source_role", self.source_role != after.source_role),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect()
+    }
+}
+
 /// The fields of a memory as a caller writes them, already validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryDraft {

@@ -176,24 +176,6 @@ impl MemoryChange {
     }
 }
 
-/// The fields whose values differ between two versions of a memory, in schema order.
-pub fn changed_fields(before: &Memory, after: &Memory) -> Vec<String> {
-    [
-        ("memory_type", before.memory_type != after.memory_type),
-        ("title", before.title != after.title),
-        ("content", before.content != after.content),
-        ("category", before.category != after.category),
-        ("description", before.description != after.description),
-        ("confidence", before.confidence != after.confidence),
-        ("tags", before.tags != after.tags),
-        ("source_role", before.source_role != after.source_role),
-    ]
-    .into_iter()
-    .filter(|(_, changed)| *changed)
-    .map(|(field, _)| field.to_owned())
-    .collect()
-}
-
 /// Creates a memory, or changes the fields of the one `id` names (keeping the others). A new
 /// or changed memory is embedded at once when a model is ready, and a near duplicate is named
 /// in the result; nothing is merged or deleted.
@@ -221,7 +203,11 @@ pub async fn write(
             })?;
             let draft = change.applied_to(&current).parse()?;
             let (memory, outcome) = store.update_memory(project.id, &actor, id, &draft).await?;
-            let changed = changed_fields(&current, &memory);
+            let changed = current
+                .changed_fields(&memory)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
             (memory, outcome, changed)
         }
         None => {

@@ -159,27 +159,10 @@ pub(crate) fn memory_audit_detail(
         "memory_type": after.memory_type,
     });
     if let Some((before, revision)) = before {
-        detail["changed"] = changed_fields(before, after).into();
+        detail["changed"] = before.changed_fields(after).into();
         detail["revision"] = revision.into();
     }
     detail
-}
-
-/// The names of the written fields that differ between two versions of a memory.
-fn changed_fields(before: &Memory, after: &Memory) -> Vec<&'static str> {
-    [
-        ("memory_type", before.memory_type != after.memory_type),
-        ("title", before.title != after.title),
-        ("content", before.content != after.content),
-        ("category", before.category != after.category),
-        ("description", before.description != after.description),
-        ("confidence", before.confidence != after.confidence),
-        ("tags", before.tags != after.tags),
-        ("source_role", before.source_role != after.source_role),
-    ]
-    .into_iter()
-    .filter_map(|(name, changed)| changed.then_some(name))
-    .collect()
 }
 
 /// Cuts a result fetched with one extra row down to `limit` and says where the next page starts.
