@@ -270,3 +270,20 @@ impl Drop for TestServer {
         self.shutdown.cancel();
     }
 }
+
+/// Runs the real binary's `args` (a CLI command that prints JSON) on `database` with no
+/// model, and returns what it printed; panics with its stderr when it fails.
+pub fn codifier_json(database: &str, args: &[&str]) -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_codifier"))
+        .args(args)
+        .env("DATABASE_URL", database)
+        .env("CODIFIER_EMBEDDINGS", "none")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}

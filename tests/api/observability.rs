@@ -144,20 +144,7 @@ fn free_port() -> u16 {
 async fn json_logs_name_the_tool_project_key_prefix_and_request_but_never_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("c.db").display());
-    let run = |args: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_codifier"))
-            .args(args)
-            .env("DATABASE_URL", &database)
-            .env("CODIFIER_EMBEDDINGS", "none")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
-    };
+    let run = |args: &[&str]| crate::helpers::codifier_json(&database, args);
     let project = run(&["projects", "create", "--name", "logs"]);
     let created = run(&["keys", "create", "--project", "logs", "--role", "write"]);
     let key = created["key"].as_str().unwrap().to_owned();

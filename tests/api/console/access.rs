@@ -239,16 +239,7 @@ impl Drop for KilledOnDrop {
 async fn the_key_used_to_sign_in_to_the_console_never_reaches_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("c.db").display());
-    let run = |args: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_codifier"))
-            .args(args)
-            .env("DATABASE_URL", &database)
-            .env("CODIFIER_EMBEDDINGS", "none")
-            .output()
-            .unwrap();
-        assert!(output.status.success());
-        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
-    };
+    let run = |args: &[&str]| crate::helpers::codifier_json(&database, args);
     run(&["projects", "create", "--name", "logs"]);
     let created = run(&["keys", "create", "--project", "logs", "--role", "write"]);
     let key = created["key"].as_str().unwrap().to_owned();
