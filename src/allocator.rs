@@ -15,6 +15,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+/// Blocks of this size and more get their own `mmap` from glibc and go back to the system when
+/// freed (`main` sets it, unless `MALLOC_MMAP_THRESHOLD_` does). The local model sizes its forward
+/// passes to stay under it ([`crate::embeddings::local`]).
+pub const MMAP_THRESHOLD: usize = 4 << 20;
+
 /// Counts requests as they arrive, for [`trim_when_idle`] to tell a busy server from an idle one.
 #[derive(Debug, Default)]
 pub struct Activity {

@@ -64,7 +64,7 @@ fn settle_candle_threads() {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn give_big_blocks_back() {
-    const THRESHOLD: libc::c_int = 4 << 20;
+    const THRESHOLD: libc::c_int = codifier::allocator::MMAP_THRESHOLD as libc::c_int;
     if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some() {
         return;
     }

@@ -7,7 +7,7 @@
 //! the memory soak of [`soak`] instead of the latency scenarios; with `--webhooks`, the event
 //! and webhook delivery figures of [`webhooks`].
 
-mod corpus;
+pub(crate) mod corpus;
 mod load;
 mod recall;
 mod seed;

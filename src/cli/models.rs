@@ -1,5 +1,6 @@
-//! `codifier models fetch` and `codifier reembed`: the local embedding model's files, and giving
-//! every memory a vector of the configured model.
+//! `codifier models fetch`, `codifier models bench` and `codifier reembed`: the local embedding
+//! model's files, its throughput on a fixed set of texts (the Rust half of
+//! `scripts/bench-embed.sh`), and giving every memory a vector of the configured model.
 
 use std::path::Path;
 
@@ -16,6 +17,18 @@ pub enum ModelsCommand {
     /// data directory) and verify their pinned digests, with progress on stderr; prints the
     /// directory. `codifier serve` does the same in the background when they are missing.
     Fetch,
+    /// Embed the first N memories of the benchmark corpus with the local model, in batches of
+    /// the background backfill's size, and print the throughput as JSON. With `--out`, writes
+    /// the texts (`texts.json`) and their vectors (`codifier.json`) there, so another
+    /// implementation can embed the same texts and be compared (`scripts/bench-embed.sh`).
+    Bench {
+        /// How many texts to embed (after a warm-up batch).
+        #[arg(long, default_value_t = 2_000)]
+        texts: u64,
+        /// A directory to write the texts and the vectors to.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 /// Runs a `codifier models` command.
@@ -27,7 +40,49 @@ pub async fn run(command: ModelsCommand) -> anyhow::Result<()> {
             println!("{}", dir.display());
             Ok(())
         }
+        ModelsCommand::Bench { texts, out } => bench(texts, out.as_deref()).await,
     }
+}
+
+/// `codifier models bench`: the local model's throughput on the benchmark corpus's texts.
+async fn bench(count: u64, out: Option<&Path>) -> anyhow::Result<()> {
+    use crate::embeddings::Embedder;
+    anyhow::ensure!(count >= 1, "--texts must be at least 1");
+    let (dir, fetch) = crate::config::local_model_from_env()?;
+    fetch_model(&dir, fetch.as_ref()).await?;
+    let embedder =
+        tokio::task::spawn_blocking(move || crate::embeddings::local::LocalEmbedder::load(&dir))
+            .await??;
+    let texts: Vec<String> = (0..count)
+        .map(super::bench::corpus::memory)
+        .map(|draft| crate::store::embedding_text(&draft.title, &draft.content))
+        .collect();
+    let batch = crate::embeddings::service::BACKFILL_BATCH as usize;
+    embedder.embed(&texts[..batch.min(texts.len())]).await?;
+    let started = std::time::Instant::now();
+    let mut vectors = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(batch) {
+        vectors.extend(embedder.embed(chunk).await?);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(out) = out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        std::fs::write(out.join("texts.json"), serde_json::to_vec(&texts)?)?;
+        std::fs::write(out.join("codifier.json"), serde_json::to_vec(&vectors)?)?;
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "{}",
+        serde_json::json!({
+            "implementation": "codifier (candle, f32)",
+            "texts": texts.len(),
+            "batch": batch,
+            "threads": threads,
+            "seconds": seconds,
+            "texts_per_second": texts.len() as f64 / seconds,
+        })
+    );
+    Ok(())
 }
 
 /// Fetches the local model's files into `dir` in the foreground (`codifier models fetch`,
