@@ -4,17 +4,20 @@
 //! request parts the transport attaches to each request, or is the local user over stdio.
 
 mod guardrails_render;
+mod listen;
+mod metadata;
 mod playbook_render;
 mod prompts;
 mod render;
 mod resources;
+mod results;
 mod sampling;
 mod session_prompt;
 mod tools;
 
 use std::sync::{Arc, Mutex};
 
-use rmcp::model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig};
+use rmcp::model::{CallToolResult, ServerCapabilities, ServerConfig};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool_handler};
 use serde::Serialize;
@@ -23,7 +26,10 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::auth::Identity;
 use crate::knowledge::KnowledgeError;
+
 use crate::store::Store;
+use results::error_text;
+pub(crate) use results::{knowledge_error, parse_args, tool_error, tool_success};
 
 /// The rmcp handler. One instance per MCP connection or session.
 #[derive(Clone)]
@@ -64,6 +70,7 @@ impl CodifierServer {
             + Self::event_tools();
         for route in tool_router.map.values_mut() {
             let tool = &mut route.attr;
+            tool.icons = Some(metadata::icons());
             // Clients show the top-level `title`; the annotation's is the older place for it.
             if tool.title.is_none() {
                 tool.title = tool.annotations.as_ref().and_then(|a| a.title.clone());
@@ -139,6 +146,11 @@ impl CodifierServer {
         ctx: &RequestContext<RoleServer>,
         project: Uuid,
     ) -> Result<(), KnowledgeError> {
+        if metadata::is_stateless(ctx) {
+            return Err(KnowledgeError::Invalid(
+                "protocol 2026-07-28 has no session to remember an active project in: name `project_id` on each call instead of `switch`".into(),
+            ));
+        }
         match Self::http_session(ctx) {
             Some(session) => {
                 self.store
@@ -235,6 +247,7 @@ impl CodifierServer {
             caller,
             project = project.as_deref().unwrap_or("-"),
             request_id = Self::request_id(ctx).as_deref().unwrap_or("-"),
+            traceparent = metadata::traceparent(ctx).as_deref(),
             duration_ms = took.as_secs_f64() * 1000.0,
             error = error.as_deref(),
             "tool call"
@@ -261,68 +274,6 @@ tokio::task_local! {
 /// request and response, and each tool call's log line names it.
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// The longest error message a tool-call log line carries.
-const LOGGED_ERROR_CHARS: usize = 300;
-
-/// The text of a failed call's result, shortened for the log, with anything shaped like a
-/// credential (a token pasted into an argument and echoed back) replaced.
-fn error_text(result: &CallToolResult) -> String {
-    let text = result
-        .content
-        .iter()
-        .find_map(|block| block.as_text().map(|text| text.text.as_str()))
-        .unwrap_or("");
-    let text = crate::packer::secrets::redact(text);
-    match text.char_indices().nth(LOGGED_ERROR_CHARS) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text,
-    }
-}
-
-/// A tool result with `isError: true` and a message the model can act on.
-pub(crate) fn tool_error(message: impl Into<String>) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message.into())])
-}
-
-/// Maps a service error to a tool result; store failures are logged and reported opaquely.
-pub(crate) fn knowledge_error(error: KnowledgeError) -> CallToolResult {
-    match error {
-        KnowledgeError::Invalid(message) => tool_error(format!("Invalid input: {message}")),
-        KnowledgeError::Forbidden(message) => tool_error(format!("Not allowed: {message}")),
-        KnowledgeError::NotFound(message) => tool_error(format!("Not found: {message}")),
-        KnowledgeError::Conflict(message) => tool_error(format!("Conflict: {message}")),
-        KnowledgeError::Unavailable(message) => tool_error(format!("Unavailable: {message}")),
-        KnowledgeError::Store(error) => {
-            tracing::error!(%error, "store error during a tool call");
-            tool_error(
-                "The server could not reach its database; nothing was changed. Try again shortly.",
-            )
-        }
-    }
-}
-
-/// A successful result: Markdown for people and structured content for programs.
-pub(crate) fn tool_success(markdown: String, structured: &impl Serialize) -> CallToolResult {
-    let mut result = CallToolResult::success(vec![ContentBlock::text(markdown)]);
-    result.structured_content = Some(serde_json::to_value(structured).unwrap_or_default());
-    result
-}
-
-/// Reads a tool's arguments into its parameter struct, naming the field that does not fit.
-pub(crate) fn parse_args<T: serde::de::DeserializeOwned>(
-    tool: &str,
-    arguments: rmcp::model::JsonObject,
-) -> Result<T, CallToolResult> {
-    serde_path_to_error::deserialize(serde_json::Value::Object(arguments)).map_err(|error| {
-        let path = error.path().to_string();
-        let at = if path == "." { String::new() } else { format!(" at `{path}`") };
-        tool_error(format!(
-            "Invalid arguments for `{tool}`{at}: {}. Check the tool's input schema and send the field with the right name and type.",
-            error.into_inner()
-        ))
-    })
-}
-
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for CodifierServer {
     fn get_info(&self) -> ServerConfig {
@@ -330,9 +281,13 @@ impl ServerHandler for CodifierServer {
             .enable_tools()
             .enable_prompts()
             .enable_resources()
+            .enable_resources_list_changed()
             .build();
         let mut info = ServerConfig::new(capabilities);
-        info.server_info = rmcp::model::Implementation::new("codifier", env!("CARGO_PKG_VERSION"));
+        let mut server = rmcp::model::Implementation::new("codifier", env!("CARGO_PKG_VERSION"));
+        server.title = Some("Codifier".into());
+        server.icons = Some(metadata::icons());
+        info.server_info = server;
         info.instructions = Some(
             "Codifier keeps a team's institutional memory per project. Use manage_projects to list \
              projects and `switch` to one; fetch_context to read memories (filter by memory_type, \
@@ -373,6 +328,20 @@ impl ServerHandler for CodifierServer {
         prompts::get(catalog, &self.store, &identity, &request.name, arguments)
             .await
             .map(Into::into)
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &rmcp::model::SubscriptionFilter,
+    ) -> Option<rmcp::model::SubscriptionFilter> {
+        Some(listen::accepted())
+    }
+
+    async fn listen(
+        &self,
+        subscription: rmcp::service::SubscriptionContext,
+    ) -> Result<(), rmcp::ErrorData> {
+        listen::run(self, subscription).await
     }
 
     async fn list_resources(

@@ -46,7 +46,8 @@ pub fn list(catalog: &Catalog) -> ListPromptsResult {
                 Some(playbook.description.clone()),
                 Some(arguments),
             )
-            .with_title(&playbook.name),
+            .with_title(&playbook.name)
+            .with_icons(super::metadata::icons()),
         );
     }
     for name in catalog.templates.names() {
@@ -70,7 +71,8 @@ pub fn list(catalog: &Catalog) -> ListPromptsResult {
                 )),
                 Some(arguments),
             )
-            .with_title(format!("Generator: {name}")),
+            .with_title(format!("Generator: {name}"))
+            .with_icons(super::metadata::icons()),
         );
     }
     ListPromptsResult::with_all_items(prompts)

@@ -26,6 +26,7 @@ pub fn prompt() -> Prompt {
         ]),
     )
     .with_title("Start a working session")
+    .with_icons(super::metadata::icons())
 }
 
 /// The prompt rendered with its arguments.

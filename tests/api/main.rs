@@ -26,6 +26,7 @@ mod plans;
 mod playbooks;
 mod playbooks_cli;
 mod pool;
+mod protocol_2026;
 mod quality;
 mod reembed;
 mod research;

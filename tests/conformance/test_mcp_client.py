@@ -13,7 +13,7 @@ import re
 import subprocess
 import time
 import uuid
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,7 @@ import anyio
 import httpx2
 import jsonschema
 import pytest
-from mcp import ClientSession
+from mcp import ClientSession, types
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -29,8 +29,13 @@ from mcp.client.streamable_http import streamable_http_client
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("CODIFIER_BIN", REPO / "target" / "debug" / "codifier"))
 TOOLS = {"manage_projects", "update_memory", "fetch_context", "delete_memory"}
-TRANSPORTS = ["streamable-http", "sse", "stdio"]
-HTTP_TRANSPORTS = ["streamable-http", "sse"]
+# Streamable HTTP at every revision the SDK speaks: 2026-07-28 (stateless, `server/discover`),
+# 2025-11-25 (the SDK's newest handshake) and 2025-06-18 (pinned in the handshake).
+MODERN = "2026-07-28"
+REVISIONS = [MODERN, "2025-11-25", "2025-06-18"]
+STREAMABLE = [f"streamable-http@{revision}" for revision in REVISIONS]
+TRANSPORTS = [*STREAMABLE, "sse", "stdio"]
+HTTP_TRANSPORTS = [*STREAMABLE, "sse"]
 OPERATOR_TOKEN = "operator-" + uuid.uuid4().hex
 
 if os.environ.get("CI") == "true" and not BIN.is_file():
@@ -50,6 +55,7 @@ class Server:
     key: str  # write key scoped to project "alpha"
     alpha: str  # project ids
     beta: str
+    log: Path  # the server's JSON log
 
 
 def _cli(env, *args):
@@ -61,7 +67,6 @@ def _cli(env, *args):
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("codifier")
-    addr_file, log_path = tmp / "addr", tmp / "server.log"
     database_url = os.environ.get("CONFORMANCE_DATABASE_URL") or f"sqlite://{tmp}/codifier.db"
     env = dict(os.environ, DATABASE_URL=database_url, API_AUTH_TOKEN=OPERATOR_TOKEN,
                CODIFIER_LOG_FORMAT="json")
@@ -71,6 +76,15 @@ def server(tmp_path_factory):
     key = _cli(env, "keys", "create", "--project", "alpha", "--role", "write", "--label", "test")
     assert key["project_id"] == alpha["id"] and key["role"] == "write" and key["prefix"] in key["key"]
 
+    with _serve(env, tmp / "first") as (base, log_path):
+        yield Server(base, env, key["key"], alpha["id"], beta["id"], log_path)
+
+
+@contextmanager
+def _serve(env, tmp):
+    """Runs `codifier serve` on a free port with `env`; yields its base URL and log file."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    addr_file, log_path = tmp / "addr", tmp / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([str(BIN), "serve", "--listen", "127.0.0.1:0"], stdout=log,
                                 stderr=subprocess.STDOUT, env=dict(env, CODIFIER_ADDR_FILE=str(addr_file)))
@@ -81,7 +95,7 @@ def server(tmp_path_factory):
                 pytest.fail(f"server did not publish its address (exit {proc.poll()}):\n{log_path.read_text()}")
             time.sleep(0.1)
             addr = addr_file.read_text().strip() if addr_file.exists() else ""
-        yield Server(f"http://{addr}", env, key["key"], alpha["id"], beta["id"])
+        yield f"http://{addr}", log_path
     finally:
         proc.terminate()
         try:
@@ -91,17 +105,37 @@ def server(tmp_path_factory):
             proc.wait()
 
 
+async def start(session, revision):
+    """Opens `session` at `revision`: `server/discover` at 2026-07-28, else the handshake."""
+    if revision == MODERN:
+        await session.discover()
+    elif revision == "2025-11-25":
+        await session.initialize()
+    else:  # the SDK's initialize() always proposes its newest handshake revision
+        result = await session.send_request(
+            types.InitializeRequest(params=types.InitializeRequestParams(
+                protocol_version=revision, capabilities=types.ClientCapabilities(),
+                client_info=types.Implementation(name="conformance", version="1"))),
+            types.InitializeResult)
+        session.adopt(result)
+        await session.send_notification(types.InitializedNotification())
+    assert session.protocol_version == revision
+
+
 @asynccontextmanager
-async def connect(transport, server, token=None):
+async def connect(transport, server, token=None, http_transport=None):
     """An initialized ClientSession. HTTP transports send `token` as the bearer; stdio is the local operator."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    if transport == "streamable-http":
+    if transport.startswith("streamable-http"):
+        revision = transport.partition("@")[2] or "2025-11-25"
+        log_level = "debug" if revision == MODERN else None
         async with (
-            httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http,
+            httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300),
+                               transport=http_transport) as http,
             streamable_http_client(f"{server.base}/mcp", http_client=http) as (read, write),
-            ClientSession(read, write) as session,
+            ClientSession(read, write, log_level=log_level) as session,
         ):
-            await session.initialize()
+            await start(session, revision)
             yield session
     elif transport == "sse":
         async with sse_client(f"{server.base}/sse", headers=headers) as (read, write), \
@@ -293,9 +327,10 @@ def _strict_validator(schema):
 
 
 @pytest.mark.anyio
-async def test_every_tool_schema_compiles_strictly_and_results_match_their_output_schema(server):
+@pytest.mark.parametrize("transport", STREAMABLE)
+async def test_every_tool_schema_compiles_strictly_and_results_match_their_output_schema(server, transport):
     with anyio.fail_after(60):
-        async with connect("streamable-http", server, server.key) as session:
+        async with connect(transport, server, server.key) as session:
             tools = (await session.list_tools()).tools
             validators = {}
             for tool in tools:
@@ -316,13 +351,106 @@ async def test_every_tool_schema_compiles_strictly_and_results_match_their_outpu
 
 
 @pytest.mark.anyio
-async def test_a_plain_session_logs_no_warning_in_the_sdk(server, caplog):
+@pytest.mark.parametrize("transport", STREAMABLE)
+async def test_a_plain_session_logs_no_warning_in_the_sdk(server, caplog, transport):
     caplog.set_level(logging.WARNING)
     with anyio.fail_after(30):
-        async with connect("streamable-http", server, server.key) as session:
+        async with connect(transport, server, server.key) as session:
             await session.list_tools()
             result, text = await call(session, "fetch_context", project_id="alpha", limit=1)
             assert not result.is_error, text
     # Closing the session sends DELETE /mcp; the SDK warns unless it gets 200 or 204.
     warnings = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
     assert warnings == []
+
+
+class Alternating(httpx2.AsyncBaseTransport):
+    """Sends each request to the next of several servers in turn (a load balancer with no
+    affinity), and counts what each one answered."""
+
+    def __init__(self, bases):
+        self.targets = [httpx2.URL(base) for base in bases]
+        self.answered = [0] * len(bases)
+        self.inner = httpx2.AsyncHTTPTransport()
+        self.turn = 0
+
+    async def handle_async_request(self, request):
+        index = self.turn % len(self.targets)
+        self.turn += 1
+        target = self.targets[index]
+        request.url = request.url.copy_with(host=target.host, port=target.port)
+        response = await self.inner.handle_async_request(request)
+        self.answered[index] += 1
+        return response
+
+    async def aclose(self):
+        await self.inner.aclose()
+
+
+@pytest.mark.anyio
+async def test_at_2026_07_28_one_client_alternates_between_two_server_processes(server, tmp_path):
+    # No session and no sticky routing: every request may land on another process.
+    marker = f"alternating{uuid.uuid4().hex[:10]}"
+    with _serve(server.env, tmp_path / "second") as (second, _):
+        balancer = Alternating([server.base, second])
+        with anyio.fail_after(60):
+            async with connect(f"streamable-http@{MODERN}", server, server.key, balancer) as session:
+                tools = {tool.name for tool in (await session.list_tools()).tools}
+                assert TOOLS <= tools
+                written, text = await call(session, "update_memory", project_id="alpha",
+                                           memory_type="rule", title=marker, content={"text": marker})
+                assert not written.is_error, text
+                for _ in range(2):  # read back on each process
+                    found, text = await call(session, "fetch_context", project_id="alpha", query=marker)
+                    assert not found.is_error, text
+                    assert written.structured_content["memory"]["id"] in ids(found), text
+    assert all(count >= 2 for count in balancer.answered), balancer.answered
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", [f"streamable-http@{MODERN}", "streamable-http@2025-11-25"])
+async def test_server_tools_and_prompts_carry_a_title_and_an_icon(server, transport):
+    with anyio.fail_after(30):
+        async with connect(transport, server, server.key) as session:
+            info = session.server_info
+            tools = (await session.list_tools()).tools
+            prompts = (await session.list_prompts()).prompts
+    assert info.name == "codifier" and info.title == "Codifier"
+    for item in [info, *tools, *prompts]:
+        assert item.title, item
+        assert item.icons and item.icons[0].src.startswith("data:image/svg+xml,"), item
+
+
+@pytest.mark.anyio
+async def test_a_traceparent_in_the_request_meta_reaches_the_tool_call_log_line(server):
+    trace_id = uuid.uuid4().hex
+    traceparent = f"00-{trace_id}-00f067aa0ba902b7-01"
+    with anyio.fail_after(30):
+        async with connect(f"streamable-http@{MODERN}", server, server.key) as session:
+            result = await session.call_tool("fetch_context", {"project_id": "alpha", "limit": 1},
+                                             meta={"traceparent": traceparent})
+            assert not result.is_error
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [json.loads(line) for line in server.log.read_text().splitlines() if trace_id in line]
+        if lines:
+            break
+        time.sleep(0.1)
+    assert lines, "no log line carries the trace id"
+    (line,) = lines
+    assert line["message"] == "tool call" and line["tool"] == "fetch_context"
+    assert line["traceparent"] == traceparent
+
+
+@pytest.mark.anyio
+async def test_at_2026_07_28_the_sdk_listens_for_resource_list_changes(server):
+    from mcp.client.subscriptions import listen
+
+    with anyio.fail_after(30):
+        async with connect(f"streamable-http@{MODERN}", server, server.key) as session:
+            async with listen(session, resources_list_changed=True, tools_list_changed=True) as sub:
+                assert sub.honored.resources_list_changed is True
+                assert not sub.honored.tools_list_changed  # our tool list never changes
+                # Other requests go on while the listen stream is open.
+                result, text = await call(session, "fetch_context", project_id="alpha", limit=1)
+                assert not result.is_error, text
