@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -77,6 +77,27 @@ fn store_failed(error: impl std::fmt::Display) -> Response {
     )
 }
 
+/// Whether the key (or operator token) behind a grant still stands; when it does not, the
+/// grant's family is revoked at once (the pair just stored with it goes too).
+async fn subject_stands(
+    state: &HttpState,
+    grant: &crate::domain::OAuthGrant,
+    pair: &NewTokenPair,
+) -> bool {
+    let stands = match &grant.subject {
+        crate::domain::ConsoleSubject::Key { id, prefix } => {
+            state.verifier.recheck(*id, prefix).await.is_ok()
+        }
+        crate::domain::ConsoleSubject::Operator { fingerprint } => {
+            state.verifier.operator_fingerprint().as_deref() == Some(fingerprint.as_str())
+        }
+    };
+    if !stands && let Err(error) = state.store.revoke_oauth_token(&pair.access_hash).await {
+        tracing::error!(%error, "revoking the tokens of a revoked key failed");
+    }
+    stands
+}
+
 /// Checks the optional `resource` of a token request against the grant's.
 fn resource_matches(asked: Option<&str>, granted: &str) -> bool {
     asked.is_none_or(|asked| asked.trim_end_matches('/') == granted)
@@ -90,7 +111,6 @@ pub async fn token(
     if let Err(off) = server(&state) {
         return off;
     }
-    let _ = &headers;
     let Ok(form) = serde_urlencoded::from_bytes::<TokenForm>(&body) else {
         return invalid_request(
             "the body must be application/x-www-form-urlencoded token request parameters",
@@ -142,6 +162,11 @@ async fn authorization_code(state: &HttpState, form: TokenForm) -> Response {
     }
     let (access, refresh, pair, expires_in) = new_pair(state);
     match state.store.redeem_oauth_code(grant.id, &pair).await {
+        Ok(Redemption::Issued(grant)) if !subject_stands(state, &grant, &pair).await => {
+            invalid_grant(
+                "the key this code was approved with was revoked: approve again with a valid key",
+            )
+        }
         Ok(Redemption::Issued(_)) => issued(access, refresh, expires_in),
         Ok(Redemption::Reused) => {
             tracing::warn!(client = %client_id, "an authorization code was used twice: its tokens are revoked");
