@@ -57,15 +57,8 @@ def _cli(env, *args):
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("codifier-oauth")
     addr_file, log_path = tmp / "addr", tmp / "server.log"
-    base_url = os.environ.get("CONFORMANCE_DATABASE_URL")
-    if base_url:
-        # A database of its own, so the other conformance module's projects do not collide.
-        name = "oauth_" + uuid.uuid4().hex[:12]
-        subprocess.run(["psql", base_url, "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True,
-                       env=dict(os.environ, PATH=f"{os.environ.get('CODIFIER_PG_BIN', '')}:{os.environ['PATH']}"))
-        database_url = base_url.rsplit("/", 1)[0] + "/" + name
-    else:
-        database_url = f"sqlite://{tmp}/codifier.db"
+    # The other conformance module may share this database: its project names differ from ours.
+    database_url = os.environ.get("CONFORMANCE_DATABASE_URL") or f"sqlite://{tmp}/codifier.db"
     env = dict(os.environ, DATABASE_URL=database_url, API_AUTH_TOKEN=OPERATOR_TOKEN,
                CODIFIER_OAUTH_ACCESS_TOKEN_SECONDS="2", CODIFIER_KEY_CACHE_SECONDS="1")
     env.pop("CODIFIER_ADDR_FILE", None)

@@ -105,7 +105,6 @@ fn resource_matches(asked: Option<&str>, granted: &str) -> bool {
 
 pub async fn token(
     State(state): State<HttpState>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     if let Err(off) = server(&state) {
