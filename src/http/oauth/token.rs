@@ -103,10 +103,7 @@ fn resource_matches(asked: Option<&str>, granted: &str) -> bool {
     asked.is_none_or(|asked| asked.trim_end_matches('/') == granted)
 }
 
-pub async fn token(
-    State(state): State<HttpState>,
-    body: axum::body::Bytes,
-) -> Response {
+pub async fn token(State(state): State<HttpState>, body: axum::body::Bytes) -> Response {
     if let Err(off) = server(&state) {
         return off;
     }
@@ -209,6 +206,11 @@ async fn refresh(state: &HttpState, form: TokenForm) -> Response {
         }
         return invalid_grant(
             "this refresh token was issued to another client: its authorization is now revoked",
+        );
+    }
+    if !subject_stands(state, &grant, &pair).await {
+        return invalid_grant(
+            "the key this client was approved with was revoked: approve again with a valid key",
         );
     }
     if !resource_matches(form.resource.as_deref(), &grant.resource) {

@@ -161,13 +161,21 @@ async fn a_consent_form_without_its_csrf_cookie_is_refused() {
     let (_, challenge) = pkce();
     let query = request(&server, &client_id, &challenge);
     let (_, csrf) = open(&server, &query).await;
-    let forged = post_consent(
-        &server,
-        &query,
-        &"0".repeat(64),
-        &[("key", &key), ("action", "approve")],
-    )
-    .await;
+    // The page's cookie, but a form token that is not its own (a forged form cannot read it).
+    let mut form = query.clone();
+    form.extend([
+        ("csrf".into(), "0".repeat(64)),
+        ("key".into(), key.clone()),
+        ("action".into(), "approve".into()),
+    ]);
+    let forged = http()
+        .post(server.url("/oauth/authorize"))
+        .header("origin", format!("http://{}", server.address))
+        .header("cookie", format!("codifier_oauth_csrf={csrf}"))
+        .form_body(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forged.status(), 403);
     let cross_site = http()
         .post(server.url("/oauth/authorize"))
