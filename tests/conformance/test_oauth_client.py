@@ -163,12 +163,12 @@ async def test_the_sdk_oauth_client_connects_calls_refreshes_and_is_refused_afte
             written = await session.call_tool("update_memory", {
                 "project_id": "oauth-alpha", "memory_type": "rule", "title": "Over OAuth",
                 "content": {"text": "written by the Python SDK's OAuth client"}})
-            assert not written.isError, written.content
+            assert not written.is_error, written.content
 
             await anyio.sleep(2.5)  # the access token (2 s) has expired: the SDK refreshes it
             read_back = await session.call_tool("fetch_context", {"project_id": "oauth-alpha"})
-            assert not read_back.isError, read_back.content
-            assert "Over OAuth" in json.dumps(read_back.structuredContent)
+            assert not read_back.is_error, read_back.content
+            assert "Over OAuth" in json.dumps(read_back.structured_content)
             second = storage.tokens
             assert second.access_token != first.access_token, "the access token was refreshed"
             assert second.refresh_token != first.refresh_token, "the refresh token rotated"
