@@ -54,7 +54,7 @@ pub struct NewTokenPair {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {
     /// The new pair is stored, for this grant.
-    Issued(OAuthGrant),
+    Issued(Box<OAuthGrant>),
     /// The code or refresh token was used before: its whole family is now revoked.
     Reused,
     /// No such code or refresh token, or its family was revoked, or it expired.

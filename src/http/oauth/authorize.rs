@@ -102,7 +102,7 @@ pub async fn check(
     headers: &HeaderMap,
     request: &AuthorizationRequest,
 ) -> Result<Checked, Refusal> {
-    let server = super::server(state).map_err(Refusal::Redirect)?;
+    let server = super::server(state).map_err(|off| Refusal::Redirect(*off))?;
     let client_id = request
         .client_id
         .as_deref()

@@ -13,7 +13,7 @@ use crate::http::discovery::base_url;
 
 pub async fn document(State(state): State<HttpState>, headers: HeaderMap) -> Response {
     if let Err(off) = server(&state) {
-        return off;
+        return *off;
     }
     let base = base_url(&state, &headers);
     Json(json!({

@@ -50,14 +50,14 @@ pub fn router() -> Router<HttpState> {
 }
 
 /// The server, when this process serves one.
-fn server(state: &HttpState) -> Result<&Arc<OAuthServer>, Response> {
+fn server(state: &HttpState) -> Result<&Arc<OAuthServer>, Box<Response>> {
     state.oauth.as_ref().ok_or_else(|| {
-        super::ApiError::new(
+        Box::new(super::ApiError::new(
             StatusCode::NOT_FOUND,
             "oauth_off",
             "this server does not run an OAuth authorization server (CODIFIER_OAUTH=off or CODIFIER_AUTHORIZATION_SERVERS is set): use an API key",
         )
-        .into_response()
+        .into_response())
     })
 }
 

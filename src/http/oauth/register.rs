@@ -38,7 +38,7 @@ fn invalid(description: impl Into<String>) -> Response {
 
 pub async fn register(State(state): State<HttpState>, body: axum::body::Bytes) -> Response {
     if let Err(off) = server(&state) {
-        return off;
+        return *off;
     }
     let registration: Registration = match serde_json::from_slice(&body) {
         Ok(registration) => registration,

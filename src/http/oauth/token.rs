@@ -105,7 +105,7 @@ fn resource_matches(asked: Option<&str>, granted: &str) -> bool {
 
 pub async fn token(State(state): State<HttpState>, body: axum::body::Bytes) -> Response {
     if let Err(off) = server(&state) {
-        return off;
+        return *off;
     }
     let Ok(form) = serde_urlencoded::from_bytes::<TokenForm>(&body) else {
         return invalid_request(
@@ -236,7 +236,7 @@ pub struct RevokeForm {
 /// 200 whether or not the token was known, as the RFC asks.
 pub async fn revoke(State(state): State<HttpState>, body: axum::body::Bytes) -> Response {
     if let Err(off) = server(&state) {
-        return off;
+        return *off;
     }
     let Ok(form) = serde_urlencoded::from_bytes::<RevokeForm>(&body) else {
         return invalid_request("the body must be application/x-www-form-urlencoded with `token`");

@@ -224,7 +224,7 @@ impl<B: Backend> OAuthStore for B {
         insert_pair::<B>(&mut tx, grant, tokens).await?;
         B::commit(tx).await?;
         found.code_used_at = Some(used);
-        Ok(Redemption::Issued(found))
+        Ok(Redemption::Issued(Box::new(found)))
     }
 
     async fn rotate_oauth_refresh(
@@ -260,7 +260,7 @@ impl<B: Backend> OAuthStore for B {
         tx.execute(sql).await?;
         insert_pair::<B>(&mut tx, grant_id, tokens).await?;
         B::commit(tx).await?;
-        Ok(Redemption::Issued(grant))
+        Ok(Redemption::Issued(Box::new(grant)))
     }
 
     async fn find_oauth_access(
