@@ -78,6 +78,8 @@ pub struct Config {
     pub packer: crate::packer::PackerSettings,
     /// Event streams and webhook deliveries (`CODIFIER_WEBHOOK_*`, `CODIFIER_EVENTS_POLL_MS`).
     pub events: crate::events::EventsConfig,
+    /// The OAuth authorization server (`CODIFIER_OAUTH*`).
+    pub oauth: crate::oauth::OAuthConfig,
 }
 
 /// Where extra playbooks and templates come from, and how generate steps use MCP sampling.
@@ -150,6 +152,7 @@ impl std::fmt::Debug for Config {
             .field("athena", &self.athena)
             .field("playbooks", &self.playbooks)
             .field("packer", &self.packer)
+            .field("oauth", &self.oauth)
             .finish()
     }
 }
@@ -310,6 +313,7 @@ impl Config {
             athena: crate::athena::AthenaConfig::from_env()?,
             packer: crate::packer::PackerSettings::from_env()?,
             events: crate::events::EventsConfig::from_env()?,
+            oauth: crate::oauth::OAuthConfig::from_env()?,
             embeddings: embeddings_from_env()?,
             playbooks: playbooks_from_env()?,
             duplicate_threshold,

@@ -12,6 +12,8 @@
 //! - [`metrics`]: counters and timings for `/metrics`, and the store wrapper that times each call.
 //! - [`embeddings`]: the [`embeddings::Embedder`] trait (local model, HTTP, none) and its worker.
 //! - [`auth`]: who is calling ([`auth::Identity`]), API keys (argon2id) and the verified-key cache.
+//! - [`oauth`]: the OAuth authorization server over API keys: settings, codes and tokens
+//!   (SHA-256, PKCE S256), clients (registered, or client ID metadata documents).
 //! - [`knowledge`]: the project, memory, search and snapshot services; every call takes an identity.
 //! - [`playbooks`]: YAML-defined, resumable workflows: format, loader, templates, runner.
 //! - [`guardrails`]: the shared skills library and its import, and a project's own guardrails,
@@ -42,6 +44,7 @@ pub mod http;
 pub mod knowledge;
 pub mod mcp;
 pub mod metrics;
+pub mod oauth;
 pub mod packer;
 pub mod plans;
 pub mod playbooks;

@@ -18,6 +18,8 @@
 //! wrong secret never replaces what was proven, and at most one argon2 check per core runs at a
 //! time, so the memory argon2 can take at once is bounded too.
 
+mod access_tokens;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,6 +46,10 @@ pub enum AuthFailure {
     Revoked,
     /// The header still holds a `${…}` placeholder the client was meant to fill in.
     Unexpanded,
+    /// An OAuth access token that is unknown, expired, or whose family was revoked.
+    InvalidToken,
+    /// An OAuth access token issued for another resource (RFC 8707).
+    WrongResource,
 }
 
 impl AuthFailure {
@@ -54,6 +60,8 @@ impl AuthFailure {
             AuthFailure::Unknown => "invalid_api_key",
             AuthFailure::Revoked => "revoked_api_key",
             AuthFailure::Unexpanded => "unexpanded_variable",
+            AuthFailure::InvalidToken => "invalid_token",
+            AuthFailure::WrongResource => "invalid_token_audience",
         }
     }
 
@@ -71,6 +79,12 @@ impl AuthFailure {
             AuthFailure::Revoked => "this API key was revoked: ask an admin for a new one",
             AuthFailure::Unexpanded => {
                 "the Authorization header holds `${…}`: an environment variable was not expanded, so the client sent its name instead of the key. Set the variable where the client starts, or write the key into the client's configuration (`codifier connect <client> --key <key>`)"
+            }
+            AuthFailure::InvalidToken => {
+                "this access token is unknown, expired or revoked: the client should refresh it, or connect again and approve it with a valid key"
+            }
+            AuthFailure::WrongResource => {
+                "this access token was issued for another resource: ask this server's authorization server for a token for this server's /mcp"
             }
         }
     }
@@ -135,6 +149,8 @@ pub struct KeyVerifier {
     /// Keys re-checked by id and prefix (web console sessions, which never hold the key's
     /// text), with when the store last said they were live.
     rechecked: Remembered<(Identity, Instant)>,
+    /// OAuth access tokens by their SHA-256, with when the store last vouched for them.
+    tokens: Remembered<access_tokens::CheckedToken>,
     argon2_permits: Semaphore,
     argon2_runs: AtomicU64,
 }
@@ -148,6 +164,7 @@ impl KeyVerifier {
             ttl,
             slots: Remembered::default(),
             rechecked: Remembered::default(),
+            tokens: Remembered::default(),
             argon2_permits: Semaphore::new(cores),
             argon2_runs: AtomicU64::new(0),
         }
@@ -158,8 +175,13 @@ impl KeyVerifier {
         self.argon2_runs.load(Ordering::Relaxed)
     }
 
-    /// Verifies the value of an `Authorization` header.
-    pub async fn verify_header(&self, header: Option<&str>) -> Result<Identity, AuthFailure> {
+    /// Verifies the value of an `Authorization` header: an API key, the operator token, or an
+    /// OAuth access token (which must have been issued for `audience`, when given).
+    pub async fn verify_header(
+        &self,
+        header: Option<&str>,
+        audience: Option<&str>,
+    ) -> Result<Identity, AuthFailure> {
         let header = header.ok_or(AuthFailure::Missing)?;
         if header.contains("${") {
             return Err(AuthFailure::Unexpanded);
@@ -169,10 +191,14 @@ impl KeyVerifier {
         if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
             return Err(AuthFailure::Malformed);
         }
+        if token.starts_with(crate::oauth::tokens::ACCESS_PREFIX) {
+            return self.verify_access_token(token, audience).await;
+        }
         self.verify(token).await
     }
 
-    /// Verifies a bare key or operator token.
+    /// Verifies a bare key or operator token (never an OAuth access token: a form that takes a
+    /// key, such as the console's sign-in, must not turn a narrowed token back into its key).
     pub async fn verify(&self, token: &str) -> Result<Identity, AuthFailure> {
         let presented = digest(token);
         if let Some(operator) = &self.operator_digest {

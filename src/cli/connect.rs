@@ -36,6 +36,9 @@ pub enum Client {
     Vscode,
     /// Windsurf: `~/.codeium/windsurf/mcp_config.json`.
     Windsurf,
+    /// A hosted client that connects by URL and OAuth (Claude.ai and Claude Desktop custom
+    /// connectors, ChatGPT connectors): prints the connector URL; no file, no key in a file.
+    Connector,
 }
 
 /// `codifier connect` arguments.
@@ -79,6 +82,17 @@ pub fn run(args: &ConnectArgs) -> anyhow::Result<()> {
         }
     };
     let endpoint = mcp_endpoint(&url)?;
+    if args.client == Client::Connector {
+        println!("{endpoint}");
+        eprintln!(
+            "Give this URL to the client as a custom connector (Claude.ai or Claude Desktop: \
+             Settings → Connectors → Add custom connector; ChatGPT: a connector's MCP server URL). \
+             The client registers itself and opens this server's consent page, where you paste an \
+             API key (or the operator token) and may narrow its role; the client then holds \
+             tokens that act as that key and stop working when it is revoked."
+        );
+        return Ok(());
+    }
     let key = key_for(args.client, args.key.as_deref())?;
     let (section, entry) = entry(args.client, &endpoint, key.as_deref())?;
     let mut servers = Map::new();
@@ -194,7 +208,10 @@ fn print_hints(args: &ConnectArgs, key_written: bool) {
         );
     }
     if args.client == Client::ClaudeDesktop {
-        eprintln!("Claude Desktop reaches the server through `npx mcp-remote` (Node.js 18+).");
+        eprintln!(
+            "Claude Desktop reaches the server through `npx mcp-remote` (Node.js 18+). Or add it \
+             as a custom connector with OAuth instead, no key in a file: `codifier connect connector`."
+        );
     }
 }
 
@@ -230,6 +247,9 @@ pub fn entry(
         None => format!("Bearer {reference}"),
     };
     Ok(match client {
+        Client::Connector => {
+            bail!("a connector takes the URL alone (`codifier connect connector`), no file entry")
+        }
         Client::ClaudeCode => (
             "mcpServers",
             json!({
@@ -302,6 +322,7 @@ fn mcp_remote_entry(endpoint: &str, key: &str) -> Value {
 pub fn default_file(client: Client) -> Option<PathBuf> {
     let home = dirs::home_dir();
     match client {
+        Client::Connector => None,
         Client::ClaudeCode => Some(PathBuf::from(".mcp.json")),
         Client::Vscode => Some(PathBuf::from(".vscode").join("mcp.json")),
         Client::Cursor => home.map(|home| home.join(".cursor").join("mcp.json")),

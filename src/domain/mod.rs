@@ -10,6 +10,8 @@ pub mod embedding;
 pub mod event;
 pub mod guardrail;
 pub mod memory;
+/// The OAuth authorization server's clients, grants and tokens.
+pub mod oauth;
 pub mod plan;
 pub mod project;
 pub mod session;
@@ -31,6 +33,7 @@ pub use memory::{
     Candidate, Cursor, Memory, MemoryDraft, MemoryFilter, MemoryPage, MemoryRevision, MemoryType,
     WriteOutcome,
 };
+pub use oauth::{NewTokenPair, OAuthClient, OAuthGrant, Redemption};
 pub use plan::{
     AuditDraft, Plan, PlanDraft, PlanTask, ProjectState, StateFields, StoredReply, TaskStatus,
     TaskWrite,

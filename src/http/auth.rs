@@ -60,7 +60,8 @@ pub async fn require_key(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|value| value.to_str().unwrap_or("\u{0}"));
-    match state.verifier.verify_header(header).await {
+    let audience = super::oauth::resource(&state, request.headers());
+    match state.verifier.verify_header(header, Some(&audience)).await {
         Ok(identity) => {
             request.extensions_mut().insert(identity);
             next.run(request).await
@@ -69,7 +70,7 @@ pub async fn require_key(
             let mut response =
                 ApiError::new(StatusCode::UNAUTHORIZED, failure.code(), failure.message())
                     .into_response();
-            if !state.authorization_servers.is_empty() {
+            if !state.authorization_servers.is_empty() || state.oauth.is_some() {
                 // Point OAuth-capable clients at the protected-resource document.
                 let metadata = format!(
                     "{}{}",

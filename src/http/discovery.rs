@@ -1,8 +1,9 @@
 //! `/.well-known/oauth-protected-resource` (RFC 9728, as the MCP authorization spec uses it):
-//! what a client probing for OAuth learns about this server. With an authorization server
-//! configured (`CODIFIER_AUTHORIZATION_SERVERS`) it is named there, and 401 answers point at
-//! this document; without one, the document says plainly that bearer API keys are used, so a
-//! client gets an answer instead of a 404.
+//! what a client probing for OAuth learns about this server. It names the authorization server:
+//! an external one when `CODIFIER_AUTHORIZATION_SERVERS` is set, else this server itself (its
+//! own authorization server over our keys, `http::oauth`), and 401 answers point at this
+//! document. With `CODIFIER_OAUTH=off` and no external one, the document says plainly that
+//! bearer API keys are used, so a client gets an answer instead of a 404.
 
 use axum::Json;
 use axum::extract::State;
@@ -40,13 +41,16 @@ pub async fn protected_resource(State(state): State<HttpState>, headers: HeaderM
         "resource_name": "Codifier",
         "bearer_methods_supported": ["header"],
     });
-    if state.authorization_servers.is_empty() {
+    if !state.authorization_servers.is_empty() {
+        document["authorization_servers"] = json!(state.authorization_servers.as_slice());
+    } else if state.oauth.is_some() {
+        // This server is its own authorization server (issue 20); keys still work as bearer.
+        document["authorization_servers"] = json!([base]);
+    } else {
         document["codifier_authentication"] = json!(
             "No OAuth authorization server is configured: send an API key as \
              `Authorization: Bearer <key>` (the operator creates keys with `codifier keys create`)."
         );
-    } else {
-        document["authorization_servers"] = json!(state.authorization_servers.as_slice());
     }
     Json(document)
 }

@@ -1,6 +1,7 @@
 //! The HTTP edge: one axum router with `/health` (no key), Streamable HTTP at `/mcp`, the
 //! legacy HTTP+SSE transport at `/sse` + `/messages`, and the OAuth protected-resource document
-//! (no key), the live event stream at `/events`, and the web console at `/console` (its own
+//! (no key), the OAuth authorization server (`/.well-known/oauth-authorization-server`,
+//! `/oauth/*`, no key), the live event stream at `/events`, and the web console at `/console` (its own
 //! session cookie; `GET /` sends browsers there). Every route but `/health` checks the `Host` header against the allowed hosts; the
 //! MCP routes require `Authorization: Bearer <key>`.
 
@@ -10,6 +11,7 @@ mod discovery;
 mod error;
 mod events;
 mod health;
+mod oauth;
 mod observe;
 mod serve;
 mod sessions;
@@ -64,6 +66,8 @@ pub struct HttpState {
     pub activity: Arc<Activity>,
     /// `CODIFIER_CONSOLE_SESSION_HOURS`: how long a web console sign-in lasts.
     pub console_session: Duration,
+    /// The OAuth authorization server, unless `CODIFIER_OAUTH=off` or an external one is named.
+    pub oauth: Option<Arc<oauth::OAuthServer>>,
 }
 
 /// Builds the router. `shutdown` ends open SSE streams and MCP sessions when cancelled.
@@ -87,6 +91,15 @@ pub fn router(config: &Config, app: App, shutdown: CancellationToken) -> Router 
         authorization_servers: Arc::new(config.authorization_servers.clone()),
         activity: Arc::default(),
         console_session: config.console_session,
+        oauth: (config.oauth.enabled && config.authorization_servers.is_empty()).then(|| {
+            Arc::new(oauth::OAuthServer {
+                config: config.oauth.clone(),
+                clients: crate::oauth::clients::Clients::new(
+                    store.clone(),
+                    config.oauth.loopback_client_documents,
+                ),
+            })
+        }),
     };
     tokio::spawn({
         let (activity, shutdown) = (state.activity.clone(), shutdown.clone());
@@ -146,6 +159,7 @@ pub fn router(config: &Config, app: App, shutdown: CancellationToken) -> Router 
             &format!("{}/{{*resource}}", discovery::PATH),
             get(discovery::protected_resource),
         )
+        .merge(oauth::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_allowed_host,

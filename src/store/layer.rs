@@ -70,6 +70,16 @@ macro_rules! forward_store {
                 fn store_embedding(project: Uuid, job: &EmbeddingJob, model: &EmbeddingModel, vector: &[f32]) -> ();
                 fn embedding_progress(project: Uuid, model: &EmbeddingModel) -> (u64, u64);
             });
+            $crate::forward_store!(@impl $layer, $hook, OAuthStore {
+                fn create_oauth_client(client: &OAuthClient) -> ();
+                fn find_oauth_client(client_id: &str) -> Option<OAuthClient>;
+                fn create_oauth_grant(grant: &OAuthGrant) -> ();
+                fn find_oauth_code(code_hash: &str) -> Option<OAuthGrant>;
+                fn redeem_oauth_code(grant: Uuid, tokens: &NewTokenPair) -> Redemption;
+                fn rotate_oauth_refresh(refresh_hash: &str, tokens: &NewTokenPair) -> Redemption;
+                fn find_oauth_access(access_hash: &str) -> Option<(OAuthGrant, chrono::DateTime<chrono::Utc>)>;
+                fn revoke_oauth_token(token_hash: &str) -> bool;
+            });
             $crate::forward_store!(@impl $layer, $hook, KeyStore {
                 fn create_api_key(actor: &Actor, key: &NewApiKey) -> ApiKey;
                 fn list_api_keys(project: Option<Uuid>) -> Vec<ApiKey>;

@@ -64,6 +64,7 @@ pub use crate::domain::{
 };
 pub use crate::domain::{ConsoleSession, ConsoleSubject};
 pub use crate::domain::{GuardrailEventCount, GuardrailEventKind, NewGuardrailEvent};
+pub use crate::domain::{NewTokenPair, OAuthClient, OAuthGrant, Redemption};
 // Plans and project state (issue 18, plans half).
 pub use crate::domain::{
     AuditDraft, Plan, PlanDraft, PlanTask, ProjectState, StateFields, StoredReply, TaskStatus,
@@ -82,7 +83,7 @@ pub use traits::{
     MemoryStore, PlaybookSessionStore, ProjectStore, RevisionStore, SearchStore, SnapshotStore,
     Store, TelemetryStore, WebhookStore,
 };
-pub use traits::{PlanStore, ProjectStateStore};
+pub use traits::{OAuthStore, PlanStore, ProjectStateStore};
 
 /// What can go wrong in the store, by the kind a caller branches on.
 #[derive(Debug, thiserror::Error)]

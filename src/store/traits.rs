@@ -23,6 +23,7 @@ pub trait Store:
     + PlaybookSessionStore
     + McpSessionStore
     + ConsoleSessionStore
+    + OAuthStore
     + SnapshotStore
     + TelemetryStore
     + PlanStore
@@ -269,6 +270,41 @@ pub trait ConsoleSessionStore: Send + Sync {
     async fn delete_console_session(&self, token_hash: &str) -> StoreResult<()>;
     /// Forgets every session that has expired; returns how many.
     async fn delete_expired_console_sessions(&self) -> StoreResult<u64>;
+}
+
+/// The OAuth authorization server's control tables: clients, grants and tokens, found by the
+/// SHA-256 of a code or token.
+#[async_trait]
+pub trait OAuthStore: Send + Sync {
+    async fn create_oauth_client(&self, client: &OAuthClient) -> StoreResult<()>;
+    async fn find_oauth_client(&self, client_id: &str) -> StoreResult<Option<OAuthClient>>;
+    /// Stores a grant with its (unused) authorization code.
+    async fn create_oauth_grant(&self, grant: &OAuthGrant) -> StoreResult<()>;
+    /// The grant whose code has this hash, used or not, revoked or not.
+    async fn find_oauth_code(&self, code_hash: &str) -> StoreResult<Option<OAuthGrant>>;
+    /// Marks grant `grant`'s code used and stores `tokens` for it, in one transaction; a code
+    /// used before revokes the grant (and so every token issued from it): `Reused`.
+    async fn redeem_oauth_code(
+        &self,
+        grant: Uuid,
+        tokens: &NewTokenPair,
+    ) -> StoreResult<Redemption>;
+    /// Rotates a refresh token: marks it used and stores `tokens` in its family, in one
+    /// transaction. A refresh token used before revokes its family (`Reused`); an unknown,
+    /// expired or revoked one is `Invalid`.
+    async fn rotate_oauth_refresh(
+        &self,
+        refresh_hash: &str,
+        tokens: &NewTokenPair,
+    ) -> StoreResult<Redemption>;
+    /// The grant of a live (unexpired, unrevoked) access token, with when the token ends.
+    async fn find_oauth_access(
+        &self,
+        access_hash: &str,
+    ) -> StoreResult<Option<(OAuthGrant, chrono::DateTime<chrono::Utc>)>>;
+    /// Revokes the family of the access or refresh token with this hash (RFC 7009); whether
+    /// there was one.
+    async fn revoke_oauth_token(&self, token_hash: &str) -> StoreResult<bool>;
 }
 
 /// MCP sessions of the Streamable HTTP transport.

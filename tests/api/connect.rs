@@ -435,3 +435,18 @@ async fn a_key_that_is_still_a_variable_name_is_refused_saying_it_was_not_expand
     }
     server.stop().await;
 }
+
+#[test]
+fn connect_connector_prints_the_url_hosted_oauth_clients_take() {
+    let output = connect(&["connector", "--url", "https://codifier.example"]);
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "https://codifier.example/mcp"
+    );
+    let hint = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        hint.contains("custom connector") && hint.contains("consent page"),
+        "{hint}"
+    );
+}

@@ -27,8 +27,9 @@ async fn challenge_without_a_key(server: &TestServer) -> String {
 }
 
 #[tokio::test]
-async fn without_an_authorization_server_the_document_says_bearer_keys_are_used() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn with_oauth_off_and_no_authorization_server_the_document_says_bearer_keys_are_used() {
+    let server =
+        TestServer::start_with(Backend::Sqlite, |config| config.oauth.enabled = false).await;
     for path in [
         "/.well-known/oauth-protected-resource",
         "/.well-known/oauth-protected-resource/mcp",

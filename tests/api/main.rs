@@ -19,6 +19,7 @@ mod interop;
 mod mcp;
 mod memory_updates;
 mod models;
+mod oauth;
 mod observability;
 mod pack;
 mod pack_cli;

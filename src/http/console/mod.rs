@@ -26,7 +26,7 @@ use axum::routing::{get, post};
 
 use super::HttpState;
 use crate::knowledge::KnowledgeError;
-pub use render::render;
+pub use render::{page, render};
 
 /// The console's routes, all under `/console`.
 pub fn router() -> Router<HttpState> {

@@ -31,6 +31,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("playbooks.html", include_str!("templates/playbooks.html")),
     ("snapshots.html", include_str!("templates/snapshots.html")),
     ("snapshot.html", include_str!("templates/snapshot.html")),
+    (
+        "oauth_consent.html",
+        include_str!("templates/oauth_consent.html"),
+    ),
 ];
 
 const STYLESHEET: &str = include_str!("templates/console.css");

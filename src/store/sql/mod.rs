@@ -11,6 +11,7 @@ pub(crate) mod keys;
 pub(crate) mod mcp_sessions;
 pub(crate) mod memories;
 pub(crate) mod memory_batch;
+pub(crate) mod oauth;
 pub(crate) mod outbox;
 pub(crate) mod plans;
 pub(crate) mod playbook_sessions;
