@@ -32,8 +32,8 @@ pub use memory::{
     WriteOutcome,
 };
 pub use plan::{
-    AuditDraft, Plan, PlanDraft, PlanTask, ProjectState, StateFields, StoredReply, TaskStatus,
-    TaskWrite,
+    AuditDraft, Plan, PlanDraft, PlanSummary, PlanTask, ProjectState, StateFields, StoredReply,
+    TaskStatus, TaskWrite,
 };
 pub use project::Project;
 pub use session::{

@@ -66,8 +66,8 @@ pub use crate::domain::{ConsoleSession, ConsoleSubject};
 pub use crate::domain::{GuardrailEventCount, GuardrailEventKind, NewGuardrailEvent};
 // Plans and project state (issue 18, plans half).
 pub use crate::domain::{
-    AuditDraft, Plan, PlanDraft, PlanTask, ProjectState, StateFields, StoredReply, TaskStatus,
-    TaskWrite,
+    AuditDraft, Plan, PlanDraft, PlanSummary, PlanTask, ProjectState, StateFields, StoredReply,
+    TaskStatus, TaskWrite,
 };
 pub use model::*;
 pub use sessions::{

@@ -31,6 +31,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("playbooks.html", include_str!("templates/playbooks.html")),
     ("snapshots.html", include_str!("templates/snapshots.html")),
     ("snapshot.html", include_str!("templates/snapshot.html")),
+    ("plans.html", include_str!("templates/plans.html")),
+    ("plan.html", include_str!("templates/plan.html")),
 ];
 
 const STYLESHEET: &str = include_str!("templates/console.css");

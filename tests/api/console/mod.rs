@@ -7,6 +7,7 @@
 
 mod access;
 mod changes;
+mod plans;
 mod reading;
 
 use codifier::domain::{Actor, MemoryDraft, MemoryType};
