@@ -35,8 +35,8 @@ pub use memory::{
 };
 pub use oauth::{NewTokenPair, OAuthClient, OAuthGrant, Redemption};
 pub use plan::{
-    AuditDraft, Plan, PlanDraft, PlanTask, ProjectState, StateFields, StoredReply, TaskStatus,
-    TaskWrite,
+    AuditDraft, Plan, PlanDraft, PlanSummary, PlanTask, ProjectState, StateFields, StoredReply,
+    TaskStatus, TaskWrite,
 };
 pub use project::Project;
 pub use session::{

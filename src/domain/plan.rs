@@ -179,6 +179,18 @@ pub struct Plan {
     pub tasks: Vec<PlanTask>,
 }
 
+/// A plan as a project's list of plans shows it: its title and how far its tasks got.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct PlanSummary {
+    pub plan_id: Uuid,
+    pub title: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub tasks: i64,
+    pub completed: i64,
+    pub failed: i64,
+}
+
 /// An audit entry a store write adds in its transaction.
 #[derive(Debug, Clone)]
 pub struct AuditDraft {

@@ -124,6 +124,7 @@ macro_rules! forward_store {
             $crate::forward_store!(@impl $layer, $hook, PlanStore {
                 fn create_plan(project: Uuid, actor: &Actor, draft: &PlanDraft) -> (Plan, bool);
                 fn get_plan(project: Uuid, plan: Uuid) -> Option<Plan>;
+                fn list_plans(project: Uuid, limit: u32) -> Vec<PlanSummary>;
                 fn task_plan(project: Uuid, task: Uuid) -> Option<Uuid>;
                 fn write_task(project: Uuid, actor: &Actor, write: &TaskWrite) -> ();
                 fn task_reply(project: Uuid, key: &str) -> Option<StoredReply>;

@@ -67,8 +67,8 @@ pub use crate::domain::{GuardrailEventCount, GuardrailEventKind, NewGuardrailEve
 pub use crate::domain::{NewTokenPair, OAuthClient, OAuthGrant, Redemption};
 // Plans and project state (issue 18, plans half).
 pub use crate::domain::{
-    AuditDraft, Plan, PlanDraft, PlanTask, ProjectState, StateFields, StoredReply, TaskStatus,
-    TaskWrite,
+    AuditDraft, Plan, PlanDraft, PlanSummary, PlanTask, ProjectState, StateFields, StoredReply,
+    TaskStatus, TaskWrite,
 };
 pub use model::*;
 pub use sessions::{

@@ -398,6 +398,9 @@ pub trait PlanStore: Send + Sync {
         draft: &PlanDraft,
     ) -> StoreResult<(Plan, bool)>;
     async fn get_plan(&self, project: Uuid, plan: Uuid) -> StoreResult<Option<Plan>>;
+    /// The project's plans, newest first (at most `limit`), each with its task counts, in one
+    /// grouped query.
+    async fn list_plans(&self, project: Uuid, limit: u32) -> StoreResult<Vec<PlanSummary>>;
     /// The plan id of a task of the project.
     async fn task_plan(&self, project: Uuid, task: Uuid) -> StoreResult<Option<Uuid>>;
     /// Writes a task's new state if it still has the status and attempt it was read with (else

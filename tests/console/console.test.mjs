@@ -149,6 +149,28 @@ test("the memories page fits a 360 px wide screen", async () => {
   }, { width: 360, height: 740 });
 });
 
+test("a plan's page draws its task graph with one box per task and fits 360 px", async () => {
+  await withPage(browser, "plan-graph", async (page) => {
+    await signIn(page, server.url, server.keys.read);
+    await page.goto(`${server.url}/console/projects/console/plans`);
+    await page.getByRole("link", { name: "Launch the site" }).click();
+    await assert.doesNotReject(page.getByRole("heading", { name: "Launch the site" }).waitFor());
+    assert.equal(new URL(page.url()).pathname.endsWith(`/plans/${server.plan}`), true);
+    const svg = page.locator("svg.plan-graph");
+    assert.equal(await svg.count(), 1);
+    assert.equal(await svg.locator("g.task").count(), 3);
+    assert.equal(await svg.locator("line.edge").count(), 2);
+    assert.deepEqual(
+      (await svg.locator("g.task").evaluateAll((gs) => gs.map((g) => g.dataset.task))).sort(),
+      ["build", "design", "review"],
+    );
+    const box = await svg.locator('g.task[data-task="design"] rect').boundingBox();
+    assert.ok(box && box.width > 100 && box.height > 20, "the boxes are drawn");
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 360, `the page is ${width} px wide`);
+  }, { width: 360, height: 740 });
+});
+
 test("revoking a key on the Keys page ends that key's session", async () => {
   await withPage(browser, "revoke", async (page, context) => {
     const reader = await browser.newContext();

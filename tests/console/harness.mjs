@@ -92,6 +92,13 @@ export async function startServer() {
   await callTools(base, [["update_memory", { project_id: "console", id: release,
     content: "Deployments to production happen on Thursday mornings, after the change review board approves them." }]]);
 
+  // A plan of three tasks (two wait for the first), for the Plans pages.
+  const [planned] = await callTools(base, [["plan_tasks", { project_id: "console", title: "Launch the site",
+    tasks: [{ id: "design", title: "Design the pages" },
+      { id: "build", title: "Build the pages", depends_on: ["design"] },
+      { id: "review", title: "Review the copy", depends_on: ["design"] }] }]]);
+  const plan = planned.plan_id;
+
   const model = modelDir();
   const env = {
     ...process.env,
@@ -112,7 +119,7 @@ export async function startServer() {
   if (!address) throw new Error("codifier serve did not start");
   const url = `http://${address}`;
   return {
-    url, keys, release, semantic: Boolean(model),
+    url, keys, release, plan, semantic: Boolean(model),
     async stop() {
       child.kill();
       rmSync(dir, { recursive: true, force: true });

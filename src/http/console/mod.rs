@@ -10,6 +10,8 @@ mod events;
 mod keys;
 mod memories;
 mod memory_changes;
+mod plan_graph;
+mod plans;
 mod playbooks;
 mod projects;
 mod render;
@@ -83,6 +85,8 @@ pub fn router() -> Router<HttpState> {
             "/console/projects/{project}/snapshots/{id}",
             get(snapshots::read),
         )
+        .route("/console/projects/{project}/plans", get(plans::list))
+        .route("/console/projects/{project}/plans/{plan}", get(plans::page))
         .route("/console/projects/{project}/events", get(events::page))
         .route(
             "/console/projects/{project}/events/stream",

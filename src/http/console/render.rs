@@ -35,6 +35,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         "oauth_consent.html",
         include_str!("templates/oauth_consent.html"),
     ),
+    ("plans.html", include_str!("templates/plans.html")),
+    ("plan.html", include_str!("templates/plan.html")),
 ];
 
 const STYLESHEET: &str = include_str!("templates/console.css");

@@ -13,8 +13,8 @@ use super::audit::audit;
 use super::{Access, Backend, Conn, Connection, Id, Json, Sql, Time, is_unique};
 use crate::domain::plan::{TaskAttempt, TaskSpec};
 use crate::store::{
-    Actor, AuditEntry, Plan, PlanDraft, PlanStore, PlanTask, StoreError, StoreResult, StoredReply,
-    TaskStatus, TaskWrite, now,
+    Actor, AuditEntry, Plan, PlanDraft, PlanStore, PlanSummary, PlanTask, StoreError, StoreResult,
+    StoredReply, TaskStatus, TaskWrite, now,
 };
 
 const TASK_COLUMNS: &str = "id, plan_id, local_id, position, spec, status, attempt, attempts, \
@@ -28,6 +28,17 @@ struct PlanRow {
     request_digest: String,
     created_by: String,
     created_at: Time,
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    id: Id,
+    title: String,
+    created_by: String,
+    created_at: Time,
+    tasks: i64,
+    completed: i64,
+    failed: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -229,6 +240,34 @@ impl<B: Backend> PlanStore for B {
         Ok(plan_in::<B>(&mut tx, project, "id", plan)
             .await?
             .map(|(plan, _)| plan))
+    }
+
+    async fn list_plans(&self, project: Uuid, limit: u32) -> StoreResult<Vec<PlanSummary>> {
+        let mut tx = self.tenant(project, Access::Read).await?;
+        let sql = Sql::new(
+            "SELECT p.id, p.title, p.created_by, p.created_at, COUNT(t.id) AS tasks, \
+             COALESCE(SUM(CASE WHEN t.status = 'completed' THEN 1 ELSE 0 END), 0) AS completed, \
+             COALESCE(SUM(CASE WHEN t.status = 'failed' THEN 1 ELSE 0 END), 0) AS failed \
+             FROM plans p LEFT JOIN plan_tasks t ON t.project_id = p.project_id AND t.plan_id = p.id \
+             WHERE p.project_id = $1 \
+             GROUP BY p.id, p.title, p.created_by, p.created_at \
+             ORDER BY p.created_at DESC, p.id LIMIT $2",
+        )
+        .arg(project)
+        .arg(i64::from(limit));
+        let rows: Vec<SummaryRow> = tx.fetch_all(sql).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| PlanSummary {
+                plan_id: row.id.0,
+                title: row.title,
+                created_by: row.created_by,
+                created_at: row.created_at.0,
+                tasks: row.tasks,
+                completed: row.completed,
+                failed: row.failed,
+            })
+            .collect())
     }
 
     async fn task_plan(&self, project: Uuid, task: Uuid) -> StoreResult<Option<Uuid>> {

@@ -1,12 +1,13 @@
 //! The web console over plain HTTP: its session cookie's flags, CSRF and role refusals, project
 //! isolation (including a guessed memory id in the URL), revocation ending a session, sessions
 //! surviving a restart and expiring, the key never reaching the log ([`access`]), and the forms
-//! that change memories, keys and webhooks ([`changes`]), and the pages that only read
-//! ([`reading`]). The browser tests in tests/console drive the same
-//! pages in Chromium.
+//! that change memories, keys and webhooks ([`changes`]), the Plans pages ([`plans`]), and the
+//! pages that only read ([`reading`]). The browser tests in tests/console drive the same pages
+//! in Chromium.
 
 mod access;
 mod changes;
+mod plans;
 mod reading;
 
 use codifier::domain::{Actor, MemoryDraft, MemoryType};
