@@ -295,7 +295,7 @@ pub(crate) fn knowledge_error(error: KnowledgeError) -> CallToolResult {
         KnowledgeError::Store(error) => {
             tracing::error!(%error, "store error during a tool call");
             tool_error(
-                "The server could not reach its database; nothing was changed. Try again shortly.",
+                "Store unavailable: the server could not reach its database. Retry shortly.",
             )
         }
     }
