@@ -28,6 +28,7 @@ mod playbooks_cli;
 mod pool;
 mod quality;
 mod reembed;
+mod reliability;
 mod research;
 mod sampling;
 mod search;
