@@ -147,14 +147,13 @@ impl Mcp {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let text = response.text().await.map_err(|e| e.to_string())?;
-        let answer = text
+        let mut answer = text
             .lines()
             .filter_map(|line| line.strip_prefix("data:"))
             .chain(std::iter::once(text.as_str()))
             .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
             .find(|value| value.get("id").is_some() || value.get("error").is_some())
             .unwrap_or(Value::Null);
-        let mut answer = answer;
         if let Some(session) = session {
             answer["_session"] = Value::String(session);
         }
