@@ -39,9 +39,7 @@ pub(crate) fn knowledge_error(error: KnowledgeError) -> CallToolResult {
         KnowledgeError::Unavailable(message) => tool_error(format!("Unavailable: {message}")),
         KnowledgeError::Store(error) => {
             tracing::error!(%error, "store error during a tool call");
-            tool_error(
-                "The server could not reach its database; nothing was changed. Try again shortly.",
-            )
+            tool_error("Store unavailable: the server could not reach its database. Retry shortly.")
         }
     }
 }

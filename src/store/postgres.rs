@@ -31,6 +31,18 @@ const MAX_CONNECTIONS: u32 = 16;
 /// A pooled connection idle for longer than this is pinged before it is handed out.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(30);
 
+/// How long a call waits for a connection (`CODIFIER_DB_ACQUIRE_TIMEOUT_SECONDS`, default 5):
+/// while the database is down sqlx keeps retrying to connect until then, so this bounds how long
+/// a tool call hangs before it fails with "Store unavailable".
+fn acquire_timeout() -> Duration {
+    let seconds = std::env::var("CODIFIER_DB_ACQUIRE_TIMEOUT_SECONDS")
+        .ok()
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .filter(|seconds| *seconds > 0)
+        .unwrap_or(5);
+    Duration::from_secs(seconds)
+}
+
 /// The Postgres store.
 #[derive(Clone)]
 pub struct PgStore {
@@ -116,7 +128,7 @@ impl PgStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(acquire_timeout())
             // sqlx pings every connection it hands out: a round trip before each transaction.
             // Only connections idle for a while are pinged; one the server closed since is
             // caught by `scoped_with`, which starts its transaction again on another.

@@ -30,6 +30,7 @@ mod pool;
 mod protocol_2026;
 mod quality;
 mod reembed;
+mod reliability;
 mod research;
 mod sampling;
 mod search;
