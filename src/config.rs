@@ -78,6 +78,9 @@ pub struct Config {
     pub packer: crate::packer::PackerSettings,
     /// Event streams and webhook deliveries (`CODIFIER_WEBHOOK_*`, `CODIFIER_EVENTS_POLL_MS`).
     pub events: crate::events::EventsConfig,
+    /// Repeated wrong keys per client address (`CODIFIER_AUTH_FAILURES`, …): see
+    /// [`crate::auth::throttle`].
+    pub auth_throttle: crate::auth::throttle::ThrottleConfig,
 }
 
 /// Where extra playbooks and templates come from, and how generate steps use MCP sampling.
@@ -310,6 +313,7 @@ impl Config {
             athena: crate::athena::AthenaConfig::from_env()?,
             packer: crate::packer::PackerSettings::from_env()?,
             events: crate::events::EventsConfig::from_env()?,
+            auth_throttle: crate::auth::throttle::ThrottleConfig::from_env()?,
             embeddings: embeddings_from_env()?,
             playbooks: playbooks_from_env()?,
             duplicate_threshold,

@@ -64,6 +64,8 @@ pub struct HttpState {
     pub activity: Arc<Activity>,
     /// `CODIFIER_CONSOLE_SESSION_HOURS`: how long a web console sign-in lasts.
     pub console_session: Duration,
+    /// Wrong keys per client address ([`crate::auth::throttle`]).
+    pub throttle: Arc<crate::auth::throttle::FailureThrottle>,
 }
 
 /// Builds the router. `shutdown` ends open SSE streams and MCP sessions when cancelled.
@@ -87,6 +89,9 @@ pub fn router(config: &Config, app: App, shutdown: CancellationToken) -> Router 
         authorization_servers: Arc::new(config.authorization_servers.clone()),
         activity: Arc::default(),
         console_session: config.console_session,
+        throttle: Arc::new(crate::auth::throttle::FailureThrottle::new(
+            config.auth_throttle.clone(),
+        )),
     };
     tokio::spawn({
         let (activity, shutdown) = (state.activity.clone(), shutdown.clone());

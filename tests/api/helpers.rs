@@ -151,6 +151,7 @@ pub fn test_config(database_url: &str) -> Config {
         playbooks: codifier::config::PlaybooksConfig::default(),
         packer: Default::default(),
         events: Default::default(),
+        auth_throttle: Default::default(),
     }
 }
 
