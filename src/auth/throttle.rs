@@ -202,7 +202,11 @@ mod tests {
         for _ in 0..2 {
             throttle.failed(a);
         }
-        assert_eq!(throttle.retry_after(a), None, "two failures of three allowed");
+        assert_eq!(
+            throttle.retry_after(a),
+            None,
+            "two failures of three allowed"
+        );
         throttle.failed(a);
         let wait = throttle.retry_after(a).expect("slowed after three");
         assert!(wait <= Duration::from_secs(60) && wait > Duration::from_secs(58));

@@ -65,9 +65,16 @@ pub async fn require_key(
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|info| info.0.ip());
-    let client = state.throttle.config().client_address(request.headers(), peer);
+    let client = state
+        .throttle
+        .config()
+        .client_address(request.headers(), peer);
     let wait = client.and_then(|client| state.throttle.retry_after(client));
-    match state.verifier.verify_header_with(header, wait.is_none()).await {
+    match state
+        .verifier
+        .verify_header_with(header, wait.is_none())
+        .await
+    {
         Ok(identity) => {
             request.extensions_mut().insert(identity);
             next.run(request).await
@@ -112,9 +119,10 @@ fn throttled(wait: std::time::Duration) -> Response {
     )
     .into_response();
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds.max(1)));
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(seconds.max(1)),
+    );
     response
 }
 
