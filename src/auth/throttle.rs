@@ -100,7 +100,7 @@ impl ThrottleConfig {
         peer: Option<IpAddr>,
     ) -> Option<IpAddr> {
         let from_header = self.client_address_header.as_deref().and_then(|name| {
-            let value = headers.get_all(name).iter().last()?.to_str().ok()?;
+            let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
             value.rsplit(',').next()?.trim().parse::<IpAddr>().ok()
         });
         from_header.or(peer)
