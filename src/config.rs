@@ -80,6 +80,9 @@ pub struct Config {
     pub events: crate::events::EventsConfig,
     /// The OAuth authorization server (`CODIFIER_OAUTH*`).
     pub oauth: crate::oauth::OAuthConfig,
+    /// Repeated wrong keys per client address (`CODIFIER_AUTH_FAILURES`, …): see
+    /// [`crate::auth::throttle`].
+    pub auth_throttle: crate::auth::throttle::ThrottleConfig,
 }
 
 /// Where extra playbooks and templates come from, and how generate steps use MCP sampling.
@@ -314,6 +317,7 @@ impl Config {
             packer: crate::packer::PackerSettings::from_env()?,
             events: crate::events::EventsConfig::from_env()?,
             oauth: crate::oauth::OAuthConfig::from_env()?,
+            auth_throttle: crate::auth::throttle::ThrottleConfig::from_env()?,
             embeddings: embeddings_from_env()?,
             playbooks: playbooks_from_env()?,
             duplicate_threshold,

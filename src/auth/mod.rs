@@ -3,6 +3,7 @@
 //! verification that runs argon2 once per key and process in [`verifier`]).
 
 pub mod keys;
+pub mod throttle;
 pub mod verifier;
 
 use uuid::Uuid;

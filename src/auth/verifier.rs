@@ -17,6 +17,12 @@
 //! Requests that miss together for one key wait for a single check (a per-prefix async lock), a
 //! wrong secret never replaces what was proven, and at most one argon2 check per core runs at a
 //! time, so the memory argon2 can take at once is bounded too.
+//!
+//! A wrong key costs one argon2 check whether its prefix is stored or not (an unknown prefix, or
+//! a wrong secret under a proven one, is checked against a dummy hash), so the answer's time does
+//! not tell which prefixes exist. What bounds that cost is the per-address failure limit
+//! ([`super::throttle`]): a caller it slowed is answered [`AuthFailure::Throttled`] wherever an
+//! argon2 check (real or dummy) would be needed, and let in where none is (a proven key).
 
 mod access_tokens;
 
@@ -50,6 +56,8 @@ pub enum AuthFailure {
     InvalidToken,
     /// An OAuth access token issued for another resource (RFC 8707).
     WrongResource,
+    /// Too many wrong keys came from this client address lately (a 429 with `Retry-After`).
+    Throttled,
 }
 
 impl AuthFailure {
@@ -62,6 +70,7 @@ impl AuthFailure {
             AuthFailure::Unexpanded => "unexpanded_variable",
             AuthFailure::InvalidToken => "invalid_token",
             AuthFailure::WrongResource => "invalid_token_audience",
+            AuthFailure::Throttled => "too_many_failed_keys",
         }
     }
 
@@ -77,6 +86,9 @@ impl AuthFailure {
                 "this API key is not known to the server: check it was copied whole"
             }
             AuthFailure::Revoked => "this API key was revoked: ask an admin for a new one",
+            AuthFailure::Throttled => {
+                "too many wrong API keys came from this address: wait as long as `Retry-After` says, and check the key"
+            }
             AuthFailure::Unexpanded => {
                 "the Authorization header holds `${…}`: an environment variable was not expanded, so the client sent its name instead of the key. Set the variable where the client starts, or write the key into the client's configuration (`codifier connect <client> --key <key>`)"
             }
@@ -153,6 +165,20 @@ pub struct KeyVerifier {
     tokens: Remembered<access_tokens::CheckedToken>,
     argon2_permits: Semaphore,
     argon2_runs: AtomicU64,
+    dummy_runs: AtomicU64,
+}
+
+/// A fixed argon2 hash no key matches, made once with the default cost (as real keys are).
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::encode_b64(b"codifier dummy!!").expect("a 16-byte salt");
+        argon2::Argon2::default()
+            .hash_password(b"codifier: no key has this text", &salt)
+            .expect("hashing a fixed text")
+            .to_string()
+    })
 }
 
 impl KeyVerifier {
@@ -167,6 +193,7 @@ impl KeyVerifier {
             tokens: Remembered::default(),
             argon2_permits: Semaphore::new(cores),
             argon2_runs: AtomicU64::new(0),
+            dummy_runs: AtomicU64::new(0),
         }
     }
 
@@ -175,12 +202,29 @@ impl KeyVerifier {
         self.argon2_runs.load(Ordering::Relaxed)
     }
 
+    /// How many dummy argon2 checks (for wrong keys whose prefix is unknown or proven by
+    /// another text) this verifier has run.
+    pub fn dummy_runs(&self) -> u64 {
+        self.dummy_runs.load(Ordering::Relaxed)
+    }
+
     /// Verifies the value of an `Authorization` header: an API key, the operator token, or an
     /// OAuth access token (which must have been issued for `audience`, when given).
     pub async fn verify_header(
         &self,
         header: Option<&str>,
         audience: Option<&str>,
+    ) -> Result<Identity, AuthFailure> {
+        self.verify_header_with(header, audience, true).await
+    }
+
+    /// [`Self::verify_header`]; with `may_hash` false (a throttled caller) whatever would need
+    /// an argon2 check is refused as [`AuthFailure::Throttled`].
+    pub async fn verify_header_with(
+        &self,
+        header: Option<&str>,
+        audience: Option<&str>,
+        may_hash: bool,
     ) -> Result<Identity, AuthFailure> {
         let header = header.ok_or(AuthFailure::Missing)?;
         if header.contains("${") {
@@ -194,12 +238,17 @@ impl KeyVerifier {
         if token.starts_with(crate::oauth::tokens::ACCESS_PREFIX) {
             return self.verify_access_token(token, audience).await;
         }
-        self.verify(token).await
+        self.verify_with(token, may_hash).await
     }
 
     /// Verifies a bare key or operator token (never an OAuth access token: a form that takes a
     /// key, such as the console's sign-in, must not turn a narrowed token back into its key).
     pub async fn verify(&self, token: &str) -> Result<Identity, AuthFailure> {
+        self.verify_with(token, true).await
+    }
+
+    /// Verifies a bare key or operator token; see [`Self::verify_header_with`] for `may_hash`.
+    pub async fn verify_with(&self, token: &str, may_hash: bool) -> Result<Identity, AuthFailure> {
         let presented = digest(token);
         if let Some(operator) = &self.operator_digest {
             // Digests have a fixed length, so the comparison time says nothing about the token.
@@ -211,26 +260,40 @@ impl KeyVerifier {
         let slot = match self.slots.get(prefix) {
             Some(slot) => slot,
             None => {
-                self.lookup(prefix).await?.ok_or(AuthFailure::Unknown)?;
+                if self.lookup(prefix).await?.is_none() {
+                    return Err(self.refuse(token, may_hash).await);
+                }
                 self.slots.get_or_insert_with(prefix, Arc::default)
             }
         };
-        if let Some(answer) = slot.answer(&presented, self.ttl) {
-            return answer;
+        match slot.answer(&presented, self.ttl) {
+            Some(Err(AuthFailure::Unknown)) => return Err(self.refuse(token, may_hash).await),
+            Some(answer) => return answer,
+            None => {}
         }
-        let _checking = slot.checking.lock().await;
+        let checking = slot.checking.lock().await;
         // Whoever held the lock before may have just checked this very key.
-        if let Some(answer) = slot.answer(&presented, self.ttl) {
-            return answer;
+        match slot.answer(&presented, self.ttl) {
+            Some(Err(AuthFailure::Unknown)) => {
+                drop(checking);
+                return Err(self.refuse(token, may_hash).await);
+            }
+            Some(answer) => return answer,
+            None => {}
         }
         let Some(record) = self.lookup(prefix).await? else {
             // The key is gone: should a key ever come back under this prefix, prove it anew.
             *slot.proven() = None;
-            return Err(AuthFailure::Unknown);
+            drop(checking);
+            return Err(self.refuse(token, may_hash).await);
         };
         match slot.digest_for(&record.hash) {
             Some(proven) if bool::from(proven.ct_eq(&presented)) => {}
-            Some(_) => return Err(AuthFailure::Unknown),
+            Some(_) => {
+                drop(checking);
+                return Err(self.refuse(token, may_hash).await);
+            }
+            None if !may_hash => return Err(AuthFailure::Throttled),
             None if self.argon2(token, &record.hash).await => {}
             None => return Err(AuthFailure::Unknown),
         }
@@ -313,6 +376,21 @@ impl KeyVerifier {
             tracing::error!(%error, "api key lookup failed");
             AuthFailure::Unknown
         })
+    }
+
+    /// The answer to a wrong key with the shape of one: after the same argon2 work a stored
+    /// prefix costs (against a dummy hash), or at once for a throttled caller.
+    async fn refuse(&self, token: &str, may_hash: bool) -> AuthFailure {
+        if !may_hash {
+            return AuthFailure::Throttled;
+        }
+        let Ok(_permit) = self.argon2_permits.acquire().await else {
+            return AuthFailure::Unknown;
+        };
+        self.dummy_runs.fetch_add(1, Ordering::Relaxed);
+        let token = token.to_owned();
+        let _ = tokio::task::spawn_blocking(move || verify_hash(&token, dummy_hash())).await;
+        AuthFailure::Unknown
     }
 
     /// Checks `token` against an argon2 `hash` on a blocking thread, one per core at a time.
@@ -406,7 +484,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_wrong_secret_under_a_proven_prefix_is_refused_without_argon2_or_harm() {
+    async fn a_wrong_secret_under_a_proven_prefix_is_refused_without_a_real_check_or_harm() {
         let (verifier, _store, key, _dir) = verifier_with_a_key(Duration::ZERO).await;
         let wrong = wrong_secret(&key);
         assert_eq!(verifier.verify(&wrong).await, Err(AuthFailure::Unknown));
@@ -419,6 +497,11 @@ mod tests {
             "the proven key still works"
         );
         assert_eq!(verifier.argon2_runs(), 2);
+        assert_eq!(
+            verifier.dummy_runs(),
+            1,
+            "the wrong secret under the proven prefix cost a dummy check, as an unknown prefix does"
+        );
     }
 
     #[tokio::test]

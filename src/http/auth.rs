@@ -7,6 +7,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, HttpState};
+use crate::auth::keys::AuthFailure;
 
 /// The host part of a `Host` header value (`[::1]:8080` → `::1`, `example.com:443` → `example.com`).
 fn host_name(authority: &str) -> &str {
@@ -61,12 +62,29 @@ pub async fn require_key(
         .get(header::AUTHORIZATION)
         .map(|value| value.to_str().unwrap_or("\u{0}"));
     let audience = super::oauth::resource(&state, request.headers());
-    match state.verifier.verify_header(header, Some(&audience)).await {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let client = state
+        .throttle
+        .config()
+        .client_address(request.headers(), peer);
+    let wait = client.and_then(|client| state.throttle.retry_after(client));
+    match state
+        .verifier
+        .verify_header_with(header, Some(&audience), wait.is_none())
+        .await
+    {
         Ok(identity) => {
             request.extensions_mut().insert(identity);
             next.run(request).await
         }
+        Err(AuthFailure::Throttled) => throttled(wait.unwrap_or_default()),
         Err(failure) => {
+            if let (AuthFailure::Unknown, Some(client)) = (failure, client) {
+                state.throttle.failed(client);
+            }
             let mut response =
                 ApiError::new(StatusCode::UNAUTHORIZED, failure.code(), failure.message())
                     .into_response();
@@ -90,6 +108,23 @@ pub async fn require_key(
             response
         }
     }
+}
+
+/// A 429 for a client address that sent too many wrong keys, with how long to wait.
+fn throttled(wait: std::time::Duration) -> Response {
+    let failure = AuthFailure::Throttled;
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        failure.code(),
+        failure.message(),
+    )
+    .into_response();
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(seconds.max(1)),
+    );
+    response
 }
 
 #[cfg(test)]

@@ -68,6 +68,8 @@ pub struct HttpState {
     pub console_session: Duration,
     /// The OAuth authorization server, unless `CODIFIER_OAUTH=off` or an external one is named.
     pub oauth: Option<Arc<oauth::OAuthServer>>,
+    /// Wrong keys per client address ([`crate::auth::throttle`]).
+    pub throttle: Arc<crate::auth::throttle::FailureThrottle>,
 }
 
 /// Builds the router. `shutdown` ends open SSE streams and MCP sessions when cancelled.
@@ -100,6 +102,9 @@ pub fn router(config: &Config, app: App, shutdown: CancellationToken) -> Router 
                 ),
             })
         }),
+        throttle: Arc::new(crate::auth::throttle::FailureThrottle::new(
+            config.auth_throttle.clone(),
+        )),
     };
     tokio::spawn({
         let (activity, shutdown) = (state.activity.clone(), shutdown.clone());

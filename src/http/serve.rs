@@ -31,8 +31,12 @@ pub async fn serve_app(
 ) -> anyhow::Result<()> {
     let athena = app.athena.clone();
     let router = super::router(config, app, shutdown.clone());
-    let server =
-        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    // The peer address feeds the per-address limit on wrong keys (src/auth/throttle.rs).
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let grace = config.shutdown_grace;
     let deadline = async {
         shutdown.cancelled().await;

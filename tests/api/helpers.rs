@@ -152,6 +152,7 @@ pub fn test_config(database_url: &str) -> Config {
         packer: Default::default(),
         events: Default::default(),
         oauth: Default::default(),
+        auth_throttle: Default::default(),
     }
 }
 

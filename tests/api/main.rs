@@ -14,6 +14,7 @@ mod fake_embeddings;
 mod git_server;
 mod guardrails;
 mod helpers;
+mod hostile;
 mod idle_sessions;
 mod interop;
 mod mcp;
