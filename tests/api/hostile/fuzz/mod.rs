@@ -1,9 +1,11 @@
 //! Property tests that throw generated input at every parser a caller can reach: the SQL guard,
 //! the playbook loader, the skills importer, the bearer-key parser and every MCP tool's
 //! arguments (through the real server). Each target runs for `CODIFIER_FUZZ_SECONDS` (3 s by
-//! default, 20 s in CI, 600 s for the long run in `scripts/fuzz.sh`), prints its cases per
-//! second, and fails on a panic or a case slower than [`SLOW_CASE`] (a hang), shrunk to a
-//! minimal input. Crashes it finds become the named regression tests at the end.
+//! default, 600 s for the long run in `scripts/fuzz.sh`) on fresh random input, or, when
+//! `CODIFIER_FUZZ_CASES` is set (CI), that many cases from proptest's fixed seed, so a CI run
+//! is the same on any machine; it prints its cases per second, and fails on a panic or a case
+//! slower than [`SLOW_CASE`] (a hang), shrunk to a minimal input. Crashes it finds become the
+//! named regression tests at the end.
 
 use std::fmt::Debug;
 use std::panic::AssertUnwindSafe;
@@ -19,6 +21,13 @@ mod targets;
 
 /// A single case slower than this counts as a hang.
 pub const SLOW_CASE: Duration = Duration::from_secs(10);
+
+/// `CODIFIER_FUZZ_CASES`: a fixed number of cases from a fixed seed instead of a time budget.
+fn fixed_cases() -> Option<u64> {
+    std::env::var("CODIFIER_FUZZ_CASES")
+        .ok()
+        .and_then(|text| text.parse::<u64>().ok())
+}
 
 fn budget() -> Duration {
     let seconds = std::env::var("CODIFIER_FUZZ_SECONDS")
@@ -58,11 +67,19 @@ where
     S: Strategy,
     S::Value: Debug,
 {
-    let mut runner = TestRunner::default();
+    let fixed = fixed_cases();
+    let mut runner = match fixed {
+        Some(_) => TestRunner::deterministic(),
+        None => TestRunner::default(),
+    };
     let started = Instant::now();
     let deadline = started + budget();
     let mut cases = 0u64;
-    while cases == 0 || Instant::now() < deadline {
+    let more = |cases: u64| match fixed {
+        Some(limit) => cases < limit.max(1),
+        None => cases == 0 || Instant::now() < deadline,
+    };
+    while more(cases) {
         let mut tree = strategy.new_tree(&mut runner).expect("a generated case");
         cases += 1;
         let Err(mut why) = run_one(&mut check, &tree.current()) else {
