@@ -103,6 +103,8 @@ def _serve(env, tmp):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        # pytest shows this only when a test using the server failed: the server's side of it.
+        print(f"server exit code {proc.returncode}; server log:\n{log_path.read_text(errors='replace')[-20000:]}")
 
 
 async def start(session, revision):

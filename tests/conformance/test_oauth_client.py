@@ -82,6 +82,8 @@ def server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        # pytest shows this only when a test of the module failed: the server's side of it.
+        print(f"server exit code {proc.returncode}; server log:\n{log_path.read_text(errors='replace')[-20000:]}")
 
 
 class MemoryStorage:
