@@ -4,7 +4,7 @@
 //! request parts the transport attaches to each request, or is the local user over stdio.
 
 mod guardrails_render;
-mod listen;
+pub mod listen;
 mod metadata;
 mod playbook_render;
 mod prompts;
