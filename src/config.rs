@@ -96,6 +96,62 @@ pub struct PlaybooksConfig {
     pub sampling: bool,
     /// `CODIFIER_SAMPLING_TIMEOUT_SECONDS`: how long to wait for the client's model.
     pub sampling_timeout: Duration,
+    /// How the `requestState` of an input-required result (protocol 2026-07-28) is sealed.
+    pub request_state: RequestStateConfig,
+}
+
+/// The key and lifetime of the `requestState` a 2026-07-28 client echoes back with the input a
+/// generate step asked its model for.
+#[derive(Clone)]
+pub struct RequestStateConfig {
+    /// `CODIFIER_REQUEST_STATE_SECRET` (32 bytes or more): the HMAC key. Unset: a random key
+    /// stored in the database by the first server that needs one and shared by every server on
+    /// that database.
+    pub secret: Option<String>,
+    /// `CODIFIER_REQUEST_STATE_TTL_SECONDS`: how long a client has to answer (default 600).
+    pub ttl: Duration,
+}
+
+impl Default for RequestStateConfig {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            ttl: Duration::from_secs(600),
+        }
+    }
+}
+
+impl std::fmt::Debug for RequestStateConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestStateConfig")
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+/// The smallest `CODIFIER_REQUEST_STATE_SECRET` accepted, in bytes (an HMAC-SHA256 key).
+pub const MIN_REQUEST_STATE_SECRET: usize = 32;
+
+fn request_state_from_env() -> anyhow::Result<RequestStateConfig> {
+    let secret = var("CODIFIER_REQUEST_STATE_SECRET");
+    if let Some(secret) = &secret
+        && secret.len() < MIN_REQUEST_STATE_SECRET
+    {
+        bail!(
+            "CODIFIER_REQUEST_STATE_SECRET is {} bytes: use at least {MIN_REQUEST_STATE_SECRET} random bytes (e.g. `openssl rand -hex 32`), or unset it to let the servers share a key kept in the database",
+            secret.len()
+        );
+    }
+    let seconds = parse_var::<u64>("CODIFIER_REQUEST_STATE_TTL_SECONDS", "a number of seconds")?
+        .unwrap_or(600);
+    if seconds == 0 {
+        bail!("CODIFIER_REQUEST_STATE_TTL_SECONDS is 0: give clients at least a second to answer");
+    }
+    Ok(RequestStateConfig {
+        secret,
+        ttl: Duration::from_secs(seconds),
+    })
 }
 
 impl Default for PlaybooksConfig {
@@ -105,6 +161,7 @@ impl Default for PlaybooksConfig {
             templates_dir: None,
             sampling: true,
             sampling_timeout: Duration::from_secs(120),
+            request_state: RequestStateConfig::default(),
         }
     }
 }
@@ -127,6 +184,7 @@ fn playbooks_from_env() -> anyhow::Result<PlaybooksConfig> {
         templates_dir: var("CODIFIER_TEMPLATES_DIR").map(PathBuf::from),
         sampling,
         sampling_timeout: Duration::from_secs(seconds),
+        request_state: request_state_from_env()?,
     })
 }
 

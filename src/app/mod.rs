@@ -124,6 +124,8 @@ pub struct App {
     pub task_deadlines: Arc<crate::plans::sweep::Deadlines>,
     /// How event streams and webhook deliveries run.
     pub events: crate::events::EventsConfig,
+    /// Seals the `requestState` of input-required results (protocol 2026-07-28).
+    pub request_states: Arc<crate::mcp::RequestStates>,
 }
 
 impl App {
@@ -146,7 +148,12 @@ impl App {
         );
         crate::events::deliver::Deliverer::new(store.clone(), config.events.clone())
             .spawn(shutdown.child_token());
+        let request_states = Arc::new(crate::mcp::RequestStates::new(
+            &config.playbooks.request_state,
+            store.clone(),
+        ));
         Ok(App {
+            request_states,
             knowledge: KnowledgeBase {
                 store,
                 embeddings,

@@ -251,6 +251,10 @@ async fn drive_server(
     let hybrid = embedder.is_some();
     let embeddings = embedder.map_or_else(Embeddings::disabled, Embeddings::ready);
     let app = App {
+        request_states: Arc::new(crate::mcp::RequestStates::new(
+            &config.playbooks.request_state,
+            store.clone(),
+        )),
         playbooks: crate::playbooks::Engine::unwired(store.clone(), embeddings.clone())?,
         knowledge: KnowledgeBase {
             store: store.clone(),

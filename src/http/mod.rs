@@ -16,6 +16,7 @@ mod observe;
 mod serve;
 mod sessions;
 mod sse;
+mod subscriptions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,6 +142,10 @@ pub fn router(config: &Config, app: App, shutdown: CancellationToken) -> Router 
 
     let protected = Router::new()
         .route_service("/mcp", mcp_service)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            subscriptions::read_listen_start,
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             sessions::enforce_owner,

@@ -4,7 +4,8 @@
 //! request parts the transport attaches to each request, or is the local user over stdio.
 
 mod guardrails_render;
-mod listen;
+mod input_required;
+pub mod listen;
 mod metadata;
 mod playbook_render;
 mod prompts;
@@ -17,7 +18,7 @@ mod tools;
 
 use std::sync::{Arc, Mutex};
 
-use rmcp::model::{CallToolResult, ServerCapabilities, ServerConfig};
+use rmcp::model::{CallToolResponse, CallToolResult, ServerCapabilities, ServerConfig};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool_handler};
 use serde::Serialize;
@@ -28,6 +29,7 @@ use crate::auth::Identity;
 use crate::knowledge::KnowledgeError;
 
 use crate::store::Store;
+pub use input_required::RequestStates;
 use results::error_text;
 pub(crate) use results::{knowledge_error, parse_args, tool_error, tool_success};
 
@@ -208,6 +210,27 @@ impl CodifierServer {
         O: Serialize,
         Fut: Future<Output = Result<O, KnowledgeError>>,
     {
+        self.answer_tool(tool, arguments, ctx, action, |output: O| {
+            tool_success(render(&output), &output)
+        })
+        .await
+    }
+
+    /// [`run_tool`](Self::run_tool) for a tool whose output may become another kind of answer
+    /// (an input-required result): `finish` turns the output into the answer.
+    pub(crate) async fn answer_tool<P, O, A, Fut>(
+        &self,
+        tool: &'static str,
+        arguments: rmcp::model::JsonObject,
+        ctx: &RequestContext<RoleServer>,
+        action: impl FnOnce(P, Identity) -> Fut,
+        finish: impl FnOnce(O) -> A,
+    ) -> Result<A, rmcp::ErrorData>
+    where
+        P: serde::de::DeserializeOwned,
+        A: ToolAnswer,
+        Fut: Future<Output = Result<O, KnowledgeError>>,
+    {
         let started = std::time::Instant::now();
         let mut project = arguments
             .get("project_id")
@@ -217,8 +240,8 @@ impl CodifierServer {
         let caller = identity
             .as_ref()
             .map_or_else(|_| "none".to_owned(), Identity::label);
-        let result = match (parse_args::<P>(tool, arguments), identity) {
-            (Err(result), _) | (_, Err(result)) => result,
+        let answer = match (parse_args::<P>(tool, arguments), identity) {
+            (Err(result), _) | (_, Err(result)) => A::from(result),
             (Ok(params), Ok(identity)) => {
                 let (outcome, used) = PROJECT_USED
                     .scope(std::cell::RefCell::new(None), async {
@@ -228,19 +251,15 @@ impl CodifierServer {
                     .await;
                 project = used.or(project);
                 match outcome {
-                    Ok(output) => tool_success(render(&output), &output),
-                    Err(error) => knowledge_error(error),
+                    Ok(output) => finish(output),
+                    Err(error) => A::from(knowledge_error(error)),
                 }
             }
         };
         let took = started.elapsed();
-        let outcome = if result.is_error == Some(true) {
-            "tool_error"
-        } else {
-            "ok"
-        };
+        let outcome = answer.outcome();
         crate::metrics::global().tool_call(tool, outcome, took);
-        let error = (result.is_error == Some(true)).then(|| error_text(&result));
+        let error = answer.failure().map(error_text);
         tracing::info!(
             tool,
             outcome,
@@ -252,7 +271,7 @@ impl CodifierServer {
             error = error.as_deref(),
             "tool call"
         );
-        Ok(result)
+        Ok(answer)
     }
 
     /// The id the HTTP layer gave the request carrying this call (`x-request-id`).
@@ -262,6 +281,45 @@ impl CodifierServer {
             .and_then(|parts| parts.headers.get(REQUEST_ID))
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned)
+    }
+}
+
+/// What a tool call answers, as its log line and metrics name it.
+pub(crate) trait ToolAnswer: From<CallToolResult> {
+    /// `ok`, `tool_error`, or `input_required`.
+    fn outcome(&self) -> &'static str;
+    /// The failed result, when the call failed.
+    fn failure(&self) -> Option<&CallToolResult>;
+}
+
+impl ToolAnswer for CallToolResult {
+    fn outcome(&self) -> &'static str {
+        if self.is_error == Some(true) {
+            "tool_error"
+        } else {
+            "ok"
+        }
+    }
+
+    fn failure(&self) -> Option<&CallToolResult> {
+        (self.is_error == Some(true)).then_some(self)
+    }
+}
+
+impl ToolAnswer for CallToolResponse {
+    fn outcome(&self) -> &'static str {
+        match self {
+            CallToolResponse::Complete(result) => result.outcome(),
+            CallToolResponse::InputRequired(_) => "input_required",
+            _ => "ok",
+        }
+    }
+
+    fn failure(&self) -> Option<&CallToolResult> {
+        match self {
+            CallToolResponse::Complete(result) => result.failure(),
+            _ => None,
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 //! the runner hands the client the generate request instead.
 //!
 //! Sampling is deprecated by a future protocol revision (SEP-2577) but is what today's clients
-//! implement; rmcp refuses it on protocols that forbid it, and the runner falls back then.
+//! implement. A client at 2026-07-28 is asked for the same message through an input-required
+//! result instead ([`super::input_required`]); the request and the reading of the answer are
+//! shared.
 #![expect(deprecated, reason = "MCP sampling is what clients implement today")]
 
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rmcp::RoleServer;
-use rmcp::model::{CreateMessageRequestParams, SamplingMessage};
+use rmcp::model::{CreateMessageRequestParams, CreateMessageResult, SamplingMessage};
 use rmcp::service::Peer;
 
 use crate::playbooks::steps::Sampler;
@@ -39,28 +41,41 @@ pub fn for_peer(peer: &Peer<RoleServer>, timeout: Option<Duration>) -> Option<Ar
 #[async_trait]
 impl Sampler for PeerSampler {
     async fn generate(&self, system: &str, prompt: &str) -> Result<String, String> {
-        let mut request =
-            CreateMessageRequestParams::new(vec![SamplingMessage::user_text(prompt)], MAX_TOKENS);
-        request.system_prompt = Some(system.to_owned());
-        let answer = tokio::time::timeout(self.timeout, self.peer.create_message(request))
-            .await
-            .map_err(|_| {
-                format!(
-                    "the client's model did not answer within {} s",
-                    self.timeout.as_secs()
-                )
-            })?
-            .map_err(|error| format!("the client refused or failed: {error}"))?;
-        let text: Vec<String> = answer
-            .message
-            .content
-            .iter()
-            .filter_map(|block| block.as_text().map(|text| text.text.clone()))
-            .collect();
-        let text = text.join("\n");
-        if text.trim().is_empty() {
-            return Err("the client's model answered with no text".into());
-        }
-        Ok(text)
+        let answer = tokio::time::timeout(
+            self.timeout,
+            self.peer.create_message(request(system, prompt)),
+        )
+        .await
+        .map_err(|_| {
+            format!(
+                "the client's model did not answer within {} s",
+                self.timeout.as_secs()
+            )
+        })?
+        .map_err(|error| format!("the client refused or failed: {error}"))?;
+        answer_text(&answer)
     }
+}
+
+/// The sampling request for a generate step: `prompt` as the user's message under `system`.
+pub fn request(system: &str, prompt: &str) -> CreateMessageRequestParams {
+    let mut request =
+        CreateMessageRequestParams::new(vec![SamplingMessage::user_text(prompt)], MAX_TOKENS);
+    request.system_prompt = Some(system.to_owned());
+    request
+}
+
+/// The text of the client model's answer; an error when it has none.
+pub fn answer_text(answer: &CreateMessageResult) -> Result<String, String> {
+    let text: Vec<String> = answer
+        .message
+        .content
+        .iter()
+        .filter_map(|block| block.as_text().map(|text| text.text.clone()))
+        .collect();
+    let text = text.join("\n");
+    if text.trim().is_empty() {
+        return Err("the client's model answered with no text".into());
+    }
+    Ok(text)
 }

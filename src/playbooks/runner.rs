@@ -72,7 +72,7 @@ fn invalid(message: impl Into<String>) -> KnowledgeError {
 }
 
 /// The JSON text of a value with object keys sorted at every level.
-fn canonical(value: &Value) -> String {
+pub(crate) fn canonical(value: &Value) -> String {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();

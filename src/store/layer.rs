@@ -100,6 +100,9 @@ macro_rules! forward_store {
                 fn delete_console_session(token_hash: &str) -> ();
                 fn delete_expired_console_sessions() -> u64;
             });
+            $crate::forward_store!(@impl $layer, $hook, ServerSecretStore {
+                fn server_secret(name: &str, candidate: &str) -> String;
+            });
             $crate::forward_store!(@impl $layer, $hook, McpSessionStore {
                 fn load_mcp_session(id: &str) -> Option<McpSessionRecord>;
                 fn save_mcp_session_params(id: &str, params: &Value) -> ();

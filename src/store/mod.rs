@@ -83,7 +83,7 @@ pub use traits::{
     MemoryStore, PlaybookSessionStore, ProjectStore, RevisionStore, SearchStore, SnapshotStore,
     Store, TelemetryStore, WebhookStore,
 };
-pub use traits::{OAuthStore, PlanStore, ProjectStateStore};
+pub use traits::{OAuthStore, PlanStore, ProjectStateStore, ServerSecretStore};
 
 /// What can go wrong in the store, by the kind a caller branches on.
 #[derive(Debug, thiserror::Error)]

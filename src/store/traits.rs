@@ -23,6 +23,7 @@ pub trait Store:
     + PlaybookSessionStore
     + McpSessionStore
     + ConsoleSessionStore
+    + ServerSecretStore
     + OAuthStore
     + SnapshotStore
     + TelemetryStore
@@ -270,6 +271,14 @@ pub trait ConsoleSessionStore: Send + Sync {
     async fn delete_console_session(&self, token_hash: &str) -> StoreResult<()>;
     /// Forgets every session that has expired; returns how many.
     async fn delete_expired_console_sessions(&self) -> StoreResult<u64>;
+}
+
+/// Secrets every server on one database shares: a control table.
+#[async_trait]
+pub trait ServerSecretStore: Send + Sync {
+    /// The secret called `name`: the stored one, or `candidate` when none was stored yet (it is
+    /// stored then, so every server asking later gets the same value).
+    async fn server_secret(&self, name: &str, candidate: &str) -> StoreResult<String>;
 }
 
 /// The OAuth authorization server's control tables: clients, grants and tokens, found by the

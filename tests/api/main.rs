@@ -16,6 +16,7 @@ mod guardrails;
 mod helpers;
 mod hostile;
 mod idle_sessions;
+mod input_required;
 mod interop;
 mod mcp;
 mod memory_updates;

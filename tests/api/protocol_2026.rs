@@ -7,22 +7,27 @@ use serde_json::{Value, json};
 use crate::helpers::{TestServer, backends};
 use codifier::domain::Role;
 
-const MODERN: &str = "2026-07-28";
+pub(crate) const MODERN: &str = "2026-07-28";
 const ICON_PREFIX: &str = "data:image/svg+xml,";
 
-/// The `_meta` every 2026-07-28 request carries.
-fn meta() -> Value {
+/// The `_meta` every 2026-07-28 request carries, for a client with `capabilities`.
+fn meta(capabilities: Value) -> Value {
     json!({
         "io.modelcontextprotocol/protocolVersion": MODERN,
         "io.modelcontextprotocol/clientInfo": { "name": "raw-http", "version": "1" },
-        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientCapabilities": capabilities,
         "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
     })
 }
 
 /// A JSON-RPC request at 2026-07-28 with `params` (its `_meta` added).
-fn modern(id: u64, method: &str, mut params: Value) -> Value {
-    params["_meta"] = meta();
+fn modern(id: u64, method: &str, params: Value) -> Value {
+    modern_with(id, method, params, json!({}))
+}
+
+/// A JSON-RPC request at 2026-07-28 from a client with `capabilities`.
+pub(crate) fn modern_with(id: u64, method: &str, mut params: Value, capabilities: Value) -> Value {
+    params["_meta"] = meta(capabilities);
     json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params })
 }
 
@@ -60,7 +65,11 @@ async fn post(
 }
 
 /// Posts a 2026-07-28 request with the headers that match it.
-async fn call(server: &TestServer, key: &str, body: &Value) -> (u16, Option<String>, Value) {
+pub(crate) async fn call(
+    server: &TestServer,
+    key: &str,
+    body: &Value,
+) -> (u16, Option<String>, Value) {
     let method = body["method"].as_str().unwrap().to_owned();
     let name = body["params"]["name"].as_str().map(str::to_owned);
     let mut headers = vec![

@@ -497,6 +497,10 @@ async fn the_handshake_and_health_never_wait_for_the_model_and_early_writes_are_
             validator: Default::default(),
             task_deadlines: Default::default(),
             events: Default::default(),
+            request_states: std::sync::Arc::new(codifier::mcp::RequestStates::new(
+                &Default::default(),
+                store.clone(),
+            )),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

@@ -107,8 +107,9 @@ def _serve(env, tmp):
         print(f"server exit code {proc.returncode}; server log:\n{log_path.read_text(errors='replace')[-20000:]}")
 
 
-async def start(session, revision):
-    """Opens `session` at `revision`: `server/discover` at 2026-07-28, else the handshake."""
+async def start(session, revision, capabilities=None):
+    """Opens `session` at `revision`: `server/discover` at 2026-07-28, else the handshake (at
+    2025-06-18 declaring `capabilities`)."""
     if revision == MODERN:
         await session.discover()
     elif revision == "2025-11-25":
@@ -116,7 +117,7 @@ async def start(session, revision):
     else:  # the SDK's initialize() always proposes its newest handshake revision
         result = await session.send_request(
             types.InitializeRequest(params=types.InitializeRequestParams(
-                protocol_version=revision, capabilities=types.ClientCapabilities(),
+                protocol_version=revision, capabilities=capabilities or types.ClientCapabilities(),
                 client_info=types.Implementation(name="conformance", version="1"))),
             types.InitializeResult)
         session.adopt(result)
@@ -125,8 +126,9 @@ async def start(session, revision):
 
 
 @asynccontextmanager
-async def connect(transport, server, token=None, http_transport=None):
-    """An initialized ClientSession. HTTP transports send `token` as the bearer; stdio is the local operator."""
+async def connect(transport, server, token=None, http_transport=None, **session_options):
+    """An initialized ClientSession. HTTP transports send `token` as the bearer; stdio is the local
+    operator. Streamable HTTP sessions take `session_options` (e.g. a `sampling_callback`)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     if transport.startswith("streamable-http"):
         revision = transport.partition("@")[2] or "2025-11-25"
@@ -135,9 +137,10 @@ async def connect(transport, server, token=None, http_transport=None):
             httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300),
                                transport=http_transport) as http,
             streamable_http_client(f"{server.base}/mcp", http_client=http) as (read, write),
-            ClientSession(read, write, log_level=log_level) as session,
+            ClientSession(read, write, log_level=log_level, **session_options) as session,
         ):
-            await start(session, revision)
+            sampling = types.SamplingCapability() if "sampling_callback" in session_options else None
+            await start(session, revision, types.ClientCapabilities(sampling=sampling))
             yield session
     elif transport == "sse":
         async with sse_client(f"{server.base}/sse", headers=headers) as (read, write), \
@@ -456,3 +459,67 @@ async def test_at_2026_07_28_the_sdk_listens_for_resource_list_changes(server):
                 # Other requests go on while the listen stream is open.
                 result, text = await call(session, "fetch_context", project_id="alpha", limit=1)
                 assert not result.is_error, text
+
+
+async def call_answering(session, model, tool, arguments):
+    """`tool` at 2026-07-28, answering each input request of an input-required result with
+    `model` and retrying with the echoed requestState (what the SDK's high-level Client does)."""
+    responses = state = None
+    for _ in range(5):
+        result = await session.call_tool(tool, arguments, input_responses=responses, request_state=state,
+                                         allow_input_required=True)
+        if not isinstance(result, types.InputRequiredResult):
+            return result
+        responses = {key: await model(None, request.params) for key, request in result.input_requests.items()}
+        state = result.request_state
+    raise AssertionError(f"{tool} still asked for input after 5 rounds")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", STREAMABLE)
+async def test_a_generate_step_asks_the_sdk_model_at_every_revision(server, transport):
+    # 2025 revisions: the server samples the client (a server-to-client request). 2026-07-28: the
+    # call answers with an input-required result and a sealed requestState; the client answers it
+    # through the same sampling callback and retries.
+    prompts = []
+
+    async def model(context, params):
+        prompts.append(params.messages[0].content.text)
+        return types.CreateMessageResult(
+            role="assistant", model="stand-in",
+            content=types.TextContent(type="text", text=f"SDK-ARTIFACT-{transport}-{len(prompts)}"))
+
+    with anyio.fail_after(60):
+        async with connect(transport, server, server.key, sampling_callback=model) as session:
+            result, text = await call(session, "run_playbook", playbook_id="brownfield-onboard",
+                                      project_id="alpha")
+            assert not result.is_error, text
+            session_id = result.structured_content["session_id"]
+            result, text = await call(session, "advance_step", session_id=session_id,
+                                      step_id="repositories", input={"repository_urls": []})
+            assert not result.is_error, text
+            arguments = {"session_id": session_id, "step_id": "extra-context",
+                         "input": {"extra_context": f"Notes for {transport}."}}
+            if transport == f"streamable-http@{MODERN}":
+                asked = await session.call_tool("advance_step", arguments, allow_input_required=True)
+                assert isinstance(asked, types.InputRequiredResult), asked
+                assert asked.request_state and set(asked.input_requests) == {"generate"}
+                state = asked.request_state
+                tampered = state[:-2] + ("BB" if state.endswith("AA") else "AA")
+                forged = {"generate": types.CreateMessageResult(
+                    role="assistant", model="forger", content=types.TextContent(type="text", text="FORGED"))}
+                refused = await session.call_tool("advance_step", arguments, request_state=tampered,
+                                                  input_responses=forged, allow_input_required=True)
+                assert refused.is_error and "requestState" in refused.content[0].text, refused
+                result = await call_answering(session, model, "advance_step", arguments)
+            else:
+                result = await session.call_tool("advance_step", arguments)
+            text = "\n".join(block.text for block in result.content if block.type == "text")
+            assert not result.is_error, text
+            assert result.structured_content["status"] == "completed", text
+            found, text = await call(session, "fetch_context", project_id="alpha", memory_type="rule",
+                                     limit=100)
+            texts = [memory["content"].get("text") for memory in found.structured_content["memories"]]
+            assert f"SDK-ARTIFACT-{transport}-1" in texts, texts
+            assert "FORGED" not in texts
+    assert len(prompts) == 2 and f"Notes for {transport}." in prompts[0]

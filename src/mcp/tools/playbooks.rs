@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::handler::server::tool::{InputResponses, RequestState};
+use rmcp::model::{CallToolResponse, CallToolResult, InputRequiredResult, JsonObject};
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
@@ -14,7 +15,8 @@ use super::{input_schema, output_schema};
 use crate::auth::Identity;
 use crate::domain::{Project, Role};
 use crate::knowledge::{KnowledgeError, projects};
-use crate::mcp::{CodifierServer, playbook_render, sampling};
+use crate::mcp::input_required::{self, Call};
+use crate::mcp::{CodifierServer, playbook_render, sampling, tool_success};
 use crate::playbooks::runner::Caller;
 use crate::playbooks::view::{SessionSummary, SessionView};
 use crate::playbooks::{Advance, Start};
@@ -162,9 +164,20 @@ impl CodifierServer {
         &self,
         arguments: JsonObject,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, ErrorData> {
+        RequestState(state): RequestState,
+        InputResponses(responses): InputResponses,
+    ) -> Result<CallToolResponse, ErrorData> {
         let ctx = &ctx;
+        let bound = arguments.clone();
         let action = |params: RunPlaybookParams, identity: Identity| async move {
+            let call = Call {
+                identity: &identity,
+                tool: "run_playbook",
+                arguments: &bound,
+            };
+            if let Some(state) = state {
+                return self.generated(ctx, &call, &state, responses).await;
+            }
             let resumed = params.session_id.as_deref().map(session_id).transpose()?;
             let named = params.project_id.as_deref();
             let project = match resumed {
@@ -185,16 +198,11 @@ impl CodifierServer {
                 tool: "run_playbook",
                 sampler: self.sampler(ctx),
             };
-            self.app.playbooks.start(caller, start).await
+            let view = self.app.playbooks.start(caller, start).await?;
+            self.answered(ctx, &call, view).await
         };
-        self.run_tool(
-            "run_playbook",
-            arguments,
-            ctx,
-            action,
-            playbook_render::session,
-        )
-        .await
+        self.answer_tool("run_playbook", arguments, ctx, action, Answered::response)
+            .await
     }
 
     /// Answer the current step of a playbook session: `input` is `{<key>: value}` with the key
@@ -218,9 +226,20 @@ impl CodifierServer {
         &self,
         arguments: JsonObject,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, ErrorData> {
+        RequestState(state): RequestState,
+        InputResponses(responses): InputResponses,
+    ) -> Result<CallToolResponse, ErrorData> {
         let ctx = &ctx;
+        let bound = arguments.clone();
         let action = |params: AdvanceStepParams, identity: Identity| async move {
+            let call = Call {
+                identity: &identity,
+                tool: "advance_step",
+                arguments: &bound,
+            };
+            if let Some(state) = state {
+                return self.generated(ctx, &call, &state, responses).await;
+            }
             let session_id = session_id(&params.session_id)?;
             let named = params.project_id.as_deref();
             let project = self
@@ -240,16 +259,11 @@ impl CodifierServer {
                 tool: "advance_step",
                 sampler: self.sampler(ctx),
             };
-            self.app.playbooks.advance(caller, advance).await
+            let view = self.app.playbooks.advance(caller, advance).await?;
+            self.answered(ctx, &call, view).await
         };
-        self.run_tool(
-            "advance_step",
-            arguments,
-            ctx,
-            action,
-            playbook_render::session,
-        )
-        .await
+        self.answer_tool("advance_step", arguments, ctx, action, Answered::response)
+            .await
     }
 
     /// List a project's playbook sessions (active, completed, abandoned), most recent first, to
@@ -299,12 +313,93 @@ impl CodifierServer {
     }
 }
 
+/// What `run_playbook` and `advance_step` answer: the session, or (for a client at 2026-07-28
+/// that can sample) a request for its model's artifact, the session kept in the store.
+struct Answered {
+    view: SessionView,
+    ask: Option<InputRequiredResult>,
+}
+
+impl Answered {
+    fn response(self) -> CallToolResponse {
+        match self.ask {
+            Some(ask) => ask.into(),
+            None => tool_success(playbook_render::session(&self.view), &self.view).into(),
+        }
+    }
+}
+
 impl CodifierServer {
-    /// The client's model, when the client said it supports sampling and sampling is on.
+    /// The client's model over MCP sampling, when the client said it supports sampling and
+    /// sampling is on; never at 2026-07-28, whose clients are asked by input-required results.
     fn sampler(
         &self,
         ctx: &RequestContext<RoleServer>,
     ) -> Option<Arc<dyn crate::playbooks::steps::Sampler>> {
+        if input_required::at_2026(ctx) {
+            return None;
+        }
         sampling::for_peer(&ctx.peer, self.app.playbooks.sampling_timeout)
+    }
+
+    /// `view`, or the input-required result for the generate step it stops at when the client
+    /// is asked that way.
+    async fn answered(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        call: &Call<'_>,
+        view: SessionView,
+    ) -> Result<Answered, KnowledgeError> {
+        let sampling_on = self.app.playbooks.sampling_timeout.is_some();
+        let ask = if input_required::wanted(ctx, sampling_on) {
+            self.app.request_states.ask(&view, call).await?
+        } else {
+            None
+        };
+        Ok(Answered { view, ask })
+    }
+
+    /// The retry of an input-required call: opens its `requestState`, keeps the model's answer
+    /// as the waiting step's artifact, and runs on (possibly to the next generate step).
+    async fn generated(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        call: &Call<'_>,
+        state: &str,
+        responses: Option<rmcp::model::InputResponses>,
+    ) -> Result<Answered, KnowledgeError> {
+        let pending = self.app.request_states.open(state, call).await?;
+        let artifact = input_required::artifact(responses.as_ref())?;
+        let project = self
+            .playbook_project(
+                ctx,
+                call.identity,
+                Some(&pending.project_id.to_string()),
+                Role::Write,
+            )
+            .await?;
+        let advance = Advance {
+            session_id: pending.session_id,
+            step_id: Some(pending.step_id.clone()),
+            input: Map::from_iter([(pending.send_back_under, Value::String(artifact))]),
+            skip: false,
+            abandon: false,
+            revise: false,
+        };
+        let caller = Caller {
+            project: &project,
+            identity: call.identity,
+            tool: call.tool,
+            sampler: None,
+        };
+        let mut view = self.app.playbooks.advance(caller, advance).await?;
+        view.notices.insert(
+            0,
+            format!(
+                "step `{}`: generated by your client's model (an input request)",
+                pending.step_id
+            ),
+        );
+        self.answered(ctx, call, view).await
     }
 }

@@ -16,6 +16,7 @@ pub(crate) mod outbox;
 pub(crate) mod plans;
 pub(crate) mod playbook_sessions;
 pub(crate) mod projects;
+pub(crate) mod server_secrets;
 pub(crate) mod snapshots;
 pub(crate) mod state;
 pub(crate) mod telemetry;
