@@ -238,13 +238,34 @@ fn var(name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-fn parse_var<T: std::str::FromStr>(name: &str, what: &str) -> anyhow::Result<Option<T>> {
+/// Reads and parses one variable (`None` when unset); a value that does not parse names the
+/// variable and says it is not `what`.
+pub(crate) fn parse_var<T: std::str::FromStr>(name: &str, what: &str) -> anyhow::Result<Option<T>> {
     var(name)
         .map(|text| {
             text.parse::<T>()
                 .map_err(|_| anyhow::anyhow!("{name}={text:?} is not {what}"))
         })
         .transpose()
+}
+
+/// A positive whole number from `name`, or `default` when it is unset.
+pub(crate) fn positive_var(name: &str, default: u64) -> anyhow::Result<u64> {
+    match parse_var::<u64>(name, "a positive whole number")? {
+        None => Ok(default),
+        Some(0) => anyhow::bail!("{name}=\"0\" is not a positive whole number"),
+        Some(value) => Ok(value),
+    }
+}
+
+/// A switch from `name` (`on`, `true`, `1` or `off`, `false`, `0`), or `default` when unset.
+pub(crate) fn switch_var(name: &str, default: bool) -> anyhow::Result<bool> {
+    match var(name).as_deref() {
+        None => Ok(default),
+        Some("on" | "true" | "1") => Ok(true),
+        Some("off" | "false" | "0") => Ok(false),
+        Some(other) => anyhow::bail!("{name}={other:?} is not on or off (true or false)"),
+    }
 }
 
 /// `CODIFIER_DATA_DIR`, else `codifier` in the user's data directory: the embedded database

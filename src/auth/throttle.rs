@@ -9,6 +9,9 @@
 //! says the server sits behind a proxy that sets it (`Fly-Client-IP`, `X-Forwarded-For`), that
 //! header's address; otherwise such headers are ignored, so a client cannot pick its own.
 //!
+//! The same fixed-window counter bounds dynamic client registrations per address
+//! (`http::oauth`), counting registrations instead of failures.
+//!
 //! The map of addresses is bounded: when full, expired windows are dropped first, then the
 //! window that started longest ago.
 
@@ -147,6 +150,12 @@ impl FailureThrottle {
 
     /// Counts one failed key from `address`.
     pub fn failed(&self, address: IpAddr) {
+        self.count(address);
+    }
+
+    /// Counts one event from `address`: a failed key, or, for the throttle on dynamic client
+    /// registration, one registration.
+    pub fn count(&self, address: IpAddr) {
         if self.config.max_failures == 0 {
             return;
         }

@@ -33,7 +33,7 @@ pub use memory::{
     Candidate, Cursor, Memory, MemoryDraft, MemoryFilter, MemoryPage, MemoryRevision, MemoryType,
     WriteOutcome,
 };
-pub use oauth::{NewTokenPair, OAuthClient, OAuthGrant, Redemption};
+pub use oauth::{NewTokenPair, OAuthClient, OAuthGrant, OAuthSwept, Redemption};
 pub use plan::{
     AuditDraft, Plan, PlanDraft, PlanSummary, PlanTask, ProjectState, StateFields, StoredReply,
     TaskStatus, TaskWrite,

@@ -60,3 +60,14 @@ pub enum Redemption {
     /// No such code or refresh token, or its family was revoked, or it expired.
     Invalid,
 }
+
+/// What one sweep of the authorization server's tables deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OAuthSwept {
+    /// Access and refresh tokens past their end.
+    pub tokens: u64,
+    /// Grants revoked, or whose code expired unused or whose tokens all ended.
+    pub grants: u64,
+    /// Registered clients with no grant left, registered before the cutoff.
+    pub clients: u64,
+}

@@ -14,7 +14,6 @@ pub mod webhooks;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::bail;
 use chrono::{DateTime, Utc};
 
 use crate::auth::Identity;
@@ -61,29 +60,16 @@ impl Default for EventsConfig {
 impl EventsConfig {
     /// Reads the settings from the environment; bad values name the variable.
     pub fn from_env() -> anyhow::Result<Self> {
-        let read = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        use crate::config::{positive_var, switch_var};
         let defaults = Self::default();
-        let allow_private = match read("CODIFIER_WEBHOOK_ALLOW_PRIVATE").as_deref() {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(other) => bail!("CODIFIER_WEBHOOK_ALLOW_PRIVATE={other:?} is not true or false"),
-        };
-        let number = |name: &str, default: u64| -> anyhow::Result<u64> {
-            match read(name) {
-                None => Ok(default),
-                Some(text) => match text.trim().parse::<u64>() {
-                    Ok(value) if value > 0 => Ok(value),
-                    _ => bail!("{name}={text:?} is not a positive whole number"),
-                },
-            }
-        };
+        let allow_private = switch_var("CODIFIER_WEBHOOK_ALLOW_PRIVATE", false)?;
         Ok(Self {
             allow_private,
-            backoff: Duration::from_secs(number(
+            backoff: Duration::from_secs(positive_var(
                 "CODIFIER_WEBHOOK_BACKOFF_SECONDS",
                 defaults.backoff.as_secs(),
             )?),
-            poll: Duration::from_millis(number(
+            poll: Duration::from_millis(positive_var(
                 "CODIFIER_EVENTS_POLL_MS",
                 defaults.poll.as_millis() as u64,
             )?),

@@ -62,14 +62,7 @@ pub async fn require_key(
         .get(header::AUTHORIZATION)
         .map(|value| value.to_str().unwrap_or("\u{0}"));
     let audience = super::oauth::resource(&state, request.headers());
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip());
-    let client = state
-        .throttle
-        .config()
-        .client_address(request.headers(), peer);
+    let client = client_address(&state, request.headers(), request.extensions());
     let wait = client.and_then(|client| state.throttle.retry_after(client));
     match state
         .verifier
@@ -110,6 +103,53 @@ pub async fn require_key(
     }
 }
 
+/// The client address of a request, as the throttles count it: the socket's peer, or the
+/// trusted proxy's header ([`crate::auth::throttle::ThrottleConfig::client_address`]).
+pub fn client_address(
+    state: &HttpState,
+    headers: &header::HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> Option<std::net::IpAddr> {
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    state.throttle.config().client_address(headers, peer)
+}
+
+/// Why a key typed into a form (the console's sign-in, the OAuth consent page) was refused.
+pub enum TypedKeyRefusal {
+    /// The address sent too many wrong keys: wait this long.
+    Throttled(std::time::Duration),
+    /// The key is wrong, revoked or malformed.
+    Failed(AuthFailure),
+}
+
+/// Verifies a key typed into a form under the same per-address throttle as bearer keys: a
+/// wrong key counts against the address, a throttled address gets in only with a key this
+/// process has already proven.
+pub async fn verify_typed_key(
+    state: &HttpState,
+    client: Option<std::net::IpAddr>,
+    key: &str,
+) -> Result<crate::auth::Identity, TypedKeyRefusal> {
+    let wait = client.and_then(|client| state.throttle.retry_after(client));
+    match state.verifier.verify_with(key, wait.is_none()).await {
+        Ok(identity) => Ok(identity),
+        Err(AuthFailure::Throttled) => Err(TypedKeyRefusal::Throttled(wait.unwrap_or_default())),
+        Err(failure) => {
+            if let (AuthFailure::Unknown, Some(client)) = (failure, client) {
+                state.throttle.failed(client);
+            }
+            Err(TypedKeyRefusal::Failed(failure))
+        }
+    }
+}
+
+/// Whole seconds to put in `Retry-After` for `wait` (at least 1).
+pub fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 /// A 429 for a client address that sent too many wrong keys, with how long to wait.
 fn throttled(wait: std::time::Duration) -> Response {
     let failure = AuthFailure::Throttled;
@@ -119,10 +159,9 @@ fn throttled(wait: std::time::Duration) -> Response {
         failure.message(),
     )
     .into_response();
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     response.headers_mut().insert(
         header::RETRY_AFTER,
-        header::HeaderValue::from(seconds.max(1)),
+        header::HeaderValue::from(retry_after_seconds(wait)),
     );
     response
 }

@@ -46,6 +46,7 @@ pub async fn protected_resource(State(state): State<HttpState>, headers: HeaderM
     } else if state.oauth.is_some() {
         // This server is its own authorization server (issue 20); keys still work as bearer.
         document["authorization_servers"] = json!([base]);
+        document["scopes_supported"] = json!(crate::oauth::scope::SUPPORTED);
     } else {
         document["codifier_authentication"] = json!(
             "No OAuth authorization server is configured: send an API key as \

@@ -95,11 +95,23 @@ pub fn router(config: &Config, app: App, shutdown: CancellationToken) -> Router 
         activity: Arc::default(),
         console_session: config.console_session,
         oauth: (config.oauth.enabled && config.authorization_servers.is_empty()).then(|| {
+            crate::oauth::sweep::start(
+                store.clone(),
+                config.oauth.unused_client,
+                shutdown.child_token(),
+            );
             Arc::new(oauth::OAuthServer {
                 config: config.oauth.clone(),
                 clients: crate::oauth::clients::Clients::new(
                     store.clone(),
                     config.oauth.loopback_client_documents,
+                ),
+                registrations: crate::auth::throttle::FailureThrottle::new(
+                    crate::auth::throttle::ThrottleConfig {
+                        max_failures: config.oauth.registrations_per_hour,
+                        window: Duration::from_secs(3600),
+                        client_address_header: config.auth_throttle.client_address_header.clone(),
+                    },
                 ),
             })
         }),

@@ -76,9 +76,11 @@ macro_rules! forward_store {
                 fn create_oauth_grant(grant: &OAuthGrant) -> ();
                 fn find_oauth_code(code_hash: &str) -> Option<OAuthGrant>;
                 fn redeem_oauth_code(grant: Uuid, tokens: &NewTokenPair) -> Redemption;
-                fn rotate_oauth_refresh(refresh_hash: &str, tokens: &NewTokenPair) -> Redemption;
+                fn find_oauth_refresh(refresh_hash: &str) -> Option<OAuthGrant>;
+                fn rotate_oauth_refresh(refresh_hash: &str, tokens: &NewTokenPair, narrow_to: Option<Role>) -> Redemption;
                 fn find_oauth_access(access_hash: &str) -> Option<(OAuthGrant, chrono::DateTime<chrono::Utc>)>;
                 fn revoke_oauth_token(token_hash: &str) -> bool;
+                fn sweep_oauth(at: chrono::DateTime<chrono::Utc>, unused_before: chrono::DateTime<chrono::Utc>) -> OAuthSwept;
             });
             $crate::forward_store!(@impl $layer, $hook, KeyStore {
                 fn create_api_key(actor: &Actor, key: &NewApiKey) -> ApiKey;

@@ -64,7 +64,7 @@ pub use crate::domain::{
 };
 pub use crate::domain::{ConsoleSession, ConsoleSubject};
 pub use crate::domain::{GuardrailEventCount, GuardrailEventKind, NewGuardrailEvent};
-pub use crate::domain::{NewTokenPair, OAuthClient, OAuthGrant, Redemption};
+pub use crate::domain::{NewTokenPair, OAuthClient, OAuthGrant, OAuthSwept, Redemption};
 // Plans and project state (issue 18, plans half).
 pub use crate::domain::{
     AuditDraft, Plan, PlanDraft, PlanSummary, PlanTask, ProjectState, StateFields, StoredReply,

@@ -173,7 +173,7 @@ impl PgStore {
         let begin = format!("BEGIN; {}", tenant_settings(project, extra));
         let mut attempts = 0;
         loop {
-            match self.pool.begin_with(begin.clone()).await {
+            match begin_detached(&self.pool, Some(begin.clone())).await {
                 Err(error) if is_connection_lost(&error) && attempts < MAX_CONNECTIONS => {
                     attempts += 1;
                 }
@@ -181,6 +181,28 @@ impl PgStore {
             }
         }
     }
+}
+
+/// Begins a transaction (with `statement`, else `BEGIN`) on a task of its own. sqlx 0.8 does
+/// not roll back a `BEGIN` whose caller was cancelled while it was in flight (say, an event
+/// stream dropped when its client left): the connection went back to the pool inside a
+/// transaction sqlx did not know about, still `SET LOCAL ROLE codifier_tenant`, and the next
+/// statement on the control tables there failed with "permission denied". On its own task the
+/// begin always finishes, and a transaction nobody awaits any more is dropped, so rolled back,
+/// as sqlx knows to.
+async fn begin_detached(
+    pool: &PgPool,
+    statement: Option<String>,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        match statement {
+            Some(statement) => pool.begin_with(statement).await,
+            None => pool.begin().await,
+        }
+    })
+    .await
+    .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))?
 }
 
 #[async_trait]
@@ -194,6 +216,10 @@ impl Backend for PgStore {
 
     fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    async fn control(&self) -> StoreResult<Tx<Self>> {
+        Ok(begin_detached(&self.pool, None).await?)
     }
 
     /// Also refuses a tenant role that bypasses row-level security.

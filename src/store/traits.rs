@@ -298,13 +298,18 @@ pub trait OAuthStore: Send + Sync {
         grant: Uuid,
         tokens: &NewTokenPair,
     ) -> StoreResult<Redemption>;
+    /// The grant a refresh token belongs to, used or not, revoked or not (to check a refresh
+    /// request's resource and scope before the token is spent).
+    async fn find_oauth_refresh(&self, refresh_hash: &str) -> StoreResult<Option<OAuthGrant>>;
     /// Rotates a refresh token: marks it used and stores `tokens` in its family, in one
-    /// transaction. A refresh token used before revokes its family (`Reused`); an unknown,
-    /// expired or revoked one is `Invalid`.
+    /// transaction; with `narrow_to` below the grant's role, the family is narrowed to it for
+    /// good. A refresh token used before revokes its family (`Reused`); an unknown, expired or
+    /// revoked one is `Invalid`.
     async fn rotate_oauth_refresh(
         &self,
         refresh_hash: &str,
         tokens: &NewTokenPair,
+        narrow_to: Option<Role>,
     ) -> StoreResult<Redemption>;
     /// The grant of a live (unexpired, unrevoked) access token, with when the token ends.
     async fn find_oauth_access(
@@ -314,6 +319,13 @@ pub trait OAuthStore: Send + Sync {
     /// Revokes the family of the access or refresh token with this hash (RFC 7009); whether
     /// there was one.
     async fn revoke_oauth_token(&self, token_hash: &str) -> StoreResult<bool>;
+    /// Deletes tokens that ended by `at`, grants that are revoked or spent (code expired and
+    /// no token left), and registered clients created before `unused_before` with no grant.
+    async fn sweep_oauth(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+        unused_before: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<OAuthSwept>;
 }
 
 /// MCP sessions of the Streamable HTTP transport.

@@ -35,17 +35,23 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// The session token the request's cookie carries, if any.
-pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
+/// The value of the cookie `name` when it is a [`random_token`] (64 hex digits); the first
+/// cookie of that name counts, whatever it holds.
+pub fn token_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value.trim().to_owned())
         .filter(|value| value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The session token the request's cookie carries, if any.
+pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    token_cookie(headers, COOKIE)
 }
 
 /// Whether the request reached us over https (directly, or through a proxy such as Fly's that
@@ -237,6 +243,20 @@ mod tests {
             HeaderValue::from_static("codifier_console=short"),
         );
         assert_eq!(cookie_token(&headers), None);
+    }
+
+    #[test]
+    fn a_token_cookie_is_read_by_its_own_name_only() {
+        let (console, csrf) = (random_token(), random_token());
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("{COOKIE}={console}; codifier_oauth_csrf={csrf}"))
+                .unwrap(),
+        );
+        assert_eq!(token_cookie(&headers, "codifier_oauth_csrf"), Some(csrf));
+        assert_eq!(cookie_token(&headers), Some(console));
+        assert_eq!(token_cookie(&headers, "codifier_oauth"), None);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Signing in (a form taking an API key or the operator token, verified as a bearer key is)
 //! and out. The key travels only in the POST body; the session cookie carries a random token.
+//! Wrong keys count against the client address as bearer keys do: past the limit the form
+//! answers 429 with `Retry-After` ([`crate::http::auth::verify_typed_key`]).
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -12,6 +14,7 @@ use super::{ConsoleError, render};
 use crate::auth::Identity;
 use crate::domain::{ConsoleSession, ConsoleSubject, Role, now};
 use crate::http::HttpState;
+use crate::http::auth::{TypedKeyRefusal, client_address, retry_after_seconds, verify_typed_key};
 
 #[derive(Deserialize)]
 pub struct SignInQuery {
@@ -40,6 +43,7 @@ pub struct SignInForm {
 pub async fn submit(
     State(state): State<HttpState>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     body: axum::body::Bytes,
 ) -> Result<Response, ConsoleError> {
     session::same_origin(&headers)?;
@@ -52,10 +56,22 @@ pub async fn submit(
             Some("Paste an API key (cdf_…) or the operator token."),
         );
     }
-    let identity = match state.verifier.verify(key).await {
+    let client = client_address(&state, &headers, &extensions);
+    let identity = match verify_typed_key(&state, client, key).await {
         Ok(identity) => identity,
-        Err(failure) => {
+        Err(TypedKeyRefusal::Failed(failure)) => {
             return form_page(StatusCode::UNAUTHORIZED, Some(failure.message()));
+        }
+        Err(TypedKeyRefusal::Throttled(wait)) => {
+            let seconds = retry_after_seconds(wait);
+            let notice = format!(
+                "Too many wrong keys came from this address: wait {seconds} seconds, then try again."
+            );
+            let mut response = form_page(StatusCode::TOO_MANY_REQUESTS, Some(&notice))?;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            return Ok(response);
         }
     };
     let (subject, role, project_id) = match &identity {

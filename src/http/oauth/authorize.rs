@@ -1,5 +1,5 @@
 //! The authorization endpoint (`GET /oauth/authorize`): checks the request — the client, its
-//! exact redirect URI, PKCE S256, the RFC 8707 resource — and shows the consent page. Problems
+//! exact redirect URI, PKCE S256, the RFC 8707 resource, the scope — and shows the consent page. Problems
 //! with the client or redirect URI are shown on the page (a code must never go to a URI the
 //! client did not declare); the others go back to the client as `error` on its redirect URI.
 
@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::consent;
+use crate::domain::Role;
 use crate::http::HttpState;
 use crate::http::discovery::base_url;
 use crate::oauth::clients::Client;
@@ -44,6 +45,8 @@ pub struct Checked {
     pub challenge: String,
     pub resource: String,
     pub issuer: String,
+    /// The widest role the `scope` parameter asks for; `None` leaves the key's role.
+    pub scope: Option<Role>,
 }
 
 /// Why a request was refused: on the page, or back to the client.
@@ -176,7 +179,17 @@ pub async fn check(
             ));
         }
     };
+    let scope = crate::oauth::scope::parse(request.scope.as_deref()).map_err(|error| {
+        back(
+            &redirect_uri,
+            state_param,
+            &issuer,
+            "invalid_scope",
+            &error.0,
+        )
+    })?;
     Ok(Checked {
+        scope,
         client,
         redirect_uri,
         state: request.state.clone(),

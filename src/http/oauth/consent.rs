@@ -1,6 +1,7 @@
 //! The consent page: who is asking (the client's name and site, where the code will go), an API
 //! key (or the operator token) in a form field, then which project and role that key carries
-//! and the role to grant (a key can narrow, never widen). Approving stores a grant bound to the
+//! and the role to grant (a key can narrow, never widen; nor can the grant exceed the `scope`
+//! the client asked for). Approving stores a grant bound to the
 //! key and sends the person back to the client with `code` and `state`.
 //!
 //! The key travels only in POST bodies (never a URL, never a log line). Forms are protected as
@@ -8,6 +9,8 @@
 //! double-submit one (a random value in an `HttpOnly; SameSite=Strict` cookie on `/oauth` and in
 //! the form, compared in constant time), since no session exists before consent. A wrong key
 //! shows the form again with the error; the request's parameters ride along in hidden fields.
+//! Wrong keys count against the client address as bearer keys do
+//! ([`crate::http::auth::verify_typed_key`]): past the limit the page answers 429.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +22,8 @@ use super::authorize::{AuthorizationRequest, Checked, check, redirect_with};
 use crate::auth::Identity;
 use crate::domain::{ConsoleSubject, OAuthGrant, Role, now};
 use crate::http::HttpState;
-use crate::http::console::session::{over_https, random_token, same_origin};
+use crate::http::auth::{TypedKeyRefusal, client_address, retry_after_seconds, verify_typed_key};
+use crate::http::console::session::{over_https, random_token, same_origin, token_cookie};
 
 const CSRF_COOKIE: &str = "codifier_oauth_csrf";
 
@@ -48,15 +52,7 @@ struct View<'a> {
 }
 
 fn csrf_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == CSRF_COOKIE)
-        .map(|(_, value)| value.trim().to_owned())
-        .filter(|value| value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
+    token_cookie(headers, CSRF_COOKIE)
 }
 
 /// An HTML page with the console's look; the consent page may send the browser on to the
@@ -109,7 +105,7 @@ fn render(
         Some((Identity::Key { prefix, role, .. }, project)) => {
             let roles: Vec<&str> = [Role::Read, Role::Write, Role::Admin]
                 .into_iter()
-                .filter(|allowed| allowed <= role)
+                .filter(|allowed| allowed <= role && checked.scope.is_none_or(|s| *allowed <= s))
                 .map(Role::as_str)
                 .collect();
             (
@@ -147,6 +143,7 @@ fn render(
             project,
             key_role,
             roles,
+            scope => checked.scope.map(Role::as_str),
             role => view.role,
         },
     );
@@ -184,6 +181,7 @@ pub fn first_page(
 pub async fn submit(
     axum::extract::State(state): axum::extract::State<HttpState>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     body: axum::body::Bytes,
 ) -> Response {
     if let Err(error) = same_origin(&headers) {
@@ -237,9 +235,23 @@ pub async fn submit(
             None,
         );
     }
-    let identity = match state.verifier.verify(key).await {
+    let client = client_address(&state, &headers, &extensions);
+    let identity = match verify_typed_key(&state, client, key).await {
         Ok(identity) => identity,
-        Err(failure) => return page(StatusCode::UNAUTHORIZED, failure.message(), None, None),
+        Err(TypedKeyRefusal::Failed(failure)) => {
+            return page(StatusCode::UNAUTHORIZED, failure.message(), None, None);
+        }
+        Err(TypedKeyRefusal::Throttled(wait)) => {
+            let seconds = retry_after_seconds(wait);
+            let notice = format!(
+                "Too many wrong keys came from this address: wait {seconds} seconds, then try again."
+            );
+            let mut response = page(StatusCode::TOO_MANY_REQUESTS, &notice, None, None);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            return response;
+        }
     };
     let project = match &identity {
         Identity::Key { project_id, .. } => state
@@ -251,10 +263,25 @@ pub async fn submit(
             .map(|project| project.name),
         _ => None,
     };
+    // The most this approval may grant: the key's role, and no more than the client asked for.
+    let ceiling = |role: Role| checked.scope.map_or(role, |asked| asked.min(role));
     let chosen = match (&identity, form.role.as_str()) {
-        (Identity::Key { role, .. }, "") => *role,
+        (Identity::Key { role, .. }, "") => ceiling(*role),
         (Identity::Key { role, .. }, text) => match Role::parse(text) {
-            Some(chosen) if chosen <= *role => chosen,
+            Some(chosen) if chosen <= ceiling(*role) => chosen,
+            Some(chosen) if chosen <= *role => {
+                let notice = format!(
+                    "The client asked for the `{}` scope: grant `{}` or less, not `{chosen}`.",
+                    ceiling(*role),
+                    ceiling(*role)
+                );
+                return page(
+                    StatusCode::BAD_REQUEST,
+                    &notice,
+                    Some(key),
+                    Some((&identity, project)),
+                );
+            }
             Some(chosen) => {
                 let notice = format!(
                     "This key carries the `{role}` role: it can grant `{role}` or less, never `{chosen}`."
@@ -275,7 +302,15 @@ pub async fn submit(
                 );
             }
         },
-        _ => Role::Admin,
+        _ => match checked.scope {
+            Some(asked) if asked < Role::Admin => {
+                let notice = format!(
+                    "The client asked for the `{asked}` scope, and the operator token cannot be narrowed: approve with an API key that carries `{asked}` (or more) instead."
+                );
+                return page(StatusCode::BAD_REQUEST, &notice, None, None);
+            }
+            _ => Role::Admin,
+        },
     };
     if form.action != "approve" {
         let view = View {

@@ -25,6 +25,7 @@ pub async fn document(State(state): State<HttpState>, headers: HeaderMap) -> Res
         "response_types_supported": ["code"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": crate::oauth::scope::SUPPORTED,
         "token_endpoint_auth_methods_supported": ["none"],
         "revocation_endpoint_auth_methods_supported": ["none"],
         "client_id_metadata_document_supported": true,

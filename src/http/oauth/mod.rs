@@ -33,6 +33,8 @@ pub const REVOKE_PATH: &str = "/oauth/revoke";
 pub struct OAuthServer {
     pub config: OAuthConfig,
     pub clients: Clients,
+    /// Registrations per client address in the last hour (`CODIFIER_OAUTH_REGISTRATIONS_PER_HOUR`).
+    pub registrations: crate::auth::throttle::FailureThrottle,
 }
 
 /// The endpoints' routes.

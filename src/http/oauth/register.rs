@@ -1,10 +1,12 @@
 //! Dynamic client registration (RFC 7591) for clients that do not use a client ID metadata
 //! document: public clients only (`token_endpoint_auth_method: none`; PKCE protects the code),
-//! redirect URIs checked here and matched exactly later.
+//! redirect URIs checked here and matched exactly later. Each client address may register
+//! `CODIFIER_OAUTH_REGISTRATIONS_PER_HOUR` clients an hour (429 with `Retry-After` beyond), and
+//! clients nobody authorizes are deleted by the sweep ([`crate::oauth::sweep`]).
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -12,6 +14,7 @@ use serde_json::json;
 use super::{oauth_error, server};
 use crate::domain::{OAuthClient, now};
 use crate::http::HttpState;
+use crate::http::auth::{client_address, retry_after_seconds};
 use crate::oauth::clients::check_redirect_uri;
 
 const MAX_REDIRECT_URIS: usize = 10;
@@ -36,9 +39,33 @@ fn invalid(description: impl Into<String>) -> Response {
     )
 }
 
-pub async fn register(State(state): State<HttpState>, body: axum::body::Bytes) -> Response {
-    if let Err(off) = server(&state) {
-        return *off;
+/// A 429 for an address that registered its hourly share of clients.
+fn too_many(wait: std::time::Duration) -> Response {
+    let mut response = oauth_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_registrations",
+        "this address registered too many clients in the last hour: wait as long as `Retry-After` says, or reuse a client_id you registered",
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after_seconds(wait)),
+    );
+    response
+}
+
+pub async fn register(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: axum::body::Bytes,
+) -> Response {
+    let server = match server(&state) {
+        Ok(server) => server.clone(),
+        Err(off) => return *off,
+    };
+    let address = client_address(&state, &headers, &extensions);
+    if let Some(wait) = address.and_then(|address| server.registrations.retry_after(address)) {
+        return too_many(wait);
     }
     let registration: Registration = match serde_json::from_slice(&body) {
         Ok(registration) => registration,
@@ -116,6 +143,9 @@ pub async fn register(State(state): State<HttpState>, body: axum::body::Bytes) -
             "server_error",
             "the registration could not be stored: try again",
         );
+    }
+    if let Some(address) = address {
+        server.registrations.count(address);
     }
     tracing::info!(client = %client.client_id, "oauth client registered");
     (

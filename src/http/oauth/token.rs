@@ -1,7 +1,8 @@
 //! The token endpoint (`authorization_code` with PKCE, `refresh_token` with rotation) and
 //! revocation (RFC 7009). Public clients: the client proves itself by PKCE and by holding the
 //! refresh token, not by a secret. A code used twice, or a refresh token used twice, revokes
-//! every token of its grant (the family).
+//! every token of its grant (the family). A refresh request naming another resource or a wider
+//! scope is refused before its token is spent; a narrower scope narrows the family for good.
 
 use axum::Json;
 use axum::extract::State;
@@ -11,8 +12,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{no_store, oauth_error, server};
-use crate::domain::{NewTokenPair, Redemption, now};
+use crate::domain::{ConsoleSubject, NewTokenPair, OAuthGrant, Redemption, Role, now};
 use crate::http::HttpState;
+use crate::oauth::scope::parse as parse_scope;
 use crate::oauth::tokens::{ACCESS_PREFIX, REFRESH_PREFIX, generate, hash, verifier_matches};
 
 #[derive(Deserialize, Default)]
@@ -25,6 +27,7 @@ pub struct TokenForm {
     code_verifier: Option<String>,
     refresh_token: Option<String>,
     resource: Option<String>,
+    scope: Option<String>,
 }
 
 fn invalid_request(description: &str) -> Response {
@@ -56,12 +59,13 @@ fn new_pair(state: &HttpState) -> (String, String, NewTokenPair, u64) {
     (access, refresh, pair, config.access_token.as_secs())
 }
 
-fn issued(access: String, refresh: String, expires_in: u64) -> Response {
+fn issued(access: String, refresh: String, expires_in: u64, scope: Role) -> Response {
     let mut response = Json(json!({
         "access_token": access,
         "token_type": "Bearer",
         "expires_in": expires_in,
         "refresh_token": refresh,
+        "scope": scope.as_str(),
     }))
     .into_response();
     no_store(&mut response);
@@ -144,14 +148,7 @@ async fn authorization_code(state: &HttpState, form: TokenForm) -> Response {
         return invalid_grant("`redirect_uri` is not the one the code was issued for");
     }
     if !resource_matches(form.resource.as_deref(), &grant.resource) {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_target",
-            format!(
-                "the code was issued for {}, not for the resource asked",
-                grant.resource
-            ),
-        );
+        return invalid_target(&grant.resource);
     }
     if !verifier_matches(&verifier, &grant.code_challenge) {
         return invalid_grant("the PKCE `code_verifier` does not match the code's challenge");
@@ -163,7 +160,7 @@ async fn authorization_code(state: &HttpState, form: TokenForm) -> Response {
                 "the key this code was approved with was revoked: approve again with a valid key",
             )
         }
-        Ok(Redemption::Issued(_)) => issued(access, refresh, expires_in),
+        Ok(Redemption::Issued(grant)) => issued(access, refresh, expires_in, grant.role),
         Ok(Redemption::Reused) => {
             tracing::warn!(client = %client_id, "an authorization code was used twice: its tokens are revoked");
             invalid_grant("this code was already used: every token issued from it is now revoked")
@@ -175,14 +172,64 @@ async fn authorization_code(state: &HttpState, form: TokenForm) -> Response {
     }
 }
 
+fn invalid_target(granted: &str) -> Response {
+    oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_target",
+        format!("this authorization is for {granted}, not for the resource asked"),
+    )
+}
+
+fn invalid_scope(description: impl Into<String>) -> Response {
+    oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", description)
+}
+
+/// The role a refresh request's `scope` narrows its grant to, or why it is refused
+/// (`invalid_scope`): a refresh may narrow, never widen, and the operator token's grants cannot
+/// be narrowed.
+fn refresh_scope(asked: Option<&str>, grant: &OAuthGrant) -> Result<Option<Role>, String> {
+    let asked = parse_scope(asked).map_err(|error| error.0)?;
+    match (asked, &grant.subject) {
+        (Some(asked), _) if asked > grant.role => Err(format!(
+            "this authorization grants `{}`: a refresh can narrow it, never widen it to `{asked}`",
+            grant.role
+        )),
+        (Some(asked), ConsoleSubject::Operator { .. }) if asked < grant.role => Err(
+            "this authorization was approved with the operator token, which cannot be narrowed"
+                .into(),
+        ),
+        (asked, _) => Ok(asked),
+    }
+}
+
 async fn refresh(state: &HttpState, form: TokenForm) -> Response {
     let (Some(refresh_token), Some(client_id)) = (form.refresh_token, form.client_id) else {
         return invalid_request("send `refresh_token` and `client_id`");
     };
+    let refresh_hash = hash(&refresh_token);
+    // Checked before the token is spent: a request for another resource or a wider scope is
+    // refused and the refresh token still works for the right one (RFC 8707 §2.2).
+    let narrow_to = match state.store.find_oauth_refresh(&refresh_hash).await {
+        Ok(Some(grant)) => {
+            if !resource_matches(form.resource.as_deref(), &grant.resource) {
+                return invalid_target(&grant.resource);
+            }
+            match refresh_scope(form.scope.as_deref(), &grant) {
+                Ok(narrow_to) => narrow_to,
+                Err(description) => return invalid_scope(description),
+            }
+        }
+        Ok(None) => {
+            return invalid_grant(
+                "this refresh token is unknown, expired or revoked: authorize again",
+            );
+        }
+        Err(error) => return store_failed(error),
+    };
     let (access, refresh, pair, expires_in) = new_pair(state);
     let grant = match state
         .store
-        .rotate_oauth_refresh(&hash(&refresh_token), &pair)
+        .rotate_oauth_refresh(&refresh_hash, &pair, narrow_to)
         .await
     {
         Ok(Redemption::Issued(grant)) => grant,
@@ -213,17 +260,7 @@ async fn refresh(state: &HttpState, form: TokenForm) -> Response {
             "the key this client was approved with was revoked: approve again with a valid key",
         );
     }
-    if !resource_matches(form.resource.as_deref(), &grant.resource) {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_target",
-            format!(
-                "this authorization is for {}, not for the resource asked",
-                grant.resource
-            ),
-        );
-    }
-    issued(access, refresh, expires_in)
+    issued(access, refresh, expires_in, grant.role)
 }
 
 #[derive(Deserialize)]

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::{Backend, Conn, Id, Json, Sql, Time, Tx};
 use crate::store::{
-    ConsoleSubject, NewTokenPair, OAuthClient, OAuthGrant, OAuthStore, Redemption, Role,
-    StoreError, StoreResult, now,
+    ConsoleSubject, NewTokenPair, OAuthClient, OAuthGrant, OAuthStore, OAuthSwept, Redemption,
+    Role, StoreError, StoreResult, now,
 };
 
 const GRANT_COLUMNS: &str = "id, client_id, key_id, key_prefix, operator_fingerprint, role, \
@@ -227,10 +227,26 @@ impl<B: Backend> OAuthStore for B {
         Ok(Redemption::Issued(Box::new(found)))
     }
 
+    async fn find_oauth_refresh(&self, refresh_hash: &str) -> StoreResult<Option<OAuthGrant>> {
+        let columns = GRANT_COLUMNS
+            .split(", ")
+            .map(|column| format!("g.{}", column.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = Sql::new(format!(
+            "SELECT {columns} FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id \
+             WHERE t.token_hash = $1 AND t.kind = 'refresh'"
+        ))
+        .arg(refresh_hash);
+        let row: Option<GrantRow> = self.connection().await?.fetch_optional(sql).await?;
+        row.map(GrantRow::into_grant).transpose()
+    }
+
     async fn rotate_oauth_refresh(
         &self,
         refresh_hash: &str,
         tokens: &NewTokenPair,
+        narrow_to: Option<Role>,
     ) -> StoreResult<Redemption> {
         let mut tx = self.control().await?;
         let sql = Sql::new(format!(
@@ -243,7 +259,7 @@ impl<B: Backend> OAuthStore for B {
             return Ok(Redemption::Invalid);
         };
         let grant_id = refresh.grant_id.0;
-        let Some(grant) = grant_by_id::<B>(&mut tx, grant_id).await? else {
+        let Some(mut grant) = grant_by_id::<B>(&mut tx, grant_id).await? else {
             return Ok(Redemption::Invalid);
         };
         if refresh.used_at.is_some() {
@@ -258,6 +274,13 @@ impl<B: Backend> OAuthStore for B {
             .arg(now())
             .arg(refresh_hash);
         tx.execute(sql).await?;
+        if let Some(narrower) = narrow_to.filter(|role| *role < grant.role) {
+            let sql = Sql::new("UPDATE oauth_grants SET role = $1 WHERE id = $2")
+                .arg(narrower.as_str())
+                .arg(grant_id);
+            tx.execute(sql).await?;
+            grant.role = narrower;
+        }
         insert_pair::<B>(&mut tx, grant_id, tokens).await?;
         B::commit(tx).await?;
         Ok(Redemption::Issued(Box::new(grant)))
@@ -293,5 +316,49 @@ impl<B: Backend> OAuthStore for B {
         .arg(now())
         .arg(token_hash);
         Ok(self.write_connection().await?.execute(sql).await? > 0)
+    }
+
+    async fn sweep_oauth(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+        unused_before: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<OAuthSwept> {
+        let mut connection = self.write_connection().await?;
+        let tokens = connection
+            .execute(
+                Sql::new(
+                    "DELETE FROM oauth_tokens WHERE expires_at <= $1 OR grant_id IN \
+                     (SELECT id FROM oauth_grants WHERE revoked_at IS NOT NULL)",
+                )
+                .arg(at),
+            )
+            .await?;
+        // A revoked grant goes with its tokens (they are refused anyway; a reused one is then
+        // just unknown); a spent one once its code can no longer be redeemed and its last
+        // token has ended.
+        let grants = connection
+            .execute(
+                Sql::new(
+                    "DELETE FROM oauth_grants WHERE revoked_at IS NOT NULL \
+                     OR (code_expires_at <= $1 AND NOT EXISTS \
+                     (SELECT 1 FROM oauth_tokens t WHERE t.grant_id = oauth_grants.id))",
+                )
+                .arg(at),
+            )
+            .await?;
+        let clients = connection
+            .execute(
+                Sql::new(
+                    "DELETE FROM oauth_clients WHERE created_at <= $1 AND NOT EXISTS \
+                     (SELECT 1 FROM oauth_grants g WHERE g.client_id = oauth_clients.client_id)",
+                )
+                .arg(unused_before),
+            )
+            .await?;
+        Ok(OAuthSwept {
+            tokens,
+            grants,
+            clients,
+        })
     }
 }

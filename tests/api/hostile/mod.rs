@@ -3,6 +3,7 @@
 //! property tests that throw generated input at the parsers ([`fuzz`]).
 
 mod auth_abuse;
+mod forms;
 mod fuzz;
 mod requests;
 

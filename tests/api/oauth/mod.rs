@@ -4,6 +4,8 @@
 
 mod flow;
 mod grants;
+mod housekeeping;
+mod scope;
 mod tokens;
 
 use base64::Engine;
