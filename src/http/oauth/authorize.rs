@@ -179,15 +179,7 @@ pub async fn check(
             ));
         }
     };
-    let scope = crate::oauth::scope::parse(request.scope.as_deref()).map_err(|error| {
-        back(
-            &redirect_uri,
-            state_param,
-            &issuer,
-            "invalid_scope",
-            &error.0,
-        )
-    })?;
+    let scope = crate::oauth::scope::parse(request.scope.as_deref());
     Ok(Checked {
         scope,
         client,

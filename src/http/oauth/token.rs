@@ -188,8 +188,7 @@ fn invalid_scope(description: impl Into<String>) -> Response {
 /// (`invalid_scope`): a refresh may narrow, never widen, and the operator token's grants cannot
 /// be narrowed.
 fn refresh_scope(asked: Option<&str>, grant: &OAuthGrant) -> Result<Option<Role>, String> {
-    let asked = parse_scope(asked).map_err(|error| error.0)?;
-    match (asked, &grant.subject) {
+    match (parse_scope(asked), &grant.subject) {
         (Some(asked), _) if asked > grant.role => Err(format!(
             "this authorization grants `{}`: a refresh can narrow it, never widen it to `{asked}`",
             grant.role
