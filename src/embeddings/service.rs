@@ -20,6 +20,10 @@ use crate::store::Store;
 
 /// How many memories are embedded per batch.
 pub const BACKFILL_BATCH: u32 = 32;
+/// How long a batch of memories stays claimed by the server embedding it (other servers on the
+/// same database skip them meanwhile); a server that dies mid-batch leaves them to another
+/// after this long.
+pub const EMBEDDING_CLAIM: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Where the provider stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -341,7 +345,7 @@ pub async fn backfill(
     for project in projects {
         loop {
             let jobs = store
-                .pending_embeddings(project.id, &model, BACKFILL_BATCH)
+                .claim_embeddings(project.id, &model, BACKFILL_BATCH, EMBEDDING_CLAIM)
                 .await?;
             if jobs.is_empty() {
                 backlog(project.id, 0);
