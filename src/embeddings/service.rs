@@ -352,7 +352,16 @@ pub async fn backfill(
                 break;
             }
             let texts: Vec<String> = jobs.iter().map(|job| job.text.clone()).collect();
-            let vectors = embedder.embed(&texts).await?;
+            let vectors = match embedder.embed(&texts).await {
+                Ok(vectors) => vectors,
+                Err(error) => {
+                    let ids: Vec<uuid::Uuid> = jobs.iter().map(|job| job.id).collect();
+                    if let Err(release) = store.release_embeddings(project.id, &ids).await {
+                        tracing::warn!(%release, "could not give back embedding claims; they run out by themselves");
+                    }
+                    return Err(error.into());
+                }
+            };
             for (job, vector) in jobs.iter().zip(&vectors) {
                 store
                     .store_embedding(project.id, job, &model, vector)

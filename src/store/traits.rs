@@ -195,6 +195,9 @@ pub trait EmbeddingStore: Send + Sync {
         limit: u32,
         claim: std::time::Duration,
     ) -> StoreResult<Vec<EmbeddingJob>>;
+    /// Gives back claims taken by `claim_embeddings` and not used (the provider failed), so
+    /// the next pass, here or on another server, takes those memories at once.
+    async fn release_embeddings(&self, project: Uuid, ids: &[Uuid]) -> StoreResult<()>;
     /// Records a memory's vector, unless its text changed since the job was read.
     async fn store_embedding(
         &self,

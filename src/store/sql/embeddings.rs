@@ -35,7 +35,8 @@ impl<B: Backend> EmbeddingStore for B {
         let at = now();
         let until = at + chrono::Duration::from_std(claim).unwrap_or(chrono::TimeDelta::MAX);
         // Rows another server is claiming right now are skipped, not waited for (Postgres);
-        // SQLite's write transaction is the only writer anyway.
+        // SQLite's write transaction is the only writer anyway. The pick is a materialized CTE:
+        // as an `IN (…)` subquery Postgres may run it again per row and claim past the limit.
         let lock = if B::LOCK_ROWS.is_empty() {
             ""
         } else {
@@ -43,11 +44,13 @@ impl<B: Backend> EmbeddingStore for B {
         };
         let mut tx = self.tenant(project, Access::Write).await?;
         let sql = Sql::new(format!(
-            "UPDATE memories SET embedding_claimed_until = $5 WHERE project_id = $1 AND id IN (\
+            "WITH picked AS MATERIALIZED (\
              SELECT id FROM memories WHERE project_id = $1 AND deleted_at IS NULL \
              AND (embedding_model IS DISTINCT FROM $2 OR embedding_dim IS DISTINCT FROM $3) \
              AND (embedding_claimed_until IS NULL OR embedding_claimed_until < $6) \
              ORDER BY created_at LIMIT $4{lock}) \
+             UPDATE memories SET embedding_claimed_until = $5 \
+             WHERE project_id = $1 AND id IN (SELECT id FROM picked) \
              RETURNING id, title, content, updated_at, created_at"
         ))
         .arg(project)
@@ -67,6 +70,20 @@ impl<B: Backend> EmbeddingStore for B {
                 updated_at: row.updated_at.0,
             })
             .collect())
+    }
+
+    async fn release_embeddings(&self, project: Uuid, ids: &[Uuid]) -> StoreResult<()> {
+        let mut tx = self.tenant(project, Access::Write).await?;
+        for id in ids {
+            let sql = Sql::new(
+                "UPDATE memories SET embedding_claimed_until = NULL \
+                 WHERE project_id = $1 AND id = $2",
+            )
+            .arg(project)
+            .arg(*id);
+            tx.execute(sql).await?;
+        }
+        B::commit(tx).await
     }
 
     async fn store_embedding(

@@ -1,5 +1,6 @@
 //! Embedding jobs claimed (`claim_embeddings`): a memory claimed by one caller is not handed to
-//! another until its claim runs out; storing its vector, or changing the memory, ends the claim.
+//! another until its claim runs out; storing its vector, changing the memory or giving the
+//! claim back (the provider failed) ends it.
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use crate::helpers::Backend;
 
 store_cases!(
     a_claimed_memory_goes_to_no_second_claimer_until_its_claim_runs_out,
-    a_stored_vector_or_a_changed_memory_ends_the_claim,
+    a_stored_vector_a_changed_memory_or_a_release_ends_the_claim,
     two_claimers_at_once_never_get_the_same_memory,
 );
 
@@ -35,7 +36,7 @@ async fn a_claimed_memory_goes_to_no_second_claimer_until_its_claim_runs_out(b: 
     }
     let long = Duration::from_secs(300);
     let first = t.s.claim_embeddings(t.p, &model(), 3, long).await.unwrap();
-    assert_eq!(first.len(), 3, "{b:?}");
+    assert_eq!(first.len(), 3, "{b:?}: no more than the limit");
     let second = t.s.claim_embeddings(t.p, &model(), 10, long).await.unwrap();
     assert_eq!(second.len(), 2, "{b:?}: only the unclaimed rest");
     assert!(
@@ -71,7 +72,7 @@ async fn a_claimed_memory_goes_to_no_second_claimer_until_its_claim_runs_out(b: 
     );
 }
 
-async fn a_stored_vector_or_a_changed_memory_ends_the_claim(b: Backend) {
+async fn a_stored_vector_a_changed_memory_or_a_release_ends_the_claim(b: Backend) {
     let t = Ctx::new(b).await;
     let kept = t.create(t.p, &draft("kept", &[])).await;
     let changed = t.create(t.p, &draft("changed", &[])).await;
@@ -90,6 +91,13 @@ async fn a_stored_vector_or_a_changed_memory_ends_the_claim(b: Backend) {
         ids(&again),
         [changed.id],
         "{b:?}: the embedded one is done, the changed one is claimable at once"
+    );
+    t.s.release_embeddings(t.p, &[changed.id]).await.unwrap();
+    let released = t.s.claim_embeddings(t.p, &model(), 10, long).await.unwrap();
+    assert_eq!(
+        ids(&released),
+        [changed.id],
+        "{b:?}: given back, taken again"
     );
     let (done, total) = t.s.embedding_progress(t.p, &model()).await.unwrap();
     assert_eq!((done, total), (1, 2), "{b:?}");
