@@ -5,6 +5,7 @@
 //! - [`domain`]: the records and their enums (projects, memories, roles, sessions, snapshots).
 //! - [`allocator`]: giving free memory back to the system when the server goes idle.
 //! - [`plural`]: counts with their noun, singular for one.
+//! - [`yaml`]: YAML written by others read into JSON within a budget (aliases expanded).
 //! - [`remembered`]: a bounded in-memory map of facts that never change (projects, session owners).
 //! - [`packer`]: the native repository packer (clone, walk, secrets, tokens, render); sync code.
 //! - [`store`]: [`store::Store`] and its capability traits, the SQL both databases share, the
@@ -51,3 +52,4 @@ pub mod playbooks;
 pub mod plural;
 pub mod remembered;
 pub mod store;
+pub mod yaml;

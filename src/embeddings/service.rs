@@ -20,6 +20,10 @@ use crate::store::Store;
 
 /// How many memories are embedded per batch.
 pub const BACKFILL_BATCH: u32 = 32;
+/// How long a batch of memories stays claimed by the server embedding it (other servers on the
+/// same database skip them meanwhile); a server that dies mid-batch leaves them to another
+/// after this long.
+pub const EMBEDDING_CLAIM: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Where the provider stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -341,14 +345,23 @@ pub async fn backfill(
     for project in projects {
         loop {
             let jobs = store
-                .pending_embeddings(project.id, &model, BACKFILL_BATCH)
+                .claim_embeddings(project.id, &model, BACKFILL_BATCH, EMBEDDING_CLAIM)
                 .await?;
             if jobs.is_empty() {
                 backlog(project.id, 0);
                 break;
             }
             let texts: Vec<String> = jobs.iter().map(|job| job.text.clone()).collect();
-            let vectors = embedder.embed(&texts).await?;
+            let vectors = match embedder.embed(&texts).await {
+                Ok(vectors) => vectors,
+                Err(error) => {
+                    let ids: Vec<uuid::Uuid> = jobs.iter().map(|job| job.id).collect();
+                    if let Err(release) = store.release_embeddings(project.id, &ids).await {
+                        tracing::warn!(%release, "could not give back embedding claims; they run out by themselves");
+                    }
+                    return Err(error.into());
+                }
+            };
             for (job, vector) in jobs.iter().zip(&vectors) {
                 store
                     .store_embedding(project.id, job, &model, vector)

@@ -30,7 +30,7 @@ pub struct EventsConfig {
     /// `CODIFIER_WEBHOOK_ALLOW_PRIVATE`: let webhooks post to loopback, private and link-local
     /// addresses (self-hosted receivers). Off by default.
     pub allow_private: bool,
-    /// How long one delivery may take (10 s).
+    /// `CODIFIER_WEBHOOK_TIMEOUT_SECONDS`: how long one delivery may take (10 s).
     pub timeout: Duration,
     /// Attempts per delivery before giving up (6).
     pub max_attempts: i32,
@@ -40,7 +40,9 @@ pub struct EventsConfig {
     /// `CODIFIER_EVENTS_POLL_MS`: how often streams and the deliverer look at the database for
     /// changes another server made (500 ms); changes made here wake them at once.
     pub poll: Duration,
-    /// How long a delivery stays leased to the server sending it (60 s, beyond the timeout).
+    /// `CODIFIER_WEBHOOK_LEASE_SECONDS`: how long a delivery stays leased to the server
+    /// sending it (60 s; it must exceed the timeout). A server that dies mid-delivery leaves
+    /// its deliveries to another server (or itself, restarted) this long after it leased them.
     pub lease: Duration,
 }
 
@@ -63,8 +65,26 @@ impl EventsConfig {
         use crate::config::{positive_var, switch_var};
         let defaults = Self::default();
         let allow_private = switch_var("CODIFIER_WEBHOOK_ALLOW_PRIVATE", false)?;
+        let timeout = Duration::from_secs(positive_var(
+            "CODIFIER_WEBHOOK_TIMEOUT_SECONDS",
+            defaults.timeout.as_secs(),
+        )?);
+        let lease = Duration::from_secs(positive_var(
+            "CODIFIER_WEBHOOK_LEASE_SECONDS",
+            defaults.lease.as_secs(),
+        )?);
+        if lease <= timeout {
+            anyhow::bail!(
+                "CODIFIER_WEBHOOK_LEASE_SECONDS ({}) must be more than CODIFIER_WEBHOOK_TIMEOUT_SECONDS ({}): \
+                 a delivery still in flight when its lease ends would be sent twice",
+                lease.as_secs(),
+                timeout.as_secs()
+            );
+        }
         Ok(Self {
             allow_private,
+            timeout,
+            lease,
             backoff: Duration::from_secs(positive_var(
                 "CODIFIER_WEBHOOK_BACKOFF_SECONDS",
                 defaults.backoff.as_secs(),

@@ -20,6 +20,12 @@ pub fn parse(file: &str, text: &str, templates: &Templates) -> Result<Playbook, 
         step: step.map(str::to_owned),
         reason,
     };
+    // Read once within the alias budget first: the typed parse below expands aliases without one.
+    if let Err(error @ crate::yaml::YamlError::TooLarge { .. }) =
+        crate::yaml::to_json(text, crate::yaml::Limits::DEFAULT)
+    {
+        return Err(fail(None, error.to_string()));
+    }
     let raw: RawPlaybook = serde_norway::from_str(text)
         .map_err(|error| fail(None, format!("not a valid playbook YAML document: {error}")))?;
     if let Some(field) = raw.unknown.keys().next() {

@@ -66,7 +66,8 @@ macro_rules! forward_store {
             });
             $crate::forward_store!(@impl $layer, $hook, EmbeddingStore {
                 fn prepare_vectors(model: &EmbeddingModel) -> ();
-                fn pending_embeddings(project: Uuid, model: &EmbeddingModel, limit: u32) -> Vec<EmbeddingJob>;
+                fn claim_embeddings(project: Uuid, model: &EmbeddingModel, limit: u32, claim: std::time::Duration) -> Vec<EmbeddingJob>;
+                fn release_embeddings(project: Uuid, ids: &[Uuid]) -> ();
                 fn store_embedding(project: Uuid, job: &EmbeddingJob, model: &EmbeddingModel, vector: &[f32]) -> ();
                 fn embedding_progress(project: Uuid, model: &EmbeddingModel) -> (u64, u64);
             });

@@ -185,13 +185,20 @@ pub trait SearchStore: Send + Sync {
 pub trait EmbeddingStore: Send + Sync {
     /// Prepares the store to search vectors of `model` (Postgres: its HNSW index).
     async fn prepare_vectors(&self, model: &EmbeddingModel) -> StoreResult<()>;
-    /// Live memories of a project with no vector of `model` yet, oldest first.
-    async fn pending_embeddings(
+    /// Claims for `claim` up to `limit` live memories of a project with no vector of `model`
+    /// yet, oldest first, skipping those another caller claimed and still holds: two servers
+    /// on one database never embed one memory twice (unless a claim runs out first). Storing
+    /// the vector, or changing the memory, ends the claim.
+    async fn claim_embeddings(
         &self,
         project: Uuid,
         model: &EmbeddingModel,
         limit: u32,
+        claim: std::time::Duration,
     ) -> StoreResult<Vec<EmbeddingJob>>;
+    /// Gives back claims taken by `claim_embeddings` and not used (the provider failed), so
+    /// the next pass, here or on another server, takes those memories at once.
+    async fn release_embeddings(&self, project: Uuid, ids: &[Uuid]) -> StoreResult<()>;
     /// Records a memory's vector, unless its text changed since the job was read.
     async fn store_embedding(
         &self,

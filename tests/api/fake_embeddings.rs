@@ -58,6 +58,8 @@ pub struct Behaviour {
     answered: AtomicUsize,
     pub requests: AtomicUsize,
     pub batch_sizes: Mutex<Vec<usize>>,
+    /// Every text it was asked to embed, in order.
+    pub texts: Mutex<Vec<String>>,
     pub unauthorized: AtomicUsize,
 }
 
@@ -99,6 +101,11 @@ async fn embeddings(
     behaviour.answered.fetch_add(1, Ordering::SeqCst);
     let inputs: Vec<String> = serde_json::from_value(body["input"].clone()).unwrap_or_default();
     behaviour.batch_sizes.lock().unwrap().push(inputs.len());
+    behaviour
+        .texts
+        .lock()
+        .unwrap()
+        .extend(inputs.iter().cloned());
     let data: Vec<Value> = inputs
         .iter()
         .enumerate()

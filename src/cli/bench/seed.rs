@@ -138,7 +138,9 @@ pub async fn synthetic_vectors(
     let started = Instant::now();
     let mut count = 0u64;
     loop {
-        let jobs = store.pending_embeddings(project, model, 1000).await?;
+        let jobs = store
+            .claim_embeddings(project, model, 1000, std::time::Duration::from_secs(300))
+            .await?;
         if jobs.is_empty() {
             break;
         }

@@ -4,45 +4,10 @@
 
 use serde_json::{Map, Value};
 
-/// Parses YAML text into JSON. An empty file (or one holding only comments) is `Null`. Map keys
-/// that are not text (numbers, booleans) become text.
+/// Parses YAML text into JSON (see [`crate::yaml::to_json`]: aliases expanded within a budget,
+/// so a small file cannot grow into gigabytes).
 pub fn parse_yaml(text: &str) -> Result<Value, String> {
-    let value: serde_norway::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
-    Ok(to_json(value))
-}
-
-fn to_json(value: serde_norway::Value) -> Value {
-    use serde_norway::Value as Yaml;
-    match value {
-        Yaml::Null => Value::Null,
-        Yaml::Bool(b) => Value::Bool(b),
-        Yaml::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                n.as_f64()
-                    .and_then(serde_json::Number::from_f64)
-                    .map_or(Value::Null, Value::Number)
-            }
-        }
-        Yaml::String(s) => Value::String(s),
-        Yaml::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect()),
-        Yaml::Mapping(map) => Value::Object(
-            map.into_iter()
-                .map(|(key, value)| (key_text(key), to_json(value)))
-                .collect(),
-        ),
-        Yaml::Tagged(tagged) => to_json(tagged.value),
-    }
-}
-
-fn key_text(key: serde_norway::Value) -> String {
-    match to_json(key) {
-        Value::String(s) => s,
-        other => other.to_string(),
-    }
+    crate::yaml::to_json(text, crate::yaml::Limits::DEFAULT).map_err(|error| error.to_string())
 }
 
 /// A scalar as text (numbers and booleans written out); `None` for null, empty text, lists

@@ -32,6 +32,9 @@ use crate::domain::guardrail::{LIBRARY_PROJECT, LibraryItem, library_item_id};
 use crate::domain::{Actor, Memory, MemoryDraft, MemoryType, WriteOutcome};
 use crate::store::Store;
 
+/// The largest pack file read (the largest of a real 1,800-file pack is 100 KB).
+const MAX_FILE_BYTES: u64 = 4 << 20;
+
 /// What a run may do.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
@@ -284,9 +287,14 @@ fn read_yaml(
     if !path.is_file() {
         return Ok(None);
     }
-    let parsed = std::fs::read_to_string(&path)
-        .map_err(|error| error.to_string())
-        .and_then(|text| fields::parse_yaml(&text));
+    let parsed = match std::fs::metadata(&path) {
+        Ok(meta) if meta.len() > MAX_FILE_BYTES => Err(format!(
+            "it is {} bytes, over the {MAX_FILE_BYTES} a pack file may have",
+            meta.len()
+        )),
+        _ => std::fs::read_to_string(&path).map_err(|error| error.to_string()),
+    }
+    .and_then(|text| fields::parse_yaml(&text));
     parsed.map(Some).map_err(|detail| {
         report.skips.push(Skip {
             file: relative.join(name),

@@ -143,8 +143,17 @@ fn artifact(
     let what_to_send = format!(
         "send the artifact as YAML text (a single ```yaml fence around it is fine, nothing else around it), shaped as the request asks: {expects}"
     );
-    let parsed: Value = serde_norway::from_str(text)
-        .map_err(|error| format!("`input.{key}` is not valid YAML ({error}): {what_to_send}"))?;
+    let parsed = match crate::yaml::to_json(text, crate::yaml::Limits::DEFAULT) {
+        Ok(parsed) => parsed,
+        Err(error @ crate::yaml::YamlError::TooLarge { .. }) => {
+            return Err(format!("`input.{key}` cannot be read: {error}"));
+        }
+        Err(error) => {
+            return Err(format!(
+                "`input.{key}` is not valid YAML ({error}): {what_to_send}"
+            ));
+        }
+    };
     if !(parsed.is_array() || parsed.is_object()) {
         return Err(format!(
             "`input.{key}` is YAML but {}, not a list or a mapping: {what_to_send}",

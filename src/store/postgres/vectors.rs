@@ -25,19 +25,58 @@ fn vector_expression(model: &EmbeddingModel) -> String {
     format!("(m.embedding::vector({}))", model.dimensions)
 }
 
+/// The advisory lock a server holds while it builds a vector index: two `CREATE INDEX
+/// CONCURRENTLY` on one table deadlock (each waits for the other's transaction to end), as two
+/// servers starting at once with the same model would.
+const INDEX_BUILD_LOCK: i64 = 0x636f_6469_6669_6572;
+
 impl PgStore {
-    /// Creates the HNSW index that searches vectors of `model`, unless it exists.
+    /// Creates the HNSW index that searches vectors of `model`, unless it exists. When another
+    /// server is building one right now this returns at once (that server finishes it); an
+    /// index a cut-off build left invalid is dropped and built again.
     pub(super) async fn create_vector_index(&self, model: &EmbeddingModel) -> StoreResult<()> {
+        use sqlx::Connection;
         let digest = <sha2::Sha256 as sha2::Digest>::digest(model.name.as_bytes());
-        let sql = format!(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS memories_hnsw_{dims}_{suffix} ON memories \
-             USING hnsw ((embedding::vector({dims})) vector_cosine_ops) \
-             WHERE embedding_model = {name} AND embedding_dim = {dims}",
-            dims = model.dimensions,
-            suffix = &hex::encode(digest)[..12],
-            name = model_literal(model),
+        let name = format!(
+            "memories_hnsw_{}_{}",
+            model.dimensions,
+            &hex::encode(digest)[..12]
         );
-        sqlx::query(&sql).execute(&self.pool).await?;
+        let sql = format!(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON memories \
+             USING hnsw ((embedding::vector({dims})) vector_cosine_ops) \
+             WHERE embedding_model = {literal} AND embedding_dim = {dims}",
+            dims = model.dimensions,
+            literal = model_literal(model),
+        );
+        // A connection of its own: closing it releases the session's advisory lock whatever
+        // happened, and no pooled connection is handed on still holding it.
+        let mut connection = sqlx::PgConnection::connect_with(&self.pool.connect_options()).await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(INDEX_BUILD_LOCK)
+            .fetch_one(&mut connection)
+            .await?;
+        if !locked {
+            tracing::info!(index = %name, "another server is building a vector index; leaving it to that one");
+            let _ = connection.close().await;
+            return Ok(());
+        }
+        let invalid: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE c.relname = $1 AND NOT i.indisvalid)",
+        )
+        .bind(&name)
+        .fetch_one(&mut connection)
+        .await?;
+        if invalid {
+            tracing::warn!(index = %name, "rebuilding a vector index a cut-off build left invalid");
+            sqlx::query(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"))
+                .execute(&mut connection)
+                .await?;
+        }
+        let built = sqlx::query(&sql).execute(&mut connection).await;
+        let _ = connection.close().await;
+        built?;
         Ok(())
     }
 

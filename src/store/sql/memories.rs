@@ -184,7 +184,8 @@ pub(super) async fn overwrite<B: Backend>(
     let sql = Sql::new(format!(
         "UPDATE memories SET memory_type = $1, title = $2, content = $3, category = $4, \
          description = $5, confidence = $6, tags = $7, source_role = $8, content_hash = $9, \
-         updated_at = $10, embedding = NULL, embedding_model = NULL, embedding_dim = NULL{search} \
+         updated_at = $10, embedding = NULL, embedding_model = NULL, embedding_dim = NULL, \
+         embedding_claimed_until = NULL{search} \
          WHERE id = $11 RETURNING {MEMORY_COLUMNS}"
     ));
     let mut sql = draft_args(sql, draft).arg(hash).arg(now()).arg(id);

@@ -2,6 +2,7 @@
 //! `aws-athena-mcp` sidecar (from the venv `scripts/install-sidecar.sh` makes), and a local
 //! `moto` server standing in for AWS, seeded through `/moto-api/static/athena/query-results`.
 
+mod faults;
 mod fixtures;
 
 use std::path::PathBuf;

@@ -80,11 +80,11 @@ async fn hostile_json_rpc_bodies_on_mcp_get_a_clear_4xx() {
 }
 
 /// Opens a legacy SSE session; returns its `/messages` URL and the open stream.
-async fn open_sse(
+pub(super) async fn open_sse(
     server: &TestServer,
 ) -> (
     String,
-    impl futures::Stream<Item = reqwest::Result<axum::body::Bytes>>,
+    impl futures::Stream<Item = reqwest::Result<axum::body::Bytes>> + use<>,
 ) {
     let response = reqwest::Client::new()
         .get(server.url("/sse"))

@@ -87,3 +87,34 @@ async fn an_artifact_that_does_not_parse_is_refused_with_the_shape_to_send() {
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn an_artifact_whose_yaml_aliases_expand_to_millions_of_values_is_refused_quickly() {
+    // 15 KB that a YAML parser expands into nine million values (about a gigabyte): one
+    // anchored list of 3,000 items and 3,000 aliases to it.
+    let bomb = format!(
+        "evals: &a [{}]\nmore: [{}]\n",
+        vec!["x"; 3000].join(","),
+        vec!["*a"; 3000].join(",")
+    );
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
+        server.project("atlas").await;
+        let view = at_the_evals(&client).await;
+        let started = std::time::Instant::now();
+        let message = refused(&call(&client, "advance_step", json!({"session_id": view["session_id"], "step_id": "generate-evals", "input": {"evals": bomb}})).await);
+        assert!(
+            message.contains("too large once its aliases are expanded"),
+            "{backend:?}: {message}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let still = ok(&call(&client, "run_playbook", json!({"playbook_id": "initialize-project", "project_id": "atlas", "session_id": view["session_id"]})).await);
+        assert_eq!(current(&still), "generate-evals", "nothing changed");
+        server.stop().await;
+    }
+}

@@ -16,7 +16,7 @@ use crate::helpers::{Backend, OPERATOR_TOKEN, backends, fresh_database};
 
 const WRITERS: usize = 4;
 
-async fn healthy(server: &Process) {
+pub(super) async fn healthy(server: &Process) {
     for _ in 0..300 {
         if server.health().await == 200 {
             return;
@@ -26,7 +26,7 @@ async fn healthy(server: &Process) {
     panic!("the restarted server never said 200 on /health");
 }
 
-async fn integrity_check(url: &str) -> String {
+pub(super) async fn integrity_check(url: &str) -> String {
     use sqlx::Connection;
     let mut connection = sqlx::SqliteConnection::connect(url).await.unwrap();
     sqlx::query_scalar("PRAGMA integrity_check")

@@ -4,6 +4,7 @@
 //! through the knobs each module reads (`CODIFIER_RELIABILITY_*`).
 
 mod crash;
+mod crash_plans;
 mod outage;
 mod two_servers;
 
@@ -41,7 +42,10 @@ impl Process {
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("DATABASE_URL", database_url)
             .env("CODIFIER_ADDR_FILE", &addr_file)
-            .env("CODIFIER_LOG", "warn")
+            .env(
+                "CODIFIER_LOG",
+                std::env::var("CODIFIER_RELIABILITY_SERVER_LOG").unwrap_or("warn".into()),
+            )
             .env("CODIFIER_EMBEDDINGS", "none")
             .env("CODIFIER_MODEL_FETCH", "off")
             .env("API_AUTH_TOKEN", OPERATOR_TOKEN)
@@ -49,7 +53,11 @@ impl Process {
             .env("CODIFIER_SHUTDOWN_GRACE_SECONDS", "2")
             .env_remove("CODIFIER_METRICS_LISTEN")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            // `CODIFIER_RELIABILITY_SERVER_LOG=info` shows the servers' own log.
+            .stdout(match std::env::var_os("CODIFIER_RELIABILITY_SERVER_LOG") {
+                Some(_) => Stdio::inherit(),
+                None => Stdio::null(),
+            })
             .kill_on_drop(true);
         for (name, value) in env {
             command.env(name, value);

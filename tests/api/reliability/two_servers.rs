@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::{Mcp, Process, memory, written_id};
+use crate::fake_embeddings::FakeEmbeddings;
 use crate::helpers::{Backend, OPERATOR_TOKEN, backends, fresh_database};
 
 /// A loopback TCP proxy: connection `n` goes to `backends[n % len]`. Returns its base URL and
@@ -52,17 +53,10 @@ fn alternating(bearer: &str) -> Mcp {
     client
 }
 
-#[tokio::test]
-async fn two_servers_on_one_postgres_start_together_and_serve_one_client_alternately() {
-    if !backends().contains(&Backend::Postgres) {
-        return;
-    }
-    let database = fresh_database(Backend::Postgres).await;
-    let env = [("CODIFIER_KEY_CACHE_SECONDS", "1")];
-    let (a, b) = tokio::join!(
-        Process::start(&database.url, &env),
-        Process::start(&database.url, &env)
-    );
+/// Two servers started at once on `url` (an empty database: their migrations race), once both
+/// answer `/health` with 200.
+async fn pair(url: &str, env: &[(&str, &str)]) -> (Process, Process) {
+    let (a, b) = tokio::join!(Process::start(url, env), Process::start(url, env));
     for server in [&a, &b] {
         let mut waited = 0;
         while server.health().await != 200 {
@@ -74,13 +68,27 @@ async fn two_servers_on_one_postgres_start_together_and_serve_one_client_alterna
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    (a, b)
+}
+
+fn actor() -> codifier::domain::Actor {
+    codifier::domain::Actor {
+        label: "test".into(),
+        tool: "test".into(),
+    }
+}
+
+#[tokio::test]
+async fn two_servers_on_one_postgres_start_together_and_serve_one_client_alternately() {
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let database = fresh_database(Backend::Postgres).await;
+    let (a, b) = pair(&database.url, &[("CODIFIER_KEY_CACHE_SECONDS", "1")]).await;
     let (proxy, counts) = round_robin(vec![a.base.clone(), b.base.clone()]).await;
 
     let store = codifier::store::connect(&database.url).await.unwrap();
-    let actor = codifier::domain::Actor {
-        label: "test".into(),
-        tool: "test".into(),
-    };
+    let actor = actor();
     let project = store
         .create_project(&actor, "shared", None)
         .await
@@ -149,6 +157,240 @@ async fn two_servers_on_one_postgres_start_together_and_serve_one_client_alterna
             server.base
         );
     }
+    a.kill().await;
+    b.kill().await;
+}
+
+/// The step a playbook view is at.
+fn current(view: &Value) -> &str {
+    view["current"]["id"].as_str().unwrap_or("<none>")
+}
+
+#[tokio::test]
+async fn a_playbook_session_advances_from_either_server_and_of_two_concurrent_advances_one_wins() {
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let database = fresh_database(Backend::Postgres).await;
+    let (a, b) = pair(&database.url, &[]).await;
+    let (proxy, counts) = round_robin(vec![a.base.clone(), b.base.clone()]).await;
+    let store = codifier::store::connect(&database.url).await.unwrap();
+    let project = store
+        .create_project(&actor(), "atlas", None)
+        .await
+        .unwrap()
+        .id;
+    let mut client = alternating(OPERATOR_TOKEN);
+    client.initialize(&proxy).await;
+
+    // One session walked through its steps, each call on the other server.
+    let start = json!({"playbook_id": "initialize-project", "project_id": "atlas",
+                       "input": {"project_name": "Atlas"}});
+    let mut view = client
+        .call(&proxy, "run_playbook", start.clone())
+        .await
+        .expect("run_playbook");
+    let session = view["session_id"].clone();
+    let mut walked = vec![current(&view).to_owned()];
+    for value in [json!("A tracker."), json!(""), json!([])] {
+        let key = view["current"]["input"]["key"].as_str().unwrap().to_owned();
+        let step = view["current"]["id"].clone();
+        view = client
+            .call(
+                &proxy,
+                "advance_step",
+                json!({"session_id": session, "step_id": step, "input": {key: value}}),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("advance {step}: {error}"));
+        walked.push(current(&view).to_owned());
+    }
+    assert_eq!(
+        walked,
+        [
+            "description",
+            "statement-of-work",
+            "repositories",
+            "generate-rules"
+        ],
+        "one step per call, none skipped or repeated"
+    );
+    let served: Vec<usize> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    assert!(
+        served.iter().all(|n| *n >= 2),
+        "both servers took part: {served:?}"
+    );
+
+    // Two callers answer the same step at once, one on each server: one wins, the other is
+    // told the session moved, and the step is stored once.
+    let mut on_a = Mcp::new(OPERATOR_TOKEN);
+    on_a.initialize(&a.base).await;
+    let mut on_b = Mcp::new(OPERATOR_TOKEN);
+    on_b.initialize(&b.base).await;
+    let races = 6;
+    let before = store.count_memories(project).await.unwrap();
+    for race in 0..races {
+        let started = on_a
+            .call(&a.base, "run_playbook", start.clone())
+            .await
+            .expect("run_playbook");
+        let session = started["session_id"].clone();
+        let id: uuid::Uuid = session.as_str().unwrap().parse().unwrap();
+        let step_before = store
+            .get_playbook_session(project, id)
+            .await
+            .unwrap()
+            .expect("the session")
+            .current_step;
+        let answer = |who: &str| {
+            json!({"session_id": session, "step_id": "description",
+                   "input": {"description": format!("written on {who} in race {race}")}})
+        };
+        let (from_a, from_b) = tokio::join!(
+            on_a.call(&a.base, "advance_step", answer("a")),
+            on_b.call(&b.base, "advance_step", answer("b"))
+        );
+        let won: Vec<&Value> = [&from_a, &from_b].into_iter().flatten().collect();
+        assert_eq!(
+            won.len(),
+            1,
+            "race {race}: exactly one concurrent advance wins: {from_a:?} / {from_b:?}"
+        );
+        let lost = from_a.as_ref().err().or(from_b.as_ref().err()).unwrap();
+        assert!(
+            lost.contains("session") || lost.contains("step"),
+            "race {race}: the loser is told why: {lost}"
+        );
+        let stored = store
+            .get_playbook_session(project, id)
+            .await
+            .unwrap()
+            .expect("the session");
+        assert_eq!(
+            stored.current_step,
+            step_before + 1,
+            "race {race}: advanced once"
+        );
+        assert_eq!(
+            current(won[0]),
+            "statement-of-work",
+            "race {race}: the winner sees the next step"
+        );
+    }
+    let stored = store.count_memories(project).await.unwrap() - before;
+    assert_eq!(stored, races, "one description stored per race, none twice");
+    a.kill().await;
+    b.kill().await;
+}
+
+/// The texts the fake provider was asked to embed that carry `marker`.
+fn embedded_with(fake: &FakeEmbeddings, marker: &str) -> usize {
+    fake.behaviour
+        .texts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|text| text.contains(marker))
+        .count()
+}
+
+#[tokio::test]
+async fn two_servers_never_embed_one_memory_twice() {
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let database = fresh_database(Backend::Postgres).await;
+    let store = codifier::store::connect(&database.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let project = store
+        .create_project(&actor(), "shared", None)
+        .await
+        .unwrap()
+        .id;
+    // A backlog written while no provider was configured: both servers start on it at once.
+    let backlog = 120;
+    let mut markers = Vec::new();
+    for n in 0..backlog {
+        let marker = format!("backlog{n}x{}", uuid::Uuid::new_v4().simple());
+        let draft = codifier::domain::MemoryDraft {
+            memory_type: codifier::domain::MemoryType::Learning,
+            title: format!("memory {marker}"),
+            content: json!({"text": format!("about {marker}")}),
+            category: None,
+            description: None,
+            confidence: 1.0,
+            tags: Vec::new(),
+            source_role: None,
+        };
+        store
+            .create_memory(project, &actor(), &draft)
+            .await
+            .unwrap();
+        markers.push(marker);
+    }
+    let fake = FakeEmbeddings::start().await;
+    let url = fake.base_url();
+    let dimensions = crate::fake_embeddings::DIMENSIONS.to_string();
+    let env = [
+        ("CODIFIER_EMBEDDINGS", "openai"),
+        ("CODIFIER_EMBEDDING_URL", url.as_str()),
+        ("CODIFIER_EMBEDDING_API_KEY", crate::fake_embeddings::KEY),
+        ("CODIFIER_EMBEDDING_MODEL", "fake-model"),
+        ("CODIFIER_EMBEDDING_DIMENSIONS", dimensions.as_str()),
+        ("CODIFIER_EMBEDDING_BATCH", "4"),
+    ];
+    let (a, b) = pair(&database.url, &env).await;
+    let model = codifier::domain::EmbeddingModel {
+        name: "openai:fake-model".into(),
+        dimensions: crate::fake_embeddings::DIMENSIONS,
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (done, total) = store.embedding_progress(project, &model).await.unwrap();
+        if done == total {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{done} of {total} memories embedded after 60 s ({} requests at the provider, {} unauthorized)",
+            fake.behaviour.requests.load(Ordering::SeqCst),
+            fake.behaviour.unauthorized.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // New memories written alternately through both servers are embedded as they are written.
+    let (proxy, _) = round_robin(vec![a.base.clone(), b.base.clone()]).await;
+    let mut client = alternating(OPERATOR_TOKEN);
+    client.initialize(&proxy).await;
+    for n in 0..6 {
+        let marker = format!("fresh{n}x{}", uuid::Uuid::new_v4().simple());
+        let draft = json!({"project_id": project, "memory_type": "learning",
+                           "title": format!("memory {marker}"),
+                           "content": {"text": format!("about {marker}")}});
+        let written = client
+            .call(&proxy, "update_memory", draft)
+            .await
+            .unwrap_or_else(|error| panic!("write {n}: {error}"));
+        assert_eq!(written["embedded"], true, "write {n}: {written}");
+        markers.push(marker);
+    }
+    // Give a straggling duplicate the time to show.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let twice: Vec<(&String, usize)> = markers
+        .iter()
+        .map(|marker| (marker, embedded_with(&fake, marker)))
+        .filter(|(_, count)| *count != 1)
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "every memory embedded exactly once; these were not: {twice:?}"
+    );
+    eprintln!(
+        "two servers: {} memories, {} embedding requests, each memory embedded once",
+        markers.len(),
+        fake.behaviour.requests.load(Ordering::SeqCst)
+    );
     a.kill().await;
     b.kill().await;
 }

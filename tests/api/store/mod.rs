@@ -42,6 +42,7 @@ macro_rules! store_cases {
 }
 
 mod audit;
+mod embedding_claims;
 mod fixtures;
 mod keys;
 mod mcp_sessions;

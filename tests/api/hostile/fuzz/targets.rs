@@ -14,7 +14,7 @@ use super::inputs;
 use super::{fixture, fuzz};
 use crate::helpers::{Backend, OPERATOR_TOKEN, TestServer, fresh_store};
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -246,12 +246,72 @@ fn a_yaml_alias_bomb_is_refused_quickly() {
             vec![format!("*{previous}"); 9].join(",")
         ));
     }
-    let started = std::time::Instant::now();
+    // And one within serde_norway's alias-jump limit that still expands to nine million values.
+    let wide = format!(
+        "id: x\nname: &a [{}]\nrole: [{}]\n",
+        vec!["x"; 3000].join(","),
+        vec!["*a"; 3000].join(",")
+    );
     let templates = Templates::load(None).unwrap();
-    assert!(codifier::playbooks::loader::parse("bomb.yaml", &bomb, &templates).is_err());
+    for bomb in [bomb, wide] {
+        let started = std::time::Instant::now();
+        let error = codifier::playbooks::loader::parse("bomb.yaml", &bomb, &templates).unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}: {error}",
+            started.elapsed()
+        );
+    }
+}
+
+/// A random-seed run of the skills importer once took the test process to 24 GB: a mutated pack
+/// file whose YAML aliases expand to hundreds of millions of values. Such a file is now a
+/// skip saying so, read in bounded memory.
+#[test]
+fn a_skills_pack_file_whose_aliases_expand_without_bound_is_skipped_quickly() {
+    let runtime = runtime();
+    let (store, _database) = runtime.block_on(fresh_store(Backend::Sqlite));
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("pack").join("a-skill");
+    std::fs::create_dir_all(&folder).unwrap();
+    let bases = skill_files();
+    std::fs::write(folder.join("skill.yaml"), &bases[0]).unwrap();
+    // 15 KB: one anchored list of 3,000 items and 3,000 aliases to it, nine million values.
+    let bomb = format!(
+        "defaults: &a [{}]\nsharp_edges: [{}]\n",
+        vec!["x"; 3000].join(","),
+        vec!["*a"; 3000].join(",")
+    );
+    std::fs::write(folder.join("sharp-edges.yaml"), bomb).unwrap();
+    let actor = codifier::domain::Actor {
+        label: "local".into(),
+        tool: "fuzz".into(),
+    };
+    let started = std::time::Instant::now();
+    let report = runtime
+        .block_on(codifier::guardrails::import::import(
+            &store,
+            &actor,
+            dir.path(),
+            codifier::guardrails::import::Options { dry_run: true },
+        ))
+        .expect("the import goes on");
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
     );
+    let skip = report
+        .skips
+        .iter()
+        .find(|skip| skip.file.ends_with("sharp-edges.yaml"))
+        .expect("the file is reported");
+    assert_eq!(skip.reason, "unreadable_file");
+    assert!(
+        skip.detail
+            .contains("too large once its aliases are expanded"),
+        "{}",
+        skip.detail
+    );
+    assert_eq!(report.skills.usable, 1, "the skill itself is imported");
 }
