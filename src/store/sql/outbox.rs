@@ -138,17 +138,20 @@ async fn lease_in<B: Backend>(
     let until = at + chrono::Duration::from_std(lease_for).unwrap_or(chrono::TimeDelta::MAX);
     let lease = Uuid::new_v4();
     // Rows another server is leasing right now are skipped, not waited for (Postgres);
-    // SQLite's write transaction is the only writer anyway.
+    // SQLite's write transaction is the only writer anyway. The rows are picked once, in a
+    // materialized CTE: as an `IN (…)` subquery Postgres may run it again and lease past the limit.
     let lock = if B::LOCK_ROWS.is_empty() {
         ""
     } else {
         " FOR UPDATE SKIP LOCKED"
     };
     let sql = Sql::new(format!(
-        "UPDATE webhook_deliveries SET lease = $2, leased_until = $3 WHERE id IN (\
+        "WITH picked AS MATERIALIZED (\
          SELECT id FROM webhook_deliveries WHERE project_id = $1 AND status = 'pending' \
          AND due_at <= $4 AND (leased_until IS NULL OR leased_until < $4) \
-         ORDER BY due_at, id LIMIT $5{lock})"
+         ORDER BY due_at, id LIMIT $5{lock}) \
+         UPDATE webhook_deliveries SET lease = $2, leased_until = $3 \
+         WHERE project_id = $1 AND id IN (SELECT id FROM picked)"
     ))
     .arg(project)
     .arg(lease)
