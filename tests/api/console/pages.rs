@@ -6,7 +6,7 @@
 use codifier::domain::Role;
 use serde_json::json;
 
-use super::{actor, memory, sign_in};
+use super::{memory, sign_in};
 use crate::clients::{self, call, ok};
 use crate::guardrails::agent_pack::import_pack;
 use crate::helpers::{Backend, OPERATOR_TOKEN, TestServer, backends};
