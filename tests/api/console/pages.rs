@@ -267,3 +267,26 @@ async fn the_projects_page_counts_what_each_reachable_project_holds() {
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_memory_list_pages_on_to_the_next_twenty_and_keeps_the_search_mode() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let project = server.project("many").await;
+    for n in 0..25 {
+        memory(&server, project.id, &format!("note {n:02}")).await;
+    }
+    let reader = sign_in(&server, &server.key(project.id, Role::Read).await).await;
+    let list = format!("/console/projects/{}/memories", project.id);
+    let (status, html) = reader.get(&format!("{list}?mode=text")).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(html.matches("<li>\n    <h2>").count(), 20, "{html}");
+    let start = html.find("rel=\"next\" href=\"").expect("a next page link") + 17;
+    let next = html[start..start + html[start..].find('"').unwrap()].replace("&amp;", "&");
+    assert!(next.contains("mode=text"), "{next}");
+    let (status, html) = reader.get(&format!("{list}{next}")).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(html.matches("<li>\n    <h2>").count(), 5, "{html}");
+    assert!(html.contains("First page"), "{html}");
+    assert_eq!(reader.get(&format!("{list}?mode=fuzzy")).await.0, 400);
+    server.stop().await;
+}
