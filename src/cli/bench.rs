@@ -5,8 +5,10 @@
 //! with concurrent MCP clients over Streamable HTTP ([`load`]), measuring the vector half's
 //! recall@10 against an exact scan, and printing what it measured. With `--soak-secs`, it runs
 //! the memory soak of [`soak`] instead of the latency scenarios; with `--webhooks`, the event
-//! and webhook delivery figures of [`webhooks`].
+//! and webhook delivery figures of [`webhooks`]; with `--console`, the web console's page times
+//! of [`console`].
 
+mod console;
 pub(crate) mod corpus;
 mod load;
 mod recall;
@@ -60,6 +62,10 @@ pub struct BenchArgs {
     /// The project to seed and read.
     #[arg(long, default_value = "bench")]
     pub project: String,
+    /// Time the web console's memory pages (list, filtered list, words search, hybrid search)
+    /// with a signed-in session instead of the MCP scenarios.
+    #[arg(long)]
+    pub console: bool,
     #[command(flatten)]
     pub soak: soak::SoakArgs,
     #[command(flatten)]
@@ -145,6 +151,9 @@ pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
             &args.soak,
         )
         .await;
+    }
+    if args.console {
+        return console::run(&config, &store, embedder, project.id, &args).await;
     }
     let mut rows = drive_server(&config, &store, embedder.clone(), project.id, &args).await?;
     let recall = match &embedder {
@@ -234,21 +243,35 @@ fn print_facts(
     );
 }
 
-/// Serves the real router on 127.0.0.1 and runs the three scenarios against it.
-async fn drive_server(
+/// The real router, served on 127.0.0.1 for a run, with a throwaway operator token.
+pub(crate) struct Served {
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    pub token: String,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Served {
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.server.await??;
+        Ok(())
+    }
+}
+
+/// Serves the real router on 127.0.0.1 over `store` with `embedder` (or none).
+pub(crate) async fn serve(
     config: &Config,
     store: &Arc<dyn Store>,
     embedder: Option<Arc<dyn Embedder>>,
-    project: Uuid,
-    args: &BenchArgs,
-) -> anyhow::Result<Vec<Row>> {
+) -> anyhow::Result<Served> {
     let token = hex::encode(rand::random::<[u8; 24]>());
     let mut config = config.clone();
     config.operator_token = Some(token.clone());
     if !config.allowed_hosts.iter().any(|host| host == "127.0.0.1") {
         config.allowed_hosts.push("127.0.0.1".into());
     }
-    let hybrid = embedder.is_some();
     let embeddings = embedder.map_or_else(Embeddings::disabled, Embeddings::ready);
     let app = App {
         request_states: Arc::new(crate::mcp::RequestStates::new(
@@ -271,14 +294,33 @@ async fn drive_server(
     let shutdown = CancellationToken::new();
     let router = crate::http::router(&config, app, shutdown.clone());
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-    let url = format!("http://{}/mcp", listener.local_addr()?);
+    let base = format!("http://{}", listener.local_addr()?);
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(stop.cancelled_owned())
             .await
     });
-    let clients = load::connect(&url, &token, args.clients).await?;
+    Ok(Served {
+        base,
+        token,
+        shutdown,
+        server,
+    })
+}
+
+/// Serves the real router on 127.0.0.1 and runs the three scenarios against it.
+async fn drive_server(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    embedder: Option<Arc<dyn Embedder>>,
+    project: Uuid,
+    args: &BenchArgs,
+) -> anyhow::Result<Vec<Row>> {
+    let hybrid = embedder.is_some();
+    let served = serve(config, store, embedder).await?;
+    let url = format!("{}/mcp", served.base);
+    let clients = load::connect(&url, &served.token, args.clients).await?;
 
     let object = |value: Value| -> JsonObject { value.as_object().cloned().unwrap_or_default() };
     let filters: Vec<JsonObject> = corpus::TOPIC_TAGS
@@ -357,7 +399,6 @@ async fn drive_server(
     for client in clients {
         let _ = client.cancel().await;
     }
-    shutdown.cancel();
-    server.await??;
+    served.stop().await?;
     Ok(rows)
 }

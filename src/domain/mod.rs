@@ -38,7 +38,7 @@ pub use plan::{
     AuditDraft, Plan, PlanDraft, PlanSummary, PlanTask, ProjectState, StateFields, StoredReply,
     TaskStatus, TaskWrite,
 };
-pub use project::Project;
+pub use project::{Project, ProjectCounts};
 pub use session::{
     McpSessionRecord, PlaybookSession, SessionStatus, StepMemory, StepResult, StepResults,
     StepStatus,

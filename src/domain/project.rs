@@ -16,3 +16,14 @@ pub struct Project {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// How much a project holds, counted inside its scope (the console's Projects page).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ProjectCounts {
+    /// Live memories (not deleted).
+    pub memories: u64,
+    /// Repository snapshots (every version).
+    pub snapshots: u64,
+    pub plans: u64,
+    pub playbook_sessions: u64,
+}

@@ -257,7 +257,10 @@ fn hints(hints: &[String]) -> Result<Vec<String>, KnowledgeError> {
 /// once per process, and another process (a second server, `codifier` on the command line) may
 /// have changed the project's metadata since — its stack above all. So the stack is read again
 /// at each session start: one query over the projects table (no memories), uncached.
-async fn as_stored(knowledge: &KnowledgeBase, project: Project) -> Result<Project, KnowledgeError> {
+pub(crate) async fn as_stored(
+    knowledge: &KnowledgeBase,
+    project: Project,
+) -> Result<Project, KnowledgeError> {
     let stored = knowledge.store.list_projects().await?;
     Ok(stored
         .into_iter()
@@ -266,7 +269,7 @@ async fn as_stored(knowledge: &KnowledgeBase, project: Project) -> Result<Projec
 }
 
 /// A project's stack, as saved in its metadata.
-fn stack_of(project: &Project) -> Vec<String> {
+pub(crate) fn stack_of(project: &Project) -> Vec<String> {
     project
         .metadata
         .get("stack")

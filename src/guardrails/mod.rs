@@ -18,6 +18,8 @@
 //!   [`unstick_advice`] finds known patterns, [`alternatives`] what to try instead);
 //! - [`remember`]: what a session leaves for the next, in one transaction.
 //!
+//! For people: [`overview`] (what the console's Guardrails page shows).
+//!
 //! What they share: [`stack`] (which stack a skill belongs to: the one rule every tool uses),
 //! [`index`] (the server's one in-memory copy of the library, its index and its compiled
 //! checks, rebuilt when an import changes it) and [`edges`] (gathering and ranking sharp edges).
@@ -30,6 +32,7 @@ pub mod import;
 pub mod index;
 pub mod library;
 pub mod needles;
+pub mod overview;
 pub mod own;
 pub mod pattern;
 pub mod recent;

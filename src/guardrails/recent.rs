@@ -69,12 +69,37 @@ async fn newest(
     Ok(store.fetch_memories(project, &filter).await?.memories)
 }
 
+/// How much of each a read gives.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub decisions: u32,
+    pub open_issues: usize,
+    /// How many issues (open or not, newest first) are read to find the open ones.
+    pub issues_read: u32,
+}
+
+/// What `load_context` shows.
+pub const CONTEXT: Limits = Limits {
+    decisions: DECISIONS,
+    open_issues: OPEN_ISSUES,
+    issues_read: ISSUES_READ,
+};
+
 /// Reads the project's last session summary, open issues and recent decisions.
 pub async fn read(store: &Arc<dyn Store>, project: Uuid) -> StoreResult<Recent> {
+    read_up_to(store, project, CONTEXT).await
+}
+
+/// [`read`] with other limits (the console's Guardrails page shows more than a context).
+pub async fn read_up_to(
+    store: &Arc<dyn Store>,
+    project: Uuid,
+    limits: Limits,
+) -> StoreResult<Recent> {
     let (sessions, issues, decisions) = tokio::try_join!(
         newest(store, project, MemoryType::SessionSummary, 1),
-        newest(store, project, MemoryType::Issue, ISSUES_READ),
-        newest(store, project, MemoryType::Decision, DECISIONS),
+        newest(store, project, MemoryType::Issue, limits.issues_read),
+        newest(store, project, MemoryType::Decision, limits.decisions),
     )?;
     let last_session = sessions.into_iter().next().map(|memory| SessionView {
         id: memory.id,
@@ -111,7 +136,7 @@ pub async fn read(store: &Arc<dyn Store>, project: Uuid) -> StoreResult<Recent> 
                 opened_at: memory.created_at,
             })
         })
-        .take(OPEN_ISSUES)
+        .take(limits.open_issues)
         .collect();
     let decisions = decisions
         .iter()

@@ -6,7 +6,7 @@
 //! MCP routes require `Authorization: Bearer <key>`.
 
 mod auth;
-mod console;
+pub mod console;
 mod discovery;
 mod error;
 mod events;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{KnowledgeError, MAX_NAME_CHARS, optional_text, required_text};
 use crate::auth::Identity;
 use crate::domain::guardrail::LIBRARY_PROJECT;
-use crate::domain::{Actor, Project, Role};
+use crate::domain::{Actor, Project, ProjectCounts, Role};
 use crate::store::Store;
 
 /// Creates a project. Only the operator (or the local user) may.
@@ -75,4 +75,15 @@ pub async fn resolve(
     };
     identity.authorize(project.id, &project.name, needed)?;
     Ok(project)
+}
+
+/// How much project `project` holds, for a caller who may read it.
+pub async fn counts(
+    store: &Arc<dyn Store>,
+    identity: &Identity,
+    project: &str,
+) -> Result<(Project, ProjectCounts), KnowledgeError> {
+    let found = resolve(store, identity, project, Role::Read).await?;
+    let counts = store.project_counts(found.id).await?;
+    Ok((found, counts))
 }

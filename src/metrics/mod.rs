@@ -4,8 +4,10 @@
 //! rendering follows the Prometheus text exposition format 0.0.4. No labels come from callers'
 //! input, so cardinality is bounded by the set of tools, store operations and event kinds.
 
+mod figures;
 mod store;
 
+pub use figures::{Figures, Timed};
 pub use store::MeteredStore;
 
 use std::collections::{BTreeMap, HashMap};

@@ -258,6 +258,19 @@ impl Engine {
             .collect())
     }
 
+    /// One session of `project`, whole, to read: nothing runs and nothing changes.
+    pub async fn session(
+        &self,
+        project: &Project,
+        id: Uuid,
+    ) -> Result<view::SessionDetail, KnowledgeError> {
+        let session = self.load(project, id).await?;
+        Ok(view::detail(
+            self.catalog.get(&session.playbook_id),
+            &session,
+        ))
+    }
+
     /// Keeps a result (e.g. of `query_data`) under `key` in an active session's collected data,
     /// capped at 100 KB with a notice (returned when the value was cut). Later generate steps
     /// read it as `collected.<key>`; `research-synthesis` reads `collected.query_execute_query`.

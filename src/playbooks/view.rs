@@ -233,3 +233,22 @@ pub fn summary(playbook: Option<&Playbook>, session: &PlaybookSession) -> Sessio
         updated_at: session.updated_at,
     }
 }
+
+/// A session as people read it (the console's session page): its summary, its outline (empty
+/// when this server no longer has its playbook) and everything it has collected so far.
+#[derive(Debug, Clone)]
+pub struct SessionDetail {
+    pub summary: SessionSummary,
+    pub outline: Vec<OutlineStep>,
+    /// The collected data, by key (a JSON object).
+    pub collected: Value,
+}
+
+/// Describes `session` whole; `playbook` is `None` when this server no longer has it.
+pub fn detail(playbook: Option<&Playbook>, session: &PlaybookSession) -> SessionDetail {
+    SessionDetail {
+        summary: summary(playbook, session),
+        outline: playbook.map_or_else(Vec::new, |playbook| outline(playbook, session)),
+        collected: session.collected_data.clone(),
+    }
+}

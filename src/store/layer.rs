@@ -38,6 +38,7 @@ macro_rules! forward_store {
                 fn list_projects() -> Vec<Project>;
                 fn find_project(id_or_name: &str) -> Option<Project>;
                 fn update_project_metadata(actor: &Actor, project: Uuid, changes: &serde_json::Map<String, Value>) -> Project;
+                fn project_counts(project: Uuid) -> ProjectCounts;
             });
             $crate::forward_store!(@impl $layer, $hook, MemoryStore {
                 fn create_memory(project: Uuid, actor: &Actor, draft: &MemoryDraft) -> (Memory, WriteOutcome);

@@ -62,7 +62,7 @@ pub use crate::domain::{
     AttemptOutcome, Event, EventFilter, LeasedDelivery, NewWebhook, NextStep, Webhook,
     WebhookAttempt,
 };
-pub use crate::domain::{ConsoleSession, ConsoleSubject};
+pub use crate::domain::{ConsoleSession, ConsoleSubject, ProjectCounts};
 pub use crate::domain::{GuardrailEventCount, GuardrailEventKind, NewGuardrailEvent};
 pub use crate::domain::{NewTokenPair, OAuthClient, OAuthGrant, OAuthSwept, Redemption};
 // Plans and project state (issue 18, plans half).

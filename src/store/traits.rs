@@ -65,6 +65,9 @@ pub trait ProjectStore: Send + Sync {
         project: Uuid,
         changes: &serde_json::Map<String, Value>,
     ) -> StoreResult<Project>;
+    /// How many live memories, snapshots, plans and playbook sessions `project` holds, counted
+    /// inside its scope (row-level security applies as to any read of its rows).
+    async fn project_counts(&self, project: Uuid) -> StoreResult<ProjectCounts>;
 }
 
 /// Memories, always inside one project.

@@ -33,6 +33,13 @@ function postFrom(page, path, fields) {
   }, { path, fields });
 }
 
+/** With CODIFIER_CONSOLE_DOCS_SCREENSHOTS set, saves the page as docs/NAME for the README. */
+async function docsScreenshot(page, name) {
+  if (!process.env.CODIFIER_CONSOLE_DOCS_SCREENSHOTS) return;
+  mkdirSync(join(repo, "docs"), { recursive: true });
+  await page.screenshot({ path: join(repo, "docs", name), fullPage: true });
+}
+
 /** The CSRF token of the page's sign-out form. */
 function csrfOf(page) {
   return page.locator('form[action="/console/sign-out"] input[name="csrf"]').inputValue();
@@ -43,7 +50,12 @@ test("the operator signs in and sees each project with its memory count", async 
     await signIn(page, server.url, operatorToken);
     const row = page.getByRole("row", { name: /console/ });
     await assert.doesNotReject(row.waitFor());
-    assert.match(await row.innerText(), /\b4\b/);
+    const count = (label) => row.locator(`td[data-label="${label}"]`).innerText();
+    // Four memories written here, and those remember and the playbook stored.
+    assert.ok(Number(await count("Memories")) >= 4, await row.innerText());
+    assert.equal(await count("Plans"), "1");
+    assert.equal(await count("Playbook sessions"), "1");
+    assert.equal(await count("Snapshots"), "0");
     assert.equal(await page.getByRole("link", { name: "Server" }).count(), 1);
   });
 });
@@ -51,7 +63,7 @@ test("the operator signs in and sees each project with its memory count", async 
 test("a write key searches and finds the memory it means", async () => {
   await withPage(browser, "search", async (page) => {
     await signIn(page, server.url, server.keys.write);
-    await page.getByRole("link", { name: "console" }).click();
+    await page.getByRole("link", { name: "console", exact: true }).click();
     // By meaning when the local model is here: no word of this query is in the memory.
     // Without the model the search runs on words, so the query names them.
     const query = server.semantic ? "when do we ship releases to prod" : "deployments production";
@@ -69,6 +81,7 @@ test("a write key searches and finds the memory it means", async () => {
     if (server.semantic) {
       assert.match(await page.locator("main").innerText(), /Ranked by hybrid search/);
     }
+    await docsScreenshot(page, "console-search.png");
     await first.click();
     await assert.doesNotReject(page.getByRole("heading", { name: "Release schedule" }).waitFor());
   });
@@ -87,10 +100,6 @@ test("a memory's history shows what changed and restores a revision", async () =
     assert.match(await page.locator("#content").innerText(), /Tuesday/);
     // Restoring kept the Thursday version as a revision of its own.
     assert.equal(await page.getByRole("button", { name: "Restore revision 2" }).count(), 1);
-    if (process.env.CODIFIER_CONSOLE_DOCS_SCREENSHOTS) {
-      mkdirSync(join(repo, "docs"), { recursive: true });
-      await page.screenshot({ path: join(repo, "docs/console-memory.png"), fullPage: true });
-    }
   });
 });
 
@@ -143,9 +152,6 @@ test("the memories page fits a 360 px wide screen", async () => {
     await page.goto(`${server.url}/console/projects/console/memories`);
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 360, `the page is ${width} px wide`);
-    if (process.env.CODIFIER_CONSOLE_DOCS_SCREENSHOTS) {
-      await page.screenshot({ path: join(repo, "docs/console-memories-360.png"), fullPage: true });
-    }
   }, { width: 360, height: 740 });
 });
 
@@ -168,7 +174,60 @@ test("a plan's page draws its task graph with one box per task and fits 360 px",
     assert.ok(box && box.width > 100 && box.height > 20, "the boxes are drawn");
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 360, `the page is ${width} px wide`);
+    await page.setViewportSize({ width: 1100, height: 800 });
+    await docsScreenshot(page, "console-plan.png");
   }, { width: 360, height: 740 });
+});
+
+test("the guardrails page shows a read key the open issues, decisions and sharp edges, with nothing to change", async () => {
+  await withPage(browser, "guardrails", async (page) => {
+    await signIn(page, server.url, server.keys.read);
+    await page.getByRole("link", { name: "console", exact: true }).click();
+    await page.getByRole("link", { name: "Guardrails" }).click();
+    await assert.doesNotReject(page.getByRole("heading", { name: "Guardrails", level: 1 }).waitFor());
+    const main = await page.locator("main").innerText();
+    for (const shown of ["The onboarding guide still links to the retired wiki",
+      "Keep the onboarding guide in the repository", "Scheduled emails go out in the server",
+      "An interval started in an effect"]) {
+      assert.ok(main.includes(shown), `${shown} is not on the page: ${main}`);
+    }
+    // The only control is signing out.
+    assert.deepEqual(await page.locator("main button, main input, main select, main textarea").count(), 0);
+    assert.deepEqual(await page.getByRole("button").allInnerTexts(), ["Sign out"]);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 360, `the page is ${width} px wide`);
+  }, { width: 360, height: 740 });
+});
+
+test("a playbook session opens from the list with the keyboard and shows each step and what it collected", async () => {
+  await withPage(browser, "playbook-session", async (page) => {
+    await signIn(page, server.url, server.keys.read);
+    await page.goto(`${server.url}/console/projects/console/playbooks`);
+    const link = page.locator(`a[href$="/playbooks/${server.session}"]`);
+    await link.focus();
+    await page.keyboard.press("Enter");
+    await page.waitForURL(new RegExp(`/playbooks/${server.session}$`));
+    const rows = page.locator("table.outline tbody tr");
+    assert.ok((await rows.count()) > 2, "the whole outline");
+    assert.match(await rows.nth(0).innerText(), /\bdone\b/);
+    assert.equal(await page.locator('tr[aria-current="step"]').count(), 1);
+    assert.match(await page.locator('tr[aria-current="step"]').innerText(), /\bcurrent\b/);
+    assert.match(await page.locator("dl.collected").innerText(), /project_name[\s\S]*Console demo/);
+    assert.deepEqual(await page.getByRole("button").allInnerTexts(), ["Sign out"]);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 360, `the page is ${width} px wide`);
+  }, { width: 360, height: 740 });
+});
+
+test("the server page shows the operator the embedder, its backlog and the tool figures", async () => {
+  await withPage(browser, "server", async (page) => {
+    await signIn(page, server.url, operatorToken);
+    await page.getByRole("link", { name: "Server" }).click();
+    await assert.doesNotReject(page.getByRole("heading", { name: "Server", level: 1 }).waitFor());
+    const backlog = await page.locator("#backlog").innerText();
+    assert.match(backlog, server.semantic ? /\d+ memories waiting for a vector/ : /no model loaded/);
+    assert.equal(await page.getByRole("table", { name: "Store operations by name" }).count(), 1);
+  });
 });
 
 test("revoking a key on the Keys page ends that key's session", async () => {

@@ -99,6 +99,22 @@ export async function startServer() {
       { id: "review", title: "Review the copy", depends_on: ["design"] }] }]]);
   const plan = planned.plan_id;
 
+  // The skills library (a small pack in the public layout) and what agents remembered, for the
+  // Guardrails page; a playbook session with its first step answered, for the session page.
+  run(base, ["skills", "import", join(repo, "tests/fixtures/skills/agent"), "--json"]);
+  const [, , started] = await callTools(base, [
+    ["remember", { project_id: "console",
+      decision: { what: "Keep the onboarding guide in the repository", why: "The wiki copy went stale twice" },
+      issue: { description: "The onboarding guide still links to the retired wiki", status: "open" },
+      sharp_edge: { id: "mail-time-zone", summary: "Scheduled emails go out in the server's time zone", severity: "error",
+        situation: "Scheduling a newsletter for 9:00", why: "The scheduler reads the host's clock, set to UTC",
+        solution: "Store the reader's time zone with the schedule" } }],
+    ["load_context", { project_id: "console", stack_hints: ["React"] }],
+    ["run_playbook", { playbook_id: "initialize-project", project_id: "console",
+      input: { project_name: "Console demo" } }],
+  ]);
+  const session = started.session_id;
+
   const model = modelDir();
   const env = {
     ...process.env,
@@ -119,7 +135,7 @@ export async function startServer() {
   if (!address) throw new Error("codifier serve did not start");
   const url = `http://${address}`;
   return {
-    url, keys, release, plan, semantic: Boolean(model),
+    url, keys, release, plan, session, semantic: Boolean(model),
     async stop() {
       child.kill();
       rmSync(dir, { recursive: true, force: true });

@@ -14,6 +14,7 @@ use crate::domain::{Memory, Role};
 use crate::http::HttpState;
 use crate::knowledge::memories::{self, FetchInput, Fetched};
 use crate::knowledge::projects;
+use crate::knowledge::search::SearchMode;
 
 /// Memories shown per page.
 const PAGE: i64 = 20;
@@ -32,6 +33,24 @@ pub struct ListQuery {
     until: String,
     #[serde(default)]
     cursor: String,
+    /// `hybrid` (or empty), `text` or `semantic`.
+    #[serde(default)]
+    mode: String,
+}
+
+/// The search mode the form chose; `None` for the default (hybrid, or words alone without a
+/// model).
+fn search_mode(text: &str) -> Result<Option<SearchMode>, ConsoleError> {
+    match text.trim() {
+        "" => Ok(None),
+        "hybrid" => Ok(Some(SearchMode::Hybrid)),
+        "text" => Ok(Some(SearchMode::Text)),
+        "semantic" => Ok(Some(SearchMode::Semantic)),
+        other => Err(ConsoleError::Status(
+            axum::http::StatusCode::BAD_REQUEST,
+            format!("The search mode `{other}` is not one of hybrid, text or semantic."),
+        )),
+    }
 }
 
 fn filled(text: &str) -> Option<String> {
@@ -93,7 +112,7 @@ pub async fn list(
         memory_type: filled(&query.memory_type),
         tags,
         query: filled(&query.q),
-        mode: None,
+        mode: search_mode(&query.mode)?,
         since: filled(&query.since),
         until: filled(&query.until),
         limit: Some(PAGE),
@@ -136,6 +155,7 @@ pub async fn list(
             query => context! {
                 q => query.q, memory_type => query.memory_type, tags => query.tags,
                 since => query.since, until => query.until, paged => !query.cursor.is_empty(),
+                mode => query.mode,
             },
         },
     )

@@ -7,6 +7,7 @@
 
 mod diff;
 mod events;
+mod guardrails;
 mod keys;
 mod memories;
 mod memory_changes;
@@ -78,6 +79,10 @@ pub fn router() -> Router<HttpState> {
             get(playbooks::page),
         )
         .route(
+            "/console/projects/{project}/playbooks/{session}",
+            get(playbooks::session),
+        )
+        .route(
             "/console/projects/{project}/snapshots",
             get(snapshots::list),
         )
@@ -87,6 +92,10 @@ pub fn router() -> Router<HttpState> {
         )
         .route("/console/projects/{project}/plans", get(plans::list))
         .route("/console/projects/{project}/plans/{plan}", get(plans::page))
+        .route(
+            "/console/projects/{project}/guardrails",
+            get(guardrails::page),
+        )
         .route("/console/projects/{project}/events", get(events::page))
         .route(
             "/console/projects/{project}/events/stream",

@@ -112,7 +112,8 @@ pub async fn page(
                 depends_on => task.spec.depends_on.join(", "),
                 attempts => line.attempts,
                 failures => line.failures,
-                seconds => format!("{:.0}", line.seconds_in_progress),
+                // `+ 0.0` turns a negative zero into zero, so a task never run shows `0`.
+                seconds => format!("{:.0}", line.seconds_in_progress.max(0.0) + 0.0),
                 last_reason => line.last_reason.clone(),
                 outputs => line.outputs.iter().map(|o| o.path.clone()).collect::<Vec<_>>(),
             }

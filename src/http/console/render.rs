@@ -29,6 +29,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("events.html", include_str!("templates/events.html")),
     ("webhooks.html", include_str!("templates/webhooks.html")),
     ("playbooks.html", include_str!("templates/playbooks.html")),
+    (
+        "playbook_session.html",
+        include_str!("templates/playbook_session.html"),
+    ),
     ("snapshots.html", include_str!("templates/snapshots.html")),
     ("snapshot.html", include_str!("templates/snapshot.html")),
     (
@@ -37,6 +41,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("plans.html", include_str!("templates/plans.html")),
     ("plan.html", include_str!("templates/plan.html")),
+    ("guardrails.html", include_str!("templates/guardrails.html")),
 ];
 
 const STYLESHEET: &str = include_str!("templates/console.css");

@@ -1,4 +1,5 @@
-//! Projects: a control table (the unit of tenancy itself). Looking a project up by id or name
+//! Projects: a control table (the unit of tenancy itself), and what each holds (counted
+//! inside its scope). Looking a project up by id or name
 //! differs little, but the lookup is cached by a layer ([`crate::store::cache`]).
 
 use async_trait::async_trait;
@@ -6,9 +7,9 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::audit::audit;
-use super::{Backend, Conn, Id, Json, Sql, Time, is_unique};
+use super::{Access, Backend, Conn, Id, Json, Sql, Time, is_unique};
 use crate::domain::guardrail::LIBRARY_PROJECT;
-use crate::store::{Actor, Project, ProjectStore, StoreError, StoreResult, now};
+use crate::store::{Actor, Project, ProjectCounts, ProjectStore, StoreError, StoreResult, now};
 
 const PROJECT_COLUMNS: &str = "id, name, org, metadata, created_at, updated_at";
 
@@ -137,5 +138,26 @@ impl<B: Backend> ProjectStore for B {
         audit(&mut *tx, project, actor, "project.update", &target, detail).await?;
         B::commit(tx).await?;
         Ok(row.into())
+    }
+
+    async fn project_counts(&self, project: Uuid) -> StoreResult<ProjectCounts> {
+        let mut tx = self.tenant(project, Access::Read).await?;
+        let sql = Sql::new(
+            "SELECT \
+             (SELECT count(*) FROM memories WHERE project_id = $1 AND deleted_at IS NULL), \
+             (SELECT count(*) FROM repositories WHERE project_id = $1), \
+             (SELECT count(*) FROM plans WHERE project_id = $1), \
+             (SELECT count(*) FROM sessions WHERE project_id = $1)",
+        )
+        .arg(project);
+        let (memories, snapshots, plans, playbook_sessions): (i64, i64, i64, i64) =
+            tx.fetch_one(sql).await?;
+        let count = |n: i64| n.max(0) as u64;
+        Ok(ProjectCounts {
+            memories: count(memories),
+            snapshots: count(snapshots),
+            plans: count(plans),
+            playbook_sessions: count(playbook_sessions),
+        })
     }
 }

@@ -1,12 +1,14 @@
 //! The web console over plain HTTP: its session cookie's flags, CSRF and role refusals, project
 //! isolation (including a guessed memory id in the URL), revocation ending a session, sessions
 //! surviving a restart and expiring, the key never reaching the log ([`access`]), and the forms
-//! that change memories, keys and webhooks ([`changes`]), the Plans pages ([`plans`]), and the
-//! pages that only read ([`reading`]). The browser tests in tests/console drive the same pages
+//! that change memories, keys and webhooks ([`changes`]), the Plans pages ([`plans`]), the
+//! pages that only read ([`reading`]), and Guardrails, one playbook session, the Server page's
+//! figures and the Projects page's counts ([`pages`]). The browser tests in tests/console drive the same pages
 //! in Chromium.
 
 mod access;
 mod changes;
+mod pages;
 mod plans;
 mod reading;
 

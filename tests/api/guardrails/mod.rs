@@ -5,7 +5,7 @@
 //! (`sessions_across.rs`), one reading of stack names for every tool (`stacks.rs`).
 
 mod agent;
-mod agent_pack;
+pub(crate) mod agent_pack;
 mod agent_watch;
 mod library;
 mod library_meaning;
