@@ -70,14 +70,20 @@ async function callTools(env, calls) {
   return results;
 }
 
-/** Starts a server over a fresh database holding project `console` and a few memories. */
-export async function startServer() {
+/**
+ * Starts a server over a fresh database holding project `console` and a few memories; `settings`
+ * are extra environment variables for `codifier serve`.
+ */
+export async function startServer(settings = {}) {
   const dir = mkdtempSync(join(tmpdir(), "codifier-console-"));
   const base = { DATABASE_URL: `sqlite://${join(dir, "console.db")}`, CODIFIER_EMBEDDINGS: "none" };
   run(base, ["projects", "create", "--name", "console"]);
   const keys = {};
+  const prefixes = {};
   for (const role of ["read", "write"]) {
-    keys[role] = run(base, ["keys", "create", "--project", "console", "--role", role]).key;
+    const made = run(base, ["keys", "create", "--project", "console", "--role", role]);
+    keys[role] = made.key;
+    prefixes[role] = made.prefix;
   }
   const memory = (title, content, tags) => ["update_memory", {
     project_id: "console", memory_type: "learning", title, content, tags }];
@@ -125,6 +131,7 @@ export async function startServer() {
     CODIFIER_LOG: "warn",
     CODIFIER_MODEL_FETCH: "off",
     ...(model ? { CODIFIER_EMBEDDINGS: "local", CODIFIER_MODEL_DIR: model } : {}),
+    ...settings,
   };
   const child = spawn(bin, ["serve", "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "ignore", "inherit"] });
   let address = "";
@@ -135,7 +142,9 @@ export async function startServer() {
   if (!address) throw new Error("codifier serve did not start");
   const url = `http://${address}`;
   return {
-    url, keys, release, plan, session, semantic: Boolean(model),
+    url, keys, prefixes, release, plan, session, semantic: Boolean(model),
+    /** Runs the `codifier` command line on the server's database; returns its JSON output. */
+    cli: (args) => run(base, args),
     async stop() {
       child.kill();
       rmSync(dir, { recursive: true, force: true });

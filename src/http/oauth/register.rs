@@ -148,18 +148,19 @@ pub async fn register(
         server.registrations.count(address);
     }
     tracing::info!(client = %client.client_id, "oauth client registered");
-    (
-        StatusCode::CREATED,
-        Json(json!({
-            "client_id": client.client_id,
-            "client_id_issued_at": client.created_at.timestamp(),
-            "client_name": client.client_name,
-            "client_uri": client.client_uri,
-            "redirect_uris": client.redirect_uris,
-            "token_endpoint_auth_method": "none",
-            "grant_types": grant_types,
-            "response_types": ["code"],
-        })),
-    )
-        .into_response()
+    let mut answer = json!({
+        "client_id": client.client_id,
+        "client_id_issued_at": client.created_at.timestamp(),
+        "client_name": client.client_name,
+        "redirect_uris": client.redirect_uris,
+        "token_endpoint_auth_method": "none",
+        "grant_types": grant_types,
+        "response_types": ["code"],
+    });
+    // A `client_uri` the client did not send is left out, not sent as null (RFC 7591 §3.2.1):
+    // the TypeScript SDK refuses a registration answer holding a null.
+    if let Some(uri) = client.client_uri {
+        answer["client_uri"] = json!(uri);
+    }
+    (StatusCode::CREATED, Json(answer)).into_response()
 }
