@@ -5,6 +5,7 @@
 
 mod crash;
 mod outage;
+mod soak;
 mod two_servers;
 
 use std::path::{Path, PathBuf};
