@@ -6,6 +6,7 @@
 mod crash;
 mod crash_plans;
 mod outage;
+mod soak;
 mod two_servers;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,224 @@
+//! What the soak prints: one row per window (calls, p50 and p99 latency, resident memory, open
+//! descriptors, sockets, client connections and database connections), the calls per operation,
+//! and the verdicts of issues 21 and 14, each `met` or `MISSED`.
+
+use std::collections::BTreeMap;
+
+use super::client::Record;
+use super::server::{Handles, Resident};
+
+/// One window of the run, as sampled at its end.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// Seconds from the start of the load to the sample.
+    pub at: f64,
+    pub loaded: bool,
+    pub resident: Resident,
+    pub handles: Handles,
+    pub calls: usize,
+    pub errors: usize,
+    pub p50: f64,
+    pub p99: f64,
+    pub rate: f64,
+}
+
+/// The `q` quantile (0 to 1) of `values`, nearest rank; 0 when empty.
+pub fn quantile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    values[rank - 1]
+}
+
+pub fn header() -> String {
+    format!(
+        "| {:>6} | {:<5} | {:>6} | {:>7} | {:>6} | {:>8} | {:>8} | {:>8} | {:>7} | {:>8} | {:>4} | {:>7} | {:>7} | {:>3} |",
+        "s",
+        "phase",
+        "calls",
+        "calls/s",
+        "errors",
+        "p50 ms",
+        "p99 ms",
+        "VmRSS MB",
+        "anon MB",
+        "VmHWM MB",
+        "fds",
+        "sockets",
+        "clients",
+        "db"
+    )
+}
+
+pub fn row(window: &Window) -> String {
+    format!(
+        "| {:>6.0} | {:<5} | {:>6} | {:>7.1} | {:>6} | {:>8.1} | {:>8.1} | {:>8.1} | {:>7.1} | {:>8.1} | {:>4} | {:>7} | {:>7} | {:>3} |",
+        window.at,
+        if window.loaded { "load" } else { "rest" },
+        window.calls,
+        window.rate,
+        window.errors,
+        window.p50,
+        window.p99,
+        window.resident.rss,
+        window.resident.anon,
+        window.resident.hwm,
+        window.handles.fds,
+        window.handles.sockets,
+        window.handles.clients,
+        window.handles.database
+    )
+}
+
+/// Calls, errors, p50 and p99 per operation.
+pub fn operations(records: &[Record]) -> String {
+    let mut by_label: BTreeMap<&str, (Vec<f64>, usize)> = BTreeMap::new();
+    for record in records {
+        let entry = by_label.entry(record.label).or_default();
+        entry.0.push(record.millis);
+        entry.1 += usize::from(record.failed);
+    }
+    let mut text = format!(
+        "| {:<22} | {:>7} | {:>6} | {:>8} | {:>8} |\n",
+        "operation", "calls", "errors", "p50 ms", "p99 ms"
+    );
+    for (label, (mut millis, errors)) in by_label {
+        let calls = millis.len();
+        let (p50, p99) = (quantile(&mut millis, 0.5), quantile(&mut millis, 0.99));
+        text += &format!("| {label:<22} | {calls:>7} | {errors:>6} | {p50:>8.1} | {p99:>8.1} |\n");
+    }
+    text
+}
+
+/// The bounds a run is judged by.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Peak resident memory (VmHWM), MB.
+    pub max_mb: f64,
+    /// Resident growth after the first span, percent.
+    pub growth_pct: f64,
+    /// p99 of the last span over p99 of the first.
+    pub p99_ratio: f64,
+    /// Resident memory after the rest over the pre-load figure, percent above.
+    pub recovery_pct: f64,
+}
+
+/// Descriptors (other than the database's) the server may hold more at rest after the load than
+/// before it: a log file rotated, a lazily opened file.
+const DESCRIPTOR_SLACK: usize = 4;
+/// Database connections the load may hold more than in its first span.
+const CONNECTION_SLACK: usize = 2;
+
+/// What the run is judged on.
+pub struct Run<'a> {
+    pub records: &'a [Record],
+    pub windows: &'a [Window],
+    pub load_secs: f64,
+    /// The first and last span compared (5 minutes, a fifth of shorter runs).
+    pub span: f64,
+    pub before: (Resident, Handles),
+    pub after: (Resident, Handles),
+    pub peak_hwm: f64,
+}
+
+/// The verdicts, each a line and whether it was met.
+pub fn verdicts(run: &Run, limits: &Limits) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let errors = run.records.iter().filter(|r| r.failed).count();
+    out.push((
+        format!("errors: {errors} of {} calls = 0", run.records.len()),
+        errors == 0,
+    ));
+
+    let span = run.span;
+    let p99_of = |keep: &dyn Fn(&Record) -> bool| {
+        let mut millis: Vec<f64> = run
+            .records
+            .iter()
+            .filter(|r| keep(r))
+            .map(|r| r.millis)
+            .collect();
+        quantile(&mut millis, 0.99)
+    };
+    let first = p99_of(&|r| r.at < span);
+    let last = p99_of(&|r| r.at >= run.load_secs - span && r.at < run.load_secs);
+    out.push((
+        format!(
+            "p99 of the last {span:.0} s {last:.1} ms <= {}x the first {span:.0} s ({first:.1} ms)",
+            limits.p99_ratio
+        ),
+        last <= limits.p99_ratio * first,
+    ));
+
+    let loaded: Vec<&Window> = run.windows.iter().filter(|w| w.loaded).collect();
+    let max_rss = |windows: &mut dyn Iterator<Item = &&Window>| {
+        windows.map(|w| w.resident.rss).fold(0.0, f64::max)
+    };
+    let early = max_rss(&mut loaded.iter().filter(|w| w.at <= span + 0.5));
+    let later = max_rss(&mut loaded.iter().filter(|w| w.at > span + 0.5));
+    let growth = if early > 0.0 {
+        (later / early - 1.0) * 100.0
+    } else {
+        0.0
+    };
+    out.push((
+        format!(
+            "resident growth after the first {span:.0} s: peak {later:.1} MB against {early:.1} MB ({growth:+.1}%) < {}%",
+            limits.growth_pct
+        ),
+        growth < limits.growth_pct,
+    ));
+
+    out.push((
+        format!(
+            "peak resident (VmHWM) {:.1} MB <= {} MB",
+            run.peak_hwm, limits.max_mb
+        ),
+        run.peak_hwm <= limits.max_mb,
+    ));
+    let (before, after) = (run.before, run.after);
+    let change = (after.0.rss / before.0.rss - 1.0) * 100.0;
+    out.push((
+        format!(
+            "after the rest VmRSS {:.1} MB within {}% of pre-load {:.1} MB ({change:+.1}%)",
+            after.0.rss, limits.recovery_pct, before.0.rss
+        ),
+        change <= limits.recovery_pct,
+    ));
+
+    let other = |handles: &Handles| handles.fds.saturating_sub(handles.database);
+    out.push((
+        format!(
+            "descriptors at rest other than the database's: {} after, {} before (+{DESCRIPTOR_SLACK} allowed); client connections {} after, {} before",
+            other(&after.1),
+            other(&before.1),
+            after.1.clients,
+            before.1.clients
+        ),
+        other(&after.1) <= other(&before.1) + DESCRIPTOR_SLACK && after.1.clients <= before.1.clients,
+    ));
+
+    let early_db = loaded
+        .iter()
+        .filter(|w| w.at <= span + 0.5)
+        .map(|w| w.handles.database)
+        .chain([before.1.database])
+        .max()
+        .unwrap_or(0);
+    let later_db = loaded
+        .iter()
+        .filter(|w| w.at > span + 0.5)
+        .map(|w| w.handles.database)
+        .chain([after.1.database])
+        .max()
+        .unwrap_or(0);
+    out.push((
+        format!(
+            "database connections after the first {span:.0} s: at most {later_db}, against {early_db} before it (+{CONNECTION_SLACK} allowed)"
+        ),
+        later_db <= early_db + CONNECTION_SLACK,
+    ));
+    out
+}
