@@ -16,6 +16,15 @@ const GRANT_COLUMNS: &str = "id, client_id, key_id, key_prefix, operator_fingerp
      project_id, resource, redirect_uri, code_hash, code_challenge, code_expires_at, \
      code_used_at, revoked_at, created_at";
 
+/// [`GRANT_COLUMNS`] qualified by a table alias, for queries that join `oauth_grants`.
+fn grant_columns_of(alias: &str) -> String {
+    GRANT_COLUMNS
+        .split(',')
+        .map(|column| format!("{alias}.{}", column.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[derive(sqlx::FromRow)]
 struct ClientRow {
     client_id: String,
@@ -228,11 +237,7 @@ impl<B: Backend> OAuthStore for B {
     }
 
     async fn find_oauth_refresh(&self, refresh_hash: &str) -> StoreResult<Option<OAuthGrant>> {
-        let columns = GRANT_COLUMNS
-            .split(", ")
-            .map(|column| format!("g.{}", column.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = grant_columns_of("g");
         let sql = Sql::new(format!(
             "SELECT {columns} FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id \
              WHERE t.token_hash = $1 AND t.kind = 'refresh'"
@@ -290,11 +295,7 @@ impl<B: Backend> OAuthStore for B {
         &self,
         access_hash: &str,
     ) -> StoreResult<Option<(OAuthGrant, chrono::DateTime<chrono::Utc>)>> {
-        let columns = GRANT_COLUMNS
-            .split(", ")
-            .map(|column| format!("g.{}", column.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = grant_columns_of("g");
         let sql = Sql::new(format!(
             "SELECT {columns}, t.expires_at AS expires_at FROM oauth_tokens t \
              JOIN oauth_grants g ON g.id = t.grant_id \

@@ -138,40 +138,23 @@ async fn asking_for_every_scope_grants_the_keys_role_and_words_that_are_not_role
     let project = server.project("wide").await;
     let key = server.key(project.id, Role::Write).await;
     let client_id = register(&server, REDIRECT).await;
-    let (verifier, challenge) = pkce();
-    let query = scoped(
-        &server,
-        &client_id,
-        &challenge,
-        "read write admin offline_access",
-    );
-    let code = approve(&server, &query, &key, "").await;
-    let (status, body) = exchange(&server, &client_id, &code, &verifier).await;
-    assert_eq!(
-        (status, body["scope"].as_str()),
-        (200, Some("write")),
-        "a key never widens: {body}"
-    );
-
-    // A hosted client's own scope word (Claude.ai has sent `claudeai`) must not lock it out.
-    let (verifier, challenge) = pkce();
-    let query = scoped(&server, &client_id, &challenge, "claudeai");
-    let code = approve(&server, &query, &key, "").await;
-    let (status, body) = exchange(&server, &client_id, &code, &verifier).await;
-    assert_eq!(
-        (status, body["scope"].as_str()),
-        (200, Some("write")),
-        "an unknown word leaves the key's role: {body}"
-    );
-    let (verifier, challenge) = pkce();
-    let query = scoped(&server, &client_id, &challenge, "read everything");
-    let code = approve(&server, &query, &key, "").await;
-    let (status, body) = exchange(&server, &client_id, &code, &verifier).await;
-    assert_eq!(
-        (status, body["scope"].as_str()),
-        (200, Some("read")),
-        "the role words still narrow: {body}"
-    );
+    // What SDKs send from `scopes_supported`; a hosted client's own scope word (Claude.ai has
+    // sent `claudeai`), which must not lock it out; and role words among others, which still narrow.
+    for (asked, granted) in [
+        ("read write admin offline_access", "write"),
+        ("claudeai", "write"),
+        ("read everything", "read"),
+    ] {
+        let (verifier, challenge) = pkce();
+        let query = scoped(&server, &client_id, &challenge, asked);
+        let code = approve(&server, &query, &key, "").await;
+        let (status, body) = exchange(&server, &client_id, &code, &verifier).await;
+        assert_eq!(
+            (status, body["scope"].as_str()),
+            (200, Some(granted)),
+            "scope `{asked}` with a write key: {body}"
+        );
+    }
     server.stop().await;
 }
 
