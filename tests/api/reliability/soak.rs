@@ -77,7 +77,8 @@ async fn soak(backend: Backend) {
         "target: errors: 0 of",
         "target: descriptors at rest other than the database's",
         "target: database connections after the first",
-        "target: p99 of the last",
+        // Judged, or not judged for a span too short to have a p99 (both print as met).
+        "target: p99",
     ] {
         let line = stdout
             .lines()
