@@ -50,12 +50,7 @@ async fn soak(backend: Backend) {
         .args(["--soak-cooldown-secs", "15"])
         // Loose: a debug build on shared cores, and seconds instead of minutes.
         .args(["--soak-max-mb", "2000", "--soak-max-growth-pct", "100"])
-        .args([
-            "--soak-max-recovery-pct",
-            "300",
-            "--soak-max-p99-ratio",
-            "10",
-        ])
+        .args(["--soak-max-recovery-pct", "300"])
         .env("DATABASE_URL", &database.url)
         .env("CODIFIER_EMBEDDINGS", "none")
         .env("CODIFIER_MODEL_FETCH", "off")
@@ -77,8 +72,6 @@ async fn soak(backend: Backend) {
         "target: errors: 0 of",
         "target: descriptors at rest other than the database's",
         "target: database connections after the first",
-        // Judged, or not judged for a span too short to have a p99 (both print as met).
-        "target: p99",
     ] {
         let line = stdout
             .lines()
@@ -86,6 +79,12 @@ async fn soak(backend: Backend) {
             .unwrap_or_else(|| panic!("{backend:?}: no `{verdict}` verdict in:\n{stdout}"));
         assert!(line.ends_with(": met"), "{backend:?}: {line}");
     }
+    // A 30 s run's spans hold far fewer calls than a p99 needs: the harness says so instead of
+    // comparing two slowest calls (the unit tests of `report` cover the judged case).
+    assert!(
+        stdout.contains("target: p99 not judged"),
+        "{backend:?}: a short run's p99 must not be judged:\n{stdout}"
+    );
     let calls: usize = stdout
         .lines()
         .find_map(|line| line.strip_prefix("calls: "))

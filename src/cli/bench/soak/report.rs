@@ -238,3 +238,57 @@ pub fn verdicts(run: &Run, limits: &Limits) -> Vec<(String, bool)> {
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `per_span` calls in each of the first and last 20 s of a 100 s load, the last span's
+    /// `slower` times as slow.
+    fn p99_verdict(per_span: usize, slower: f64) -> (String, bool) {
+        let mut records = Vec::new();
+        for (start, scale) in [(0.0, 1.0), (80.0, slower)] {
+            for n in 0..per_span {
+                records.push(Record {
+                    at: start + 20.0 * n as f64 / per_span as f64,
+                    millis: scale * (1.0 + (n % 100) as f64),
+                    label: "search text",
+                    failed: false,
+                });
+            }
+        }
+        let run = Run {
+            records: &records,
+            windows: &[],
+            load_secs: 100.0,
+            span: 20.0,
+            before: (Resident::default(), Handles::default()),
+            after: (Resident::default(), Handles::default()),
+            peak_hwm: 0.0,
+        };
+        let limits = Limits {
+            max_mb: 150.0,
+            growth_pct: 10.0,
+            p99_ratio: 1.5,
+            recovery_pct: 20.0,
+        };
+        verdicts(&run, &limits)
+            .into_iter()
+            .find(|(line, _)| line.starts_with("p99"))
+            .expect("a p99 verdict")
+    }
+
+    #[test]
+    fn spans_with_enough_calls_are_judged_on_their_p99() {
+        let (line, met) = p99_verdict(P99_CALLS, 1.0);
+        assert!(met && line.starts_with("p99 of the last"), "{line}");
+        let (line, met) = p99_verdict(P99_CALLS, 2.0);
+        assert!(!met, "twice as slow misses 1.5x: {line}");
+    }
+
+    #[test]
+    fn spans_with_fewer_calls_than_a_p99_needs_are_not_judged() {
+        let (line, met) = p99_verdict(P99_CALLS - 1, 2.0);
+        assert!(met && line.starts_with("p99 not judged"), "{line}");
+    }
+}
