@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use anyhow::bail;
-
 use super::clone::Credentials;
 
 /// What the operator allows and the limits every pack runs under.
@@ -38,34 +36,19 @@ impl Default for PackerSettings {
 impl PackerSettings {
     /// Reads the settings; a malformed value names its variable.
     pub fn from_env() -> anyhow::Result<Self> {
-        let read = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .map(|value| value.trim().to_owned())
-                .filter(|value| !value.is_empty())
-        };
-        let number = |name: &str, default: u64| -> anyhow::Result<u64> {
-            match read(name) {
-                None => Ok(default),
-                Some(text) => match text.parse::<u64>() {
-                    Ok(value) if value > 0 => Ok(value),
-                    _ => bail!("{name}={text:?} is not a positive whole number"),
-                },
-            }
-        };
-        let allow_private_network = match read("CODIFIER_PACK_ALLOW_PRIVATE_NETWORK").as_deref() {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(other) => {
-                bail!("CODIFIER_PACK_ALLOW_PRIVATE_NETWORK={other:?} is not true or false")
-            }
-        };
+        use crate::config::{positive_var, switch_var};
         let defaults = Self::default();
         Ok(Self {
-            allow_private_network,
-            max_total_bytes: number("CODIFIER_PACK_MAX_TOTAL_BYTES", defaults.max_total_bytes)?,
-            max_file_bytes: number("CODIFIER_PACK_MAX_FILE_BYTES", defaults.max_file_bytes)?,
-            timeout: Duration::from_secs(number(
+            allow_private_network: switch_var(
+                "CODIFIER_PACK_ALLOW_PRIVATE_NETWORK",
+                defaults.allow_private_network,
+            )?,
+            max_total_bytes: positive_var(
+                "CODIFIER_PACK_MAX_TOTAL_BYTES",
+                defaults.max_total_bytes,
+            )?,
+            max_file_bytes: positive_var("CODIFIER_PACK_MAX_FILE_BYTES", defaults.max_file_bytes)?,
+            timeout: Duration::from_secs(positive_var(
                 "CODIFIER_PACK_TIMEOUT_SECONDS",
                 defaults.timeout.as_secs(),
             )?),
