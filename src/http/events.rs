@@ -135,7 +135,7 @@ pub async fn stream(
 /// Returns once the key behind `identity` no longer verifies (revoked, or gone from the
 /// store), asking once per key-cache window; never for the operator token. A client whose
 /// stream ends this way and reconnects is refused like any request of that key.
-async fn key_withdrawn(verifier: Arc<KeyVerifier>, identity: Identity) {
+pub(super) async fn key_withdrawn(verifier: Arc<KeyVerifier>, identity: Identity) {
     let Identity::Key { id, prefix, .. } = identity else {
         return std::future::pending().await;
     };

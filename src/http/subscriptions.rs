@@ -4,10 +4,13 @@
 //! to change), and where its event streams start is read. rmcp acknowledges a subscription
 //! before it calls the handler, so a start read in the handler could miss an event stored
 //! between the two; read here, every event committed after the acknowledgement is announced.
+//! A listen response, and a session's `GET /mcp` stream (where `resources/subscribe`
+//! notifications go), end once their key no longer verifies, within the key-cache window, as
+//! `GET /events` streams do: a revoked key hears no more events.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -17,7 +20,7 @@ use serde_json::Value;
 
 use super::{ApiError, HttpState};
 use crate::auth::Identity;
-use crate::events::listeners::RETRY_AFTER_SECONDS;
+use crate::events::listeners::{ListenerPermit, RETRY_AFTER_SECONDS};
 
 /// The parts of a `subscriptions/listen` request read here.
 #[derive(Debug, Deserialize)]
@@ -47,6 +50,10 @@ pub async fn read_listen_start(
     let Some(identity) = request.extensions().get::<Identity>().cloned() else {
         return next.run(request).await;
     };
+    if request.method() == Method::GET {
+        let response = next.run(request).await;
+        return until_withdrawn(&state, identity, response, None);
+    }
     if !listens {
         return next.run(request).await;
     }
@@ -84,12 +91,24 @@ pub async fn read_listen_start(
         Err(error) => tracing::warn!(%error, "could not read where a subscription starts"),
     }
     let response = next.run(request).await;
-    // The place is held until the response has streamed to its end (or the client left).
+    until_withdrawn(&state, identity, response, Some(place))
+}
+
+/// `response`, streamed until the key of `identity` no longer verifies, holding `place` until
+/// it has streamed to its end (or the client left).
+fn until_withdrawn(
+    state: &HttpState,
+    identity: Identity,
+    response: Response,
+    place: Option<ListenerPermit>,
+) -> Response {
+    let withdrawn = super::events::key_withdrawn(state.verifier.clone(), identity);
     response.map(|body| {
-        Body::from_stream(body.into_data_stream().map(move |chunk| {
+        let chunks = body.into_data_stream().map(move |chunk| {
             let _held = &place;
             chunk
-        }))
+        });
+        Body::from_stream(chunks.take_until(withdrawn))
     })
 }
 

@@ -31,11 +31,11 @@ use tokio::sync::mpsc;
 use crate::clients::{self, Client, call, ok};
 use crate::helpers::{OPERATOR_TOKEN, TestServer, backends};
 
-const WAIT: Duration = Duration::from_secs(10);
+pub(super) const WAIT: Duration = Duration::from_secs(10);
 
 /// A client that speaks `revision` and hands on every `notifications/resources/updated`.
 #[derive(Clone)]
-struct Follower {
+pub(super) struct Follower {
     revision: ProtocolVersion,
     updates: mpsc::UnboundedSender<ResourceUpdatedNotificationParam>,
 }
@@ -62,13 +62,13 @@ impl ClientHandler for Follower {
     }
 }
 
-type Connected = (
+pub(super) type Connected = (
     RunningService<RoleClient, Follower>,
     mpsc::UnboundedReceiver<ResourceUpdatedNotificationParam>,
 );
 
 /// Connects with `key` at 2026-07-28 (`server/discover`, no session) or 2025-11-25.
-async fn connect(url: String, key: &str, modern: bool) -> Connected {
+pub(super) async fn connect(url: String, key: &str, modern: bool) -> Connected {
     let (updates, received) = mpsc::unbounded_channel();
     let revision = if modern {
         ProtocolVersion::V_2026_07_28
@@ -91,7 +91,7 @@ async fn connect(url: String, key: &str, modern: bool) -> Connected {
 }
 
 /// Listens for updates of `logs`.
-async fn listen(
+pub(super) async fn listen(
     client: &RunningService<RoleClient, Follower>,
     logs: &[String],
 ) -> Result<Subscription, rmcp::ServiceError> {
@@ -106,7 +106,9 @@ async fn listen(
 }
 
 /// The next resource update of a listener (panics after [`WAIT`]).
-async fn next_update(subscription: &mut Subscription) -> ResourceUpdatedNotificationParam {
+pub(super) async fn next_update(
+    subscription: &mut Subscription,
+) -> ResourceUpdatedNotificationParam {
     let next = tokio::time::timeout(WAIT, subscription.next()).await;
     match next.expect("an update within 10 s") {
         Ok(Some(ServerNotification::ResourceUpdatedNotification(
@@ -125,7 +127,7 @@ async fn next_update(subscription: &mut Subscription) -> ResourceUpdatedNotifica
 }
 
 /// The event an update carries in its `_meta`.
-fn event_of(update: &ResourceUpdatedNotificationParam) -> Value {
+pub(super) fn event_of(update: &ResourceUpdatedNotificationParam) -> Value {
     update
         .meta
         .as_ref()
@@ -133,7 +135,7 @@ fn event_of(update: &ResourceUpdatedNotificationParam) -> Value {
         .unwrap_or_else(|| panic!("no {EVENT_META} in {update:?}"))
 }
 
-async fn remember(client: &Client, project: &str, title: &str) {
+pub(super) async fn remember(client: &Client, project: &str, title: &str) {
     let args = json!({"project_id": project, "memory_type": "rule", "title": title,
                       "content": {"text": format!("{title} body")}});
     ok(&call(client, "update_memory", args).await);
@@ -305,71 +307,5 @@ async fn a_2025_11_25_session_subscribed_to_the_event_log_is_told_of_each_new_ev
             .await
             .expect_err("another project's log");
         assert!(error.to_string().contains("no event log"), "{error}");
-    }
-}
-
-#[tokio::test]
-async fn past_codifier_max_listeners_one_more_listener_is_refused_until_one_closes() {
-    for backend in backends() {
-        let server = TestServer::start_with(backend, |config| {
-            super::fast(config);
-            config.events.max_listeners = 2;
-        })
-        .await;
-        let alpha = server.project("alpha").await;
-        let key = server.key(alpha.id, Role::Read).await;
-        let log = [uri(alpha.id)];
-        let (client, _) = connect(server.url("/mcp"), &key, true).await;
-        let first = listen(&client, &log).await.unwrap();
-        let _second = listen(&client, &log).await.unwrap();
-
-        let error = listen(&client, &log).await.expect_err("over the cap");
-        assert!(
-            error.to_string().contains("CODIFIER_MAX_LISTENERS"),
-            "{error}"
-        );
-
-        // Raw HTTP: 503 with Retry-After, and the JSON-RPC error names the request.
-        let body = crate::protocol_2026::modern_with(
-            7,
-            "subscriptions/listen",
-            json!({ "notifications": { "resourceSubscriptions": log } }),
-            json!({}),
-        );
-        let response = reqwest::Client::new()
-            .post(server.url("/mcp"))
-            .bearer_auth(&key)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "subscriptions/listen")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 503, "{backend:?}");
-        assert_eq!(response.headers()["retry-after"], "30");
-        let refused: Value = response.json().await.unwrap();
-        assert_eq!(refused["id"], 7, "{refused}");
-        assert_eq!(
-            refused["error"]["data"]["setting"],
-            "CODIFIER_MAX_LISTENERS"
-        );
-        let stream = super::open_stream(&server.url(""), &key, "alpha", None, None).await;
-        assert_eq!(stream.status(), 503);
-        assert_eq!(stream.headers()["retry-after"], "30");
-
-        // Closing a listener frees its place.
-        drop(first);
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            match listen(&client, &log).await {
-                Ok(_) => break,
-                Err(error) => assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "no place after closing a listener: {error}"
-                ),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 }
