@@ -50,6 +50,8 @@ pub struct CodifierServer {
     session_gauge: Option<Arc<crate::metrics::SessionGauge>>,
     /// This session's `resources/subscribe` subscriptions (revisions before 2026-07-28).
     subscriptions: subscribe::Subscriptions,
+    /// How often a subscription pings its client, when sessions idle out (Streamable HTTP).
+    keepalive: Option<std::time::Duration>,
 }
 
 impl CodifierServer {
@@ -98,7 +100,14 @@ impl CodifierServer {
             tool_router,
             session_gauge: None,
             subscriptions: Arc::default(),
+            keepalive: None,
         }
+    }
+
+    /// Pings subscribed clients often enough that a session idling out after `idle` stays.
+    pub fn idling_out_after(mut self, idle: std::time::Duration) -> Self {
+        self.keepalive = Some((idle / 3).max(std::time::Duration::from_secs(1)));
+        self
     }
 
     /// Counts this handler as an open session of `transport` for as long as it lives.

@@ -6,24 +6,39 @@
 //! the legacy SSE stream, or stdout). A subscription belongs to the session (the handler
 //! instance) that made it: it ends with `resources/unsubscribe`, when the session ends, or
 //! when the stream is gone; a session restored on another server after a restart subscribes
-//! again. Each subscription holds one of the server's listener places
+//! again. Over Streamable HTTP the client is pinged every third of the session idle time, so a
+//! subscribed session that is still there does not idle out, and one whose client is gone ends.
+//! Each subscription holds one of the server's listener places
 //! ([`crate::events::listeners`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::StreamExt;
-use rmcp::model::{ErrorCode, SubscribeRequestParams, UnsubscribeRequestParams};
+use rmcp::model::{ErrorCode, ServerRequest, SubscribeRequestParams, UnsubscribeRequestParams};
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::CancellationToken;
 
 use super::{CodifierServer, event_resource};
 use crate::events::listeners::{Full, RETRY_AFTER_SECONDS};
 use crate::knowledge::snapshots::RESOURCE_PREFIX;
 
 /// The subscriptions of one session, by URI; dropping one ends it.
-pub type Subscriptions = Arc<Mutex<HashMap<String, DropGuard>>>;
+pub type Subscriptions = Arc<Mutex<HashMap<String, Live>>>;
+
+/// One running subscription: ends when dropped; cancelled once its task has ended.
+pub struct Live(CancellationToken);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// How long a ping of the client may take before its subscriptions are given up.
+const PING_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The JSON-RPC error for a listener refused because the server holds its maximum: a server
 /// error (-32000) with the setting to change and when to retry in `data`.
@@ -58,7 +73,10 @@ pub async fn subscribe(
         ));
     };
     let project = event_resource::readable(&server.store, &identity, &uri, named.project).await?;
-    if lock(&server.subscriptions).contains_key(&uri) {
+    let running = lock(&server.subscriptions)
+        .get(&uri)
+        .is_some_and(|live| !live.0.is_cancelled());
+    if running {
         return Ok(());
     }
     let place = server.app.listeners.admit().map_err(listener_refused)?;
@@ -81,17 +99,33 @@ pub async fn subscribe(
     );
     let peer = ctx.peer.clone();
     let announced = uri.clone();
+    let mut ping = server
+        .keepalive
+        .map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
+    let ended = stop.clone();
     tokio::spawn(async move {
         let _place = place;
+        // Marks the subscription ended, so subscribing again starts a new one.
+        let _ended = ended.drop_guard();
         futures::pin_mut!(events);
-        while let Some(event) = events.next().await {
-            let notification = event_resource::updated(&announced, &event);
-            if peer.send_notification(notification).await.is_err() {
-                break;
+        loop {
+            tokio::select! {
+                event = events.next() => {
+                    let Some(event) = event else { break };
+                    let notification = event_resource::updated(&announced, &event);
+                    if peer.send_notification(notification).await.is_err() {
+                        break;
+                    }
+                }
+                () = tick(&mut ping) => {
+                    if !answers_ping(&peer).await {
+                        break;
+                    }
+                }
             }
         }
     });
-    lock(&server.subscriptions).insert(uri, stop.drop_guard());
+    lock(&server.subscriptions).insert(uri, Live(stop));
     Ok(())
 }
 
@@ -100,6 +134,27 @@ pub fn unsubscribe(server: &CodifierServer, request: &UnsubscribeRequestParams) 
     lock(&server.subscriptions).remove(request.uri.trim());
 }
 
-fn lock(subscriptions: &Subscriptions) -> std::sync::MutexGuard<'_, HashMap<String, DropGuard>> {
+/// Waits for the next keep-alive ping, if the session has an idle limit; else forever.
+async fn tick(ping: &mut Option<tokio::time::Interval>) {
+    match ping {
+        Some(ping) => {
+            ping.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Pings the client. A Streamable HTTP session with no message for `CODIFIER_SESSION_IDLE_SECONDS`
+/// leaves the process, and its subscriptions with it: the ping and its answer are messages, so a
+/// subscribed client that is still there keeps its session; one that is gone fails the ping.
+async fn answers_ping(peer: &rmcp::Peer<RoleServer>) -> bool {
+    let ping = ServerRequest::PingRequest(Default::default());
+    matches!(
+        tokio::time::timeout(PING_TIMEOUT, peer.send_request(ping)).await,
+        Ok(Ok(_))
+    )
+}
+
+fn lock(subscriptions: &Subscriptions) -> std::sync::MutexGuard<'_, HashMap<String, Live>> {
     subscriptions.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -309,3 +309,35 @@ async fn a_2025_11_25_session_subscribed_to_the_event_log_is_told_of_each_new_ev
         assert!(error.to_string().contains("no event log"), "{error}");
     }
 }
+
+#[tokio::test]
+async fn a_2025_11_25_subscription_outlasts_the_session_idle_time_while_its_client_is_there() {
+    for backend in backends() {
+        let server = TestServer::start_with(backend, |config| {
+            super::fast(config);
+            config.session_idle = Duration::from_secs(2);
+        })
+        .await;
+        let alpha = server.project("alpha").await;
+        let key = server.key(alpha.id, Role::Read).await;
+        let (client, mut updates) = connect(server.url("/mcp"), &key, false).await;
+        client
+            .peer()
+            .subscribe(SubscribeRequestParams::new(uri(alpha.id)))
+            .await
+            .unwrap();
+        // Quiet for longer than a session may idle: the pings keep it.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let writer = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
+        remember(&writer, "alpha", "After a quiet while").await;
+        let update = tokio::time::timeout(WAIT, updates.recv())
+            .await
+            .expect("an update after the idle time")
+            .unwrap();
+        assert_eq!(
+            event_of(&update)["data"]["title"],
+            "After a quiet while",
+            "{backend:?}"
+        );
+    }
+}
