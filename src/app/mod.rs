@@ -124,6 +124,8 @@ pub struct App {
     pub task_deadlines: Arc<crate::plans::sweep::Deadlines>,
     /// How event streams and webhook deliveries run.
     pub events: crate::events::EventsConfig,
+    /// The open event listeners of this server, at most `events.max_listeners`.
+    pub listeners: crate::events::listeners::Listeners,
     /// Seals the `requestState` of input-required results (protocol 2026-07-28).
     pub request_states: Arc<crate::mcp::RequestStates>,
 }
@@ -166,6 +168,7 @@ impl App {
             library: Arc::default(),
             task_deadlines,
             events: config.events.clone(),
+            listeners: crate::events::listeners::Listeners::new(config.events.max_listeners),
         })
     }
 

@@ -290,6 +290,7 @@ pub(crate) async fn serve(
         library: Default::default(),
         task_deadlines: Default::default(),
         events: config.events.clone(),
+        listeners: crate::events::listeners::Listeners::new(config.events.max_listeners),
     };
     let shutdown = CancellationToken::new();
     let router = crate::http::router(&config, app, shutdown.clone());

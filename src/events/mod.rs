@@ -2,9 +2,11 @@
 //! the change's transaction); this module reads them for callers ([`list`], the live stream in
 //! [`stream`]), manages a project's webhooks ([`webhooks`]), and delivers events to them from
 //! the outbox ([`deliver`]): signed ([`sign`]), to public addresses only ([`target`]).
-//! [`signal`] wakes streams and the deliverer after each commit in this process.
+//! [`signal`] wakes streams and the deliverer after each commit in this process; [`listeners`]
+//! bounds how many live listeners one server holds open.
 
 pub mod deliver;
+pub mod listeners;
 pub mod sign;
 pub mod signal;
 pub mod stream;
@@ -44,6 +46,10 @@ pub struct EventsConfig {
     /// sending it (60 s; it must exceed the timeout). A server that dies mid-delivery leaves
     /// its deliveries to another server (or itself, restarted) this long after it leased them.
     pub lease: Duration,
+    /// `CODIFIER_MAX_LISTENERS`: how many listeners (`subscriptions/listen` requests,
+    /// `resources/subscribe` subscriptions and `GET /events` streams) one server follows
+    /// events for at once (256); past it a new one is refused ([`listeners`]).
+    pub max_listeners: usize,
 }
 
 impl Default for EventsConfig {
@@ -55,6 +61,7 @@ impl Default for EventsConfig {
             backoff: Duration::from_secs(10),
             poll: Duration::from_millis(500),
             lease: Duration::from_secs(60),
+            max_listeners: 256,
         }
     }
 }
@@ -93,6 +100,11 @@ impl EventsConfig {
                 "CODIFIER_EVENTS_POLL_MS",
                 defaults.poll.as_millis() as u64,
             )?),
+            max_listeners: usize::try_from(positive_var(
+                "CODIFIER_MAX_LISTENERS",
+                defaults.max_listeners as u64,
+            )?)
+            .unwrap_or(usize::MAX),
             ..defaults
         })
     }

@@ -3,7 +3,8 @@
 //! number, `event` = its type and `data` = the event as JSON. A client that reconnects with
 //! `Last-Event-ID: N` gets every event after N, in order, then the live ones; without it the
 //! stream starts after the latest event (`?after=N` asks for a starting point explicitly).
-//! A stream opened with a key ends once the key no longer verifies (revoked), within the
+//! Each stream holds one of the server's listener places (`CODIFIER_MAX_LISTENERS`); past the
+//! cap a new one is refused with `503` and `Retry-After`. A stream opened with a key ends once the key no longer verifies (revoked), within the
 //! key-cache window, like any other request of that key.
 
 use std::convert::Infallible;
@@ -91,6 +92,22 @@ pub async fn stream(
         Ok(after) => after,
         Err(response) => return response,
     };
+    let place = match state.app.listeners.admit() {
+        Ok(place) => place,
+        Err(full) => {
+            let mut response = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_listeners",
+                full.to_string(),
+            )
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                crate::events::listeners::RETRY_AFTER_SECONDS.into(),
+            );
+            return response;
+        }
+    };
     let withdrawn = key_withdrawn(Arc::clone(&state.verifier), identity);
     let events = crate::events::stream::follow(
         state.store.clone(),
@@ -99,7 +116,8 @@ pub async fn stream(
         after,
         state.shutdown.child_token(),
     )
-    .map(|event| {
+    .map(move |event| {
+        let _held = &place;
         let data = serde_json::to_string(&event).unwrap_or_else(|_| "{}".into());
         Ok::<_, Infallible>(
             SseEvent::default()
@@ -117,7 +135,7 @@ pub async fn stream(
 /// Returns once the key behind `identity` no longer verifies (revoked, or gone from the
 /// store), asking once per key-cache window; never for the operator token. A client whose
 /// stream ends this way and reconnects is refused like any request of that key.
-async fn key_withdrawn(verifier: Arc<KeyVerifier>, identity: Identity) {
+pub(super) async fn key_withdrawn(verifier: Arc<KeyVerifier>, identity: Identity) {
     let Identity::Key { id, prefix, .. } = identity else {
         return std::future::pending().await;
     };

@@ -139,6 +139,7 @@ pub fn router(config: &Config, app: App, shutdown: CancellationToken) -> Router 
     mcp_config.max_request_body_bytes = config.max_body_bytes;
     mcp_config.session_store = Some(Arc::new(sessions::StoredSessions::new(store.clone())));
     let handler_app = app.clone();
+    let session_idle = config.session_idle;
     let mut sessions = LocalSessionManager::default();
     // A session nobody closed (a client that crashed or just dropped the connection) leaves
     // memory after this long; a client that comes back is restored from the database.
@@ -146,6 +147,7 @@ pub fn router(config: &Config, app: App, shutdown: CancellationToken) -> Router 
     let mcp_service = StreamableHttpService::new(
         move || {
             Ok(CodifierServer::for_http(handler_app.clone())
+                .idling_out_after(session_idle)
                 .counted(crate::metrics::Transport::StreamableHttp))
         },
         Arc::new(sessions),

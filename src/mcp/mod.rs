@@ -3,6 +3,7 @@
 //! never know which transport carried the call. The caller's [`Identity`] comes from the HTTP
 //! request parts the transport attaches to each request, or is the local user over stdio.
 
+pub mod event_resource;
 mod guardrails_render;
 mod input_required;
 pub mod listen;
@@ -14,6 +15,7 @@ mod resources;
 mod results;
 mod sampling;
 mod session_prompt;
+mod subscribe;
 mod tools;
 
 use std::sync::{Arc, Mutex};
@@ -32,6 +34,7 @@ use crate::store::Store;
 pub use input_required::RequestStates;
 use results::error_text;
 pub(crate) use results::{knowledge_error, parse_args, tool_error, tool_success};
+pub use subscribe::listener_refused;
 
 /// The rmcp handler. One instance per MCP connection or session.
 #[derive(Clone)]
@@ -45,6 +48,10 @@ pub struct CodifierServer {
     tool_router: rmcp::handler::server::router::tool::ToolRouter<Self>,
     /// Keeps this connection counted in the open-sessions gauge while any clone is alive.
     session_gauge: Option<Arc<crate::metrics::SessionGauge>>,
+    /// This session's `resources/subscribe` subscriptions (revisions before 2026-07-28).
+    subscriptions: subscribe::Subscriptions,
+    /// How often a subscription pings its client, when sessions idle out (Streamable HTTP).
+    keepalive: Option<std::time::Duration>,
 }
 
 impl CodifierServer {
@@ -92,7 +99,15 @@ impl CodifierServer {
             active_project: Arc::new(Mutex::new(None)),
             tool_router,
             session_gauge: None,
+            subscriptions: Arc::default(),
+            keepalive: None,
         }
+    }
+
+    /// Pings subscribed clients often enough that a session idling out after `idle` stays.
+    pub fn idling_out_after(mut self, idle: std::time::Duration) -> Self {
+        self.keepalive = Some((idle / 3).max(std::time::Duration::from_secs(1)));
+        self
     }
 
     /// Counts this handler as an open session of `transport` for as long as it lives.
@@ -340,6 +355,7 @@ impl ServerHandler for CodifierServer {
             .enable_prompts()
             .enable_resources()
             .enable_resources_list_changed()
+            .enable_resources_subscribe()
             .build();
         let mut info = ServerConfig::new(capabilities);
         let mut server = rmcp::model::Implementation::new("codifier", env!("CARGO_PKG_VERSION"));
@@ -390,9 +406,9 @@ impl ServerHandler for CodifierServer {
 
     fn accepted_subscription_filter(
         &self,
-        _requested: &rmcp::model::SubscriptionFilter,
+        requested: &rmcp::model::SubscriptionFilter,
     ) -> Option<rmcp::model::SubscriptionFilter> {
-        Some(listen::accepted())
+        Some(listen::accepted(requested))
     }
 
     async fn listen(
@@ -400,6 +416,34 @@ impl ServerHandler for CodifierServer {
         subscription: rmcp::service::SubscriptionContext,
     ) -> Result<(), rmcp::ErrorData> {
         listen::run(self, subscription).await
+    }
+
+    /// Revisions before 2026-07-28 follow a resource this way (rmcp marks it legacy).
+    async fn subscribe(
+        &self,
+        request: rmcp::model::SubscribeRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), rmcp::ErrorData> {
+        subscribe::subscribe(self, request, ctx).await
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: rmcp::model::UnsubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), rmcp::ErrorData> {
+        subscribe::unsubscribe(self, &request);
+        Ok(())
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListResourceTemplatesResult, rmcp::ErrorData> {
+        Ok(rmcp::model::ListResourceTemplatesResult::with_all_items(
+            vec![event_resource::template()],
+        ))
     }
 
     async fn list_resources(
@@ -421,8 +465,10 @@ impl ServerHandler for CodifierServer {
         let identity = self.identity(&ctx).map_err(|_| {
             rmcp::ErrorData::invalid_request("this request carries no verified API key", None)
         })?;
-        resources::read(&self.store, &identity, &request.uri)
-            .await
-            .map(Into::into)
+        match event_resource::parse(&request.uri) {
+            Some(named) => event_resource::read(&self.store, &identity, &request.uri, named).await,
+            None => resources::read(&self.store, &identity, &request.uri).await,
+        }
+        .map(Into::into)
     }
 }

@@ -1,6 +1,7 @@
 //! Repository snapshots as MCP resources: `resources/list` names the snapshots of every project
 //! the caller may read (a key: its own project only), newest first, in pages; `resources/read`
-//! returns one snapshot's whole packed text. A snapshot the caller may not read is answered as
+//! returns one snapshot's whole packed text. The first page also names each readable project's
+//! event log ([`super::event_resource`]). A snapshot the caller may not read is answered as
 //! one that does not exist.
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub async fn list(
         })?),
         None => None,
     };
+    let first_page = after.is_none();
     let visible = projects::list(store, identity).await.map_err(internal)?;
     let filter = SnapshotFilter {
         url: None,
@@ -56,10 +58,17 @@ pub async fn list(
         }
         .encode()
     });
+    let logs = match first_page {
+        true => super::event_resource::listed(&visible),
+        false => Vec::new(),
+    };
     let mut result = ListResourcesResult::with_all_items(
-        found
-            .iter()
-            .map(|(snapshot, project)| resource(snapshot, project))
+        logs.into_iter()
+            .chain(
+                found
+                    .iter()
+                    .map(|(snapshot, project)| resource(snapshot, project)),
+            )
             .collect(),
     );
     result.next_cursor = next_cursor;

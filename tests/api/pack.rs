@@ -556,7 +556,13 @@ async fn snapshots_are_listed_newest_first_and_read_as_resources_only_by_their_p
         }
 
         // The same snapshots as resources; the text is the whole pack.
-        let resources = client.list_all_resources().await.expect("resources/list");
+        let listed_resources = client.list_all_resources().await.expect("resources/list");
+        // The project's event log is listed too, before its snapshots.
+        assert_eq!(
+            listed_resources[0].uri,
+            codifier::mcp::event_resource::uri(owner.id)
+        );
+        let resources = snapshots_only(listed_resources);
         let uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
         assert_eq!(
             uris,
@@ -582,7 +588,7 @@ async fn snapshots_are_listed_newest_first_and_read_as_resources_only_by_their_p
         // A key of another project sees only its own snapshot and reads nothing of ours.
         let stranger = server.key(other.id, codifier::domain::Role::Admin).await;
         let stranger = clients::streamable(&server.url("/mcp"), &stranger).await;
-        let theirs = stranger.list_all_resources().await.unwrap();
+        let theirs = snapshots_only(stranger.list_all_resources().await.unwrap());
         assert_eq!(theirs.len(), 1);
         assert!(theirs[0].uri.contains(&other.id.to_string()));
         let error = read_resource(&stranger, uris[0])
@@ -610,11 +616,19 @@ async fn snapshots_are_listed_newest_first_and_read_as_resources_only_by_their_p
         assert!(error.contains("resources/list"), "{error}");
 
         // The operator sees every project's snapshots, newest first.
-        let all = operator.list_all_resources().await.unwrap();
+        let all = snapshots_only(operator.list_all_resources().await.unwrap());
         assert_eq!(all.len(), 3);
         assert!(all[0].uri.contains(&other.id.to_string()));
         server.stop().await;
     }
+}
+
+/// The snapshots among listed resources (each project's event log is listed too).
+fn snapshots_only(resources: Vec<rmcp::model::Resource>) -> Vec<rmcp::model::Resource> {
+    resources
+        .into_iter()
+        .filter(|resource| resource.uri.contains("/snapshots/"))
+        .collect()
 }
 
 /// A committed repository with an `origin` remote whose URL carries a token.

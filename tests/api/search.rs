@@ -497,6 +497,7 @@ async fn the_handshake_and_health_never_wait_for_the_model_and_early_writes_are_
             validator: Default::default(),
             task_deadlines: Default::default(),
             events: Default::default(),
+            listeners: codifier::events::listeners::Listeners::new(256),
             request_states: std::sync::Arc::new(codifier::mcp::RequestStates::new(
                 &Default::default(),
                 store.clone(),

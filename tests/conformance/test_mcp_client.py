@@ -461,6 +461,50 @@ async def test_at_2026_07_28_the_sdk_listens_for_resource_list_changes(server):
                 assert not result.is_error, text
 
 
+
+@pytest.mark.anyio
+async def test_at_2026_07_28_the_sdk_listens_to_the_event_log_and_hears_each_new_event(server):
+    from mcp.client.subscriptions import ResourceUpdated, listen
+
+    log = f"codifier://projects/{server.alpha}/events"
+    with anyio.fail_after(30):
+        async with connect(f"streamable-http@{MODERN}", server, server.key) as session:
+            async with listen(session, resource_subscriptions=[log]) as sub:
+                assert sub.honored.resource_subscriptions == [log]
+                title = f"Heard by a listener {uuid.uuid4().hex}"
+                result, text = await call(session, "update_memory", project_id="alpha", memory_type="rule",
+                                          title=title, content={"text": "A rule a listener hears of."})
+                assert not result.is_error, text
+                event = await sub.__anext__()
+                assert isinstance(event, ResourceUpdated) and event.uri == log, event
+            body = json.loads((await session.read_resource(log)).contents[0].text)
+            assert body["events"][-1]["type"] == "memory.create", body
+            assert body["events"][-1]["sequence"] == body["latest_sequence"]
+
+
+@pytest.mark.anyio
+@pytest.mark.filterwarnings("ignore:resources/subscribe is removed as of 2026-07-28")
+async def test_at_2025_11_25_the_sdk_subscribes_to_the_event_log_and_is_told_of_a_new_event(server):
+    log = f"codifier://projects/{server.alpha}/events"
+    updated = anyio.Event()
+    uris = []
+
+    async def on_message(message):
+        if isinstance(message, types.ResourceUpdatedNotification):
+            uris.append(message.params.uri)
+            updated.set()
+
+    with anyio.fail_after(30):
+        async with connect("streamable-http@2025-11-25", server, server.key, message_handler=on_message) as session:
+            assert session.server_capabilities.resources.subscribe is True
+            await session.subscribe_resource(log)
+            result, text = await call(session, "update_memory", project_id="alpha", memory_type="rule",
+                                      title=f"Told to a subscriber {uuid.uuid4().hex}",
+                                      content={"text": "A rule a subscriber is told of."})
+            assert not result.is_error, text
+            await updated.wait()
+    assert uris[0] == log
+
 async def call_answering(session, model, tool, arguments):
     """`tool` at 2026-07-28, answering each input request of an input-required result with
     `model` and retrying with the echoed requestState (what the SDK's high-level Client does)."""

@@ -1,9 +1,11 @@
 //! Events and webhooks through a real MCP client and real HTTP, on every backend: the event log
-//! and `list_events` (`log.rs`), the live stream at `/events` (`stream.rs`), webhooks and their
+//! and `list_events` (`log.rs`), the log over MCP resources, listen and subscribe (`over_mcp.rs`) and their limits (`mcp_limits.rs`), the live stream at `/events` (`stream.rs`), webhooks and their
 //! deliveries to a receiver written here (`webhooks.rs`), and the public-address guard
 //! (`targets.rs`). Shared here: a receiver that records what it gets, and an SSE reader.
 
 mod log;
+mod mcp_limits;
+mod over_mcp;
 mod stream;
 mod targets;
 mod webhooks;
