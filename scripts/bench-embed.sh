@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Local embedding throughput, side by side in one run: codifier's all-MiniLM-L6-v2 (candle, f32)
+# Local embedding throughput, side by side in one run: codifier's all-MiniLM-L6-v2 (gemm, f32)
 # against sentence-transformers on torch, on the same texts (the first N memories of the benchmark
 # corpus), the same model files, the same batch size and thread count, each run twice in turn;
 # then the cosine of every vector against the reference. Installs torch and sentence-transformers

@@ -4,7 +4,6 @@ use clap::Parser;
 use codifier::cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
-    settle_candle_threads();
     give_big_blocks_back();
     let cli = match Cli::parse() {
         Cli {
@@ -33,23 +32,6 @@ fn finish(outcome: anyhow::Result<()>) -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-/// candle 0.11 asks for its thread count on every matrix product and, unless
-/// `RAYON_NUM_THREADS` is set, counts the physical cores by parsing `/proc/cpuinfo` each time:
-/// about a tenth of the CPU a query's embedding takes. Setting it once to what rayon would use
-/// anyway (the available cores) drops the parsing and leaves rayon's pools as they were; candle
-/// then splits a product over logical rather than physical cores, which differ only with SMT.
-/// It runs first in `main`, before any other thread exists, as `set_var` requires.
-#[allow(unsafe_code)]
-fn settle_candle_threads() {
-    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
-        return;
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |threads| threads.get());
-    // SAFETY: no other thread exists yet (the async runtime is built after this), so nothing
-    // can read the environment while it changes.
-    unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
 }
 
 /// glibc serves a block of 128 KiB or more with its own `mmap`, returned to the system on

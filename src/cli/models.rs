@@ -74,7 +74,7 @@ async fn bench(count: u64, out: Option<&Path>) -> anyhow::Result<()> {
     println!(
         "{}",
         serde_json::json!({
-            "implementation": "codifier (candle, f32)",
+            "implementation": "codifier (gemm, f32)",
             "texts": texts.len(),
             "batch": batch,
             "threads": threads,

@@ -1,28 +1,26 @@
 //! The local embedding provider: all-MiniLM-L6-v2 (a 6-layer BERT, 384 dimensions) run on the
-//! CPU in pure Rust with candle, from model files on disk — no key, no network. It owns loading
-//! the model directory (`config.json`, `tokenizer.json`, `model.safetensors`), tokenising with
-//! truncation to the model's maximum length, batched inference and the sentence-transformers
-//! pooling for this model: the mean of the token vectors over the attention mask, then L2
-//! normalisation. Calls that arrive while the model is busy are combined into one pass: under
-//! concurrent searches, eight one-line queries cost about one forward pass, not eight.
+//! CPU in pure Rust ([`super::bert`]'s forward pass), from model files on disk — no key, no
+//! network. It owns loading the model directory (`config.json`, `tokenizer.json`,
+//! `model.safetensors`), tokenising with truncation to the model's maximum length, splitting the
+//! texts into forward passes spread over the cores, and the sentence-transformers pooling for this
+//! model: the mean of the token vectors, then L2 normalisation. Calls that arrive while the model
+//! is busy are combined into one group: under concurrent searches, eight one-line queries cost
+//! about one forward pass, not eight.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use rayon::prelude::*;
 use tokenizers::{Tokenizer, TruncationParams};
 
+use super::bert::{Bert, Config, Text};
 use super::{EmbedError, Embedder, EmbeddingModel, normalize};
 
 /// The model name every vector of this provider is tagged with.
 pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
 /// Word pieces per text (special tokens included) when `sentence_bert_config.json` is absent.
 const DEFAULT_MAX_SEQ_LENGTH: usize = 256;
-/// At most this many texts per forward pass; each batch is padded to its longest text.
-const BATCH_SIZE: usize = 32;
 /// The files [`LocalEmbedder::load`] needs in the model directory.
 const REQUIRED_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 
@@ -38,53 +36,40 @@ pub struct LocalEmbedder {
 }
 
 struct Inner {
-    bert: BertModel,
+    bert: Bert,
     tokenizer: Tokenizer,
     /// Calls waiting for the model: whoever gets the model next embeds them all at once.
     waiting: Mutex<Vec<Waiting>>,
-    /// Held while one call embeds the waiting calls, so forward passes never overlap: with few
-    /// cores, concurrent passes only add memory, as each one already uses every core.
+    /// Held while one call embeds the waiting calls, so groups never overlap: with few cores,
+    /// concurrent groups only add memory, as a big one already uses every core.
     turn: Mutex<()>,
-    /// Passes run for callers (one per combined group), for tests.
+    /// Groups embedded for callers (one per combined group), for tests.
     passes: std::sync::atomic::AtomicU64,
-    /// Bytes of the largest activation of one text per token of its batch's width:
-    /// see [`pass_sizes`].
-    activation_bytes: ActivationBytes,
 }
 
-/// The size of the two largest activations of a forward pass, per text: the feed-forward layer's
-/// (`width × intermediate` floats) and the attention scores' (`heads × width²` floats).
-#[derive(Debug, Clone, Copy)]
-struct ActivationBytes {
-    intermediate: usize,
-    heads: usize,
-}
-
-impl ActivationBytes {
-    fn per_text(self, width: usize) -> usize {
-        width * self.intermediate.max(self.heads * width) * std::mem::size_of::<f32>()
-    }
-}
-
-/// Splits texts sorted by token count (`widths`, ascending) into forward passes: as many texts
-/// as fit, up to [`BATCH_SIZE`], while the pass's largest activation stays under
-/// [`crate::allocator::MMAP_THRESHOLD`], and at least one. Bigger blocks would each be a fresh
-/// `mmap` of zeroed pages, given back on `free`: measured on 2 cores, passes of 32 texts of 100
-/// tokens embedded 27 texts/s that way and passes kept under the threshold 41 texts/s, with a
-/// third less peak memory.
-fn pass_sizes(widths: &[usize], bytes: ActivationBytes) -> Vec<usize> {
+/// Splits texts sorted by token count (`widths`, ascending) into forward passes of consecutive
+/// texts, at least one text each: as few rounds of `threads` passes of about equal token counts
+/// as keep each pass within `max_tokens` (unless it is one text). `max_tokens` keeps a pass's
+/// largest activation under [`crate::allocator::MMAP_THRESHOLD`], so its buffers are reused from
+/// the allocator's arenas: bigger blocks would each be a fresh `mmap` of zeroed pages, given
+/// back on `free`.
+fn pass_sizes(widths: &[usize], max_tokens: usize, threads: usize) -> Vec<usize> {
+    let total: usize = widths.iter().sum();
+    let threads = threads.max(1);
+    let rounds = total.div_ceil(threads * max_tokens.max(1)).max(1);
+    let target = total.div_ceil(threads * rounds).max(1);
     let mut sizes = Vec::new();
-    let mut start = 0;
-    while start < widths.len() {
-        let mut size = 1;
-        while start + size < widths.len()
-            && size < BATCH_SIZE
-            && (size + 1) * bytes.per_text(widths[start + size]) <= crate::allocator::MMAP_THRESHOLD
-        {
-            size += 1;
+    let (mut size, mut tokens) = (0, 0);
+    for &width in widths {
+        if size > 0 && (tokens >= target || tokens + width > max_tokens) {
+            sizes.push(size);
+            (size, tokens) = (0, 0);
         }
+        size += 1;
+        tokens += width;
+    }
+    if size > 0 {
         sizes.push(size);
-        start += size;
     }
     sizes
 }
@@ -97,25 +82,11 @@ struct Waiting {
 
 /// The most texts combined into one group (the rest wait for the next).
 const COMBINED_TEXTS: usize = 64;
-/// Groups up to this many texts (search queries, mostly) run on one thread: splitting matrices
+/// Groups up to this many texts (search queries, mostly) run on one thread: splitting a pass
 /// that small across cores costs more than it saves, and leaves no core for the queries' own
 /// database work (measured at 2 clients on 2 cores: query embedding p50 20 → 17 ms, hybrid
 /// searches +15% per second). Bigger groups (the backfill's batches) use every core.
 const ONE_THREAD_TEXTS: usize = 8;
-
-/// The one-thread pool small groups run in (candle splits its matrix products across the
-/// current rayon pool).
-fn one_thread() -> Option<&'static rayon::ThreadPool> {
-    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .thread_name(|_| "codifier-embed".into())
-            .build()
-            .ok()
-    })
-    .as_ref()
-}
 
 impl LocalEmbedder {
     /// Loads the model from a directory holding `config.json`, `tokenizer.json` and
@@ -157,14 +128,13 @@ impl LocalEmbedder {
 
         let weights_path = dir.join("model.safetensors");
         let weights = std::fs::read(&weights_path).map_err(bad_file(&weights_path))?;
-        let bert = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
-            .and_then(|vb| BertModel::load(vb, &config))
-            .map_err(bad_file(&weights_path))?;
+        let bert = Bert::load(config, &weights).map_err(bad_file(&weights_path))?;
+        let dimensions = bert.config().hidden_size;
 
         Ok(Self {
             model: EmbeddingModel {
                 name: MODEL_NAME.to_owned(),
-                dimensions: config.hidden_size,
+                dimensions,
             },
             inner: Arc::new(Inner {
                 bert,
@@ -172,10 +142,6 @@ impl LocalEmbedder {
                 waiting: Mutex::new(Vec::new()),
                 turn: Mutex::new(()),
                 passes: std::sync::atomic::AtomicU64::new(0),
-                activation_bytes: ActivationBytes {
-                    intermediate: config.intermediate_size,
-                    heads: config.num_attention_heads,
-                },
             }),
         })
     }
@@ -238,11 +204,7 @@ impl Inner {
         self.passes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let all: Vec<String> = group.iter().flat_map(|call| call.texts.clone()).collect();
-        let mut vectors = match one_thread().filter(|_| all.len() <= ONE_THREAD_TEXTS) {
-            Some(pool) => pool.install(|| self.embed(all)),
-            None => self.embed(all),
-        }
-        .map(Vec::into_iter);
+        let mut vectors = self.embed(all).map(Vec::into_iter);
         for call in group {
             let answer = match &mut vectors {
                 Ok(vectors) => Ok(vectors.by_ref().take(call.texts.len()).collect()),
@@ -252,55 +214,56 @@ impl Inner {
         }
     }
 
-    /// Tokenises every text, sorts them by length so each batch pads little, runs the batches
-    /// and returns the vectors in the callers' order.
+    /// Tokenises every text, sorts them by length, runs the forward passes (in parallel when
+    /// the group is big enough) and returns the vectors in the callers' order.
     fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let count = texts.len();
         let encodings = self
             .tokenizer
             .encode_batch_fast(texts, true)
             .map_err(|e| inference_error(format!("tokenising: {e}")))?;
-        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        let mut order: Vec<usize> = (0..count).collect();
         order.sort_by_key(|&i| encodings[i].len());
-
-        let mut vectors = vec![Vec::new(); encodings.len()];
         let widths: Vec<usize> = order.iter().map(|&i| encodings[i].len()).collect();
-        let mut start = 0;
-        for size in pass_sizes(&widths, self.activation_bytes) {
-            let batch = &order[start..start + size];
-            start += size;
-            let batch_encodings: Vec<_> = batch.iter().map(|&i| &encodings[i]).collect();
-            let pooled = self.forward(&batch_encodings).map_err(inference_error)?;
-            for (&i, mut vector) in batch.iter().zip(pooled) {
+
+        let threads = if count <= ONE_THREAD_TEXTS {
+            1
+        } else {
+            rayon::current_num_threads()
+        };
+        let max_tokens = crate::allocator::MMAP_THRESHOLD
+            / (self.bert.floats_per_token() * std::mem::size_of::<f32>());
+        let mut passes = Vec::new();
+        let mut rest = order.as_slice();
+        for size in pass_sizes(&widths, max_tokens, threads) {
+            let (pass, tail) = rest.split_at(size);
+            passes.push(pass);
+            rest = tail;
+        }
+        let forward = |pass: &&[usize]| {
+            let texts: Vec<Text<'_>> = pass
+                .iter()
+                .map(|&i| Text {
+                    ids: encodings[i].get_ids(),
+                    type_ids: encodings[i].get_type_ids(),
+                })
+                .collect();
+            self.bert.mean_pooled(&texts).map_err(inference_error)
+        };
+        let pooled: Vec<Result<Vec<Vec<f32>>, EmbedError>> = if threads == 1 {
+            passes.iter().map(forward).collect()
+        } else {
+            passes.par_iter().map(forward).collect()
+        };
+
+        let mut vectors = vec![Vec::new(); count];
+        for (pass, result) in passes.iter().zip(pooled) {
+            for (&i, mut vector) in pass.iter().zip(result?) {
                 normalize(&mut vector);
                 vectors[i] = vector;
             }
         }
         Ok(vectors)
-    }
-
-    /// One forward pass over a batch padded to its longest text; mean-pooled, not normalised.
-    fn forward(&self, batch: &[&tokenizers::Encoding]) -> candle_core::Result<Vec<Vec<f32>>> {
-        let width = batch.iter().map(|e| e.len()).max().unwrap_or(0);
-        let padded = |get: fn(&tokenizers::Encoding) -> &[u32]| -> candle_core::Result<Tensor> {
-            let mut flat = Vec::with_capacity(batch.len() * width);
-            for encoding in batch {
-                let values = get(encoding);
-                flat.extend_from_slice(values);
-                flat.resize(flat.len() + width - values.len(), 0);
-            }
-            Tensor::from_vec(flat, (batch.len(), width), &Device::Cpu)
-        };
-        let ids = padded(tokenizers::Encoding::get_ids)?;
-        let type_ids = padded(tokenizers::Encoding::get_type_ids)?;
-        let mask = padded(tokenizers::Encoding::get_attention_mask)?;
-
-        let hidden = self.bert.forward(&ids, &type_ids, Some(&mask))?;
-        // Mean over the real tokens: (batch, width, hidden) · mask, summed over width, divided
-        // by the token count (clamped as sentence-transformers does).
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?;
-        summed.broadcast_div(&counts)?.to_vec2()
     }
 }
 
@@ -326,36 +289,38 @@ mod tests {
     use super::*;
     use crate::embeddings::cosine;
 
-    const MINILM: ActivationBytes = ActivationBytes {
-        intermediate: 1536,
-        heads: 12,
-    };
-
     #[test]
-    fn forward_passes_keep_every_activation_under_the_allocators_mmap_threshold() {
+    fn forward_passes_split_the_tokens_evenly_over_the_threads_within_the_token_budget() {
         let widths: Vec<usize> = (0..200).map(|i| 8 + i).chain([256, 256, 256]).collect();
-        let sizes = pass_sizes(&widths, MINILM);
+        let (max_tokens, total) = (682, widths.iter().sum::<usize>());
+        let sizes = pass_sizes(&widths, max_tokens, 2);
         assert_eq!(
             sizes.iter().sum::<usize>(),
             widths.len(),
             "every text in one pass"
         );
         let mut start = 0;
-        for size in sizes {
-            let widest = widths[start + size - 1];
+        for &size in &sizes {
+            let tokens: usize = widths[start..start + size].iter().sum();
             assert!(
-                size == 1 || size * MINILM.per_text(widest) <= crate::allocator::MMAP_THRESHOLD,
-                "{size} texts of {widest} tokens pass the threshold"
+                size == 1 || tokens <= max_tokens,
+                "{size} texts of {tokens} tokens pass the budget"
             );
             start += size;
         }
+        assert!(
+            sizes.len() <= total.div_ceil(max_tokens) + 4,
+            "{} passes for {total} tokens",
+            sizes.len()
+        );
     }
 
     #[test]
-    fn short_texts_share_a_pass_of_up_to_the_batch_size_and_the_longest_go_alone() {
-        assert_eq!(pass_sizes(&[10; 40], MINILM), vec![BATCH_SIZE, 8]);
-        assert_eq!(pass_sizes(&[256, 256], MINILM), vec![1, 1]);
-        assert_eq!(pass_sizes(&[], MINILM), Vec::<usize>::new());
+    fn a_small_group_splits_in_two_halves_for_two_threads_and_long_texts_go_alone() {
+        assert_eq!(pass_sizes(&[10; 40], 682, 2), vec![20, 20]);
+        assert_eq!(pass_sizes(&[10; 40], 682, 1), vec![40]);
+        assert_eq!(pass_sizes(&[500, 500], 682, 1), vec![1, 1]);
+        assert_eq!(pass_sizes(&[], 682, 2), Vec::<usize>::new());
     }
 
     /// The model from `CODIFIER_TEST_MODEL_DIR`, loaded once; `None` (with a note) when it is
@@ -423,6 +388,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn vectors_agree_with_a_plain_f64_forward_pass_of_the_same_weights() {
+        let Some(embedder) = embedder() else { return };
+        // Mixed lengths in one call, so they share a pass; the reference runs each alone.
+        // Few tokens: the reference is slow in a debug build.
+        let texts = ["", "A man is eating food.", "ünï 漢字 🦀, naïve café"];
+        let vectors = embed(embedder, &texts).await;
+        for (text, vector) in texts.iter().zip(&vectors) {
+            let encoding = embedder.inner.tokenizer.encode(*text, true).unwrap();
+            let reference = embedder
+                .inner
+                .bert
+                .reference_mean_pooled(&super::super::bert::Text {
+                    ids: encoding.get_ids(),
+                    type_ids: encoding.get_type_ids(),
+                });
+            let reference: Vec<f32> = reference.iter().map(|&v| v as f32).collect();
+            let similarity = cosine(vector, &reference) / cosine(&reference, &reference).sqrt();
+            assert!(
+                similarity >= 0.9999,
+                "{text:.40}: cosine {similarity} with the reference"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn paraphrases_score_above_unrelated_sentences() {
         let Some(embedder) = embedder() else { return };
         #[rustfmt::skip]
@@ -452,6 +442,11 @@ mod tests {
             let alone = embedder.embed(std::slice::from_ref(text)).await.unwrap();
             let diff = max_abs_diff(&alone[0], batched);
             assert!(diff < 1e-4, "{text:?}: batched vector differs by {diff}");
+            let similarity = cosine(&alone[0], batched);
+            assert!(
+                similarity >= 0.99999,
+                "{text:?}: cosine {similarity} alone vs batched"
+            );
         }
         assert!(embedder.embed(&[]).await.unwrap().is_empty());
     }
