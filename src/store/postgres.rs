@@ -25,8 +25,8 @@ pub use word_search::COMMON_TERM;
 /// The role tenant transactions switch to; RLS policies apply to it.
 pub const TENANT_ROLE: &str = "codifier_tenant";
 
-/// Connections the pool may open.
-const MAX_CONNECTIONS: u32 = 16;
+/// Connections the pool may open (the soak judges connection growth against it).
+pub const MAX_CONNECTIONS: u32 = 16;
 
 /// A pooled connection idle for longer than this is pinged before it is handed out.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(30);

@@ -26,6 +26,10 @@ mod word_search;
 pub use vectors::MAX_CACHED_VECTORS;
 pub use word_search::{COMMON_TERM, RANKED_MATCHES};
 
+/// Reading connections the pool may open, besides the one writing connection (the soak judges
+/// connection growth against both).
+pub const MAX_READERS: u32 = 8;
+
 /// How long a pooled connection may sit unused before it is closed ([`SqliteStore::connect`]).
 const IDLE_CONNECTION: Duration = Duration::from_secs(20);
 
@@ -140,7 +144,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(MAX_READERS)
             .idle_timeout(IDLE_CONNECTION)
             .connect_with(options)
             .await?;

@@ -782,3 +782,70 @@ async fn read_snapshot_with_line_numbers_keeps_the_snapshots_style_and_shape() {
     };
     assert_eq!(keys(&plain), keys(&numbered));
 }
+
+/// A repository of `files` files of a few kilobytes each, so that storing a pack takes long
+/// enough for packs started together to overlap in the database.
+fn wide_repo(parent: &std::path::Path, files: usize) -> std::path::PathBuf {
+    let root = parent.join("wide");
+    for n in 0..files {
+        let path = root.join(format!("src/module_{n:03}.rs"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let body = format!("pub fn f{n}() -> usize {{\n    {n}\n}}\n").repeat(60);
+        std::fs::write(path, body).unwrap();
+    }
+    crate::git_server::git(&root, &["init", "-q"]);
+    crate::git_server::git(&root, &["add", "-A"]);
+    crate::git_server::git(&root, &["commit", "-q", "-m", "wide"]);
+    root
+}
+
+#[tokio::test]
+async fn packs_of_one_repository_started_at_once_from_several_sessions_all_succeed_with_consecutive_versions()
+ {
+    const SESSIONS: usize = 3;
+    const ROUNDS: usize = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = wide_repo(dir.path(), 300);
+    let git = GitServer::start(&[("wide.git", &repo)], None).await;
+    let url = git.url("wide.git");
+    for backend in backends() {
+        let server =
+            TestServer::start_with(backend, |config| config.packer.allow_private_network = true)
+                .await;
+        let project = server.project("racing").await;
+        let key = server.key(project.id, codifier::domain::Role::Write).await;
+        let mut sessions = Vec::new();
+        for _ in 0..SESSIONS {
+            sessions.push(clients::streamable(&server.url("/mcp"), &key).await);
+        }
+        let mut versions = Vec::new();
+        for round in 0..ROUNDS {
+            let packs = sessions
+                .iter()
+                .map(|client| call(client, "pack_repo", json!({"url": url})));
+            for result in futures::future::join_all(packs).await {
+                assert_ne!(
+                    result.is_error,
+                    Some(true),
+                    "{backend:?}, round {round}: a pack failed: {}",
+                    clients::text(&result)
+                );
+                versions.push(ok(&result)["version"].as_i64().unwrap());
+            }
+        }
+        versions.sort_unstable();
+        let expected: Vec<i64> = (1..=(SESSIONS * ROUNDS) as i64).collect();
+        assert_eq!(versions, expected, "{backend:?}: one version each, no gap");
+        let stored = server
+            .store
+            .list_snapshots(project.id, &all_snapshots())
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), SESSIONS * ROUNDS, "{backend:?}");
+        assert!(
+            stored.iter().all(|snapshot| snapshot.file_count == 300),
+            "{backend:?}: every snapshot whole"
+        );
+        server.stop().await;
+    }
+}

@@ -77,11 +77,21 @@ fn list(first: usize, count: usize) -> String {
 }
 
 /// Inserts the snapshot row with the next version of its URL in the project.
-async fn insert_snapshot(
+async fn insert_snapshot<B: Backend>(
     tx: &mut impl Conn,
     project: Uuid,
     draft: &SnapshotDraft,
 ) -> StoreResult<SnapshotRow> {
+    // Two packs of one repository at once would read the same `MAX(version)` and the second
+    // to commit would fail on the unique key. SQLite's write transaction already runs them one
+    // after the other; on Postgres each waits for the other's transaction on a lock of the
+    // (project, url) pair, then reads the version that one committed. A lock, not a retry: the
+    // transaction holds the pack's files, so retrying would mean packing again.
+    if !B::LOCK_ROWS.is_empty() {
+        let key = format!("repositories {project} {}", draft.url);
+        let lock = Sql::new("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").arg(key);
+        tx.execute(lock).await?;
+    }
     let sql = Sql::new(
         "SELECT COALESCE(MAX(version), 0) + 1 FROM repositories WHERE project_id = $1 AND url = $2",
     )
@@ -169,7 +179,7 @@ impl<B: Backend> SnapshotStore for B {
         files: &mut Receiver<SnapshotChunk>,
     ) -> StoreResult<Snapshot> {
         let mut tx = self.tenant(project, Access::Write).await?;
-        let row = insert_snapshot(&mut *tx, project, draft).await?;
+        let row = insert_snapshot::<B>(&mut *tx, project, draft).await?;
         let count = insert_files(&mut *tx, project, row.id.0, files).await?;
         let detail =
             serde_json::json!({ "url": draft.url, "version": row.version, "files": count });

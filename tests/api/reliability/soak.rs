@@ -68,6 +68,10 @@ async fn soak(backend: Backend) {
         "{backend:?}: the soak failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
+    assert!(
+        stdout.contains("pools widened: "),
+        "{backend:?}: the pools are widened before the load:\n{stdout}"
+    );
     for verdict in [
         "target: errors: 0 of",
         "target: descriptors at rest other than the database's",

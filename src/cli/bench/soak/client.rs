@@ -218,3 +218,36 @@ async fn client(target: Target, index: usize, deadline: Instant, tally: Arc<Tall
         close(old, &tally).await;
     }
 }
+
+/// Widens the server's database pools to their maximum before the load is measured: `calls`
+/// sessions each search at the same moment, `rounds` times. A pool opens connections only when
+/// calls overlap, so under a steady load it reaches its maximum at some chance moment (on
+/// SQLite each connection then adds its page cache and statements, a few MB); opened here, the
+/// first span of the load already holds them, and later growth is the load's own. Each open
+/// connection is then used often enough under the load not to be closed as idle.
+pub async fn widen_pool(target: &Target, calls: usize, rounds: usize) -> anyhow::Result<()> {
+    let sessions =
+        futures::future::try_join_all((0..calls).map(|_| open(&target.url, &target.key))).await?;
+    let arguments = serde_json::json!({
+        "project_id": target.project, "query": "error handling retry", "mode": "text", "limit": 10
+    });
+    for _ in 0..rounds {
+        let searches = sessions.iter().map(|session| {
+            let request = CallToolRequestParams::new("fetch_context")
+                .with_arguments(arguments.as_object().cloned().unwrap_or_default());
+            tokio::time::timeout(CALL_TIMEOUT, session.peer().call_tool(request))
+        });
+        for answer in futures::future::join_all(searches).await {
+            match answer {
+                Ok(Ok(result)) if result.is_error != Some(true) => {}
+                Ok(Ok(result)) => anyhow::bail!("a search to widen the pool failed: {result:?}"),
+                Ok(Err(error)) => anyhow::bail!("a search to widen the pool failed: {error}"),
+                Err(_) => anyhow::bail!("a search to widen the pool did not answer"),
+            }
+        }
+    }
+    for session in sessions {
+        session.cancel().await?;
+    }
+    Ok(())
+}

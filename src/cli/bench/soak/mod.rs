@@ -100,6 +100,7 @@ pub async fn run(
         growth_pct: args.soak_max_growth_pct,
         p99_ratio: args.soak_max_p99_ratio,
         recovery_pct: args.soak_max_recovery_pct,
+        database_capacity: server::database_capacity(&config.database_url),
     };
     let load_secs = args.soak_secs as f64;
     let span = (load_secs / 5.0).min(300.0);
@@ -159,6 +160,21 @@ pub async fn run(
         before.1.fds,
         before.1.sockets,
         before.1.database
+    );
+    // The pools are widened to their maximum first, so the first span's memory holds every
+    // connection the load may open and growth after it is the load's own.
+    let connections = if config.database_url.starts_with("postgres") {
+        crate::store::postgres::MAX_CONNECTIONS as usize
+    } else {
+        crate::store::sqlite::MAX_READERS as usize + 1
+    };
+    client::widen_pool(&target, 2 * connections, 3).await?;
+    let widened = server.handles().await?;
+    println!(
+        "pools widened: {} database handles (at most {}), VmRSS {:.1} MB",
+        widened.database,
+        limits.database_capacity,
+        server::resident(pid).map_or(0.0, |resident| resident.rss)
     );
     println!("{}", report::header());
 

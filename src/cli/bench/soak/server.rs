@@ -55,6 +55,18 @@ pub struct Handles {
     pub database: usize,
 }
 
+/// The most database handles the server's pools may hold when full, as [`Handles::database`]
+/// counts them: Postgres connections, or on SQLite each connection's descriptors on the file and
+/// its `-wal` (2 per connection, reading and writing pools together) and the `-shm` one process
+/// shares. A pool that widens to this is not leaking; more than this is.
+pub fn database_capacity(database_url: &str) -> usize {
+    if database_url.starts_with("postgres") {
+        crate::store::postgres::MAX_CONNECTIONS as usize
+    } else {
+        2 * (crate::store::sqlite::MAX_READERS as usize + 1) + 1
+    }
+}
+
 /// The server under test: a child process, killed when dropped.
 pub struct Server {
     pub child: tokio::process::Child,
