@@ -55,6 +55,8 @@ pub struct SqliteStore {
     ranked_matches: i64,
     /// The vectors searched so far, kept in memory (see [`vectors`]).
     vectors: Arc<vectors::VectorCache>,
+    /// The text half's word counts since the last write (see [`word_search::TermCounts`]).
+    term_counts: Arc<word_search::TermCounts>,
 }
 
 fn parse_ts(text: &str) -> StoreResult<DateTime<Utc>> {
@@ -154,6 +156,7 @@ impl SqliteStore {
             common_term: COMMON_TERM,
             ranked_matches: RANKED_MATCHES,
             vectors: Arc::default(),
+            term_counts: Arc::default(),
         })
     }
 
@@ -161,6 +164,8 @@ impl SqliteStore {
     /// [`COMMON_TERM`]), so tests on a few memories can reach every plan of the lookup.
     pub fn with_common_term(mut self, memories: i64) -> Self {
         self.common_term = memories.max(1);
+        // Counts are taken up to the threshold: those of another threshold do not hold here.
+        self.term_counts = Arc::default();
         self
     }
 

@@ -7,7 +7,8 @@
 //! [`COMMON_TERM`] (a bounded probe), and words at least that common do not find: the rarer
 //! words find — every one of them with `match_all` — and only when every word is common do they
 //! all find. Unlike Postgres, a common word does not rank either (weighing it is the cost being
-//! avoided); its weight in bm25 is small precisely because it is common.
+//! avoided); its weight in bm25 is small precisely because it is common. The counts are
+//! remembered until the next write to the file ([`TermCounts`]).
 //!
 //! Ranking then runs inside FTS5 alone, and only the best-ranked window of matches is joined
 //! with `memories` for the project and the caller's filters — first only its best `k` (and any
@@ -18,6 +19,8 @@
 //! each sit in a few thousand memories matched up to ~3,600 of them, and ranking them all was
 //! most of a text search's cost (README, Benchmark); the bound keeps that cost flat as a
 //! project grows, and among that many memories holding every word the newest are a fair pick.
+
+use std::collections::HashMap;
 
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
@@ -36,25 +39,81 @@ fn phrase(term: &str) -> String {
     format!("\"{}\"", term.replace('"', ""))
 }
 
+/// The most words [`TermCounts`] remembers; past it, it starts over.
+const CACHED_TERMS: usize = 4096;
+
+/// Each word's count (see [`SqliteStore::term_counts`]), remembered while the file's
+/// `memory_changes` log stays at the number they were counted at. That log takes a row for
+/// every insert, delete and change of a memory's title or text (migration 0020), by this
+/// process or another on the same file, so a count is never used after a write that could
+/// change it. Counting a word walks its FTS5 doclist, up to [`COMMON_TERM`] entries: at
+/// 100,000 memories that was the largest part of a text search's SQL (README, Benchmark).
+#[derive(Default)]
+pub(super) struct TermCounts {
+    state: std::sync::Mutex<(i64, HashMap<String, i64>)>,
+}
+
+impl TermCounts {
+    /// The log number the remembered counts hold at, and each term's count if remembered.
+    fn known(&self, terms: &[String]) -> (i64, Vec<Option<i64>>) {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let counts = terms
+            .iter()
+            .map(|term| state.1.get(term).copied())
+            .collect();
+        (state.0, counts)
+    }
+
+    /// Remembers `counts` as of log number `seen`, forgetting whatever was counted before it.
+    fn remember(&self, seen: i64, counts: impl Iterator<Item = (String, i64)>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.0 != seen || state.1.len() >= CACHED_TERMS {
+            *state = (seen, HashMap::new());
+        }
+        state.1.extend(counts);
+    }
+}
+
 impl SqliteStore {
     /// How many memories (of any project, live or deleted: an upper bound, counted in FTS5
-    /// alone) hold each term, counting each only up to the common-word threshold.
+    /// alone) hold each term, counting each only up to the common-word threshold; remembered
+    /// until the next write (see [`TermCounts`]).
     async fn term_counts(&self, terms: &[String]) -> StoreResult<Vec<(String, i64)>> {
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT ");
-        for (n, term) in terms.iter().enumerate() {
-            sql.push(if n == 0 { "" } else { ", " })
-                .push("(SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ")
-                .push_bind(phrase(term))
+        loop {
+            let (seen, mut counts) = self.term_counts.known(terms);
+            let missing: Vec<usize> = (0..terms.len()).filter(|&n| counts[n].is_none()).collect();
+            // One statement reads the log's number and counts the words not known: one snapshot.
+            let mut sql = QueryBuilder::<Sqlite>::new(
+                "SELECT COALESCE((SELECT MAX(seq) FROM memory_changes), 0)",
+            );
+            for &n in &missing {
+                sql.push(
+                    ", (SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ",
+                )
+                .push_bind(phrase(&terms[n]))
                 .push(" LIMIT ")
                 .push_bind(self.common_term)
                 .push("))");
+            }
+            let row = sql.build().fetch_one(&self.pool).await?;
+            let now: i64 = sqlx::Row::try_get(&row, 0)?;
+            if now != seen && missing.len() < terms.len() {
+                // Written since those were counted: forget them and count every word.
+                self.term_counts.remember(now, std::iter::empty());
+                continue;
+            }
+            for (column, &n) in missing.iter().enumerate() {
+                counts[n] = Some(sqlx::Row::try_get::<i64, _>(&row, column + 1)?);
+            }
+            let counted: Vec<(String, i64)> = terms
+                .iter()
+                .cloned()
+                .zip(counts.into_iter().map(|count| count.unwrap_or(0)))
+                .collect();
+            self.term_counts
+                .remember(now, missing.iter().map(|&n| counted[n].clone()));
+            return Ok(counted);
         }
-        let row = sql.build().fetch_one(&self.pool).await?;
-        terms
-            .iter()
-            .enumerate()
-            .map(|(n, term)| Ok((term.clone(), sqlx::Row::try_get::<i64, _>(&row, n)?)))
-            .collect()
     }
 
     /// The text half: see the module documentation.
