@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Local embedding throughput, side by side in one run: codifier's all-MiniLM-L6-v2 (gemm, f32)
-# against sentence-transformers on torch, on the same texts (the first N memories of the benchmark
+# Local embedding throughput, side by side in one run: codifier's all-MiniLM-L6-v2 (as `serve`
+# runs it: bf16 products on CPUs with AVX-512 BF16, else f32; and with f32 products) against
+# sentence-transformers on torch, on the same texts (the first N memories of the benchmark
 # corpus), the same model files, the same batch size and thread count, each run twice in turn;
-# then the cosine of every vector against the reference. Installs torch and sentence-transformers
-# from PyPI into $CODIFIER_TORCH_VENV (default target/venv-torch; several GB: torch's Linux wheel
+# then the cosine of every vector against torch's. Installs torch and sentence-transformers from
+# PyPI into $CODIFIER_TORCH_VENV (default target/venv-torch; several GB: torch's Linux wheel
 # pulls its CUDA libraries) and builds the release binary.
 #
 #   bash scripts/bench-embed.sh [N]      # default 2000 texts
@@ -25,18 +26,27 @@ cargo build --release --locked --quiet
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
+ours() {
+    CODIFIER_MODEL_DIR=$model_dir CODIFIER_MODEL_FETCH=off RAYON_NUM_THREADS=$threads \
+        target/release/codifier models bench --texts "$texts" "$@"
+}
 log "$texts texts, $threads threads, uptime: $(uptime)"
 for round in 1 2; do
-    CODIFIER_MODEL_DIR=$model_dir CODIFIER_MODEL_FETCH=off RAYON_NUM_THREADS=$threads \
-        target/release/codifier models bench --texts "$texts" --out "$out" | tee "$out/ours.$round"
+    ours --out "$out" | tee "$out/ours.$round"
+    ours --out "$out/f32" --precision f32 | tee "$out/f32.$round"
     "$venv/bin/python" scripts/bench_embed.py "$out" "$threads" 32 "$model_dir" | tee "$out/torch.$round"
 done
+log "uptime: $(uptime)"
 "$venv/bin/python" - "$out" <<'PY'
 import json, sys
 out = sys.argv[1]
-best = lambda name: max(json.load(open(f"{out}/{name}.{r}")) ["texts_per_second"] for r in (1, 2))
-ours, torch = best("ours"), best("torch")
-cos = min(json.load(open(f"{out}/torch.{r}"))["cosine_min"] for r in (1, 2))
-print(f"best of two: codifier {ours:.1f} texts/s, torch {torch:.1f} texts/s, "
-      f"ratio {ours / torch:.2f}x; lowest cosine against the reference {cos:.6f}")
+runs = lambda name: [json.load(open(f"{out}/{name}.{r}")) for r in (1, 2)]
+best = lambda name: max(run["texts_per_second"] for run in runs(name))
+ours, f32, torch = best("ours"), best("f32"), best("torch")
+label = runs("ours")[0]["implementation"]
+cos = min(run["cosine_min"] for run in runs("torch"))
+cos32 = min(run.get("cosine_min_f32", 0.0) for run in runs("torch"))
+print(f"best of two: {label} {ours:.1f} texts/s, codifier f32 {f32:.1f} texts/s, "
+      f"torch {torch:.1f} texts/s; ratio {ours / torch:.2f}x (f32: {f32 / torch:.2f}x); "
+      f"lowest cosine against torch {cos:.6f} (f32: {cos32:.6f})")
 PY

@@ -1,9 +1,12 @@
 """The reference half of scripts/bench-embed.sh: embeds the texts `codifier models bench --out DIR`
 wrote with sentence-transformers on torch (CPU, THREADS threads, the same batch size), times it,
-and compares every vector with codifier's (cosine). Prints one JSON line.
+and compares every vector with codifier's (cosine): those in DIR/codifier.json, and those of any
+other run in a subdirectory of DIR (DIR/f32/codifier.json: `cosine_min_f32`). Prints one JSON line.
 
-    python bench_embed.py DIR THREADS BATCH
+    python bench_embed.py DIR THREADS BATCH MODEL_DIR
 """
+
+import os
 
 import json
 import sys
@@ -34,9 +37,20 @@ def main() -> None:
     started = time.perf_counter()
     theirs = model.encode(texts, batch_size=batch)
     seconds = time.perf_counter() - started
-    cosine = np.sum(ours * theirs, axis=1) / (
-        np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
-    )
+
+    def cosines(ours):
+        return np.sum(ours * theirs, axis=1) / (
+            np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
+        )
+
+    cosine = cosines(ours)
+    others = {}
+    for name in sorted(os.listdir(out)):
+        path = f"{out}/{name}/codifier.json"
+        if os.path.isfile(path):
+            with open(path) as f:
+                other = np.asarray(json.load(f), dtype=np.float32)
+            others[f"cosine_min_{name}"] = float(cosines(other).min())
     print(
         json.dumps(
             {
@@ -48,6 +62,7 @@ def main() -> None:
                 "texts_per_second": len(texts) / seconds,
                 "cosine_min": float(cosine.min()),
                 "cosine_mean": float(cosine.mean()),
+                **others,
             }
         )
     )

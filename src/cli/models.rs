@@ -28,7 +28,19 @@ pub enum ModelsCommand {
         /// A directory to write the texts and the vectors to.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// The dense layers' number format: `fastest` (what `serve` uses: bf16 on CPUs with
+        /// AVX-512 BF16, else f32), `f32` or `bf16`.
+        #[arg(long, value_enum, default_value_t = BenchPrecision::Fastest)]
+        precision: BenchPrecision,
     },
+}
+
+/// `codifier models bench --precision`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum BenchPrecision {
+    Fastest,
+    F32,
+    Bf16,
 }
 
 /// Runs a `codifier models` command.
@@ -40,19 +52,28 @@ pub async fn run(command: ModelsCommand) -> anyhow::Result<()> {
             println!("{}", dir.display());
             Ok(())
         }
-        ModelsCommand::Bench { texts, out } => bench(texts, out.as_deref()).await,
+        ModelsCommand::Bench {
+            texts,
+            out,
+            precision,
+        } => bench(texts, out.as_deref(), precision).await,
     }
 }
 
 /// `codifier models bench`: the local model's throughput on the benchmark corpus's texts.
-async fn bench(count: u64, out: Option<&Path>) -> anyhow::Result<()> {
+async fn bench(count: u64, out: Option<&Path>, precision: BenchPrecision) -> anyhow::Result<()> {
     use crate::embeddings::Embedder;
+    use crate::embeddings::local::{LocalEmbedder, Precision};
     anyhow::ensure!(count >= 1, "--texts must be at least 1");
+    let precision = match precision {
+        BenchPrecision::Fastest => Precision::fastest(),
+        BenchPrecision::F32 => Precision::F32,
+        BenchPrecision::Bf16 => Precision::Bf16,
+    };
     let (dir, fetch) = crate::config::local_model_from_env()?;
     fetch_model(&dir, fetch.as_ref()).await?;
     let embedder =
-        tokio::task::spawn_blocking(move || crate::embeddings::local::LocalEmbedder::load(&dir))
-            .await??;
+        tokio::task::spawn_blocking(move || LocalEmbedder::load_with(&dir, precision)).await??;
     let texts: Vec<String> = (0..count)
         .map(super::bench::corpus::memory)
         .map(|draft| crate::store::embedding_text(&draft.title, &draft.content))
@@ -70,11 +91,14 @@ async fn bench(count: u64, out: Option<&Path>) -> anyhow::Result<()> {
         std::fs::write(out.join("texts.json"), serde_json::to_vec(&texts)?)?;
         std::fs::write(out.join("codifier.json"), serde_json::to_vec(&vectors)?)?;
     }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = rayon::current_num_threads();
     println!(
         "{}",
         serde_json::json!({
-            "implementation": "codifier (gemm, f32)",
+            "implementation": match precision {
+                Precision::F32 => "codifier (f32, gemm crate)",
+                Precision::Bf16 => "codifier (bf16 products, AVX-512 BF16)",
+            },
             "texts": texts.len(),
             "batch": batch,
             "threads": threads,

@@ -4,6 +4,7 @@
 //! made it, so vectors of different models are never compared.
 
 mod bert;
+mod bf16;
 pub mod fetch;
 pub mod http;
 pub mod local;
