@@ -341,8 +341,11 @@ impl Bert {
         let mut qkv = vec![0f32; tokens * 3 * hidden];
         let mut context = vec![0f32; tokens * hidden];
         let mut wide = vec![0f32; tokens * self.config.intermediate_size];
-        let mut scores = vec![0f32; longest * longest];
         let mut scratch = Vec::new();
+        // Attention in blocks on AVX-512 (`super::attention`), else each head's scores whole.
+        let fast_attention = self.kernels.avx512();
+        let mut attention = super::attention::Scratch::default();
+        let mut scores = vec![0f32; if fast_attention { 0 } else { longest * longest }];
 
         // Embeddings: word + position + token type, then LayerNorm.
         let mut row = 0;
@@ -370,6 +373,17 @@ impl Bert {
                 let rows = &qkv[start * 3 * hidden..(start + len) * 3 * hidden];
                 let out = &mut context[start * hidden..(start + len) * hidden];
                 for head in 0..heads {
+                    if fast_attention {
+                        let head = super::attention::Head {
+                            len,
+                            hidden,
+                            offset: head * head_size,
+                            head_size,
+                            scale,
+                        };
+                        super::attention::attend(rows, out, &head, &mut attention, softmax);
+                        continue;
+                    }
                     attend(
                         rows,
                         out,
@@ -729,6 +743,14 @@ impl Kernels {
             }
         }
         Self::Baseline
+    }
+
+    /// Whether the AVX-512 kernels were picked.
+    fn avx512(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return matches!(self, Self::Avx512);
+        #[cfg(not(target_arch = "x86_64"))]
+        false
     }
 
     #[inline(always)]

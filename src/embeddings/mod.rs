@@ -3,6 +3,7 @@
 //! API, or none (full-text search only). Every vector is tagged with the [`EmbeddingModel`] that
 //! made it, so vectors of different models are never compared.
 
+mod attention;
 mod bert;
 mod bf16;
 pub mod fetch;
