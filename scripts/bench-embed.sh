@@ -5,7 +5,7 @@
 # corpus), the same model files, the same batch size and thread count, each run twice in turn;
 # then the cosine of every vector against torch's. Installs torch and sentence-transformers from
 # PyPI into $CODIFIER_TORCH_VENV (default target/venv-torch; several GB: torch's Linux wheel
-# pulls its CUDA libraries) and builds the release binary.
+# pulls its CUDA libraries) and builds the release binary (or runs $CODIFIER_BIN when set).
 #
 #   bash scripts/bench-embed.sh [N]      # default 2000 texts
 set -euo pipefail
@@ -22,13 +22,17 @@ if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sentence_tra
         "torch==2.15.0" "sentence-transformers==6.3.0" "numpy==2.4.6" >&2
 fi
 model_dir=$(bash scripts/model-dir.sh)
-cargo build --release --locked --quiet
+bin=${CODIFIER_BIN:-}
+if [[ -z "$bin" ]]; then
+    cargo build --release --locked --quiet
+    bin=target/release/codifier
+fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 ours() {
     CODIFIER_MODEL_DIR=$model_dir CODIFIER_MODEL_FETCH=off RAYON_NUM_THREADS=$threads \
-        target/release/codifier models bench --texts "$texts" "$@"
+        "$bin" models bench --texts "$texts" "$@"
 }
 log "$texts texts, $threads threads, uptime: $(uptime)"
 for round in 1 2; do

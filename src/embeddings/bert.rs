@@ -1,7 +1,9 @@
 //! The forward pass of a BERT encoder (all-MiniLM-L6-v2's architecture) written out for the CPU:
 //! the weights read once from `model.safetensors` (the query, key and value projections joined
-//! into one matrix), every matrix product through the `gemm` crate (AVX-512 or AVX2 kernels
-//! picked at run time), and the element-wise steps fused into single passes over the activations
+//! into one matrix); the dense layers' products in bf16 on CPUs with AVX-512 BF16
+//! ([`super::bf16`]), else in f32 through the `gemm` crate (AVX-512 or AVX2 kernels picked at
+//! run time); attention in blocks on AVX-512 ([`super::attention`]), else through `gemm` too;
+//! and the element-wise steps fused into single passes over the activations
 //! (bias + exact GELU with a vectorised `erf`, residual + LayerNorm). Texts are never padded: the
 //! token-wise layers run over the tokens of several texts stacked together, attention runs per
 //! text and head, so a text's vector does not depend on what it was batched with. Returns the
