@@ -147,6 +147,16 @@ pub fn ok(result: &CallToolResult) -> Value {
         .expect("structured content")
 }
 
+/// The titles of the memories a `fetch_context` result lists, in its order.
+pub fn memory_titles(found: &Value) -> Vec<String> {
+    found["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["title"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// The message of a failed result; panics on success.
 pub fn refused(result: &CallToolResult) -> String {
     assert_eq!(
