@@ -95,8 +95,11 @@ async fn a_refused_post_whose_body_comes_after_its_headers_leaves_the_connection
 
     // The next request on the same connection, as a pooling client sends it.
     let health = format!("GET /health HTTP/1.1\r\nHost: {}\r\n\r\n", server.address);
-    stream.write_all(health.as_bytes()).await.unwrap();
-    let next = read_response(&mut stream).await.unwrap_or_else(|error| {
+    let next = match stream.write_all(health.as_bytes()).await {
+        Ok(()) => read_response(&mut stream).await,
+        Err(error) => Err(format!("the connection was closed: {error}")),
+    };
+    let next = next.unwrap_or_else(|error| {
         panic!("the 401 left the connection open without saying it would close, then {error}")
     });
     assert_eq!(next.status(), "200", "{}", next.head);
