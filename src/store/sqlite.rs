@@ -145,14 +145,6 @@ impl SqliteStore {
             .acquire_timeout(WRITE_QUEUE_TIMEOUT)
             .connect_with(options.clone())
             .await?;
-        // EXPERIMENT (not to be merged): which per-connection cache holds the soak's growth.
-        let mut options = options;
-        if let Ok(kib) = std::env::var("CODIFIER_EXPERIMENT_READER_CACHE_KIB") {
-            options = options.pragma("cache_size", format!("-{kib}"));
-        }
-        if let Ok(statements) = std::env::var("CODIFIER_EXPERIMENT_STATEMENTS") {
-            options = options.statement_cache_capacity(statements.parse().unwrap_or(100));
-        }
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_READERS)
             .idle_timeout(IDLE_CONNECTION)
