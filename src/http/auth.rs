@@ -50,9 +50,15 @@ pub async fn require_allowed_host(
         Some(host) => ApiError::new(
             StatusCode::FORBIDDEN,
             "host_not_allowed",
-            format!("the Host `{host}` is not served here: the operator can add it to CODIFIER_ALLOWED_HOSTS"),
+            format!(
+                "the Host `{host}` is not served here: the operator can add it to CODIFIER_ALLOWED_HOSTS"
+            ),
         ),
-        None => ApiError::new(StatusCode::BAD_REQUEST, "missing_host", "send a Host header"),
+        None => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_host",
+            "send a Host header",
+        ),
     };
     refuse(request, state.max_body_bytes, refusal.into_response()).await
 }
