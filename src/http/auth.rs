@@ -129,9 +129,20 @@ const REFUSED_BODY_WAIT: Duration = Duration::from_secs(5);
 /// saying so. A client that keeps connections open (httpx, reqwest) then sends its next request
 /// on a connection that is being closed and sees "Server disconnected". OAuth clients do just
 /// that: their first `POST /mcp` is answered 401, and their next request is discovery.
+///
+/// A client that asked `Expect: 100-continue` has not sent its body: reading it would invite it
+/// to, so the answer goes out at once with `Connection: close` instead.
 async fn refuse(request: Request, limit: usize, mut response: Response) -> Response {
-    let drained = tokio::time::timeout(REFUSED_BODY_WAIT, discard(request.into_body(), limit));
-    if !matches!(drained.await, Ok(true)) {
+    let waits_to_send = request
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let drained = !waits_to_send
+        && matches!(
+            tokio::time::timeout(REFUSED_BODY_WAIT, discard(request.into_body(), limit)).await,
+            Ok(true)
+        );
+    if !drained {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -127,3 +127,30 @@ async fn a_refused_post_with_a_body_over_the_limit_is_answered_with_connection_c
         refused.head
     );
 }
+
+#[tokio::test]
+async fn a_refused_post_that_expects_100_continue_is_answered_at_once_without_inviting_the_body() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let mut stream = TcpStream::connect(server.address).await.unwrap();
+    let head = post_head(&server, "not-a-key", 64 * 1024)
+        .replace("\r\n\r\n", "\r\nExpect: 100-continue\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let refused = read_response(&mut stream).await.expect("the refusal");
+    assert_eq!(
+        refused.status(),
+        "401",
+        "the final answer, not an invitation to send the body: {}",
+        refused.head
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered at once, not after waiting for a body: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        refused.says_close(),
+        "the body was never sent, so the connection closes: {}",
+        refused.head
+    );
+}
