@@ -13,7 +13,9 @@ import sys
 
 import httpx2
 
-BASE = sys.argv[1]
+if len(sys.argv) < 2:
+    sys.exit("usage: refused-keepalive.py http://127.0.0.1:PORT [rounds]")
+BASE = sys.argv[1].rstrip("/")
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 500
 BODY = '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"repro","version":"1"}}}'
 
