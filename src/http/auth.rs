@@ -118,11 +118,16 @@ pub async fn require_key(
 }
 
 /// How long a refused request's body may take to arrive before the answer goes out without it.
-const REFUSED_BODY_WAIT: Duration = Duration::from_secs(5);
+const REFUSED_BODY_WAIT: Duration = Duration::from_secs(2);
+
+/// The most of a refused request's body read to keep its connection: a client without a valid
+/// key does not get the server to read megabytes for it. MCP and OAuth requests are far smaller.
+const REFUSED_BODY_BYTES: usize = 64 * 1024;
 
 /// Reads and drops the body of a request answered with `response` without being served (at
-/// most `limit` bytes, the largest body the server accepts, for at most [`REFUSED_BODY_WAIT`]);
-/// when the body is larger or slower, the response says `Connection: close`.
+/// most `limit` bytes, and never more than [`REFUSED_BODY_BYTES`], for at most
+/// [`REFUSED_BODY_WAIT`]); when the body is larger or slower, the response says
+/// `Connection: close`.
 ///
 /// hyper, when an answer is ready before the request's body was read, reads on only what has
 /// already arrived; when more is on its way it closes the connection after the answer, without
@@ -139,7 +144,11 @@ async fn refuse(request: Request, limit: usize, mut response: Response) -> Respo
         .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let drained = !waits_to_send
         && matches!(
-            tokio::time::timeout(REFUSED_BODY_WAIT, discard(request.into_body(), limit)).await,
+            tokio::time::timeout(
+                REFUSED_BODY_WAIT,
+                discard(request.into_body(), limit.min(REFUSED_BODY_BYTES))
+            )
+            .await,
             Ok(true)
         );
     if !drained {
