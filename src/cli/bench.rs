@@ -10,6 +10,7 @@
 
 mod console;
 pub(crate) mod corpus;
+pub mod git_http;
 mod load;
 mod recall;
 mod seed;

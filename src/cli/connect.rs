@@ -5,23 +5,17 @@
 //! there and writes through a temporary file. Without `--url` the entry points at this
 //! machine's server (`CODIFIER_LISTEN`, else `PORT`, else 127.0.0.1:8080).
 
-use std::path::{Path, PathBuf};
+mod entries;
+mod merge;
+
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
-/// A JSON document that keeps the order of every object's keys, so a rewritten file differs
-/// from the original only where our entry changed.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(untagged)]
-enum Ordered {
-    Object(IndexMap<String, Ordered>),
-    Array(Vec<Ordered>),
-    Scalar(Value),
-}
+pub use entries::{default_file, entry};
+pub use merge::merge_into_file;
 
 /// The clients `connect` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -231,184 +225,4 @@ pub fn mcp_endpoint(url: &str) -> anyhow::Result<String> {
     } else {
         format!("{base}/mcp")
     })
-}
-
-/// The top-level key the client keeps its servers under, and our entry in it. Without a key
-/// the entry reads it from `CODIFIER_API_KEY` in the client's own syntax; Claude Desktop has none.
-pub fn entry(
-    client: Client,
-    endpoint: &str,
-    key: Option<&str>,
-) -> anyhow::Result<(&'static str, Value)> {
-    // How each client spells "the value of an environment variable" inside its file.
-    let from_env = |syntax: &str| syntax.replace("VAR", KEY_VARIABLE);
-    let header = |reference: String| match key {
-        Some(key) => format!("Bearer {key}"),
-        None => format!("Bearer {reference}"),
-    };
-    Ok(match client {
-        Client::Connector => {
-            bail!("a connector takes the URL alone (`codifier connect connector`), no file entry")
-        }
-        Client::ClaudeCode => (
-            "mcpServers",
-            json!({
-                "type": "http",
-                "url": endpoint,
-                "headers": { "Authorization": header(from_env("${VAR}")) },
-            }),
-        ),
-        Client::Cursor => (
-            "mcpServers",
-            json!({
-                "url": endpoint,
-                "headers": { "Authorization": header(from_env("${env:VAR}")) },
-            }),
-        ),
-        Client::Windsurf => (
-            "mcpServers",
-            json!({
-                "serverUrl": endpoint,
-                "headers": { "Authorization": header(from_env("${env:VAR}")) },
-            }),
-        ),
-        Client::Vscode => (
-            "servers",
-            json!({
-                "type": "http",
-                "url": endpoint,
-                "headers": { "Authorization": header(from_env("${env:VAR}")) },
-            }),
-        ),
-        Client::ClaudeDesktop => {
-            let key = key.context(
-                "Claude Desktop's entry must hold the key itself: pass --key (it passes no \
-                 environment variables to the servers it starts)",
-            )?;
-            ("mcpServers", mcp_remote_entry(endpoint, key))
-        }
-    })
-}
-
-/// Claude Desktop's entry: it starts `npx mcp-remote <endpoint>`, which speaks stdio to Claude
-/// Desktop and HTTP to us. mcp-remote (0.15) replaces each `${VAR}` in a `--header` value, once,
-/// with the variable from its own environment, which is the entry's `env`; Claude Desktop
-/// itself expands nothing. So `env` holds the whole header value with the key, and `args` holds
-/// no space (Claude Desktop on Windows splits arguments at spaces). mcp-remote refuses a plain
-/// `http://` address other than localhost and 127.0.0.1 unless given `--allow-http`.
-fn mcp_remote_entry(endpoint: &str, key: &str) -> Value {
-    let mut args = vec![
-        "-y".to_owned(),
-        "mcp-remote".to_owned(),
-        endpoint.to_owned(),
-        "--header".to_owned(),
-        "Authorization:${CODIFIER_AUTH_HEADER}".to_owned(),
-    ];
-    let url = reqwest::Url::parse(endpoint).ok();
-    let plain_http_elsewhere = url.as_ref().is_some_and(|url| {
-        url.scheme() == "http" && !matches!(url.host_str(), Some("localhost" | "127.0.0.1"))
-    });
-    if plain_http_elsewhere {
-        args.push("--allow-http".to_owned());
-    }
-    json!({
-        "command": "npx",
-        "args": args,
-        "env": { "CODIFIER_AUTH_HEADER": format!("Bearer {key}") },
-    })
-}
-
-/// Where each client keeps its configuration by default.
-pub fn default_file(client: Client) -> Option<PathBuf> {
-    let home = dirs::home_dir();
-    match client {
-        Client::Connector => None,
-        Client::ClaudeCode => Some(PathBuf::from(".mcp.json")),
-        Client::Vscode => Some(PathBuf::from(".vscode").join("mcp.json")),
-        Client::Cursor => home.map(|home| home.join(".cursor").join("mcp.json")),
-        Client::Windsurf => home.map(|home| {
-            home.join(".codeium")
-                .join("windsurf")
-                .join("mcp_config.json")
-        }),
-        Client::ClaudeDesktop => {
-            let dir = if cfg!(target_os = "macos") {
-                home.map(|home| home.join("Library").join("Application Support"))
-            } else {
-                dirs::config_dir()
-            };
-            dir.map(|dir| dir.join("Claude").join("claude_desktop_config.json"))
-        }
-    }
-}
-
-/// Puts `entry` under `section.name` in the JSON file, creating it (and its directory) if
-/// needed. Returns whether an entry of that name was replaced.
-pub fn merge_into_file(
-    file: &Path,
-    section: &str,
-    name: &str,
-    entry: Value,
-) -> anyhow::Result<bool> {
-    let existing = match std::fs::read_to_string(file) {
-        Ok(text) => Some(text),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-        Err(error) => return Err(error).with_context(|| format!("cannot read {}", file.display())),
-    };
-    let mut document = match existing.as_deref().map(str::trim) {
-        None | Some("") => Ordered::Object(IndexMap::new()),
-        Some(text) => serde_json::from_str::<Ordered>(text).with_context(|| {
-            format!(
-                "{} is not plain JSON (comments or trailing commas?); it was left as it is",
-                file.display()
-            )
-        })?,
-    };
-    let Ordered::Object(root) = &mut document else {
-        bail!(
-            "{} does not hold a JSON object; it was left as it is",
-            file.display()
-        );
-    };
-    let servers = root
-        .entry(section.to_owned())
-        .or_insert_with(|| Ordered::Object(IndexMap::new()));
-    let Ordered::Object(servers) = servers else {
-        bail!(
-            "`{section}` in {} is not an object; it was left as it is",
-            file.display()
-        );
-    };
-    let entry: Ordered = serde_json::from_value(entry)?;
-    let replaced = servers.insert(name.to_owned(), entry).is_some();
-
-    if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the directory {}", dir.display()))?;
-    }
-    if let Some(previous) = &existing {
-        let backup = file.with_extension(match file.extension() {
-            Some(ext) => format!("{}.bak", ext.to_string_lossy()),
-            None => "bak".into(),
-        });
-        std::fs::write(&backup, previous)
-            .with_context(|| format!("cannot keep a backup at {}", backup.display()))?;
-    }
-    let temporary = file.with_extension("codifier-tmp");
-    let mut text = serde_json::to_string_pretty(&document)?;
-    text.push('\n');
-    std::fs::write(&temporary, text)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    #[cfg(unix)]
-    {
-        // The file may hold a key: readable by its owner only, unless it already had a mode.
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(file)
-            .map(|meta| meta.permissions().mode() & 0o777)
-            .unwrap_or(0o600);
-        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(mode))?;
-    }
-    std::fs::rename(&temporary, file)
-        .with_context(|| format!("cannot replace {}", file.display()))?;
-    Ok(replaced)
 }

@@ -46,6 +46,11 @@ pub fn follow(
     };
     futures::stream::unfold(state, |mut state| async move {
         loop {
+            // Stopped: no event reaches the consumer after that, not even one already read (an
+            // unsubscribe answered before an event was committed must not hear of it).
+            if state.shutdown.is_cancelled() {
+                return None;
+            }
             if let Some(event) = state.buffer.pop_front() {
                 state.after = event.sequence;
                 return Some((event, state));
@@ -68,6 +73,7 @@ pub fn follow(
                 }
             }
             tokio::select! {
+                biased;
                 _ = state.shutdown.cancelled() => return None,
                 _ = state.wake.changed() => {}
                 _ = tokio::time::sleep(state.poll) => {}
@@ -79,4 +85,74 @@ pub fn follow(
 /// The latest sequence number of `project` (0 when it has no event yet).
 pub async fn latest(store: &Arc<dyn Store>, project: Uuid) -> crate::store::StoreResult<i64> {
     store.latest_event_sequence(project).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use tokio_util::sync::CancellationToken;
+
+    use crate::domain::{MemoryDraft, MemoryType};
+    use crate::events::EventsConfig;
+    use crate::store::Actor;
+
+    #[tokio::test]
+    async fn a_stopped_stream_yields_no_event_committed_after_the_stop_whether_idle_or_never_polled()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("follow.db").display());
+        let store = crate::store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let actor = Actor {
+            label: "local".into(),
+            tool: "test".into(),
+        };
+        let project = store.create_project(&actor, "p", None).await.unwrap();
+        let created = store.latest_event_sequence(project.id).await.unwrap();
+        let config = EventsConfig::default();
+        let follow = |stop: &CancellationToken| {
+            Box::pin(super::follow(
+                store.clone(),
+                &config,
+                project.id,
+                created,
+                stop.clone(),
+            ))
+        };
+        let (idle_stop, unpolled_stop) = (CancellationToken::new(), CancellationToken::new());
+        let (mut idle, mut unpolled) = (follow(&idle_stop), follow(&unpolled_stop));
+        // Waiting for a commit: nothing yet.
+        let waited = tokio::time::timeout(Duration::from_millis(200), idle.next()).await;
+        assert!(waited.is_err(), "an event before any write: {waited:?}");
+
+        idle_stop.cancel();
+        unpolled_stop.cancel();
+        let draft = MemoryDraft {
+            memory_type: MemoryType::Rule,
+            title: "Written after the stop".into(),
+            content: serde_json::json!({"text": "after"}),
+            category: None,
+            description: None,
+            confidence: 1.0,
+            tags: Vec::new(),
+            source_role: None,
+        };
+        store
+            .create_memory(project.id, &actor, &draft)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.latest_event_sequence(project.id).await.unwrap(),
+            created + 1
+        );
+        for (name, stream) in [("idle", &mut idle), ("never polled", &mut unpolled)] {
+            let next = tokio::time::timeout(Duration::from_secs(5), stream.next()).await;
+            assert!(
+                matches!(next, Ok(None)),
+                "the {name} stream after its stop: {next:?}"
+            );
+        }
+    }
 }

@@ -1,10 +1,16 @@
 //! Request guards: the `Host` header must be an allowed host (DNS-rebinding defence), and the
-//! bearer key must verify; the resulting [`Identity`] travels in the request's extensions.
+//! bearer key must verify; the resulting [`Identity`] travels in the request's extensions. A
+//! refused request's body is read before the answer ([`refuse`]), so the connection stays
+//! usable.
 
+use std::time::Duration;
+
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 
 use super::{ApiError, HttpState};
 use crate::auth::keys::AuthFailure;
@@ -39,17 +45,22 @@ pub async fn require_allowed_host(
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned)
         .or_else(|| request.uri().authority().map(|a| a.to_string()));
-    match host {
-        Some(host) if host_allowed(&host, &state.allowed_hosts) => next.run(request).await,
+    let refusal = match host {
+        Some(host) if host_allowed(&host, &state.allowed_hosts) => return next.run(request).await,
         Some(host) => ApiError::new(
             StatusCode::FORBIDDEN,
             "host_not_allowed",
-            format!("the Host `{host}` is not served here: the operator can add it to CODIFIER_ALLOWED_HOSTS"),
-        )
-        .into_response(),
-        None => ApiError::new(StatusCode::BAD_REQUEST, "missing_host", "send a Host header")
-            .into_response(),
-    }
+            format!(
+                "the Host `{host}` is not served here: the operator can add it to CODIFIER_ALLOWED_HOSTS"
+            ),
+        ),
+        None => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_host",
+            "send a Host header",
+        ),
+    };
+    refuse(request, state.max_body_bytes, refusal.into_response()).await
 }
 
 pub async fn require_key(
@@ -73,7 +84,10 @@ pub async fn require_key(
             request.extensions_mut().insert(identity);
             next.run(request).await
         }
-        Err(AuthFailure::Throttled) => throttled(wait.unwrap_or_default()),
+        Err(AuthFailure::Throttled) => {
+            let response = throttled(wait.unwrap_or_default());
+            refuse(request, state.max_body_bytes, response).await
+        }
         Err(failure) => {
             if let (AuthFailure::Unknown, Some(client)) = (failure, client) {
                 state.throttle.failed(client);
@@ -98,9 +112,64 @@ pub async fn require_key(
                         .insert(header::WWW_AUTHENTICATE, value);
                 }
             }
-            response
+            refuse(request, state.max_body_bytes, response).await
         }
     }
+}
+
+/// How long a refused request's body may take to arrive before the answer goes out without it.
+const REFUSED_BODY_WAIT: Duration = Duration::from_secs(2);
+
+/// The most of a refused request's body read to keep its connection: a client without a valid
+/// key does not get the server to read megabytes for it. MCP and OAuth requests are far smaller.
+const REFUSED_BODY_BYTES: usize = 64 * 1024;
+
+/// Reads and drops the body of a request answered with `response` without being served (at
+/// most `limit` bytes, and never more than [`REFUSED_BODY_BYTES`], for at most
+/// [`REFUSED_BODY_WAIT`]); when the body is larger or slower, the response says
+/// `Connection: close`.
+///
+/// hyper, when an answer is ready before the request's body was read, reads on only what has
+/// already arrived; when more is on its way it closes the connection after the answer, without
+/// saying so. A client that keeps connections open (httpx, reqwest) then sends its next request
+/// on a connection that is being closed and sees "Server disconnected". OAuth clients do just
+/// that: their first `POST /mcp` is answered 401, and their next request is discovery.
+///
+/// A client that asked `Expect: 100-continue` has not sent its body: reading it would invite it
+/// to, so the answer goes out at once with `Connection: close` instead.
+async fn refuse(request: Request, limit: usize, mut response: Response) -> Response {
+    let waits_to_send = request
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let drained = !waits_to_send
+        && matches!(
+            tokio::time::timeout(
+                REFUSED_BODY_WAIT,
+                discard(request.into_body(), limit.min(REFUSED_BODY_BYTES))
+            )
+            .await,
+            Ok(true)
+        );
+    if !drained {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Reads `body` to its end, keeping none of it: true when it ended within `limit` bytes.
+async fn discard(body: Body, limit: usize) -> bool {
+    let mut chunks = body.into_data_stream();
+    let mut read = 0usize;
+    while let Some(chunk) = chunks.next().await {
+        match chunk {
+            Ok(bytes) if read + bytes.len() <= limit => read += bytes.len(),
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// The client address of a request, as the throttles count it: the socket's peer, or the

@@ -4,7 +4,9 @@
 //!
 //! rmcp accepts a (sink, stream) pair as a transport, so each connection is a channel pair
 //! served by the same [`CodifierServer`] as the other transports. A session belongs to the key
-//! that opened it; another key posting to it is refused.
+//! that opened it; another key posting to it is refused. Its stream ends, and the session with
+//! it, once that key no longer verifies (revoked), within the key-cache window, as `GET /mcp`
+//! and `GET /events` streams do: a revoked key's subscriptions hear no more events.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -105,6 +107,7 @@ pub async fn open(
         }
     });
 
+    let withdrawn = super::events::key_withdrawn(state.verifier.clone(), identity);
     let guard = SessionGuard {
         id: id.clone(),
         sessions: state.sse.clone(),
@@ -119,6 +122,7 @@ pub async fn open(
             Ok(Event::default().event("message").data(data))
         })
         .take_until(stop.cancelled_owned())
+        .take_until(withdrawn)
         .map(move |event| {
             let _keep = &guard;
             event

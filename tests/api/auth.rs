@@ -105,12 +105,7 @@ async fn a_revoked_key_stops_working_within_the_cache_time_after_cheap_rechecks(
             assert_eq!(response.status(), 200, "{backend:?}");
             tokio::time::sleep(Duration::from_millis(1100)).await;
         }
-        let prefix = key.split('_').nth(1).unwrap();
-        let actor = codifier::store::Actor {
-            label: "local".into(),
-            tool: "test".into(),
-        };
-        server.store.revoke_api_key(&actor, prefix).await.unwrap();
+        server.revoke(&key).await;
         tokio::time::sleep(Duration::from_millis(1100)).await;
         assert_unauthorized(
             post_mcp(&server, Some(&key), None, INITIALIZE).await,

@@ -8,7 +8,7 @@ use rmcp::model::{
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::Value;
 
 pub type Client = RunningService<RoleClient, ()>;
@@ -41,6 +41,16 @@ pub async fn stdio(database_url: &str) -> Client {
 
 /// Opens `GET {base}/sse` with `key`, reads the `endpoint` event and speaks MCP over the pair.
 pub async fn sse(base: &str, key: &str) -> Client {
+    sse_with(base, key, ()).await
+}
+
+/// [`sse`] with a client `handler` of the test's own (to hear notifications). The client's
+/// service ends when the server ends the stream.
+pub async fn sse_with<H: ClientHandler>(
+    base: &str,
+    key: &str,
+    handler: H,
+) -> RunningService<RoleClient, H> {
     let http = reqwest::Client::new();
     let response = http
         .get(format!("{base}/sse"))
@@ -108,7 +118,8 @@ pub async fn sse(base: &str, key: &str) -> Client {
         },
     );
     let sink = to_server.sink_map_err(|error| std::io::Error::other(error.to_string()));
-    ().serve((Box::pin(sink), Box::pin(incoming)))
+    handler
+        .serve((Box::pin(sink), Box::pin(incoming)))
         .await
         .expect("SSE handshake")
 }
@@ -145,6 +156,16 @@ pub fn ok(result: &CallToolResult) -> Value {
         .structured_content
         .clone()
         .expect("structured content")
+}
+
+/// The titles of the memories a `fetch_context` result lists, in its order.
+pub fn memory_titles(found: &Value) -> Vec<String> {
+    found["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["title"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// The message of a failed result; panics on success.

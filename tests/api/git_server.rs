@@ -1,6 +1,7 @@
 //! Test fixtures for the packer: git repositories built in temp directories (including nasty
 //! ones), and a real smart-HTTP git server — `git http-backend` run as CGI behind a tiny axum
-//! server on 127.0.0.1 — that can demand Basic credentials and records what it was sent.
+//! server on 127.0.0.1, through the same bridge as the soak's (`codifier::cli::bench::git_http`)
+//! — that can demand Basic credentials and records what it was sent.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -219,67 +220,7 @@ async fn cgi(
         )
             .into_response();
     }
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let mut command = tokio::process::Command::new("git");
-    command
-        .arg("http-backend")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("GIT_PROJECT_ROOT", &state.root)
-        .env("GIT_HTTP_EXPORT_ALL", "1")
-        .env("REQUEST_METHOD", method.as_str())
-        .env("PATH_INFO", uri.path())
-        .env("QUERY_STRING", uri.query().unwrap_or_default())
-        .env("CONTENT_TYPE", header("content-type"))
-        .env("CONTENT_LENGTH", body.len().to_string())
-        .env("HTTP_CONTENT_ENCODING", header("content-encoding"))
-        .env("GIT_PROTOCOL", header("git-protocol"))
-        .env("REMOTE_ADDR", "127.0.0.1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    let mut child = command.spawn().expect("git http-backend");
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = tokio::spawn(async move {
-        use tokio::io::AsyncWriteExt;
-        let _ = stdin.write_all(&body).await;
-    });
-    let output = child.wait_with_output().await.expect("http-backend output");
-    let _ = writer.await;
-    let raw = output.stdout;
-    let split = raw
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .map(|at| (at, 4))
-        .or_else(|| {
-            raw.windows(2)
-                .position(|window| window == b"\n\n")
-                .map(|at| (at, 2))
-        });
-    let Some((at, gap)) = split else {
-        return (StatusCode::BAD_GATEWAY, "no CGI headers").into_response();
-    };
-    let head = String::from_utf8_lossy(&raw[..at]).into_owned();
-    let mut response = Response::builder().status(200);
-    for line in head.lines() {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("status") {
-            let code = value.split_whitespace().next().unwrap_or("200");
-            response = response.status(code.parse::<u16>().unwrap_or(500));
-        } else {
-            response = response.header(name.trim(), value);
-        }
-    }
-    response
-        .body(axum::body::Body::from(raw[at + gap..].to_vec()))
-        .unwrap()
+    codifier::cli::bench::git_http::respond(&state.root, &method, &uri, &headers, body)
+        .await
+        .unwrap_or_else(|error| (StatusCode::BAD_GATEWAY, format!("{error:#}")).into_response())
 }

@@ -265,6 +265,19 @@ impl TestServer {
             .expect("store key");
         generated.key
     }
+
+    /// Revokes the API key whose secret is `key`, as an operator would.
+    pub async fn revoke(&self, key: &str) {
+        let prefix = codifier::auth::keys::prefix_of(key).expect("a key's prefix");
+        let actor = codifier::store::Actor {
+            label: "operator".into(),
+            tool: "test".into(),
+        };
+        self.store
+            .revoke_api_key(&actor, prefix)
+            .await
+            .expect("revoke the key");
+    }
 }
 
 impl Drop for TestServer {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::clients::{self, Client, call, ok, refused};
 use crate::git_server::{FAKE_AWS_KEY, GitServer, nasty_repo, versioned_repo};
-use crate::helpers::{OPERATOR_TOKEN, TestServer, backends, fresh_database};
+use crate::helpers::{Backend, OPERATOR_TOKEN, TestServer, backends, fresh_database};
 
 /// Every file of a snapshot (path → content), read page by page through `read_snapshot`.
 pub async fn read_all(
@@ -40,6 +40,12 @@ pub async fn read_all(
         }
     }
     contents
+}
+
+/// A server that may clone from the test's git server on 127.0.0.1
+/// (`CODIFIER_PACK_ALLOW_PRIVATE_NETWORK`).
+async fn packing_server(backend: Backend) -> TestServer {
+    TestServer::start_with(backend, |config| config.packer.allow_private_network = true).await
 }
 
 fn all_snapshots() -> codifier::store::SnapshotFilter {
@@ -278,10 +284,7 @@ async fn a_private_repository_is_cloned_over_http_with_its_token_which_is_never_
     let git = GitServer::start(&[("versioned.git", &repo)], Some(basic("oauth2", TOKEN))).await;
     let url = git.url("versioned.git");
     for backend in backends() {
-        let anonymous = TestServer::start_with(backend, |config| {
-            config.packer.allow_private_network = true;
-        })
-        .await;
+        let anonymous = packing_server(backend).await;
         anonymous.project("p").await;
         let client = clients::streamable(&anonymous.url("/mcp"), OPERATOR_TOKEN).await;
         let message =
@@ -380,9 +383,7 @@ async fn a_key_of_another_project_cannot_read_a_snapshot() {
     let (repo, _, _) = versioned_repo(dir.path());
     let git = GitServer::start(&[("versioned.git", &repo)], None).await;
     for backend in backends() {
-        let server =
-            TestServer::start_with(backend, |config| config.packer.allow_private_network = true)
-                .await;
+        let server = packing_server(backend).await;
         let owner = server.project("owner").await;
         let other = server.project("other").await;
         let writer = server.key(owner.id, codifier::domain::Role::Write).await;
@@ -418,9 +419,7 @@ async fn brownfield_onboard_packs_the_repositories_itself_and_the_tree_reaches_t
     let (repo, _, _) = versioned_repo(dir.path());
     let git = GitServer::start(&[("versioned.git", &repo)], None).await;
     for backend in backends() {
-        let server =
-            TestServer::start_with(backend, |config| config.packer.allow_private_network = true)
-                .await;
+        let server = packing_server(backend).await;
         let project = server.project("legacy").await;
         let writer = server.key(project.id, codifier::domain::Role::Write).await;
         let client = clients::streamable(&server.url("/mcp"), &writer).await;
@@ -479,9 +478,7 @@ async fn snapshots_are_listed_newest_first_and_read_as_resources_only_by_their_p
     let git = GitServer::start(&[("versioned.git", &repo)], None).await;
     let url = git.url("versioned.git");
     for backend in backends() {
-        let server =
-            TestServer::start_with(backend, |config| config.packer.allow_private_network = true)
-                .await;
+        let server = packing_server(backend).await;
         let owner = server.project("owner").await;
         let other = server.project("other").await;
         let writer = server.key(owner.id, codifier::domain::Role::Write).await;
@@ -739,10 +736,7 @@ async fn read_snapshot_with_line_numbers_keeps_the_snapshots_style_and_shape() {
     let dir = tempfile::tempdir().unwrap();
     let (repo, _, _) = versioned_repo(dir.path());
     let git = GitServer::start(&[("versioned.git", &repo)], None).await;
-    let server = TestServer::start_with(crate::helpers::Backend::Sqlite, |config| {
-        config.packer.allow_private_network = true
-    })
-    .await;
+    let server = packing_server(Backend::Sqlite).await;
     server.project("numbers").await;
     let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
     let packed = ok(&call(
@@ -809,9 +803,7 @@ async fn packs_of_one_repository_started_at_once_from_several_sessions_all_succe
     let git = GitServer::start(&[("wide.git", &repo)], None).await;
     let url = git.url("wide.git");
     for backend in backends() {
-        let server =
-            TestServer::start_with(backend, |config| config.packer.allow_private_network = true)
-                .await;
+        let server = packing_server(backend).await;
         let project = server.project("racing").await;
         let key = server.key(project.id, codifier::domain::Role::Write).await;
         let mut sessions = Vec::new();

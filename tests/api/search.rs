@@ -11,7 +11,7 @@ use codifier::embeddings::Embedder;
 use codifier::embeddings::http::HttpEmbedder;
 use serde_json::{Value, json};
 
-use crate::clients::{self, Client, call, ok, refused};
+use crate::clients::{self, Client, call, memory_titles, ok, refused};
 use crate::fake_embeddings::{self, FakeEmbeddings};
 use crate::helpers::{OPERATOR_TOKEN, TestServer, backends};
 
@@ -49,15 +49,6 @@ async fn wait_for_embedder(client: &Client) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the embedder never became ready");
-}
-
-fn titles(result: &Value) -> Vec<String> {
-    result["memories"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["title"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]
@@ -142,7 +133,7 @@ async fn hybrid_search_fuses_meaning_and_words_and_explains_the_ranks() {
         )
         .await);
         assert_eq!(
-            titles(&semantic)[0],
+            memory_titles(&semantic)[0],
             "Parking",
             "{backend:?}: meaning without a shared word"
         );
@@ -164,7 +155,7 @@ async fn hybrid_search_fuses_meaning_and_words_and_explains_the_ranks() {
         )
         .await);
         assert_eq!(hybrid["search"]["mode"], "hybrid");
-        assert_eq!(titles(&hybrid)[0], "Migrations");
+        assert_eq!(memory_titles(&hybrid)[0], "Migrations");
         let top = &hybrid["explain"][0];
         assert_eq!(top["text_rank"], 1, "{backend:?}: {top}");
         assert_eq!(top["semantic_rank"], 1, "{backend:?}: {top}");
@@ -178,7 +169,7 @@ async fn hybrid_search_fuses_meaning_and_words_and_explains_the_ranks() {
         )
         .await);
         assert!(
-            !titles(&filtered).contains(&"Parking".to_owned()),
+            !memory_titles(&filtered).contains(&"Parking".to_owned()),
             "{backend:?}: filters apply in both halves"
         );
         let later = ok(&call(
@@ -350,11 +341,11 @@ async fn deleted_memories_are_listed_for_writers_and_can_be_restored() {
 
         let deleted = ok(&call(&writer, "fetch_context", json!({"deleted": true})).await);
         assert_eq!(deleted["deleted"], true);
-        assert_eq!(titles(&deleted), ["Old rule"], "{backend:?}");
+        assert_eq!(memory_titles(&deleted), ["Old rule"], "{backend:?}");
         ok(&call(&writer, "restore_memory", json!({"id": id})).await);
         let live = ok(&call(&writer, "fetch_context", json!({})).await);
         assert_eq!(
-            titles(&live),
+            memory_titles(&live),
             ["Old rule"],
             "{backend:?}: back in every read"
         );
@@ -564,7 +555,7 @@ async fn semantic_titles(client: &Client, query: &str, extra: Value) -> Vec<Stri
     for (key, value) in extra.as_object().unwrap() {
         arguments[key] = value.clone();
     }
-    titles(&ok(&call(client, "fetch_context", arguments).await))
+    memory_titles(&ok(&call(client, "fetch_context", arguments).await))
 }
 
 #[tokio::test]

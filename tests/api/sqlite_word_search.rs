@@ -181,12 +181,7 @@ async fn text_titles(client: &crate::clients::Client, query: &str) -> Vec<String
         .await,
     );
     assert_eq!(found["search"]["mode"], "text");
-    found["memories"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["title"].as_str().unwrap().to_owned())
-        .collect()
+    crate::clients::memory_titles(&found)
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use codifier::domain::Role;
 use reqwest::header::{LOCATION, SET_COOKIE};
 
-use super::{Browser, actor, client, encode, memory, sign_in, sign_in_at};
+use super::{Browser, client, encode, memory, sign_in, sign_in_at};
 use crate::helpers::{Backend, TestServer, backends};
 
 #[tokio::test]
@@ -180,8 +180,7 @@ async fn revoking_a_key_ends_its_console_session_within_the_key_cache_window() {
     let project = server.project("revoked").await;
     let key = server.key(project.id, Role::Write).await;
     let browser = sign_in(&server, &key).await;
-    let prefix = codifier::auth::keys::prefix_of(&key).unwrap();
-    server.store.revoke_api_key(&actor(), prefix).await.unwrap();
+    server.revoke(&key).await;
     // The test server trusts a checked key for 1 s (CODIFIER_KEY_CACHE_SECONDS).
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, location) = browser.get("/console").await;

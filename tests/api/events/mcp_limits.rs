@@ -1,20 +1,15 @@
 //! The limits on following events over MCP: past `CODIFIER_MAX_LISTENERS` one more listener is
 //! refused with an error that says what to change (and `GET /events` with `503`), until one
-//! closes; and a revoked key's listen request and session stream end within the key-cache
-//! window, so it hears no more events.
-#![expect(
-    deprecated,
-    reason = "resources/subscribe is how 2025 revisions follow a resource"
-)]
+//! closes; and a revoked key's listen request, session stream and legacy SSE stream end within
+//! the key-cache window, so it hears no more events.
 
 use std::time::Duration;
 
 use codifier::domain::Role;
 use codifier::mcp::event_resource::uri;
-use rmcp::model::SubscribeRequestParams;
 use serde_json::{Value, json};
 
-use super::over_mcp::{WAIT, connect, listen, next_update, remember};
+use super::over_mcp::{WAIT, connect, connect_sse, listen, next_update, remember, subscribe};
 use crate::clients;
 use crate::helpers::{OPERATOR_TOKEN, TestServer, backends};
 
@@ -87,18 +82,12 @@ async fn past_codifier_max_listeners_one_more_listener_is_refused_until_one_clos
 #[tokio::test]
 async fn a_revoked_key_hears_no_more_events_over_listen_or_subscribe() {
     for backend in backends() {
-        let server = TestServer::start_with(backend, super::fast).await;
-        let alpha = server.project("alpha").await;
-        let listening = server.key(alpha.id, Role::Read).await;
+        let (server, alpha, listening) = super::server_with_reader(backend, "alpha").await;
         let subscribing = server.key(alpha.id, Role::Read).await;
         let (modern, _) = connect(server.url("/mcp"), &listening, true).await;
         let mut listener = listen(&modern, &[uri(alpha.id)]).await.unwrap();
         let (legacy, mut updates) = connect(server.url("/mcp"), &subscribing, false).await;
-        legacy
-            .peer()
-            .subscribe(SubscribeRequestParams::new(uri(alpha.id)))
-            .await
-            .unwrap();
+        subscribe(&legacy, alpha.id).await.unwrap();
         let writer = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
         remember(&writer, "alpha", "Before").await;
         next_update(&mut listener).await;
@@ -106,13 +95,8 @@ async fn a_revoked_key_hears_no_more_events_over_listen_or_subscribe() {
             .await
             .expect("the subscriber hears the first event");
 
-        let actor = codifier::domain::Actor {
-            label: "operator".into(),
-            tool: "test".into(),
-        };
         for key in [&listening, &subscribing] {
-            let prefix = codifier::auth::keys::prefix_of(key).unwrap();
-            server.store.revoke_api_key(&actor, prefix).await.unwrap();
+            server.revoke(key).await;
         }
         let revoked = std::time::Instant::now();
         // The test server trusts a checked key for 1 s; the streams end at the next check (the
@@ -138,5 +122,55 @@ async fn a_revoked_key_hears_no_more_events_over_listen_or_subscribe() {
             !matches!(late, Ok(Some(_))),
             "{backend:?}: a revoked key's session was told of an event: {late:?}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_keys_legacy_sse_stream_ends_within_the_key_cache_window() {
+    for backend in backends() {
+        let (server, alpha, key) = super::server_with_reader(backend, "alpha").await;
+        let (session, mut updates) = connect_sse(&server.url(""), &key).await;
+        subscribe(&session, alpha.id).await.unwrap();
+        let writer = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
+        remember(&writer, "alpha", "Before").await;
+        tokio::time::timeout(WAIT, updates.recv())
+            .await
+            .expect("the SSE session hears the first event");
+
+        server.revoke(&key).await;
+        let revoked = std::time::Instant::now();
+        remember(&writer, "alpha", "After").await;
+        // The test server trusts a checked key for 1 s; the stream ends at the next check (the
+        // revocation is an event of the project too, and may be heard before), and the client's
+        // service with it.
+        let quit = tokio::time::timeout(WAIT, session.waiting())
+            .await
+            .unwrap_or_else(|_| panic!("{backend:?}: the SSE stream went on past 10 s"));
+        assert!(quit.is_ok(), "{backend:?}: {quit:?}");
+        assert!(
+            revoked.elapsed() < Duration::from_secs(5),
+            "{backend:?}: the SSE stream ended {:?} after the revocation",
+            revoked.elapsed()
+        );
+        let mut heard = 0;
+        while updates.try_recv().is_ok() {
+            heard += 1;
+        }
+        assert!(
+            heard <= 2,
+            "{backend:?}: {heard} updates after the revocation"
+        );
+        let again = reqwest::Client::new()
+            .get(server.url("/sse"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            again.status(),
+            401,
+            "{backend:?}: a revoked key cannot reopen it"
+        );
+        server.stop().await;
     }
 }

@@ -1,7 +1,8 @@
 //! Events and webhooks through a real MCP client and real HTTP, on every backend: the event log
 //! and `list_events` (`log.rs`), the log over MCP resources, listen and subscribe (`over_mcp.rs`) and their limits (`mcp_limits.rs`), the live stream at `/events` (`stream.rs`), webhooks and their
 //! deliveries to a receiver written here (`webhooks.rs`), and the public-address guard
-//! (`targets.rs`). Shared here: a receiver that records what it gets, and an SSE reader.
+//! (`targets.rs`). Shared here: a server with a project and a reading key, a receiver that
+//! records what it gets, and an SSE reader.
 
 mod log;
 mod mcp_limits;
@@ -19,6 +20,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use codifier::config::Config;
+use codifier::domain::Role;
+use codifier::store::Project;
+
+use crate::helpers::{Backend, TestServer};
 
 /// Short waits and private targets, so tests deliver to a receiver on 127.0.0.1 and retry fast.
 pub fn fast(config: &mut Config) {
@@ -26,6 +31,15 @@ pub fn fast(config: &mut Config) {
     config.events.backoff = Duration::from_millis(50);
     config.events.poll = Duration::from_millis(50);
     config.events.lease = Duration::from_secs(1);
+}
+
+/// A server with [`fast`] settings over a fresh database on `backend`, a project named
+/// `project` and a key that may read it (its secret).
+pub async fn server_with_reader(backend: Backend, project: &str) -> (TestServer, Project, String) {
+    let server = TestServer::start_with(backend, fast).await;
+    let project = server.project(project).await;
+    let key = server.key(project.id, Role::Read).await;
+    (server, project, key)
 }
 
 /// One request the receiver got.

@@ -27,6 +27,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
 use crate::clients::{self, Client, call, ok};
 use crate::helpers::{OPERATOR_TOKEN, TestServer, backends};
@@ -88,6 +89,27 @@ pub(super) async fn connect(url: String, key: &str, modern: bool) -> Connected {
         follower.serve(transport).await
     };
     (client.expect("connect"), received)
+}
+
+/// Connects over the legacy HTTP+SSE transport (`GET {base}/sse`) with `key`, at 2025-11-25.
+pub(super) async fn connect_sse(base: &str, key: &str) -> Connected {
+    let (updates, received) = mpsc::unbounded_channel();
+    let follower = Follower {
+        revision: ProtocolVersion::V_2025_11_25,
+        updates,
+    };
+    (clients::sse_with(base, key, follower).await, received)
+}
+
+/// Subscribes a 2025 session to the event log of `project` (`resources/subscribe`).
+pub(super) async fn subscribe(
+    client: &RunningService<RoleClient, Follower>,
+    project: Uuid,
+) -> Result<(), rmcp::ServiceError> {
+    client
+        .peer()
+        .subscribe(SubscribeRequestParams::new(uri(project)))
+        .await
 }
 
 /// Listens for updates of `logs`.
@@ -266,9 +288,7 @@ async fn a_2025_11_25_session_subscribed_to_the_event_log_is_told_of_each_new_ev
         let (client, mut updates) = connect(server.url("/mcp"), &key, false).await;
         let capabilities = client.peer().peer_info().unwrap().capabilities.clone();
         assert_eq!(capabilities.resources.unwrap().subscribe, Some(true));
-        client
-            .peer()
-            .subscribe(SubscribeRequestParams::new(uri(alpha.id)))
+        subscribe(&client, alpha.id)
             .await
             .expect("subscribe to the event log");
 
@@ -301,9 +321,7 @@ async fn a_2025_11_25_session_subscribed_to_the_event_log_is_told_of_each_new_ev
             .expect_err("a snapshot never changes");
         assert!(error.to_string().contains("event log"), "{error}");
         let (other, _) = connect(server.url("/mcp"), &beta_key, false).await;
-        let error = other
-            .peer()
-            .subscribe(SubscribeRequestParams::new(uri(alpha.id)))
+        let error = subscribe(&other, alpha.id)
             .await
             .expect_err("another project's log");
         assert!(error.to_string().contains("no event log"), "{error}");
@@ -321,11 +339,7 @@ async fn a_2025_11_25_subscription_outlasts_the_session_idle_time_while_its_clie
         let alpha = server.project("alpha").await;
         let key = server.key(alpha.id, Role::Read).await;
         let (client, mut updates) = connect(server.url("/mcp"), &key, false).await;
-        client
-            .peer()
-            .subscribe(SubscribeRequestParams::new(uri(alpha.id)))
-            .await
-            .unwrap();
+        subscribe(&client, alpha.id).await.unwrap();
         // Quiet for longer than a session may idle: the pings keep it.
         tokio::time::sleep(Duration::from_secs(5)).await;
         let writer = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use codifier::domain::Role;
 use serde_json::json;
 
 use super::{SseReader, open_stream};
@@ -20,9 +19,7 @@ async fn remember(client: &Client, title: &str) {
 #[tokio::test]
 async fn the_event_stream_resumes_from_last_event_id_across_a_restart_without_gaps_or_repeats() {
     for backend in backends() {
-        let server = TestServer::start_with(backend, super::fast).await;
-        let project = server.project("p").await;
-        let key = server.key(project.id, Role::Read).await;
+        let (server, project, key) = super::server_with_reader(backend, "p").await;
         let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
         remember(&client, "first").await;
 
@@ -95,9 +92,7 @@ async fn the_event_stream_resumes_from_last_event_id_across_a_restart_without_ga
 #[tokio::test]
 async fn a_second_server_on_the_same_database_streams_what_the_first_one_writes() {
     for backend in backends() {
-        let first = TestServer::start_with(backend, super::fast).await;
-        let project = first.project("p").await;
-        let key = first.key(project.id, Role::Read).await;
+        let (first, _, key) = super::server_with_reader(backend, "p").await;
         let second = TestServer::start_on_with(
             Arc::clone(&first.database),
             "127.0.0.1:0".parse().unwrap(),
@@ -119,9 +114,7 @@ async fn a_second_server_on_the_same_database_streams_what_the_first_one_writes(
 #[tokio::test]
 async fn revoking_a_key_ends_its_open_event_stream_within_the_key_cache_window() {
     for backend in backends() {
-        let server = TestServer::start_with(backend, super::fast).await;
-        let project = server.project("p").await;
-        let key = server.key(project.id, Role::Read).await;
+        let (server, _, key) = super::server_with_reader(backend, "p").await;
         let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
         let response = open_stream(&server.url(""), &key, "p", None, None).await;
         assert_eq!(response.status(), 200, "{backend:?}");
@@ -130,12 +123,7 @@ async fn revoking_a_key_ends_its_open_event_stream_within_the_key_cache_window()
         let wait = Duration::from_secs(10);
         assert!(stream.next(wait).await.is_some(), "{backend:?}: live");
 
-        let prefix = codifier::auth::keys::prefix_of(&key).unwrap();
-        let actor = codifier::domain::Actor {
-            label: "operator".into(),
-            tool: "test".into(),
-        };
-        server.store.revoke_api_key(&actor, prefix).await.unwrap();
+        server.revoke(&key).await;
         let revoked = std::time::Instant::now();
         remember(&client, "written after the revocation").await;
         // The test server trusts a checked key for 1 s; the stream ends at the next check.

@@ -226,13 +226,8 @@ async fn a_revoked_key_is_refused_within_the_window_while_eight_clients_hammer_t
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let prefix = key.split('_').nth(1).unwrap();
-        let actor = codifier::store::Actor {
-            label: "local".into(),
-            tool: "test".into(),
-        };
         revoked_at.set(Instant::now()).unwrap();
-        server.store.revoke_api_key(&actor, prefix).await.unwrap();
+        server.revoke(&key).await;
         let mut total = 0;
         for hammer in hammers {
             let (served, after) = tokio::time::timeout(Duration::from_secs(10), hammer)

@@ -1,10 +1,12 @@
 //! Hostile callers at the HTTP edge: repeated wrong keys, timing of wrong keys, revocation under
-//! load ([`auth_abuse`]); malformed, oversized and deeply nested requests ([`requests`]); and
+//! load ([`auth_abuse`]); malformed, oversized and deeply nested requests ([`requests`]); refused
+//! requests' bodies and keep-alive ([`refused_bodies`]); and
 //! property tests that throw generated input at the parsers ([`fuzz`]).
 
 mod auth_abuse;
 mod forms;
 mod fuzz;
+mod refused_bodies;
 mod requests;
 
 use crate::helpers::TestServer;

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use codifier::domain::Role;
-use codifier::store::Actor;
 
 use super::*;
 use crate::helpers::{Backend, TestServer, backends};
@@ -174,12 +173,7 @@ async fn revoking_the_key_refuses_its_tokens_within_the_key_cache_window_on_both
         let key = server.key(project.id, Role::Write).await;
         let (client_id, access, refresh) = tokens_for(&server, &key, "").await;
         assert_eq!(bearer_status(&server, &access, "revoked").await, 200);
-        let actor = Actor {
-            label: "local".into(),
-            tool: "test".into(),
-        };
-        let prefix = codifier::auth::keys::prefix_of(&key).unwrap();
-        server.store.revoke_api_key(&actor, prefix).await.unwrap();
+        server.revoke(&key).await;
         tokio::time::sleep(PAST_THE_WINDOW).await;
         let refused = http()
             .post(server.url("/mcp"))

@@ -12,6 +12,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use tokio_util::sync::CancellationToken;
 
+use crate::cli::bench::git_http;
+
 /// The served repository: its clone URL, and the server, stopped when dropped.
 pub struct LocalRepo {
     pub url: String,
@@ -106,7 +108,7 @@ pub async fn serve() -> anyhow::Result<LocalRepo> {
     })
 }
 
-/// Runs `git http-backend` for one request, as a web server would run a CGI program.
+/// Answers one request from the repositories under `root`.
 async fn backend(
     State(root): State<std::path::PathBuf>,
     method: Method,
@@ -114,76 +116,8 @@ async fn backend(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match run_backend(&root, &method, &uri, &headers, body).await {
+    match git_http::respond(&root, &method, &uri, &headers, body).await {
         Ok(response) => response,
         Err(error) => (StatusCode::BAD_GATEWAY, format!("{error:#}")).into_response(),
     }
-}
-
-async fn run_backend(
-    root: &Path,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> anyhow::Result<Response> {
-    use tokio::io::AsyncWriteExt;
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let mut child = tokio::process::Command::new("git")
-        .arg("http-backend")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("GIT_PROJECT_ROOT", root)
-        .env("GIT_HTTP_EXPORT_ALL", "1")
-        .env("REQUEST_METHOD", method.as_str())
-        .env("PATH_INFO", uri.path())
-        .env("QUERY_STRING", uri.query().unwrap_or_default())
-        .env("CONTENT_TYPE", header("content-type"))
-        .env("CONTENT_LENGTH", body.len().to_string())
-        .env("HTTP_CONTENT_ENCODING", header("content-encoding"))
-        .env("GIT_PROTOCOL", header("git-protocol"))
-        .env("REMOTE_ADDR", "127.0.0.1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("cannot start git http-backend")?;
-    let mut stdin = child.stdin.take().context("no stdin")?;
-    let writer = tokio::spawn(async move {
-        let _ = stdin.write_all(&body).await;
-    });
-    let output = child.wait_with_output().await?;
-    let _ = writer.await;
-    let raw = output.stdout;
-    let (at, gap) = raw
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .map(|at| (at, 4))
-        .or_else(|| {
-            raw.windows(2)
-                .position(|window| window == b"\n\n")
-                .map(|at| (at, 2))
-        })
-        .context("git http-backend answered without CGI headers")?;
-    let mut response = Response::builder().status(200);
-    for line in String::from_utf8_lossy(&raw[..at]).lines() {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("status") {
-            let code = value.split_whitespace().next().unwrap_or("200");
-            response = response.status(code.parse::<u16>().unwrap_or(500));
-        } else {
-            response = response.header(name.trim(), value);
-        }
-    }
-    Ok(response.body(axum::body::Body::from(raw[at + gap..].to_vec()))?)
 }
