@@ -57,10 +57,18 @@ pub enum Precision {
     Bf16,
 }
 
+/// Whether the hand-written kernels ([`super::bf16`] products, [`super::attention`] blocks) are
+/// picked without being asked for. This crate is compiled at opt-level 0 in a debug build, where
+/// their intrinsics are calls and a query's embedding took seconds (4.2 s for one
+/// `fetch_context`, enough to expire a test's 2-second OAuth token): debug builds run the f32
+/// path of the `gemm` dependency (built at opt-level 1) unless bf16 is asked for by name, as
+/// the tests of those kernels do.
+const HAND_KERNELS_BY_DEFAULT: bool = !cfg!(debug_assertions);
+
 impl Precision {
-    /// bf16 where the CPU has AVX-512 BF16, else f32.
+    /// bf16 where the CPU has AVX-512 BF16 (in a release build), else f32.
     pub fn fastest() -> Self {
-        if super::bf16::supported() {
+        if HAND_KERNELS_BY_DEFAULT && super::bf16::supported() {
             Self::Bf16
         } else {
             Self::F32
@@ -108,6 +116,9 @@ pub struct Bert {
     embeddings_norm: LayerNorm,
     layers: Vec<Layer>,
     kernels: Kernels,
+    /// Attention in blocks ([`super::attention`]): on AVX-512, in a release build or with bf16
+    /// products asked for ([`HAND_KERNELS_BY_DEFAULT`]).
+    blocked_attention: bool,
 }
 
 /// The tensors of a safetensors file by name, as f32.
@@ -264,6 +275,7 @@ impl Bert {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let kernels = Kernels::detect();
         Ok(Self {
             word_embeddings: weights.get(
                 "embeddings.word_embeddings.weight",
@@ -279,7 +291,9 @@ impl Bert {
             )?,
             embeddings_norm: weights.layer_norm("embeddings.LayerNorm", hidden, eps)?,
             layers,
-            kernels: Kernels::detect(),
+            kernels,
+            blocked_attention: kernels.avx512()
+                && (HAND_KERNELS_BY_DEFAULT || precision == Precision::Bf16),
             config,
         })
     }
@@ -345,7 +359,7 @@ impl Bert {
         let mut wide = vec![0f32; tokens * self.config.intermediate_size];
         let mut scratch = Vec::new();
         // Attention in blocks on AVX-512 (`super::attention`), else each head's scores whole.
-        let fast_attention = self.kernels.avx512();
+        let fast_attention = self.blocked_attention;
         let mut attention = super::attention::Scratch::default();
         let mut scores = vec![0f32; if fast_attention { 0 } else { longest * longest }];
 

@@ -330,14 +330,24 @@ mod tests {
         assert_eq!(pass_sizes(&[], 682, 2), Vec::<usize>::new());
     }
 
-    /// The model from `CODIFIER_TEST_MODEL_DIR` with the fastest products this CPU has (as
-    /// `serve` loads it), loaded once; `None` (with a note) when it is unset, except under CI,
-    /// which must provide it (scripts/model-dir.sh prints it).
+    /// The model from `CODIFIER_TEST_MODEL_DIR` with the products a release `serve` picks on
+    /// this CPU (bf16 where it has AVX-512 BF16, [`Precision::fastest`]), asked for by name
+    /// because a debug build's `fastest` is f32; loaded once; `None` (with a note) when it is
+    /// unset, except under CI, which must provide it (scripts/model-dir.sh prints it).
     fn embedder() -> Option<&'static LocalEmbedder> {
         static EMBEDDER: OnceLock<Option<LocalEmbedder>> = OnceLock::new();
         EMBEDDER
-            .get_or_init(|| load_test_model(Precision::fastest()))
+            .get_or_init(|| load_test_model(release_precision()))
             .as_ref()
+    }
+
+    /// [`Precision::fastest`] of a release build on this CPU.
+    fn release_precision() -> Precision {
+        if super::super::bf16::supported() {
+            Precision::Bf16
+        } else {
+            Precision::F32
+        }
     }
 
     /// The same model with f32 products (the path of CPUs without AVX-512 BF16).
@@ -515,7 +525,8 @@ mod tests {
         let Some(shared) = embedder() else { return };
         // A model of its own, so other tests' calls do not count in its passes.
         let dir = std::env::var_os("CODIFIER_TEST_MODEL_DIR").expect("set when embedder() is");
-        let embedder = Arc::new(LocalEmbedder::load(Path::new(&dir)).unwrap());
+        let embedder = LocalEmbedder::load_with(Path::new(&dir), release_precision());
+        let embedder = Arc::new(embedder.unwrap());
         let texts: Vec<String> = (0..12)
             .map(|i| format!("query {i}: why does the job retry {} times", i * 3))
             .collect();
