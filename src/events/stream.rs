@@ -96,27 +96,24 @@ mod tests {
 
     use crate::domain::{MemoryDraft, MemoryType};
     use crate::events::EventsConfig;
-    use crate::store::Actor;
+    use crate::store::scratch::ScratchStore;
 
     #[tokio::test]
     async fn a_stopped_stream_yields_no_event_committed_after_the_stop_whether_idle_or_never_polled()
      {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("follow.db").display());
-        let store = crate::store::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
-        let actor = Actor {
-            label: "local".into(),
-            tool: "test".into(),
-        };
-        let project = store.create_project(&actor, "p", None).await.unwrap();
-        let created = store.latest_event_sequence(project.id).await.unwrap();
+        let ScratchStore {
+            store,
+            actor,
+            project,
+            dir: _dir,
+        } = ScratchStore::new().await;
+        let created = store.latest_event_sequence(project).await.unwrap();
         let config = EventsConfig::default();
         let follow = |stop: &CancellationToken| {
             Box::pin(super::follow(
                 store.clone(),
                 &config,
-                project.id,
+                project,
                 created,
                 stop.clone(),
             ))
@@ -139,12 +136,9 @@ mod tests {
             tags: Vec::new(),
             source_role: None,
         };
-        store
-            .create_memory(project.id, &actor, &draft)
-            .await
-            .unwrap();
+        store.create_memory(project, &actor, &draft).await.unwrap();
         assert_eq!(
-            store.latest_event_sequence(project.id).await.unwrap(),
+            store.latest_event_sequence(project).await.unwrap(),
             created + 1
         );
         for (name, stream) in [("idle", &mut idle), ("never polled", &mut unpolled)] {

@@ -260,8 +260,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::domain::Actor;
     use crate::guardrails::import::{self, Options};
+    use crate::store::scratch::ScratchStore;
 
     fn skill(dir: &Path, pattern: &str) {
         let folder = dir.join("web/forms");
@@ -280,14 +280,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_index_and_the_checks_are_read_once_per_import_and_again_after_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("library.db").display());
-        let store = crate::store::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
-        let actor = Actor {
-            label: "local".into(),
-            tool: "test".into(),
-        };
+        // The library is a project of its own; the scratch store's "p" plays no part.
+        let ScratchStore {
+            store, actor, dir, ..
+        } = ScratchStore::new().await;
         let tree = dir.path().join("pack");
         skill(&tree, "alert\\(");
         import::import(&store, &actor, &tree, Options::default())

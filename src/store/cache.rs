@@ -50,19 +50,18 @@ crate::forward_store!(ProjectCache, cached);
 
 #[cfg(test)]
 mod tests {
-    use super::super::Actor;
+    use crate::store::scratch::ScratchStore;
 
     #[tokio::test]
     async fn the_cache_finds_a_project_created_after_a_lookup_missed_and_keeps_finding_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("cache.db").display());
-        let store = super::super::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
+        // The scratch store's own project, "p", is never looked up, so never cached.
+        let ScratchStore {
+            store,
+            actor,
+            dir: _dir,
+            ..
+        } = ScratchStore::new().await;
         assert!(store.find_project("later").await.unwrap().is_none());
-        let actor = Actor {
-            label: "local".into(),
-            tool: "test".into(),
-        };
         let created = store.create_project(&actor, "later", None).await.unwrap();
         for asked in ["later".to_owned(), created.id.to_string()] {
             for _ in 0..2 {

@@ -47,6 +47,8 @@ pub mod cache;
 pub mod layer;
 pub mod model;
 pub mod postgres;
+#[cfg(test)]
+pub(crate) mod scratch;
 pub mod sessions;
 pub mod snapshots;
 pub(crate) mod sql;

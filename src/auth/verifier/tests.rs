@@ -3,32 +3,28 @@
 use super::*;
 use crate::auth::keys::generate;
 use crate::domain::Role;
-use crate::store::{Actor, NewApiKey};
+use crate::store::NewApiKey;
+use crate::store::scratch::ScratchStore;
 
-/// A verifier over a fresh SQLite store holding one write key; returns the key's text too.
-async fn verifier_with_a_key(
-    ttl: Duration,
-) -> (KeyVerifier, Arc<dyn Store>, String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("keys.db").display());
-    let store = crate::store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let actor = Actor {
-        label: "local".into(),
-        tool: "test".into(),
-    };
-    let project = store.create_project(&actor, "p", None).await.unwrap();
+/// A verifier over a scratch store holding one write key in its project; returns the store
+/// (to revoke the key as its actor) and the key's text too.
+async fn verifier_with_a_key(ttl: Duration) -> (KeyVerifier, ScratchStore, String) {
+    let scratch = ScratchStore::new().await;
     let generated = generate().unwrap();
     let new = NewApiKey {
-        project_id: project.id,
+        project_id: scratch.project,
         prefix: generated.prefix,
         hash: generated.hash,
         role: Role::Write,
         label: None,
     };
-    store.create_api_key(&actor, &new).await.unwrap();
-    let verifier = KeyVerifier::new(store.clone(), None, ttl);
-    (verifier, store, generated.key, dir)
+    scratch
+        .store
+        .create_api_key(&scratch.actor, &new)
+        .await
+        .unwrap();
+    let verifier = KeyVerifier::new(scratch.store.clone(), None, ttl);
+    (verifier, scratch, generated.key)
 }
 
 fn wrong_secret(key: &str) -> String {
@@ -38,7 +34,7 @@ fn wrong_secret(key: &str) -> String {
 
 #[tokio::test]
 async fn concurrent_first_requests_for_one_key_run_argon2_once() {
-    let (verifier, _store, key, _dir) = verifier_with_a_key(Duration::from_secs(60)).await;
+    let (verifier, _scratch, key) = verifier_with_a_key(Duration::from_secs(60)).await;
     let verifier = Arc::new(verifier);
     let checks: Vec<_> = (0..16)
         .map(|_| {
@@ -54,17 +50,17 @@ async fn concurrent_first_requests_for_one_key_run_argon2_once() {
 
 #[tokio::test]
 async fn an_expired_check_asks_the_store_again_but_not_argon2() {
-    let (verifier, store, key, _dir) = verifier_with_a_key(Duration::ZERO).await;
+    let (verifier, scratch, key) = verifier_with_a_key(Duration::ZERO).await;
     for _ in 0..3 {
         assert!(verifier.verify(&key).await.is_ok());
     }
     assert_eq!(verifier.argon2_runs(), 1);
-    let actor = Actor {
-        label: "local".into(),
-        tool: "test".into(),
-    };
     let prefix = prefix_of(&key).unwrap();
-    store.revoke_api_key(&actor, prefix).await.unwrap();
+    scratch
+        .store
+        .revoke_api_key(&scratch.actor, prefix)
+        .await
+        .unwrap();
     assert_eq!(verifier.verify(&key).await, Err(AuthFailure::Revoked));
     assert_eq!(verifier.verify(&key).await, Err(AuthFailure::Revoked));
     assert_eq!(
@@ -76,7 +72,7 @@ async fn an_expired_check_asks_the_store_again_but_not_argon2() {
 
 #[tokio::test]
 async fn a_wrong_secret_under_a_proven_prefix_is_refused_without_a_real_check_or_harm() {
-    let (verifier, _store, key, _dir) = verifier_with_a_key(Duration::ZERO).await;
+    let (verifier, _scratch, key) = verifier_with_a_key(Duration::ZERO).await;
     let wrong = wrong_secret(&key);
     assert_eq!(verifier.verify(&wrong).await, Err(AuthFailure::Unknown));
     assert_eq!(verifier.argon2_runs(), 1, "an unproven prefix costs argon2");
@@ -97,7 +93,7 @@ async fn a_wrong_secret_under_a_proven_prefix_is_refused_without_a_real_check_or
 
 #[tokio::test]
 async fn a_recheck_by_id_and_prefix_sees_a_revocation_once_the_cache_window_passed() {
-    let (verifier, store, key, _dir) = verifier_with_a_key(Duration::ZERO).await;
+    let (verifier, scratch, key) = verifier_with_a_key(Duration::ZERO).await;
     let Ok(Identity::Key { id, prefix, .. }) = verifier.verify(&key).await else {
         panic!("the key verifies");
     };
@@ -107,11 +103,11 @@ async fn a_recheck_by_id_and_prefix_sees_a_revocation_once_the_cache_window_pass
         Err(AuthFailure::Unknown),
         "another id under the prefix is not this key"
     );
-    let actor = Actor {
-        label: "local".into(),
-        tool: "test".into(),
-    };
-    store.revoke_api_key(&actor, &prefix).await.unwrap();
+    scratch
+        .store
+        .revoke_api_key(&scratch.actor, &prefix)
+        .await
+        .unwrap();
     assert_eq!(
         verifier.recheck(id, &prefix).await,
         Err(AuthFailure::Revoked)
@@ -121,7 +117,7 @@ async fn a_recheck_by_id_and_prefix_sees_a_revocation_once_the_cache_window_pass
 
 #[tokio::test]
 async fn a_made_up_prefix_costs_neither_argon2_nor_a_slot() {
-    let (verifier, _store, _key, _dir) = verifier_with_a_key(Duration::ZERO).await;
+    let (verifier, _scratch, _key) = verifier_with_a_key(Duration::ZERO).await;
     let made_up = format!("cdf_{}_{}", "z".repeat(10), "y".repeat(40));
     assert_eq!(verifier.verify(&made_up).await, Err(AuthFailure::Unknown));
     assert_eq!(verifier.argon2_runs(), 0);
