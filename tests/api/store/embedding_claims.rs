@@ -242,13 +242,15 @@ async fn a_claim_reads_only_memories_waiting_for_a_vector_through_their_indexes(
         );
     }
     // A step that reads the memories table other than through these indexes (or a single
-    // row by its key, for the update) would read the embedded ones too.
+    // row by its key, for the update) would read the embedded ones too. (On Postgres a bitmap
+    // heap scan reads only the rows its index scan, checked on its own line, found.)
     let reads: Vec<&String> = plan
         .iter()
         .filter(|step| match b {
             Backend::Sqlite => step.contains("SCAN memories") || step.contains("SEARCH memories"),
-            Backend::Postgres => step.contains(" on memories"),
+            Backend::Postgres => step.contains("Scan") && step.contains(" on memories"),
         })
+        .filter(|step| !step.contains("Bitmap Heap Scan"))
         .collect();
     for step in &reads {
         let by_key = match b {
