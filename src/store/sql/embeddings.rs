@@ -27,10 +27,10 @@ struct JobRow {
 /// `$2`/`$3` in the index's order (`memories_by_vector_model`; only after the model changed). The
 /// other arms take no `ORDER BY`: a sort would read every row of the range, and without stored
 /// statistics SQLite would rather walk the newest-first index than sort; they come in the index's
-/// order, oldest first within a model. The model and its width are stored and cleared together,
-/// so a vector of the model with no width never occurs. Rows another server is claiming right now
-/// are skipped, not waited for (`lock`, Postgres); SQLite's write transaction is the only writer
-/// anyway. The pick is a materialized CTE: as an `IN (…)` subquery Postgres may run it again per
+/// order (by model and width), and the union is then ordered by age. The model and its width are
+/// stored and cleared together, so a vector of the model with no width never occurs. Rows another
+/// server is claiming right now are skipped, not waited for (`lock_rows` non-empty: Postgres);
+/// SQLite's write transaction is the only writer anyway. The pick is a materialized CTE: as an `IN (…)` subquery Postgres may run it again per
 /// row and claim past the limit. The update finds the picked rows by id alone (they are the
 /// project's already): with `project_id = $1` beside it, SQLite walked the project's whole
 /// newest-first index and tested each id against the pick, on every claim.
