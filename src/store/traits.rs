@@ -189,7 +189,7 @@ pub trait EmbeddingStore: Send + Sync {
     /// Prepares the store to search vectors of `model` (Postgres: its HNSW index).
     async fn prepare_vectors(&self, model: &EmbeddingModel) -> StoreResult<()>;
     /// Claims for `claim` up to `limit` live memories of a project with no vector of `model`
-    /// yet, oldest first, skipping those another caller claimed and still holds: two servers
+    /// yet, oldest first (among those with a vector of another model, not strictly), skipping those another caller claimed and still holds: two servers
     /// on one database never embed one memory twice (unless a claim runs out first). Storing
     /// the vector, or changing the memory, ends the claim.
     async fn claim_embeddings(
