@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fetch::{FetchConfig, Progress};
 use super::{EmbedError, Embedder};
+use crate::domain::{EmbeddingJob, EmbeddingModel, Project};
 use crate::store::Store;
 
 /// How many memories are embedded per batch.
@@ -346,45 +347,90 @@ pub async fn backfill(
         projects.push(library);
     }
     for project in projects {
-        let mut counted = None;
-        loop {
-            let jobs = store
-                .claim_embeddings(project.id, &model, BACKFILL_BATCH, EMBEDDING_CLAIM)
-                .await?;
-            if jobs.is_empty() {
-                backlog(project.id, 0);
-                break;
-            }
-            let texts: Vec<String> = jobs.iter().map(|job| job.text.clone()).collect();
-            let vectors = match embedder.embed(&texts).await {
-                Ok(vectors) => vectors,
-                Err(error) => {
-                    let ids: Vec<uuid::Uuid> = jobs.iter().map(|job| job.id).collect();
-                    if let Err(release) = store.release_embeddings(project.id, &ids).await {
-                        tracing::warn!(%release, "could not give back embedding claims; they run out by themselves");
-                    }
-                    return Err(error.into());
-                }
-            };
-            for (job, vector) in jobs.iter().zip(&vectors) {
-                store
-                    .store_embedding(project.id, job, &model, vector)
-                    .await?;
-            }
-            embedded += jobs.len() as u64;
-            let last = (jobs.len() as u32) < BACKFILL_BATCH;
-            // The count reads every row of the project: 335 ms at 100,000 memories on SQLite,
-            // more than embedding the batch. So at most every few seconds, and after the last.
-            if last || counted.is_none_or(|at: std::time::Instant| at.elapsed() >= PROGRESS_EVERY) {
-                let (done, total) = store.embedding_progress(project.id, &model).await?;
-                backlog(project.id, total.saturating_sub(done));
-                progress(&project.name, done, total);
-                counted = Some(std::time::Instant::now());
-            }
-            if last {
-                break;
-            }
-        }
+        embedded +=
+            backfill_project(store, embedder, &model, &project, &progress, &backlog).await?;
     }
     Ok(embedded)
+}
+
+/// Embeds one project's waiting memories, a batch of [`BACKFILL_BATCH`] at a time. The store's
+/// work overlaps the model's: while batch N is embedded, batch N − 1's vectors are stored (one
+/// transaction) and batch N + 1 is claimed, so the model, the bound, seldom waits for the
+/// database (each claim holds its memories, so no two batches share one).
+async fn backfill_project(
+    store: &Arc<dyn Store>,
+    embedder: &dyn Embedder,
+    model: &EmbeddingModel,
+    project: &Project,
+    progress: &impl Fn(&str, u64, u64),
+    backlog: &impl Fn(uuid::Uuid, u64),
+) -> anyhow::Result<u64> {
+    let claim = || store.claim_embeddings(project.id, model, BACKFILL_BATCH, EMBEDDING_CLAIM);
+    let mut embedded = 0;
+    let mut counted: Option<std::time::Instant> = None;
+    let mut stored: Vec<(EmbeddingJob, Vec<f32>)> = Vec::new();
+    let mut jobs = claim().await?;
+    while !jobs.is_empty() {
+        let texts: Vec<String> = jobs.iter().map(|job| job.text.clone()).collect();
+        // The count reads every row of the project (335 ms at 100,000 memories on SQLite, more
+        // than embedding a batch): at most every few seconds, beside the model, and at the end.
+        let due = !stored.is_empty() && counted.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY);
+        let store_previous = async {
+            store.store_embeddings(project.id, model, &stored).await?;
+            if due {
+                count_progress(store, model, project, progress, backlog).await?;
+            }
+            anyhow::Ok(())
+        };
+        let (vectors, previous, next) =
+            tokio::join!(embedder.embed(&texts), store_previous, claim());
+        if due {
+            counted = Some(std::time::Instant::now());
+        }
+        let failed = match (vectors, previous) {
+            (Ok(vectors), Ok(())) => {
+                embedded += jobs.len() as u64;
+                stored = jobs.into_iter().zip(vectors).collect();
+                jobs = next?;
+                continue;
+            }
+            (Err(error), _) => anyhow::Error::from(error),
+            (Ok(_), Err(error)) => error,
+        };
+        // Give back what this loop holds so the next pass, here or on another server, takes
+        // those memories at once.
+        let mut ids: Vec<uuid::Uuid> = jobs_ids(&jobs);
+        if let Ok(next) = &next {
+            ids.extend(jobs_ids(next));
+        }
+        if let Err(release) = store.release_embeddings(project.id, &ids).await {
+            tracing::warn!(%release, "could not give back embedding claims; they run out by themselves");
+        }
+        return Err(failed);
+    }
+    store.store_embeddings(project.id, model, &stored).await?;
+    if embedded == 0 {
+        backlog(project.id, 0);
+    } else {
+        count_progress(store, model, project, progress, backlog).await?;
+    }
+    Ok(embedded)
+}
+
+fn jobs_ids(jobs: &[EmbeddingJob]) -> Vec<uuid::Uuid> {
+    jobs.iter().map(|job| job.id).collect()
+}
+
+/// Counts a project's progress for the backlog gauge and the caller's `progress`.
+async fn count_progress(
+    store: &Arc<dyn Store>,
+    model: &EmbeddingModel,
+    project: &Project,
+    progress: &impl Fn(&str, u64, u64),
+    backlog: &impl Fn(uuid::Uuid, u64),
+) -> anyhow::Result<()> {
+    let (done, total) = store.embedding_progress(project.id, model).await?;
+    backlog(project.id, total.saturating_sub(done));
+    progress(&project.name, done, total);
+    Ok(())
 }

@@ -69,7 +69,7 @@ macro_rules! forward_store {
                 fn prepare_vectors(model: &EmbeddingModel) -> ();
                 fn claim_embeddings(project: Uuid, model: &EmbeddingModel, limit: u32, claim: std::time::Duration) -> Vec<EmbeddingJob>;
                 fn release_embeddings(project: Uuid, ids: &[Uuid]) -> ();
-                fn store_embedding(project: Uuid, job: &EmbeddingJob, model: &EmbeddingModel, vector: &[f32]) -> ();
+                fn store_embeddings(project: Uuid, model: &EmbeddingModel, done: &[(EmbeddingJob, Vec<f32>)]) -> ();
                 fn embedding_progress(project: Uuid, model: &EmbeddingModel) -> (u64, u64);
             });
             $crate::forward_store!(@impl $layer, $hook, OAuthStore {

@@ -87,6 +87,17 @@ pub use traits::{
 };
 pub use traits::{OAuthStore, PlanStore, ProjectStateStore, ServerSecretStore};
 
+/// The statement [`EmbeddingStore::claim_embeddings`] runs on `backend` (a [`Store::backend`]
+/// name), for tests that read its query plan.
+pub fn embedding_claim_sql(backend: &str) -> String {
+    let lock_rows = if backend == "postgres" {
+        <postgres::PgStore as sql::Backend>::LOCK_ROWS
+    } else {
+        <sqlite::SqliteStore as sql::Backend>::LOCK_ROWS
+    };
+    sql::embeddings::claim_sql(lock_rows)
+}
+
 /// What can go wrong in the store, by the kind a caller branches on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

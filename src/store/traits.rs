@@ -189,7 +189,7 @@ pub trait EmbeddingStore: Send + Sync {
     /// Prepares the store to search vectors of `model` (Postgres: its HNSW index).
     async fn prepare_vectors(&self, model: &EmbeddingModel) -> StoreResult<()>;
     /// Claims for `claim` up to `limit` live memories of a project with no vector of `model`
-    /// yet, oldest first, skipping those another caller claimed and still holds: two servers
+    /// yet, oldest first (among those with a vector of another model, not strictly), skipping those another caller claimed and still holds: two servers
     /// on one database never embed one memory twice (unless a claim runs out first). Storing
     /// the vector, or changing the memory, ends the claim.
     async fn claim_embeddings(
@@ -202,6 +202,14 @@ pub trait EmbeddingStore: Send + Sync {
     /// Gives back claims taken by `claim_embeddings` and not used (the provider failed), so
     /// the next pass, here or on another server, takes those memories at once.
     async fn release_embeddings(&self, project: Uuid, ids: &[Uuid]) -> StoreResult<()>;
+    /// Records the vectors of a batch of jobs in one transaction; a memory whose text changed
+    /// since its job was read keeps waiting (its vector is not stored).
+    async fn store_embeddings(
+        &self,
+        project: Uuid,
+        model: &EmbeddingModel,
+        done: &[(EmbeddingJob, Vec<f32>)],
+    ) -> StoreResult<()>;
     /// Records a memory's vector, unless its text changed since the job was read.
     async fn store_embedding(
         &self,
@@ -209,7 +217,10 @@ pub trait EmbeddingStore: Send + Sync {
         job: &EmbeddingJob,
         model: &EmbeddingModel,
         vector: &[f32],
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        self.store_embeddings(project, model, &[(job.clone(), vector.to_vec())])
+            .await
+    }
     /// How many of a project's live memories have a vector of `model`, and how many there are.
     async fn embedding_progress(
         &self,

@@ -446,6 +446,63 @@ async fn vectors_of_another_model_are_never_mixed_and_a_backfill_brings_memories
     }
 }
 
+/// The backfill overlaps the store with the model (batch N + 1 claimed and batch N − 1 stored
+/// while batch N is embedded): every memory still reaches the provider once, also with two
+/// backfills at once on one database (two servers), and each batch's vectors are all stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_overlapping_backfills_send_every_memory_to_the_provider_exactly_once() {
+    let fake = FakeEmbeddings::start().await;
+    for backend in backends() {
+        fake.behaviour.texts.lock().unwrap().clear();
+        let (store, _db) = crate::helpers::fresh_store(backend).await;
+        let actor = codifier::store::Actor {
+            label: "local".into(),
+            tool: "test".into(),
+        };
+        let project = store.create_project(&actor, "p", None).await.unwrap();
+        for n in 0..230 {
+            let draft = codifier::store::MemoryDraft {
+                memory_type: codifier::domain::MemoryType::Learning,
+                title: format!("memory {n}"),
+                content: json!({"text": format!("how service {n} retries its calls")}),
+                category: None,
+                description: None,
+                confidence: 1.0,
+                tags: vec![],
+                source_role: None,
+            };
+            store
+                .create_memory(project.id, &actor, &draft)
+                .await
+                .unwrap();
+        }
+        let embedder: Arc<dyn Embedder> = Arc::new(HttpEmbedder::new(fake.config("m")).unwrap());
+        let backfill =
+            || codifier::embeddings::service::backfill(&store, embedder.as_ref(), |_, _, _| {});
+        let (one, two) = tokio::join!(backfill(), backfill());
+        let (one, two) = (one.unwrap(), two.unwrap());
+        assert_eq!(one + two, 230, "{backend:?}: {one} and {two} embedded");
+        let mut texts = fake.behaviour.texts.lock().unwrap().clone();
+        let sent = texts.len();
+        texts.sort();
+        texts.dedup();
+        assert_eq!(
+            (sent, texts.len()),
+            (230, 230),
+            "{backend:?}: each text sent once"
+        );
+        assert_eq!(
+            store
+                .embedding_progress(project.id, embedder.model())
+                .await
+                .unwrap(),
+            (230, 230),
+            "{backend:?}: every vector stored"
+        );
+        assert_eq!(backfill().await.unwrap(), 0, "{backend:?}: nothing left");
+    }
+}
+
 #[tokio::test]
 async fn the_handshake_and_health_never_wait_for_the_model_and_early_writes_are_embedded_later() {
     let fake = FakeEmbeddings::start().await;

@@ -1,7 +1,8 @@
 //! Filling the benchmark project: the corpus written straight through the store in parallel,
-//! then embedded by the configured model through the backfill (or, with `--synthetic-vectors`,
+//! embedded meanwhile by the configured model through the backfill (or, with `--synthetic-vectors`,
 //! given stand-in vectors for the latency figures), then indexed.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -53,9 +54,14 @@ pub async fn seed(
     Ok(())
 }
 
-/// Times the model alone, embeds every pending memory through the backfill, builds the index.
-pub async fn embed_and_index(
+/// Times the model alone, then writes memories 0..n (as [`seed`]) while the backfill embeds
+/// them, as the server's worker does when it is woken by writes: a pass that finds nothing
+/// waiting sleeps briefly and looks again until the writes are done. Then builds the index.
+pub async fn seed_and_embed(
     store: &Arc<dyn Store>,
+    project: Uuid,
+    actor: &Actor,
+    n: u64,
     embedder: &dyn Embedder,
 ) -> anyhow::Result<()> {
     let batch: Vec<String> = (0..32)
@@ -75,18 +81,41 @@ pub async fn embed_and_index(
         32_000.0 / batch_ms
     );
     let started = Instant::now();
+    let written = AtomicBool::new(false);
     let last = Mutex::new(Instant::now());
-    let count = backfill(store, embedder, |project, done, total| {
-        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-        if last.elapsed() >= Duration::from_secs(15) {
-            *last = Instant::now();
-            eprintln!("bench: embedded {done}/{total} of `{project}`");
+    let embedding = async {
+        let mut count = 0;
+        loop {
+            let writes_done = written.load(Ordering::Acquire);
+            let embedded = backfill(store, embedder, |project, done, total| {
+                let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+                if last.elapsed() >= Duration::from_secs(15) {
+                    *last = Instant::now();
+                    eprintln!("bench: embedded {done}/{total} of `{project}`");
+                }
+            })
+            .await?;
+            count += embedded;
+            if writes_done {
+                return anyhow::Ok(count);
+            }
+            if embedded == 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
-    })
-    .await?;
+    };
+    let writing = async {
+        let seeded = seed(store, project, actor, n).await;
+        written.store(true, Ordering::Release);
+        seeded
+    };
+    let (seeded, count) = tokio::join!(writing, embedding);
+    seeded?;
+    let count = count?;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "backfill: {count} memories in {secs:.1} s = {:.0} texts/s end to end (model + store)",
+        "backfill: {count} memories in {secs:.1} s from the first write = {:.0} texts/s end to end \
+         (model + store, beside the writes)",
         count as f64 / secs
     );
     let started = Instant::now();
@@ -144,19 +173,15 @@ pub async fn synthetic_vectors(
         if jobs.is_empty() {
             break;
         }
-        let mut writes = futures::stream::iter(jobs)
+        let done: Vec<_> = jobs
+            .into_iter()
             .map(|job| {
-                let store = store.clone();
-                async move {
-                    let vector = synthetic_vector(&job.text, model.dimensions);
-                    store.store_embedding(project, &job, model, &vector).await
-                }
+                let vector = synthetic_vector(&job.text, model.dimensions);
+                (job, vector)
             })
-            .buffer_unordered(4);
-        while let Some(written) = writes.next().await {
-            written?;
-            count += 1;
-        }
+            .collect();
+        store.store_embeddings(project, model, &done).await?;
+        count += done.len() as u64;
     }
     println!(
         "\n== Embedding ==\nsynthetic vectors (--synthetic-vectors; the model embeds only the queries): {count} in {:.1} s",
