@@ -256,7 +256,7 @@ impl Metrics {
             ),
             (
                 "codifier_sqlite_page_cache_bytes",
-                "Of SQLite's memory, the connections' page caches.",
+                "Of SQLite's memory, the connections' page caches beyond their first 20 pages each.",
                 heap.sqlite_page_cache,
             ),
             (
