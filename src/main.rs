@@ -61,8 +61,8 @@ fn give_big_blocks_back() {
 /// threads come and go (each SQLite connection runs on a thread of its own, reopened after
 /// 20 s idle; tokio's blocking threads end after 10 s idle), so over a long load each of up to
 /// 16 arenas (on 2 cores) reaches its own high-water mark at some moment and keeps it: in the
-/// 30-minute SQLite soak, what malloc held from the system grew from 30 to 39 MB and more while
-/// what it had handed out stayed at 18–22 MB (README, Reliability). One arena per core keeps
+/// 30-minute SQLite soak, what malloc held from the system grew from 28 to 43 MB while
+/// what it had handed out stayed at 17–22 MB (README, Reliability). One arena per core keeps
 /// the free space where the next thread reuses it; the per-thread caches glibc puts in front of
 /// the arenas (tcache) still serve most small blocks without taking an arena's lock.
 /// `MALLOC_ARENA_MAX` in the environment, read by glibc itself, still wins.
