@@ -20,6 +20,15 @@ use tokio_util::sync::CancellationToken;
 /// passes to stay under it ([`crate::embeddings::local`]).
 pub const MMAP_THRESHOLD: usize = 4 << 20;
 
+/// How many malloc arenas the server lets glibc make (`main` sets it, unless `MALLOC_ARENA_MAX`
+/// does): one per core the process may run on, and at least 2, instead of glibc's 8 per core.
+/// Free space in an arena is reused only by the threads attached to it; with an arena per
+/// thread, each kept its own high-water mark and resident memory crept up over a long load.
+pub fn arenas(cores: Option<std::num::NonZeroUsize>) -> libc::c_int {
+    let cores = cores.map_or(1, std::num::NonZeroUsize::get);
+    libc::c_int::try_from(cores.max(2)).unwrap_or(libc::c_int::MAX)
+}
+
 /// Counts requests as they arrive, for [`trim_when_idle`] to tell a busy server from an idle one.
 #[derive(Debug, Default)]
 pub struct Activity {
@@ -109,6 +118,72 @@ fn trim_glibc() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn trim_glibc() {}
 
+/// What the process's heap holds at one moment, in bytes, so resident memory can be told apart:
+/// SQLite's own allocations (its page caches among them) and, on glibc, what `malloc` has handed
+/// out against what it holds from the system (the difference is free space kept in its arenas).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeapUsage {
+    /// Everything SQLite has allocated and not freed, all connections together.
+    pub sqlite: u64,
+    /// Of which the connections' page caches, beyond each cache's first 20 pages (SQLite
+    /// allocates those in one block and does not count them as page cache).
+    pub sqlite_page_cache: u64,
+    /// Blocks `malloc` has handed out and not had back (glibc only; 0 elsewhere).
+    pub malloc_in_use: u64,
+    /// What `malloc` holds from the system: its arenas and its own `mmap`s (glibc only).
+    pub malloc_held: u64,
+}
+
+/// The heap's figures now ([`HeapUsage`]).
+pub fn heap_usage() -> HeapUsage {
+    let (sqlite, sqlite_page_cache) = sqlite_usage();
+    let (malloc_in_use, malloc_held) = malloc_usage();
+    HeapUsage {
+        sqlite,
+        sqlite_page_cache,
+        malloc_in_use,
+        malloc_held,
+    }
+}
+
+#[allow(unsafe_code)]
+fn sqlite_usage() -> (u64, u64) {
+    use libsqlite3_sys::{SQLITE_STATUS_PAGECACHE_OVERFLOW, sqlite3_memory_used, sqlite3_status64};
+    let (mut page_cache, mut highwater) = (0_i64, 0_i64);
+    // SAFETY: both read SQLite's global counters under its own mutex (threadsafe build); the
+    // pointers are to live locals. Page caches come from the heap (no SQLITE_CONFIG_PAGECACHE),
+    // so the "overflow" counter is all of them.
+    let used = unsafe {
+        sqlite3_status64(
+            SQLITE_STATUS_PAGECACHE_OVERFLOW,
+            &mut page_cache,
+            &mut highwater,
+            0,
+        );
+        sqlite3_memory_used()
+    };
+    (
+        u64::try_from(used).unwrap_or(0),
+        u64::try_from(page_cache).unwrap_or(0),
+    )
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn malloc_usage() -> (u64, u64) {
+    // SAFETY: `mallinfo2` takes each arena's lock in turn and returns a plain struct.
+    let info = unsafe { libc::mallinfo2() };
+    (
+        (info.uordblks + info.hblkhd) as u64,
+        (info.arena + info.hblkhd) as u64,
+    )
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn malloc_usage() -> (u64, u64) {
+    (0, 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +196,15 @@ mod tests {
                 lull.tick(*count)
             })
             .count() as u32
+    }
+
+    #[test]
+    fn the_server_keeps_one_malloc_arena_per_core_and_never_fewer_than_two() {
+        let cores = |n| std::num::NonZeroUsize::new(n);
+        assert_eq!(arenas(cores(1)), 2);
+        assert_eq!(arenas(cores(2)), 2);
+        assert_eq!(arenas(cores(16)), 16);
+        assert_eq!(arenas(None), 2, "unknown core count: the floor");
     }
 
     #[test]

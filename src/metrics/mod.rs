@@ -247,6 +247,34 @@ impl Metrics {
             "codifier_allocator_trims_total {}",
             self.allocator_trims.load(Ordering::Relaxed)
         );
+        let heap = crate::allocator::heap_usage();
+        for (name, help, bytes) in [
+            (
+                "codifier_sqlite_heap_bytes",
+                "Memory SQLite has allocated, all connections together.",
+                heap.sqlite,
+            ),
+            (
+                "codifier_sqlite_page_cache_bytes",
+                "Of SQLite's memory, the connections' page caches beyond their first 20 pages each.",
+                heap.sqlite_page_cache,
+            ),
+            (
+                "codifier_malloc_in_use_bytes",
+                "Memory malloc has handed out and not had back (glibc; 0 elsewhere).",
+                heap.malloc_in_use,
+            ),
+            (
+                "codifier_malloc_held_bytes",
+                "Memory malloc holds from the system, in use or free in its arenas (glibc; 0 elsewhere).",
+                heap.malloc_held,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {bytes}"
+            );
+        }
         out.push_str("# HELP codifier_embedding_backlog Memories waiting for a vector of the configured model.\n");
         out.push_str("# TYPE codifier_embedding_backlog gauge\n");
         let _ = writeln!(

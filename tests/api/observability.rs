@@ -91,6 +91,47 @@ async fn metrics_count_tool_calls_by_outcome_sessions_and_store_operations() {
 }
 
 #[tokio::test]
+async fn metrics_give_sqlites_heap_and_what_malloc_hands_out_against_what_it_holds() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let project = server.project("heap").await;
+    let key = server.key(project.id, Role::Write).await;
+    let client = clients::streamable(&server.url("/mcp"), &key).await;
+    ok(&call(
+        &client,
+        "fetch_context",
+        json!({ "project_id": project.id }),
+    )
+    .await);
+    let exposition = scrape(&server, OPERATOR_TOKEN).await.text().await.unwrap();
+    let bytes = |name: &str| {
+        sample(&exposition, &format!("{name} "))
+            .unwrap_or_else(|| panic!("{name} missing from {exposition}"))
+    };
+    let (sqlite, page_cache) = (
+        bytes("codifier_sqlite_heap_bytes"),
+        bytes("codifier_sqlite_page_cache_bytes"),
+    );
+    assert!(sqlite > 0.0, "an open SQLite store has allocated: {sqlite}");
+    assert!(
+        page_cache <= sqlite,
+        "page caches are part of SQLite's heap"
+    );
+    let (in_use, held) = (
+        bytes("codifier_malloc_in_use_bytes"),
+        bytes("codifier_malloc_held_bytes"),
+    );
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        assert!(in_use > 0.0, "glibc malloc has handed blocks out");
+        assert!(
+            held >= in_use,
+            "malloc holds at least what it handed out: {held} < {in_use}"
+        );
+    }
+    client.cancel().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn metrics_are_refused_to_project_keys() {
     let server = TestServer::start(Backend::Sqlite).await;
     let project = server.project("p").await;

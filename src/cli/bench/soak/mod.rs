@@ -161,6 +161,7 @@ pub async fn run(
         before.1.sockets,
         before.1.database
     );
+    println!("{}", report::heap(server.heap().await));
     // The pools are widened to their maximum first, so the first span's memory holds every
     // connection the load may open and growth after it is the load's own.
     let connections = if config.database_url.starts_with("postgres") {
@@ -201,6 +202,7 @@ pub async fn run(
             at: (now - tally.started).as_secs_f64(),
             loaded: next <= deadline,
             resident,
+            heap: server.heap().await,
             handles,
             calls: fresh.len(),
             errors: fresh.iter().filter(|r| r.failed).count(),
@@ -217,6 +219,7 @@ pub async fn run(
     }
     load.await.context("the load task failed")?;
     let after = at_rest(&server).await?;
+    let after_heap = server.heap().await;
     server.stop().await?;
     drop(repo);
 
@@ -242,6 +245,7 @@ pub async fn run(
         cold.rss,
         (after.0.rss / cold.rss - 1.0) * 100.0
     );
+    println!("{}", report::heap(after_heap));
     let run = report::Run {
         records: &records,
         windows: &windows,

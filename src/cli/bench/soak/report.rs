@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::client::Record;
-use super::server::{Handles, Resident};
+use super::server::{Handles, Heap, Resident};
 
 /// One window of the run, as sampled at its end.
 #[derive(Debug, Clone, Copy)]
@@ -14,6 +14,8 @@ pub struct Window {
     pub at: f64,
     pub loaded: bool,
     pub resident: Resident,
+    /// The server's heap, when its `/metrics` gives it.
+    pub heap: Option<Heap>,
     pub handles: Handles,
     pub calls: usize,
     pub errors: usize,
@@ -34,7 +36,7 @@ pub fn quantile(values: &mut [f64], q: f64) -> f64 {
 
 pub fn header() -> String {
     format!(
-        "| {:>6} | {:<5} | {:>6} | {:>7} | {:>6} | {:>8} | {:>8} | {:>8} | {:>7} | {:>8} | {:>4} | {:>7} | {:>7} | {:>3} |",
+        "| {:>6} | {:<5} | {:>6} | {:>7} | {:>6} | {:>8} | {:>8} | {:>8} | {:>7} | {:>8} | {:>9} | {:>8} | {:>9} | {:>8} | {:>4} | {:>7} | {:>7} | {:>3} |",
         "s",
         "phase",
         "calls",
@@ -45,6 +47,10 @@ pub fn header() -> String {
         "VmRSS MB",
         "anon MB",
         "VmHWM MB",
+        "sqlite MB",
+        "pages MB",
+        "in use MB",
+        "held MB",
         "fds",
         "sockets",
         "clients",
@@ -53,8 +59,14 @@ pub fn header() -> String {
 }
 
 pub fn row(window: &Window) -> String {
+    let mb = |figure: fn(&Heap) -> f64| {
+        window
+            .heap
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |heap| format!("{:.1}", figure(heap)))
+    };
     format!(
-        "| {:>6.0} | {:<5} | {:>6} | {:>7.1} | {:>6} | {:>8.1} | {:>8.1} | {:>8.1} | {:>7.1} | {:>8.1} | {:>4} | {:>7} | {:>7} | {:>3} |",
+        "| {:>6.0} | {:<5} | {:>6} | {:>7.1} | {:>6} | {:>8.1} | {:>8.1} | {:>8.1} | {:>7.1} | {:>8.1} | {:>9} | {:>8} | {:>9} | {:>8} | {:>4} | {:>7} | {:>7} | {:>3} |",
         window.at,
         if window.loaded { "load" } else { "rest" },
         window.calls,
@@ -65,10 +77,27 @@ pub fn row(window: &Window) -> String {
         window.resident.rss,
         window.resident.anon,
         window.resident.hwm,
+        mb(|heap| heap.sqlite),
+        mb(|heap| heap.page_cache),
+        mb(|heap| heap.malloc_in_use),
+        mb(|heap| heap.malloc_held),
         window.handles.fds,
         window.handles.sockets,
         window.handles.clients,
         window.handles.database
+    )
+}
+
+/// The server's heap figures in one line, for the moments outside the windows.
+pub fn heap(heap: Option<Heap>) -> String {
+    heap.map_or_else(
+        || "heap: not given by this server's /metrics".to_owned(),
+        |heap| {
+            format!(
+                "heap: SQLite {:.1} MB (page caches {:.1}), malloc in use {:.1} MB of {:.1} held",
+                heap.sqlite, heap.page_cache, heap.malloc_in_use, heap.malloc_held
+            )
+        },
     )
 }
 
@@ -271,6 +300,7 @@ mod tests {
                     at: 10.0 * f64::from(n),
                     loaded: true,
                     resident: Resident::default(),
+                    heap: None,
                     handles: Handles {
                         database,
                         ..Handles::default()

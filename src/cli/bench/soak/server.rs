@@ -41,6 +41,36 @@ pub fn resident(pid: u32) -> Option<Resident> {
     })
 }
 
+/// The server's heap as its `/metrics` gives it, in MB: SQLite's allocations (of which page
+/// caches) and glibc malloc's blocks in use and memory held, so the soak can tell what in
+/// `RssAnon` is SQLite's, ours, or free space kept in malloc's arenas.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Heap {
+    pub sqlite: f64,
+    pub page_cache: f64,
+    pub malloc_in_use: f64,
+    pub malloc_held: f64,
+}
+
+impl Heap {
+    /// The gauges in a Prometheus exposition; `None` when one is missing (an older server).
+    fn parse(text: &str) -> Option<Heap> {
+        let gauge = |name: &str| -> Option<f64> {
+            let line = text
+                .lines()
+                .find(|line| line.split_whitespace().next() == Some(name))?;
+            let bytes: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(bytes / 1e6)
+        };
+        Some(Heap {
+            sqlite: gauge("codifier_sqlite_heap_bytes")?,
+            page_cache: gauge("codifier_sqlite_page_cache_bytes")?,
+            malloc_in_use: gauge("codifier_malloc_in_use_bytes")?,
+            malloc_held: gauge("codifier_malloc_held_bytes")?,
+        })
+    }
+}
+
 /// What the server holds open at one moment.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Handles {
@@ -73,6 +103,8 @@ pub struct Server {
     pub pid: u32,
     pub url: String,
     port: u16,
+    /// The server's separate `/metrics` address.
+    metrics_url: String,
     sqlite_file: Option<PathBuf>,
     postgres: Option<sqlx::PgPool>,
     _dir: tempfile::TempDir,
@@ -102,6 +134,8 @@ pub async fn start(config: &Config, binary: &Path) -> anyhow::Result<Server> {
     } else {
         config.database_url.clone()
     };
+    // A free port for the server's metrics address (it answers without a key there).
+    let metrics_address = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let mut command = tokio::process::Command::new(binary);
     command
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -110,7 +144,7 @@ pub async fn start(config: &Config, binary: &Path) -> anyhow::Result<Server> {
         .env("CODIFIER_ALLOWED_HOSTS", "127.0.0.1")
         // The soak packs a repository served on 127.0.0.1.
         .env("CODIFIER_PACK_ALLOW_PRIVATE_NETWORK", "true")
-        .env_remove("CODIFIER_METRICS_LISTEN")
+        .env("CODIFIER_METRICS_LISTEN", metrics_address.to_string())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true);
@@ -168,6 +202,7 @@ pub async fn start(config: &Config, binary: &Path) -> anyhow::Result<Server> {
         pid,
         url: format!("http://{address}/mcp"),
         port,
+        metrics_url: format!("http://{metrics_address}/metrics"),
         sqlite_file: sqlite_file(&config.database_url),
         postgres,
         _dir: dir,
@@ -213,6 +248,12 @@ impl Server {
             handles.database = usize::try_from(count).unwrap_or(0);
         }
         Ok(handles)
+    }
+
+    /// The server's heap figures ([`Heap`]); `None` when its `/metrics` does not give them.
+    pub async fn heap(&self) -> Option<Heap> {
+        let response = reqwest::get(&self.metrics_url).await.ok()?;
+        Heap::parse(&response.text().await.ok()?)
     }
 
     /// TCP connections (not the listener) on the server's port among the server's sockets.
