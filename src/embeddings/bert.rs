@@ -341,10 +341,21 @@ impl Bert {
                 return Err(format!("token type id {t} is outside the model's"));
             }
         }
-        Ok(self.kernels.run(|| self.forward(texts)))
+        Ok(match self.kernels {
+            Kernels::Baseline => self.forward(texts),
+            #[cfg(target_arch = "x86_64")]
+            #[allow(unsafe_code)]
+            // SAFETY: `Kernels::detect` chose this only on a CPU with these features.
+            Kernels::Avx2 => unsafe { forward_avx2(self, texts) },
+            #[cfg(target_arch = "x86_64")]
+            #[allow(unsafe_code)]
+            // SAFETY: as above.
+            Kernels::Avx512 => unsafe { forward_avx512(self, texts) },
+        })
     }
 
-    /// The pass itself; inlined into each instruction-set build of [`Kernels::run`].
+    /// The pass itself; inlined into each instruction-set build ([`forward_avx512`],
+    /// [`forward_avx2`], and the baseline one in [`Self::mean_pooled`]).
     #[inline(always)]
     fn forward(&self, texts: &[Text<'_>]) -> Vec<Vec<f32>> {
         let hidden = self.config.hidden_size;
@@ -768,33 +779,23 @@ impl Kernels {
         #[cfg(not(target_arch = "x86_64"))]
         false
     }
-
-    #[inline(always)]
-    fn run<T>(self, f: impl FnOnce() -> T) -> T {
-        match self {
-            Self::Baseline => f(),
-            #[cfg(target_arch = "x86_64")]
-            #[allow(unsafe_code)]
-            // SAFETY: `detect` chose this only on a CPU with these features.
-            Self::Avx2 => unsafe { run_avx2(f) },
-            #[cfg(target_arch = "x86_64")]
-            #[allow(unsafe_code)]
-            // SAFETY: as above.
-            Self::Avx512 => unsafe { run_avx512(f) },
-        }
-    }
 }
 
+/// [`Bert::forward`] compiled for AVX2 and FMA. A plain function rather than a generic one
+/// running a closure: a closure called from three builds is compiled once, for the baseline
+/// instruction set, and called from each (the element-wise steps and softmax's rounding then ran
+/// in SSE2, the rounding a `rintf` call per score).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn run_avx2<T>(f: impl FnOnce() -> T) -> T {
-    f()
+fn forward_avx2(bert: &Bert, texts: &[Text<'_>]) -> Vec<Vec<f32>> {
+    bert.forward(texts)
 }
 
+/// [`Bert::forward`] compiled for AVX-512 (see [`forward_avx2`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-fn run_avx512<T>(f: impl FnOnce() -> T) -> T {
-    f()
+fn forward_avx512(bert: &Bert, texts: &[Text<'_>]) -> Vec<Vec<f32>> {
+    bert.forward(texts)
 }
 
 /// A reference for tests: the same encoder written as plainly as possible, in f64, one text at
