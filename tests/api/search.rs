@@ -373,16 +373,7 @@ async fn vectors_of_another_model_are_never_mixed_and_a_backfill_brings_memories
             tool: "test".into(),
         };
         for title in ["Parking cars", "Green tea"] {
-            let draft = codifier::store::MemoryDraft {
-                memory_type: codifier::domain::MemoryType::Learning,
-                title: title.into(),
-                content: json!({"text": title}),
-                category: None,
-                description: None,
-                confidence: 1.0,
-                tags: vec![],
-                source_role: None,
-            };
+            let draft = learning(title, title);
             store
                 .create_memory(project.id, &actor, &draft)
                 .await
@@ -461,16 +452,8 @@ async fn two_overlapping_backfills_send_every_memory_to_the_provider_exactly_onc
         };
         let project = store.create_project(&actor, "p", None).await.unwrap();
         for n in 0..230 {
-            let draft = codifier::store::MemoryDraft {
-                memory_type: codifier::domain::MemoryType::Learning,
-                title: format!("memory {n}"),
-                content: json!({"text": format!("how service {n} retries its calls")}),
-                category: None,
-                description: None,
-                confidence: 1.0,
-                tags: vec![],
-                source_role: None,
-            };
+            let text = format!("how service {n} retries its calls");
+            let draft = learning(&format!("memory {n}"), &text);
             store
                 .create_memory(project.id, &actor, &draft)
                 .await
