@@ -137,20 +137,21 @@ impl<B: Backend> EmbeddingStore for B {
         }
         // One transaction for the batch: on SQLite each commit is a write of the WAL (and a
         // turn of the one writer), which 32 separate ones paid per batch.
+        let statement = format!(
+            "UPDATE memories SET embedding = {}, embedding_model = $2, embedding_dim = $3, \
+             embedding_claimed_until = NULL \
+             WHERE project_id = $4 AND id = $5 AND updated_at = $6",
+            B::VECTOR_PLACEHOLDER
+        );
         let mut tx = self.tenant(project, Access::Write).await?;
         for (job, vector) in done {
-            let sql = Sql::new(format!(
-                "UPDATE memories SET embedding = {}, embedding_model = $2, embedding_dim = $3, \
-                 embedding_claimed_until = NULL \
-                 WHERE project_id = $4 AND id = $5 AND updated_at = $6",
-                B::VECTOR_PLACEHOLDER
-            ))
-            .arg(B::vector_value(vector))
-            .arg(&model.name)
-            .arg(model.dimensions as i32)
-            .arg(project)
-            .arg(job.id)
-            .arg(job.updated_at);
+            let sql = Sql::new(statement.as_str())
+                .arg(B::vector_value(vector))
+                .arg(&model.name)
+                .arg(model.dimensions as i32)
+                .arg(project)
+                .arg(job.id)
+                .arg(job.updated_at);
             tx.execute(sql).await?;
         }
         B::commit(tx).await
