@@ -188,9 +188,6 @@ impl Embeddings {
             tracing::info!(model = %model.name, dimensions = model.dimensions, "embedding provider ready");
             *worker.current.write().unwrap_or_else(|e| e.into_inner()) = Some(embedder.clone());
             worker.set_status(EmbeddingStatus::Ready);
-            if let Err(error) = store.prepare_vectors(&model).await {
-                tracing::error!(%error, "could not prepare the vector index");
-            }
             worker.run_backfill(store, embedder, shutdown).await;
         });
         service
@@ -299,13 +296,28 @@ impl Embeddings {
         self.wake.notify_one();
     }
 
+    /// Prepares the store for the model (its index; memories with a vector of another model
+    /// made to wait), then embeds what waits whenever woken, and every minute. A preparation
+    /// that failed is tried again before a pass, at most once a minute, until it succeeds:
+    /// until then memories of an earlier model are not found.
     async fn run_backfill(
         &self,
         store: Arc<dyn Store>,
         embedder: Arc<dyn Embedder>,
         shutdown: CancellationToken,
     ) {
+        let mut prepared = false;
+        let mut tried: Option<std::time::Instant> = None;
         loop {
+            if !prepared && tried.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                tried = Some(std::time::Instant::now());
+                match store.prepare_vectors(embedder.model()).await {
+                    Ok(()) => prepared = true,
+                    Err(error) => {
+                        tracing::error!(%error, "could not prepare the store for the model's vectors; trying again in a minute")
+                    }
+                }
+            }
             match backfill(&store, embedder.as_ref(), |_, _, _| {}).await {
                 Ok(0) => {}
                 Ok(count) => tracing::info!(count, "embedded memories in the background"),
@@ -322,8 +334,10 @@ impl Embeddings {
     }
 }
 
-/// Gives every live memory of every project a vector of `embedder`'s model. Resumable: it only
-/// ever picks memories that lack one, so an interrupted run continues where it stopped.
+/// Gives every live memory of every project that waits for a vector one of `embedder`'s model
+/// (after [`prepare_vectors`](crate::store::EmbeddingStore::prepare_vectors) for that model,
+/// which makes memories with a vector of another model wait). Resumable: it only ever picks
+/// memories that wait, so an interrupted run continues where it stopped.
 /// `progress(project name, done, total)` is called after a project's last batch and at most every
 /// [`PROGRESS_EVERY`] before it. Returns how many it embedded.
 pub async fn backfill(
@@ -365,7 +379,7 @@ async fn backfill_project(
     progress: &impl Fn(&str, u64, u64),
     backlog: &impl Fn(uuid::Uuid, u64),
 ) -> anyhow::Result<u64> {
-    let claim = || store.claim_embeddings(project.id, model, BACKFILL_BATCH, EMBEDDING_CLAIM);
+    let claim = || store.claim_embeddings(project.id, BACKFILL_BATCH, EMBEDDING_CLAIM);
     let mut embedded = 0;
     let mut counted: Option<std::time::Instant> = None;
     let mut stored: Vec<(EmbeddingJob, Vec<f32>)> = Vec::new();

@@ -67,7 +67,7 @@ macro_rules! forward_store {
             });
             $crate::forward_store!(@impl $layer, $hook, EmbeddingStore {
                 fn prepare_vectors(model: &EmbeddingModel) -> ();
-                fn claim_embeddings(project: Uuid, model: &EmbeddingModel, limit: u32, claim: std::time::Duration) -> Vec<EmbeddingJob>;
+                fn claim_embeddings(project: Uuid, limit: u32, claim: std::time::Duration) -> Vec<EmbeddingJob>;
                 fn release_embeddings(project: Uuid, ids: &[Uuid]) -> ();
                 fn store_embeddings(project: Uuid, model: &EmbeddingModel, done: &[(EmbeddingJob, Vec<f32>)]) -> ();
                 fn embedding_progress(project: Uuid, model: &EmbeddingModel) -> (u64, u64);

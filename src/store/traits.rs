@@ -186,16 +186,19 @@ pub trait SearchStore: Send + Sync {
 /// Embedding jobs: which memories lack a vector of a model, and storing the vectors.
 #[async_trait]
 pub trait EmbeddingStore: Send + Sync {
-    /// Prepares the store to search vectors of `model` (Postgres: its HNSW index).
+    /// Prepares the store to search vectors of `model` (Postgres: its HNSW index), and makes
+    /// every memory whose vector is of another model (or width) wait for one again, its old
+    /// vector cleared: call it before claiming for `model`, and again when the model changes.
     async fn prepare_vectors(&self, model: &EmbeddingModel) -> StoreResult<()>;
-    /// Claims for `claim` up to `limit` live memories of a project with no vector of `model`
-    /// yet, oldest first (among those with a vector of another model, not strictly), skipping those another caller claimed and still holds: two servers
-    /// on one database never embed one memory twice (unless a claim runs out first). Storing
-    /// the vector, or changing the memory, ends the claim.
+    /// Claims for `claim` up to `limit` live memories of a project that wait for a vector
+    /// (written, changed since their vector, or cleared by
+    /// [`prepare_vectors`](Self::prepare_vectors)), oldest first, skipping those another caller
+    /// claimed and still holds: two servers on one database never embed one memory twice
+    /// (unless a claim runs out first). Storing the vector, or changing the memory, ends the
+    /// claim.
     async fn claim_embeddings(
         &self,
         project: Uuid,
-        model: &EmbeddingModel,
         limit: u32,
         claim: std::time::Duration,
     ) -> StoreResult<Vec<EmbeddingJob>>;

@@ -486,6 +486,105 @@ async fn two_overlapping_backfills_send_every_memory_to_the_provider_exactly_onc
     }
 }
 
+/// A server started with another model than the one the memories were embedded with sends each
+/// memory to the model once: its start makes every memory with a vector of the earlier model
+/// wait again (that vector cleared), and the backfill takes each once. A memory deleted before
+/// the change and restored after it waits too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_change_re_embeds_every_memory_exactly_once() {
+    let fake = FakeEmbeddings::start().await;
+    for backend in backends() {
+        let (store, _db) = crate::helpers::fresh_store(backend).await;
+        let actor = codifier::store::Actor {
+            label: "local".into(),
+            tool: "test".into(),
+        };
+        let project = store.create_project(&actor, "p", None).await.unwrap();
+        let mut ids = Vec::new();
+        for n in 0..70 {
+            let text = format!("how service {n} retries its calls");
+            let draft = learning(&format!("memory {n}"), &text);
+            let (memory, _) = store
+                .create_memory(project.id, &actor, &draft)
+                .await
+                .unwrap();
+            ids.push(memory.id);
+        }
+        let old: Arc<dyn Embedder> = Arc::new(HttpEmbedder::new(fake.config("old")).unwrap());
+        store.prepare_vectors(old.model()).await.unwrap();
+        let first = codifier::embeddings::service::backfill(&store, old.as_ref(), |_, _, _| {});
+        assert_eq!(first.await.unwrap(), 70, "{backend:?}");
+        store
+            .delete_memory(project.id, &actor, ids[0])
+            .await
+            .unwrap();
+        fake.behaviour.texts.lock().unwrap().clear();
+
+        let provider = fake.config("new");
+        let loader: codifier::embeddings::service::Loader =
+            Box::new(move || Ok(Arc::new(HttpEmbedder::new(provider)?) as Arc<dyn Embedder>));
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let embeddings = codifier::embeddings::service::Embeddings::start(
+            loader,
+            store.clone(),
+            shutdown.clone(),
+        );
+        let new = codifier::domain::EmbeddingModel {
+            name: "openai:new".into(),
+            dimensions: fake_embeddings::DIMENSIONS,
+        };
+        let progress = || store.embedding_progress(project.id, &new);
+        let mut reached = (0, 0);
+        for _ in 0..200 {
+            reached = progress().await.unwrap();
+            if reached == (69, 69) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            reached,
+            (69, 69),
+            "{backend:?}: every live memory re-embedded"
+        );
+        store
+            .restore_deleted(project.id, &actor, ids[0])
+            .await
+            .unwrap();
+        embeddings.wake();
+        for _ in 0..200 {
+            reached = progress().await.unwrap();
+            if reached == (70, 70) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(reached, (70, 70), "{backend:?}: the restored memory too");
+        shutdown.cancel();
+
+        let mut texts = fake.behaviour.texts.lock().unwrap().clone();
+        let sent = texts.len();
+        texts.sort();
+        texts.dedup();
+        assert_eq!(
+            (sent, texts.len()),
+            (70, 70),
+            "{backend:?}: each memory sent to the new model once"
+        );
+        assert_eq!(
+            store
+                .embedding_progress(project.id, old.model())
+                .await
+                .unwrap(),
+            (0, 70),
+            "{backend:?}: no vector of the old model left"
+        );
+        let new: Arc<dyn Embedder> = Arc::new(HttpEmbedder::new(fake.config("new")).unwrap());
+        let again = codifier::embeddings::service::backfill(&store, new.as_ref(), |_, _, _| {});
+        assert_eq!(again.await.unwrap(), 0, "{backend:?}: nothing left waiting");
+    }
+}
+
 #[tokio::test]
 async fn the_handshake_and_health_never_wait_for_the_model_and_early_writes_are_embedded_later() {
     let fake = FakeEmbeddings::start().await;

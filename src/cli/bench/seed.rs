@@ -168,7 +168,7 @@ pub async fn synthetic_vectors(
     let mut count = 0u64;
     loop {
         let jobs = store
-            .claim_embeddings(project, model, 1000, std::time::Duration::from_secs(300))
+            .claim_embeddings(project, 1000, std::time::Duration::from_secs(300))
             .await?;
         if jobs.is_empty() {
             break;

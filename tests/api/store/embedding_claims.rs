@@ -37,16 +37,16 @@ async fn a_claimed_memory_goes_to_no_second_claimer_until_its_claim_runs_out(b: 
         t.create(t.p, &draft(&format!("memory {n}"), &[])).await;
     }
     let long = Duration::from_secs(300);
-    let first = t.s.claim_embeddings(t.p, &model(), 3, long).await.unwrap();
+    let first = t.s.claim_embeddings(t.p, 3, long).await.unwrap();
     assert_eq!(first.len(), 3, "{b:?}: no more than the limit");
-    let second = t.s.claim_embeddings(t.p, &model(), 10, long).await.unwrap();
+    let second = t.s.claim_embeddings(t.p, 10, long).await.unwrap();
     assert_eq!(second.len(), 2, "{b:?}: only the unclaimed rest");
     assert!(
         ids(&first).iter().all(|id| !ids(&second).contains(id)),
         "{b:?}: no memory claimed twice"
     );
     assert!(
-        t.s.claim_embeddings(t.p, &model(), 10, long)
+        t.s.claim_embeddings(t.p, 10, long)
             .await
             .unwrap()
             .is_empty(),
@@ -56,19 +56,10 @@ async fn a_claimed_memory_goes_to_no_second_claimer_until_its_claim_runs_out(b: 
     let t = Ctx::new(b).await;
     t.create(t.p, &draft("short", &[])).await;
     let short = Duration::from_millis(1);
-    assert_eq!(
-        t.s.claim_embeddings(t.p, &model(), 10, short)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(t.s.claim_embeddings(t.p, 10, short).await.unwrap().len(), 1);
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(
-        t.s.claim_embeddings(t.p, &model(), 10, long)
-            .await
-            .unwrap()
-            .len(),
+        t.s.claim_embeddings(t.p, 10, long).await.unwrap().len(),
         1,
         "{b:?}: a claim that ran out is taken again"
     );
@@ -79,7 +70,7 @@ async fn a_stored_vector_a_changed_memory_or_a_release_ends_the_claim(b: Backend
     let kept = t.create(t.p, &draft("kept", &[])).await;
     let changed = t.create(t.p, &draft("changed", &[])).await;
     let long = Duration::from_secs(300);
-    let jobs = t.s.claim_embeddings(t.p, &model(), 10, long).await.unwrap();
+    let jobs = t.s.claim_embeddings(t.p, 10, long).await.unwrap();
     assert_eq!(ids(&jobs).len(), 2, "{b:?}");
     let job = jobs.iter().find(|job| job.id == kept.id).unwrap();
     t.s.store_embedding(t.p, job, &model(), &[1.0, 0.0, 0.0, 0.0])
@@ -88,14 +79,14 @@ async fn a_stored_vector_a_changed_memory_or_a_release_ends_the_claim(b: Backend
     let _ = t
         .update(t.p, changed.id, &draft("changed again", &[]))
         .await;
-    let again = t.s.claim_embeddings(t.p, &model(), 10, long).await.unwrap();
+    let again = t.s.claim_embeddings(t.p, 10, long).await.unwrap();
     assert_eq!(
         ids(&again),
         [changed.id],
         "{b:?}: the embedded one is done, the changed one is claimable at once"
     );
     t.s.release_embeddings(t.p, &[changed.id]).await.unwrap();
-    let released = t.s.claim_embeddings(t.p, &model(), 10, long).await.unwrap();
+    let released = t.s.claim_embeddings(t.p, 10, long).await.unwrap();
     assert_eq!(
         ids(&released),
         [changed.id],
@@ -114,7 +105,7 @@ async fn two_claimers_at_once_never_get_the_same_memory(b: Backend) {
         let mut got = Vec::new();
         loop {
             let jobs = store
-                .claim_embeddings(project, &model(), 8, Duration::from_secs(300))
+                .claim_embeddings(project, 8, Duration::from_secs(300))
                 .await
                 .unwrap();
             if jobs.is_empty() {
@@ -153,14 +144,11 @@ async fn two_claimers_at_once_never_get_the_same_memory(b: Backend) {
 async fn claim_plan(t: &Ctx) -> Vec<String> {
     let sql = codifier::store::embedding_claim_sql(t.s.backend());
     let at = chrono::Utc::now();
-    let model = model();
     match t.b {
         Backend::Sqlite => {
             let mut conn = sqlx::SqliteConnection::connect(&t.db.url).await.unwrap();
             let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .bind(t.p.to_string())
-                .bind(&model.name)
-                .bind(model.dimensions as i32)
                 .bind(32i64)
                 .bind(at.to_rfc3339())
                 .bind(at.to_rfc3339())
@@ -177,8 +165,6 @@ async fn claim_plan(t: &Ctx) -> Vec<String> {
                 .unwrap();
             let rows = sqlx::query(&format!("EXPLAIN {sql}"))
                 .bind(t.p)
-                .bind(&model.name)
-                .bind(model.dimensions as i32)
                 .bind(32i64)
                 .bind(at)
                 .bind(at)
@@ -205,8 +191,10 @@ async fn execute(t: &Ctx, sql: &str) {
 }
 
 /// The claim used to walk past every memory that already had a vector (27.5 ms a batch at
-/// 14,500 embedded on SQLite, growing with the project): now each arm of it is an index lookup
-/// of migration 0021, and it still finds both kinds of waiting memory.
+/// 14,500 embedded on SQLite, growing with the project): now it reads the memories waiting for
+/// one through `memories_awaiting_vector` (migration 0021) alone. Memories with a vector of
+/// another model, or of the model at another width, wait too once `prepare_vectors` has run for
+/// the model (their vectors cleared); the others keep theirs.
 async fn a_claim_reads_only_memories_waiting_for_a_vector_through_their_indexes(b: Backend) {
     let t = Ctx::new(b).await;
     for n in 0..1500 {
@@ -217,33 +205,36 @@ async fn a_claim_reads_only_memories_waiting_for_a_vector_through_their_indexes(
         "UPDATE memories SET embedding_model = 'test:claims', embedding_dim = 4",
     )
     .await;
-    let other = t.create(t.p, &draft("of another model", &[])).await;
-    execute(
-        &t,
-        &format!(
-            "UPDATE memories SET embedding_model = 'test:another', embedding_dim = 4 \
-             WHERE title = '{}'",
-            other.title
-        ),
-    )
-    .await;
-    let mut waiting = vec![other.id];
+    let mut waiting = Vec::new();
+    for (title, model, dimensions) in [
+        ("of another model", "test:another", 4),
+        ("of another width", "test:claims", 8),
+    ] {
+        waiting.push(t.create(t.p, &draft(title, &[])).await.id);
+        execute(
+            &t,
+            &format!(
+                "UPDATE memories SET embedding_model = '{model}', embedding_dim = {dimensions} \
+                 WHERE title = '{title}'"
+            ),
+        )
+        .await;
+    }
     for n in 0..3 {
         waiting.push(t.create(t.p, &draft(&format!("waiting {n}"), &[])).await.id);
     }
     waiting.sort();
+    t.s.prepare_vectors(&model()).await.unwrap();
 
     let plan = claim_plan(&t).await;
     let text = plan.join("\n");
-    for index in ["memories_awaiting_vector", "memories_by_vector_model"] {
-        assert!(
-            text.contains(index),
-            "{b:?}: the claim uses {index}:\n{text}"
-        );
-    }
-    // A step that reads the memories table other than through these indexes (or a single
-    // row by its key, for the update) would read the embedded ones too. (On Postgres a bitmap
-    // heap scan reads only the rows its index scan, checked on its own line, found.)
+    assert!(
+        text.contains("memories_awaiting_vector"),
+        "{b:?}: the claim uses memories_awaiting_vector:\n{text}"
+    );
+    // A step that reads the memories table other than through this index (or a single row by
+    // its key, for the update) would read the embedded ones too. (On Postgres a bitmap heap
+    // scan reads only the rows its index scan, checked on its own line, found.)
     let reads: Vec<&String> = plan
         .iter()
         .filter(|step| match b {
@@ -252,24 +243,28 @@ async fn a_claim_reads_only_memories_waiting_for_a_vector_through_their_indexes(
         })
         .filter(|step| !step.contains("Bitmap Heap Scan"))
         .collect();
+    assert!(!reads.is_empty(), "{b:?}: the plan reads memories:\n{text}");
     for step in &reads {
         let by_key = match b {
             Backend::Sqlite => step.contains("(id=?)"),
             Backend::Postgres => step.contains("_pkey"),
         };
         assert!(
-            by_key
-                || step.contains("memories_awaiting_vector")
-                || step.contains("memories_by_vector_model"),
+            by_key || step.contains("memories_awaiting_vector"),
             "{b:?}: a step reads memories past the waiting ones: {step}\n{text}"
         );
     }
 
     let long = Duration::from_secs(300);
-    let jobs = t.s.claim_embeddings(t.p, &model(), 32, long).await.unwrap();
+    let jobs = t.s.claim_embeddings(t.p, 32, long).await.unwrap();
     assert_eq!(
         ids(&jobs),
         waiting,
-        "{b:?}: the new memories and the one of another model, none of the embedded"
+        "{b:?}: the new memories and those of another model or width, none of the embedded"
+    );
+    assert_eq!(
+        t.s.embedding_progress(t.p, &model()).await.unwrap(),
+        (1500, 1505),
+        "{b:?}: the vectors of the model kept"
     );
 }
