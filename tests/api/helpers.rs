@@ -1,16 +1,40 @@
-//! Shared test fixtures: fresh databases on each backend, and a running server on port 0.
+//! Shared test fixtures: fresh databases on each backend, a running server on port 0, and the
+//! actor and memory drafts tests write straight through the store with.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use codifier::config::{Config, LogFormat};
-use codifier::store::Store;
+use codifier::domain::MemoryType;
+use codifier::store::{Actor, MemoryDraft, Store};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// The operator token every test server is configured with.
 pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789";
+
+/// The actor a test writes as when it calls the store itself.
+pub fn local_actor() -> Actor {
+    Actor {
+        label: "local".into(),
+        tool: "test".into(),
+    }
+}
+
+/// A memory of `kind` whose content is `{"text": text}`, with no tags and full confidence.
+pub fn text_draft(kind: MemoryType, title: &str, text: &str) -> MemoryDraft {
+    MemoryDraft {
+        memory_type: kind,
+        title: title.into(),
+        content: serde_json::json!({ "text": text }),
+        category: None,
+        description: None,
+        confidence: 1.0,
+        tags: Vec::new(),
+        source_role: None,
+    }
+}
 
 /// Which store a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,12 +279,8 @@ impl TestServer {
             role,
             label: Some("test".into()),
         };
-        let actor = codifier::store::Actor {
-            label: "local".into(),
-            tool: "test".into(),
-        };
         self.store
-            .create_api_key(&actor, &new)
+            .create_api_key(&local_actor(), &new)
             .await
             .expect("store key");
         generated.key
@@ -269,7 +289,7 @@ impl TestServer {
     /// Revokes the API key whose secret is `key`, as an operator would.
     pub async fn revoke(&self, key: &str) {
         let prefix = codifier::auth::keys::prefix_of(key).expect("a key's prefix");
-        let actor = codifier::store::Actor {
+        let actor = Actor {
             label: "operator".into(),
             tool: "test".into(),
         };

@@ -8,10 +8,10 @@ use codifier::auth::Identity;
 use codifier::domain::MemoryType;
 use codifier::embeddings::service::{Embeddings, backfill};
 use codifier::knowledge::search::{SearchMode, search};
-use codifier::store::{Actor, MemoryDraft, MemoryFilter};
+use codifier::store::MemoryFilter;
 use serde::Deserialize;
 
-use crate::helpers::{backends, fresh_store};
+use crate::helpers::{backends, fresh_store, local_actor, text_draft};
 
 #[derive(Deserialize)]
 struct Fixture {
@@ -65,21 +65,10 @@ async fn hybrid_search_finds_at_least_as_much_as_either_half_alone() {
             codifier::knowledge::projects::create(&store, &Identity::Local, "t", "q", None)
                 .await
                 .unwrap();
-        let actor = Actor {
-            label: "local".into(),
-            tool: "test".into(),
-        };
+        let actor = local_actor();
         for memory in &fixture.memories {
-            let draft = MemoryDraft {
-                memory_type: MemoryType::parse(&memory.memory_type).expect("memory type"),
-                title: memory.title.clone(),
-                content: serde_json::json!({ "text": memory.text }),
-                category: None,
-                description: None,
-                confidence: 1.0,
-                tags: vec![],
-                source_role: None,
-            };
+            let kind = MemoryType::parse(&memory.memory_type).expect("memory type");
+            let draft = text_draft(kind, &memory.title, &memory.text);
             store
                 .create_memory(project.id, &actor, &draft)
                 .await

@@ -4,11 +4,10 @@
 use std::process::Output;
 
 use codifier::domain::MemoryType;
-use codifier::store::{Actor, MemoryDraft};
-use serde_json::json;
+use codifier::store::Actor;
 
 use crate::fake_embeddings::{DIMENSIONS, FakeEmbeddings, KEY};
-use crate::helpers::{backends, fresh_store};
+use crate::helpers::{backends, fresh_store, text_draft};
 
 async fn reembed(database_url: &str, fake: &FakeEmbeddings) -> Output {
     let dimensions = DIMENSIONS.to_string();
@@ -41,16 +40,8 @@ async fn reembed_reports_progress_stops_on_a_failing_provider_and_resumes_where_
         };
         let project = store.create_project(&actor, "web", None).await.unwrap();
         for n in 0..40 {
-            let draft = MemoryDraft {
-                memory_type: MemoryType::Learning,
-                title: format!("learning {n}"),
-                content: json!({ "text": format!("how service {n} retries its calls") }),
-                category: None,
-                description: None,
-                confidence: 1.0,
-                tags: Vec::new(),
-                source_role: None,
-            };
+            let text = format!("how service {n} retries its calls");
+            let draft = text_draft(MemoryType::Learning, &format!("learning {n}"), &text);
             store
                 .create_memory(project.id, &actor, &draft)
                 .await

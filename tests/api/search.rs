@@ -6,14 +6,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use codifier::config::EmbeddingsConfig;
-use codifier::domain::Role;
+use codifier::domain::{MemoryType, Role};
 use codifier::embeddings::Embedder;
 use codifier::embeddings::http::HttpEmbedder;
 use serde_json::{Value, json};
 
 use crate::clients::{self, Client, call, memory_titles, ok, refused};
 use crate::fake_embeddings::{self, FakeEmbeddings};
-use crate::helpers::{OPERATOR_TOKEN, TestServer, backends};
+use crate::helpers::{OPERATOR_TOKEN, TestServer, backends, local_actor, text_draft};
 
 /// A server whose embeddings come from the fake provider, model `model`.
 async fn server_with_fake(
@@ -368,12 +368,9 @@ async fn vectors_of_another_model_are_never_mixed_and_a_backfill_brings_memories
         )
         .await
         .unwrap();
-        let actor = codifier::store::Actor {
-            label: "local".into(),
-            tool: "test".into(),
-        };
+        let actor = local_actor();
         for title in ["Parking cars", "Green tea"] {
-            let draft = learning(title, title);
+            let draft = text_draft(MemoryType::Learning, title, title);
             store
                 .create_memory(project.id, &actor, &draft)
                 .await
@@ -446,14 +443,11 @@ async fn two_overlapping_backfills_send_every_memory_to_the_provider_exactly_onc
     for backend in backends() {
         fake.behaviour.texts.lock().unwrap().clear();
         let (store, _db) = crate::helpers::fresh_store(backend).await;
-        let actor = codifier::store::Actor {
-            label: "local".into(),
-            tool: "test".into(),
-        };
+        let actor = local_actor();
         let project = store.create_project(&actor, "p", None).await.unwrap();
         for n in 0..230 {
             let text = format!("how service {n} retries its calls");
-            let draft = learning(&format!("memory {n}"), &text);
+            let draft = text_draft(MemoryType::Learning, &format!("memory {n}"), &text);
             store
                 .create_memory(project.id, &actor, &draft)
                 .await
@@ -495,15 +489,12 @@ async fn a_model_change_re_embeds_every_memory_exactly_once() {
     let fake = FakeEmbeddings::start().await;
     for backend in backends() {
         let (store, _db) = crate::helpers::fresh_store(backend).await;
-        let actor = codifier::store::Actor {
-            label: "local".into(),
-            tool: "test".into(),
-        };
+        let actor = local_actor();
         let project = store.create_project(&actor, "p", None).await.unwrap();
         let mut ids = Vec::new();
         for n in 0..70 {
             let text = format!("how service {n} retries its calls");
-            let draft = learning(&format!("memory {n}"), &text);
+            let draft = text_draft(MemoryType::Learning, &format!("memory {n}"), &text);
             let (memory, _) = store
                 .create_memory(project.id, &actor, &draft)
                 .await
@@ -676,19 +667,6 @@ async fn the_handshake_and_health_never_wait_for_the_model_and_early_writes_are_
     }
 }
 
-fn learning(title: &str, text: &str) -> codifier::store::MemoryDraft {
-    codifier::store::MemoryDraft {
-        memory_type: codifier::domain::MemoryType::Learning,
-        title: title.into(),
-        content: json!({ "text": text }),
-        category: None,
-        description: None,
-        confidence: 1.0,
-        tags: vec![],
-        source_role: None,
-    }
-}
-
 async fn semantic_titles(client: &Client, query: &str, extra: Value) -> Vec<String> {
     let mut arguments = json!({"project_id": "p", "query": query, "mode": "semantic"});
     for (key, value) in extra.as_object().unwrap() {
@@ -777,15 +755,12 @@ async fn meaning_search_finds_what_another_handle_wrote_to_the_same_sqlite_file(
         .await
         .unwrap();
     let embedder = HttpEmbedder::new(fake.config("fake")).unwrap();
-    let actor = codifier::store::Actor {
-        label: "local".into(),
-        tool: "test".into(),
-    };
+    let actor = local_actor();
     let (memory, _) = other
         .create_memory(
             project.id,
             &actor,
-            &learning("Parking", "Every car parks here."),
+            &text_draft(MemoryType::Learning, "Parking", "Every car parks here."),
         )
         .await
         .unwrap();
@@ -838,11 +813,12 @@ fn word_memory(n: usize) -> codifier::store::MemoryDraft {
             words.extend(std::iter::repeat_n(word.to_string(), 1 + n % 3));
         }
     }
-    let mut draft = learning(&format!("memory {n}"), &words.join(" "));
-    if !n.is_multiple_of(2) {
-        draft.memory_type = codifier::domain::MemoryType::Rule;
-    }
-    draft
+    let kind = if n.is_multiple_of(2) {
+        MemoryType::Learning
+    } else {
+        MemoryType::Rule
+    };
+    text_draft(kind, &format!("memory {n}"), &words.join(" "))
 }
 
 #[tokio::test]
@@ -852,10 +828,7 @@ async fn on_sqlite_common_words_do_not_narrow_what_rarer_words_find() {
     let database = crate::helpers::fresh_database(crate::helpers::Backend::Sqlite).await;
     let store = SqliteStore::connect(&database.url).await.unwrap();
     store.migrate().await.unwrap();
-    let actor = codifier::store::Actor {
-        label: "local".into(),
-        tool: "test".into(),
-    };
+    let actor = local_actor();
     let project = store.create_project(&actor, "p", None).await.unwrap().id;
     let mut ids = Vec::new();
     for n in 0..13 {
@@ -873,7 +846,7 @@ async fn on_sqlite_common_words_do_not_narrow_what_rarer_words_find() {
         ..Default::default()
     };
     let rules = MemoryFilter {
-        memory_type: Some(codifier::domain::MemoryType::Rule),
+        memory_type: Some(MemoryType::Rule),
         ..everything.clone()
     };
     let lookup = |store: SqliteStore, filter: MemoryFilter, query: &'static str, all: bool| async move {

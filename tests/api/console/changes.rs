@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use codifier::domain::{MemoryDraft, MemoryType, Role};
+use codifier::domain::{MemoryType, Role};
 use reqwest::header::COOKIE;
 
 use super::{actor, client, encode, memory, sign_in};
-use crate::helpers::{Backend, OPERATOR_TOKEN, TestServer};
+use crate::helpers::{Backend, OPERATOR_TOKEN, TestServer, text_draft};
 
 #[tokio::test]
 async fn an_admin_creates_a_key_shown_once_and_revokes_it_from_the_console() {
@@ -51,16 +51,7 @@ async fn a_write_key_edits_a_memory_and_the_old_version_becomes_a_revision() {
     let server = TestServer::start(Backend::Sqlite).await;
     let project = server.project("edits").await;
     let key = server.key(project.id, Role::Write).await;
-    let draft = MemoryDraft {
-        memory_type: MemoryType::Rule,
-        title: "Review".into(),
-        content: serde_json::json!({ "text": "two reviewers" }),
-        category: None,
-        description: None,
-        confidence: 1.0,
-        tags: vec![],
-        source_role: None,
-    };
+    let draft = text_draft(MemoryType::Rule, "Review", "two reviewers");
     let (written, _) = server
         .store
         .create_memory(project.id, &actor(), &draft)

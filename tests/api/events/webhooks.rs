@@ -5,14 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use codifier::domain::Role;
+use codifier::domain::{MemoryType, Role};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::{Received, Receiver, fast};
 use crate::clients::{self, Client, call, ok, refused, text};
-use crate::helpers::{OPERATOR_TOKEN, TestServer, backends};
+use crate::helpers::{OPERATOR_TOKEN, TestServer, backends, local_actor, text_draft};
 
 async fn remember(client: &Client, title: &str) -> String {
     let args = json!({"project_id": "p", "memory_type": "rule", "title": title,
@@ -228,20 +228,8 @@ async fn an_event_committed_before_a_crash_is_delivered_after_the_restart() {
 
         // The change commits (its delivery queued in the same transaction) and the server
         // that leased the delivery dies before sending it.
-        let draft = codifier::domain::MemoryDraft {
-            memory_type: codifier::domain::MemoryType::Rule,
-            title: "committed before the crash".into(),
-            content: json!({"text": "x"}),
-            category: None,
-            description: None,
-            confidence: 1.0,
-            tags: Vec::new(),
-            source_role: None,
-        };
-        let actor = codifier::domain::Actor {
-            label: "local".into(),
-            tool: "test".into(),
-        };
+        let draft = text_draft(MemoryType::Rule, "committed before the crash", "x");
+        let actor = local_actor();
         store
             .create_memory(project.id, &actor, &draft)
             .await
@@ -277,22 +265,14 @@ async fn a_burst_of_events_is_delivered_once_each_and_every_attempt_is_logged() 
         let project = server.project("p").await;
         let client = clients::streamable(&server.url("/mcp"), OPERATOR_TOKEN).await;
         let (webhook, _) = subscribe(&client, &receiver.url(), &["memory.create"]).await;
-        let actor = codifier::domain::Actor {
-            label: "local".into(),
-            tool: "test".into(),
-        };
+        let actor = local_actor();
         const BURST: usize = 150;
         for i in 0..BURST {
-            let draft = codifier::domain::MemoryDraft {
-                memory_type: codifier::domain::MemoryType::Rule,
-                title: format!("burst {i}"),
-                content: json!({"text": format!("burst {i} body")}),
-                category: None,
-                description: None,
-                confidence: 1.0,
-                tags: Vec::new(),
-                source_role: None,
-            };
+            let draft = text_draft(
+                MemoryType::Rule,
+                &format!("burst {i}"),
+                &format!("burst {i} body"),
+            );
             server
                 .store
                 .create_memory(project.id, &actor, &draft)

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use codifier::domain::MemoryType;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::{Mcp, Process, memory, written_id};
 use crate::fake_embeddings::FakeEmbeddings;
-use crate::helpers::{Backend, OPERATOR_TOKEN, backends, fresh_database};
+use crate::helpers::{Backend, OPERATOR_TOKEN, backends, fresh_database, text_draft};
 
 /// A loopback TCP proxy: connection `n` goes to `backends[n % len]`. Returns its base URL and
 /// the count of connections each backend got.
@@ -312,16 +313,8 @@ async fn two_servers_never_embed_one_memory_twice() {
     let mut markers = Vec::new();
     for n in 0..backlog {
         let marker = format!("backlog{n}x{}", uuid::Uuid::new_v4().simple());
-        let draft = codifier::domain::MemoryDraft {
-            memory_type: codifier::domain::MemoryType::Learning,
-            title: format!("memory {marker}"),
-            content: json!({"text": format!("about {marker}")}),
-            category: None,
-            description: None,
-            confidence: 1.0,
-            tags: Vec::new(),
-            source_role: None,
-        };
+        let title = format!("memory {marker}");
+        let draft = text_draft(MemoryType::Learning, &title, &format!("about {marker}"));
         store
             .create_memory(project, &actor(), &draft)
             .await
