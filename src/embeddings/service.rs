@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::fetch::{FetchConfig, Progress};
 use super::{EmbedError, Embedder};
 use crate::domain::{EmbeddingJob, EmbeddingModel, Project};
-use crate::store::Store;
+use crate::store::{Store, StoreResult};
 
 /// How many memories are embedded per batch.
 pub const BACKFILL_BATCH: u32 = 32;
@@ -370,7 +370,9 @@ pub async fn backfill(
 /// Embeds one project's waiting memories, a batch of [`BACKFILL_BATCH`] at a time. The store's
 /// work overlaps the model's: while batch N is embedded, batch N − 1's vectors are stored (one
 /// transaction) and batch N + 1 is claimed, so the model, the bound, seldom waits for the
-/// database (each claim holds its memories, so no two batches share one).
+/// database (each claim holds its memories, so no two batches share one). When one of them
+/// fails, the pass ends with that error, keeping what it can: a batch embedded before the next
+/// claim failed is stored, and every claim still held is given back.
 async fn backfill_project(
     store: &Arc<dyn Store>,
     embedder: &dyn Embedder,
@@ -401,28 +403,36 @@ async fn backfill_project(
         if due {
             counted = Some(std::time::Instant::now());
         }
-        let failed = match (vectors, previous) {
-            (Ok(vectors), Ok(())) => {
+        match (vectors, previous, next) {
+            (Ok(vectors), Ok(()), Ok(next)) => {
                 embedded += jobs.len() as u64;
                 stored = jobs.into_iter().zip(vectors).collect();
-                jobs = next?;
-                continue;
+                jobs = next;
             }
-            (Err(error), _) => anyhow::Error::from(error),
-            (Ok(_), Err(error)) => error,
-        };
-        // Give back what this loop holds so the next pass, here or on another server, takes
-        // those memories at once.
-        let mut ids: Vec<uuid::Uuid> = jobs_ids(&jobs);
-        if let Ok(next) = &next {
-            ids.extend(jobs_ids(next));
+            // Only the next claim failed, and it took nothing: this batch's vectors are made,
+            // so they are stored before giving up (and their claims given back if that fails).
+            (Ok(vectors), Ok(()), Err(error)) => {
+                let done: Vec<(EmbeddingJob, Vec<f32>)> = jobs.into_iter().zip(vectors).collect();
+                store_or_give_back(store, model, project, &done).await;
+                return Err(error.into());
+            }
+            // Otherwise every claim this loop holds is given back (see [`held`]).
+            (Err(error), previous, next) => {
+                let unstored = previous.is_err().then_some(stored.as_slice());
+                give_back(store, project, &held(&jobs, &next, unstored)).await;
+                return Err(error.into());
+            }
+            (Ok(_), Err(error), next) => {
+                give_back(store, project, &held(&jobs, &next, Some(&stored))).await;
+                return Err(error);
+            }
         }
-        if let Err(release) = store.release_embeddings(project.id, &ids).await {
-            tracing::warn!(%release, "could not give back embedding claims; they run out by themselves");
-        }
-        return Err(failed);
     }
-    store.store_embeddings(project.id, model, &stored).await?;
+    if let Err(error) = store.store_embeddings(project.id, model, &stored).await {
+        let held: Vec<uuid::Uuid> = stored.iter().map(|(job, _)| job.id).collect();
+        give_back(store, project, &held).await;
+        return Err(error.into());
+    }
     if embedded == 0 {
         backlog(project.id, 0);
     } else {
@@ -433,6 +443,47 @@ async fn backfill_project(
 
 fn jobs_ids(jobs: &[EmbeddingJob]) -> Vec<uuid::Uuid> {
     jobs.iter().map(|job| job.id).collect()
+}
+
+/// The claims a failed pass holds, to give back so the next pass, here or on another server,
+/// takes those memories at once: the batch being embedded, the next one if its claim
+/// succeeded, and the previous one when storing it failed (its transaction rolled back, so its
+/// claims stand). When only the count after that store failed, giving those back changes
+/// nothing: storing ended their claims already.
+fn held(
+    jobs: &[EmbeddingJob],
+    next: &StoreResult<Vec<EmbeddingJob>>,
+    unstored: Option<&[(EmbeddingJob, Vec<f32>)]>,
+) -> Vec<uuid::Uuid> {
+    let mut ids = jobs_ids(jobs);
+    if let Ok(next) = next {
+        ids.extend(jobs_ids(next));
+    }
+    ids.extend(unstored.unwrap_or_default().iter().map(|(job, _)| job.id));
+    ids
+}
+
+/// Stores the vectors of a batch on the way out of a failed pass; when that fails too, gives
+/// their claims back.
+async fn store_or_give_back(
+    store: &Arc<dyn Store>,
+    model: &EmbeddingModel,
+    project: &Project,
+    done: &[(EmbeddingJob, Vec<f32>)],
+) {
+    if let Err(error) = store.store_embeddings(project.id, model, done).await {
+        tracing::warn!(%error, "could not store a batch of vectors; giving their memories back");
+        let held: Vec<uuid::Uuid> = done.iter().map(|(job, _)| job.id).collect();
+        give_back(store, project, &held).await;
+    }
+}
+
+/// Ends the claims on `ids` so another pass takes those memories at once; a failure is only
+/// logged, since the claims run out by themselves.
+async fn give_back(store: &Arc<dyn Store>, project: &Project, ids: &[uuid::Uuid]) {
+    if let Err(release) = store.release_embeddings(project.id, ids).await {
+        tracing::warn!(%release, "could not give back embedding claims; they run out by themselves");
+    }
 }
 
 /// Counts a project's progress for the backlog gauge and the caller's `progress`.

@@ -4,6 +4,7 @@
 
 mod athena;
 mod auth;
+mod backfill_failures;
 mod cli;
 mod clients;
 mod connect;
