@@ -28,8 +28,8 @@ pub enum ModelsCommand {
         /// A directory to write the texts and the vectors to.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
-        /// The dense layers' number format: `fastest` (what `serve` uses: bf16 on CPUs with
-        /// AVX-512 BF16, else f32), `f32` or `bf16`.
+        /// The dense layers' number format: `fastest` (what `serve` uses: `int8` on CPUs with
+        /// AVX-512 VNNI, `bf16` with AVX-512 BF16 only, else `f32`), `f32`, `bf16` or `int8`.
         #[arg(long, value_enum, default_value_t = BenchPrecision::Fastest)]
         precision: BenchPrecision,
     },
@@ -41,6 +41,7 @@ pub enum BenchPrecision {
     Fastest,
     F32,
     Bf16,
+    Int8,
 }
 
 /// Runs a `codifier models` command.
@@ -69,6 +70,7 @@ async fn bench(count: u64, out: Option<&Path>, precision: BenchPrecision) -> any
         BenchPrecision::Fastest => Precision::fastest(),
         BenchPrecision::F32 => Precision::F32,
         BenchPrecision::Bf16 => Precision::Bf16,
+        BenchPrecision::Int8 => Precision::Int8,
     };
     let (dir, fetch) = crate::config::local_model_from_env()?;
     fetch_model(&dir, fetch.as_ref()).await?;
@@ -98,6 +100,7 @@ async fn bench(count: u64, out: Option<&Path>, precision: BenchPrecision) -> any
             "implementation": match precision {
                 Precision::F32 => "codifier (f32, gemm crate)",
                 Precision::Bf16 => "codifier (bf16 products, AVX-512 BF16)",
+                Precision::Int8 => "codifier (int8 products, AVX-512 VNNI)",
             },
             "texts": texts.len(),
             "batch": batch,

@@ -331,7 +331,7 @@ mod tests {
     }
 
     /// The model from `CODIFIER_TEST_MODEL_DIR` with the products a release `serve` picks on
-    /// this CPU (bf16 where it has AVX-512 BF16, [`Precision::fastest`]), asked for by name
+    /// this CPU ([`Precision::fastest`]: int8 where it has AVX-512 VNNI), asked for by name
     /// because a debug build's `fastest` is f32; loaded once; `None` (with a note) when it is
     /// unset, except under CI, which must provide it (scripts/model-dir.sh prints it).
     fn embedder() -> Option<&'static LocalEmbedder> {
@@ -343,11 +343,10 @@ mod tests {
 
     /// [`Precision::fastest`] of a release build on this CPU.
     fn release_precision() -> Precision {
-        if super::super::bf16::supported() {
-            Precision::Bf16
-        } else {
-            Precision::F32
-        }
+        [Precision::Int8, Precision::Bf16]
+            .into_iter()
+            .find(|precision| precision.supported())
+            .unwrap_or(Precision::F32)
     }
 
     /// The same model with f32 products (the path of CPUs without AVX-512 BF16).
@@ -427,10 +426,9 @@ mod tests {
         assert!((cosine(&vectors[0], &vectors[2]) - 0.247_402).abs() < 1e-4);
     }
 
-    /// The products `serve` uses on this CPU (bf16 where it has AVX-512 BF16) give vectors
-    /// within cosine 0.999 of the f32 ones, which match sentence-transformers within 1e-4
-    /// (above): the bar. bf16 keeps 8 bits of mantissa, so single values move by up
-    /// to about 1e-3 and are not held to 1e-4.
+    /// The products `serve` uses on this CPU (int8 where it has AVX-512 VNNI) give vectors within cosine 0.999 of the f32 ones, which match sentence-transformers
+    /// within 1e-4 (above): the bar. Single values move by up to a few 1e-3 and are not
+    /// held to 1e-4.
     #[tokio::test]
     async fn the_fastest_products_stay_within_cosine_0_999_of_sentence_transformers() {
         let (Some(fast), Some(exact)) = (embedder(), f32_embedder()) else {
@@ -448,8 +446,9 @@ mod tests {
             let diff = max_abs_diff(&fast[..8], expected);
             assert!(diff < 3e-3, "{text:.40}: {:?} vs {expected:?}", &fast[..8]);
         }
-        assert!((cosine(&fast[0], &fast[1]) - 0.755_337).abs() < 2e-3);
-        assert!((cosine(&fast[0], &fast[2]) - 0.247_402).abs() < 2e-3);
+        // A pair's similarity moves by the two vectors' errors: 2.0e-3 measured in int8.
+        assert!((cosine(&fast[0], &fast[1]) - 0.755_337).abs() < 5e-3);
+        assert!((cosine(&fast[0], &fast[2]) - 0.247_402).abs() < 5e-3);
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@ mod bert;
 mod bf16;
 pub mod fetch;
 pub mod http;
+mod int8;
 pub mod local;
 pub mod service;
 
