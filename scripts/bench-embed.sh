@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Local embedding throughput, side by side in one run: codifier's all-MiniLM-L6-v2 (as `serve`
-# runs it: bf16 products on CPUs with AVX-512 BF16, else f32; and with f32 products) against
+# runs it: int8 products on CPUs with AVX-512 VNNI, bf16 with AVX-512 BF16 only, else f32; and
+# with f32 products) against
 # sentence-transformers on torch, on the same texts (the first N memories of the benchmark
 # corpus), the same model files, the same batch size and thread count, each run twice in turn;
 # then the cosine of every vector against torch's. Installs torch and sentence-transformers from
