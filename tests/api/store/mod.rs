@@ -7,8 +7,9 @@
 //! `scripts/test.sh` does in CI; without it they return at once (a fresh checkout's `cargo test`
 //! needs no database), except under `CI=true`, where a missing URL fails them.
 //!
-//! Snapshots and embedding jobs have no case here yet: they are tested through what uses them
-//! (`pack.rs` for snapshots; `reembed.rs`, `search.rs` and `models.rs` for embedding jobs).
+//! Embedding claims have their case here (`embedding_claims.rs`); the rest of the embedding
+//! jobs are tested through what uses them (`reembed.rs`, `search.rs`, `models.rs`,
+//! `backfill_failures.rs`), and snapshots through `pack.rs`.
 
 use crate::helpers::{Backend, backends};
 
