@@ -105,12 +105,8 @@ async fn a_batch_embedded_before_the_next_claim_failed_is_stored() {
 
         let rest = backfill(&store, embedder.as_ref(), |_, _, _| {}).await;
         assert_eq!(rest.unwrap(), 8, "{backend:?}: the rest, at once");
-        let mut texts = fake.behaviour.texts.lock().unwrap().clone();
-        let sent = texts.len();
-        texts.sort();
-        texts.dedup();
         assert_eq!(
-            (sent, texts.len()),
+            fake.behaviour.texts_sent_and_distinct(),
             (40, 40),
             "{backend:?}: each memory sent to the model once"
         );

@@ -63,6 +63,18 @@ pub struct Behaviour {
     pub unauthorized: AtomicUsize,
 }
 
+impl Behaviour {
+    /// How many texts it was sent, and how many of them were distinct: equal when each text
+    /// was sent once.
+    pub fn texts_sent_and_distinct(&self) -> (usize, usize) {
+        let mut texts = self.texts.lock().unwrap().clone();
+        let sent = texts.len();
+        texts.sort();
+        texts.dedup();
+        (sent, texts.len())
+    }
+}
+
 async fn embeddings(
     State(behaviour): State<Arc<Behaviour>>,
     headers: HeaderMap,

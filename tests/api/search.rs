@@ -459,12 +459,8 @@ async fn two_overlapping_backfills_send_every_memory_to_the_provider_exactly_onc
         let (one, two) = tokio::join!(backfill(), backfill());
         let (one, two) = (one.unwrap(), two.unwrap());
         assert_eq!(one + two, 230, "{backend:?}: {one} and {two} embedded");
-        let mut texts = fake.behaviour.texts.lock().unwrap().clone();
-        let sent = texts.len();
-        texts.sort();
-        texts.dedup();
         assert_eq!(
-            (sent, texts.len()),
+            fake.behaviour.texts_sent_and_distinct(),
             (230, 230),
             "{backend:?}: each text sent once"
         );
@@ -553,12 +549,8 @@ async fn a_model_change_re_embeds_every_memory_exactly_once() {
         assert_eq!(reached, (70, 70), "{backend:?}: the restored memory too");
         shutdown.cancel();
 
-        let mut texts = fake.behaviour.texts.lock().unwrap().clone();
-        let sent = texts.len();
-        texts.sort();
-        texts.dedup();
         assert_eq!(
-            (sent, texts.len()),
+            fake.behaviour.texts_sent_and_distinct(),
             (70, 70),
             "{backend:?}: each memory sent to the new model once"
         );
